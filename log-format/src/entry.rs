@@ -1,0 +1,303 @@
+//! Entries: the rkyv record stored in an entry frame, its canonical-form
+//! check, and the entry hash.
+//!
+//! The body is read through bytecheck (`rkyv::access`), never unchecked,
+//! because bytes on disk are untrusted. rkyv is pinned to little-endian,
+//! unaligned, 32-bit relative pointers (SPEC §5.1), so a record can be read
+//! straight out of an mmapped segment at any offset.
+use crate::error::FormatError;
+use crate::hash::{payload_hash, Hash32, CTX_ENTRY};
+use rkyv::rancor;
+
+/// `parent` value meaning "no causal parent".
+pub const NO_PARENT: u64 = u64::MAX;
+/// Size of the archived root struct at the end of every entry body.
+pub const ENTRY_ROOT_LEN: usize = 136;
+
+/// The stored form of one entry. Field order is normative: it fixes both the
+/// archived layout and the order of variable-length data (SPEC §5.1).
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct EntryRecord {
+    pub seq: u64,
+    pub ts_ns: u64,
+    pub parent: u64,
+    pub prev: [u8; 32],
+    pub payload_hash: [u8; 32],
+    pub kind: Vec<u8>,
+    pub job_id: Vec<u8>,
+    pub step_id: Vec<u8>,
+    pub agent: Vec<u8>,
+    pub actor: Vec<u8>,
+    pub payload: Vec<u8>,
+}
+
+/// A decoded, validated entry borrowing from the segment bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryView<'a> {
+    pub seq: u64,
+    pub ts_ns: u64,
+    pub parent: Option<u64>,
+    pub prev: Hash32,
+    pub payload_hash: Hash32,
+    pub kind: &'a str,
+    pub job_id: Option<&'a str>,
+    pub step_id: Option<&'a str>,
+    pub agent: Option<&'a str>,
+    pub actor: &'a str,
+    pub payload: &'a [u8],
+}
+
+/// The fields a writer supplies; seq, prev and hashes are assigned at commit.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryFields<'a> {
+    pub seq: u64,
+    pub ts_ns: u64,
+    pub parent: Option<u64>,
+    pub prev: Hash32,
+    pub kind: &'a str,
+    pub job_id: Option<&'a str>,
+    pub step_id: Option<&'a str>,
+    pub agent: Option<&'a str>,
+    pub actor: &'a str,
+    pub payload: &'a [u8],
+}
+
+/// Encodes an entry body and returns it with the entry hash.
+pub fn encode_entry(f: &EntryFields<'_>) -> Result<(Vec<u8>, Hash32), FormatError> {
+    let rec = EntryRecord {
+        seq: f.seq,
+        ts_ns: f.ts_ns,
+        parent: f.parent.unwrap_or(NO_PARENT),
+        prev: f.prev,
+        payload_hash: payload_hash(f.payload),
+        kind: f.kind.as_bytes().to_vec(),
+        job_id: f.job_id.unwrap_or("").as_bytes().to_vec(),
+        step_id: f.step_id.unwrap_or("").as_bytes().to_vec(),
+        agent: f.agent.unwrap_or("").as_bytes().to_vec(),
+        actor: f.actor.as_bytes().to_vec(),
+        payload: f.payload.to_vec(),
+    };
+    let bytes = rkyv::to_bytes::<rancor::Error>(&rec).map_err(|e| FormatError::Malformed {
+        what: "entry",
+        offset: 0,
+        reason: e.to_string(),
+    })?;
+    let view = EntryView {
+        seq: rec.seq,
+        ts_ns: rec.ts_ns,
+        parent: f.parent,
+        prev: rec.prev,
+        payload_hash: rec.payload_hash,
+        kind: f.kind,
+        job_id: f.job_id,
+        step_id: f.step_id,
+        agent: f.agent,
+        actor: f.actor,
+        payload: f.payload,
+    };
+    Ok((bytes.to_vec(), view.hash()))
+}
+
+fn utf8<'a>(b: &'a [u8], offset: u64, field: &'static str) -> Result<&'a str, FormatError> {
+    std::str::from_utf8(b).map_err(|_| FormatError::NotUtf8 { offset, field })
+}
+
+fn opt(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// Decodes and validates an entry body. `offset` is the body's file offset,
+/// used in errors. Rejects anything bytecheck rejects, any non-canonical
+/// layout (so every stored byte is pinned by the entry hash or the CRC),
+/// non-UTF-8 text fields, an empty kind or actor, and a parent not before seq.
+pub fn decode_entry(body: &[u8], offset: u64) -> Result<EntryView<'_>, FormatError> {
+    let a = rkyv::access::<ArchivedEntryRecord, rancor::Error>(body).map_err(|e| {
+        FormatError::Malformed {
+            what: "entry",
+            offset,
+            reason: e.to_string(),
+        }
+    })?;
+    // Canonical layout: variable data in field order, contiguous from 0,
+    // then the root. An empty field points where its data would begin.
+    let base = body.as_ptr() as usize;
+    let mut cursor = 0usize;
+    for v in [&a.kind, &a.job_id, &a.step_id, &a.agent, &a.actor, &a.payload] {
+        if (v.as_ptr() as usize).wrapping_sub(base) != cursor {
+            return Err(FormatError::NonCanonical { offset });
+        }
+        cursor += v.len();
+    }
+    if cursor + ENTRY_ROOT_LEN != body.len() {
+        return Err(FormatError::NonCanonical { offset });
+    }
+    let seq = a.seq.to_native();
+    let parent = a.parent.to_native();
+    let kind = utf8(a.kind.as_slice(), offset, "kind")?;
+    let actor = utf8(a.actor.as_slice(), offset, "actor")?;
+    if kind.is_empty() || actor.is_empty() {
+        return Err(FormatError::Malformed {
+            what: "entry",
+            offset,
+            reason: "kind and actor must be non-empty".into(),
+        });
+    }
+    if parent != NO_PARENT && parent >= seq {
+        return Err(FormatError::Malformed {
+            what: "entry",
+            offset,
+            reason: format!("parent {parent} is not before seq {seq}"),
+        });
+    }
+    Ok(EntryView {
+        seq,
+        ts_ns: a.ts_ns.to_native(),
+        parent: (parent != NO_PARENT).then_some(parent),
+        prev: a.prev,
+        payload_hash: a.payload_hash,
+        kind,
+        job_id: opt(utf8(a.job_id.as_slice(), offset, "job_id")?),
+        step_id: opt(utf8(a.step_id.as_slice(), offset, "step_id")?),
+        agent: opt(utf8(a.agent.as_slice(), offset, "agent")?),
+        actor,
+        payload: a.payload.as_slice(),
+    })
+}
+
+impl EntryView<'_> {
+    /// The entry hash (SPEC §5.3): metadata plus the payload *hash*, never the
+    /// payload itself, so redacting a payload leaves the chain intact.
+    pub fn hash(&self) -> Hash32 {
+        let mut h = blake3::Hasher::new_derive_key(CTX_ENTRY);
+        h.update(&self.seq.to_le_bytes());
+        h.update(&self.ts_ns.to_le_bytes());
+        h.update(&self.parent.unwrap_or(NO_PARENT).to_le_bytes());
+        h.update(&self.prev);
+        h.update(&self.payload_hash);
+        for s in [
+            self.kind,
+            self.job_id.unwrap_or(""),
+            self.step_id.unwrap_or(""),
+            self.agent.unwrap_or(""),
+            self.actor,
+        ] {
+            h.update(&(s.len() as u32).to_le_bytes());
+            h.update(s.as_bytes());
+        }
+        *h.finalize().as_bytes()
+    }
+
+    /// True when the stored payload bytes match the stored payload hash.
+    pub fn payload_matches(&self) -> bool {
+        payload_hash(self.payload) == self.payload_hash
+    }
+}
+
+/// `kind` grammar: `[a-z0-9_]+(\.[a-z0-9_]+)*`.
+pub fn valid_kind(kind: &str) -> bool {
+    !kind.is_empty()
+        && kind.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        })
+}
+
+/// Hand-written encoder that follows SPEC §5.1 byte for byte. Tests compare
+/// it with rkyv's output so the spec and the code cannot drift apart.
+pub fn spec_encode(f: &EntryFields<'_>) -> Vec<u8> {
+    let fields: [&[u8]; 6] = [
+        f.kind.as_bytes(),
+        f.job_id.unwrap_or("").as_bytes(),
+        f.step_id.unwrap_or("").as_bytes(),
+        f.agent.unwrap_or("").as_bytes(),
+        f.actor.as_bytes(),
+        f.payload,
+    ];
+    let mut out = Vec::new();
+    let mut starts = [0usize; 6];
+    for (i, d) in fields.iter().enumerate() {
+        starts[i] = out.len();
+        out.extend_from_slice(d);
+    }
+    let root = out.len();
+    out.extend_from_slice(&f.seq.to_le_bytes());
+    out.extend_from_slice(&f.ts_ns.to_le_bytes());
+    out.extend_from_slice(&f.parent.unwrap_or(NO_PARENT).to_le_bytes());
+    out.extend_from_slice(&f.prev);
+    out.extend_from_slice(&payload_hash(f.payload));
+    for (i, d) in fields.iter().enumerate() {
+        let ptr_pos = root + 88 + 8 * i;
+        let rel = starts[i] as i64 - ptr_pos as i64;
+        out.extend_from_slice(&(rel as i32).to_le_bytes());
+        out.extend_from_slice(&(d.len() as u32).to_le_bytes());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample<'a>(kind: &'a str, payload: &'a [u8], job: Option<&'a str>) -> EntryFields<'a> {
+        EntryFields {
+            seq: 7,
+            ts_ns: 1_700_000_000_000_000_000,
+            parent: Some(3),
+            prev: [9u8; 32],
+            kind,
+            job_id: job,
+            step_id: None,
+            agent: Some("planner"),
+            actor: "user:alice",
+            payload,
+        }
+    }
+
+    #[test]
+    fn rkyv_output_matches_spec_layout() {
+        for (kind, payload, job) in [
+            ("tool.call_started", &b"{\"a\":1}"[..], Some("job-1")),
+            ("x", &b""[..], None),
+            ("cost.logged", &b"null"[..], Some("")),
+        ] {
+            let f = sample(kind, payload, job);
+            let (bytes, _) = encode_entry(&f).unwrap();
+            assert_eq!(bytes, spec_encode(&f), "layout drift for kind {kind}");
+        }
+    }
+
+    #[test]
+    fn decode_round_trips_and_hash_is_stable() {
+        let f = sample("tool.call_started", b"{\"a\":1}", Some("job-1"));
+        let (bytes, h) = encode_entry(&f).unwrap();
+        let v = decode_entry(&bytes, 0).unwrap();
+        assert_eq!(v.kind, "tool.call_started");
+        assert_eq!(v.job_id, Some("job-1"));
+        assert_eq!(v.parent, Some(3));
+        assert!(v.payload_matches());
+        assert_eq!(v.hash(), h);
+    }
+
+    #[test]
+    fn moved_relative_pointer_is_non_canonical() {
+        let f = sample("abc", b"{}", Some("j"));
+        let mut bytes = spec_encode(&f);
+        // Point `kind` one byte later and shorten it: still decodes, not canonical.
+        let root = bytes.len() - ENTRY_ROOT_LEN;
+        let p = root + 88;
+        let rel = i32::from_le_bytes([bytes[p], bytes[p + 1], bytes[p + 2], bytes[p + 3]]) + 1;
+        bytes[p..p + 4].copy_from_slice(&rel.to_le_bytes());
+        bytes[p + 4..p + 8].copy_from_slice(&2u32.to_le_bytes());
+        assert!(decode_entry(&bytes, 0).is_err());
+    }
+
+    #[test]
+    fn kind_grammar() {
+        assert!(valid_kind("a.b_c.d9"));
+        for bad in ["", "A", "a..b", ".a", "a.", "a-b", "a b"] {
+            assert!(!valid_kind(bad), "{bad:?} accepted");
+        }
+    }
+}

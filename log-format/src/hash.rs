@@ -1,0 +1,40 @@
+//! Domain-separated BLAKE3 constructions. Every hash in the format goes
+//! through here so that no two purposes can ever collide on the same input.
+
+/// A 32-byte BLAKE3 output.
+pub type Hash32 = [u8; 32];
+
+/// BLAKE3 derive-key context for entry hashes (SPEC §5.3).
+pub const CTX_ENTRY: &str = "argus.log v1 entry";
+/// BLAKE3 derive-key context for payload hashes (SPEC §5.2).
+pub const CTX_PAYLOAD: &str = "argus.log v1 payload";
+
+/// Hash of an entry payload. Kept separate from the entry hash so that a
+/// payload can later be erased by a signed redaction without breaking the chain.
+pub fn payload_hash(payload: &[u8]) -> Hash32 {
+    let mut h = blake3::Hasher::new_derive_key(CTX_PAYLOAD);
+    h.update(payload);
+    *h.finalize().as_bytes()
+}
+
+/// Merkle leaf hash, RFC 9162 shape: BLAKE3(0x00 || entry_hash).
+pub fn merkle_leaf(entry_hash: &Hash32) -> Hash32 {
+    let mut h = blake3::Hasher::new();
+    h.update(&[0x00]);
+    h.update(entry_hash);
+    *h.finalize().as_bytes()
+}
+
+/// Merkle interior node hash, RFC 9162 shape: BLAKE3(0x01 || left || right).
+pub fn merkle_node(left: &Hash32, right: &Hash32) -> Hash32 {
+    let mut h = blake3::Hasher::new();
+    h.update(&[0x01]);
+    h.update(left);
+    h.update(right);
+    *h.finalize().as_bytes()
+}
+
+/// Root of the empty tree: BLAKE3 of the empty string, as RFC 9162 defines MTH({}).
+pub fn merkle_empty() -> Hash32 {
+    *blake3::hash(b"").as_bytes()
+}
