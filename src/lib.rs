@@ -1,1 +1,14 @@
+//! Argus: a signed, hash-chained, append-only flight recorder for autonomous
+//! agents. See `docs/ARCHITECTURE.md` for the map.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod error;
+pub mod log;
+
+pub use error::{Error, Result};
+pub use log::writer::{Ack, NewEntry};
+pub use log::Log;
+
+/// The `argusctl` commands, kept in the library so integration tests and
+/// benches exercise the same code the binary runs.
+pub mod cli;

@@ -122,7 +122,9 @@ pub fn decode_entry(body: &[u8], offset: u64) -> Result<EntryView<'_>, FormatErr
     // then the root. An empty field points where its data would begin.
     let base = body.as_ptr() as usize;
     let mut cursor = 0usize;
-    for v in [&a.kind, &a.job_id, &a.step_id, &a.agent, &a.actor, &a.payload] {
+    for v in [
+        &a.kind, &a.job_id, &a.step_id, &a.agent, &a.actor, &a.payload,
+    ] {
         if (v.as_ptr() as usize).wrapping_sub(base) != cursor {
             return Err(FormatError::NonCanonical { offset });
         }

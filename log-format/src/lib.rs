@@ -21,7 +21,7 @@ pub use error::FormatError;
 pub use frame::{FrameType, FRAME_BODY_MAX, FRAME_HEADER_LEN};
 pub use hash::Hash32;
 pub use merkle::CompactRange;
-pub use scan::{ScanOutcome, ScannedFrame, SegmentScan};
+pub use scan::{FrameWalk, ScanOutcome, ScannedFrame, SegmentScan};
 pub use seal::{Checkpoint, KeyId, Seal};
 pub use segment::{Footer, SegmentHeader};
 

@@ -40,35 +40,34 @@ pub enum ScanOutcome {
     },
 }
 
-pub struct SegmentScan<'a> {
+/// Walks frames in `buf`, whose first byte is at file offset `base`. Stops
+/// at the first invalid frame and remembers why.
+pub struct FrameWalk<'a> {
     buf: &'a [u8],
-    pub header: SegmentHeader,
-    pub header_len: usize,
+    base: u64,
     pos: usize,
     stopped: Option<FormatError>,
 }
 
-impl<'a> SegmentScan<'a> {
-    pub fn new(buf: &'a [u8]) -> Result<Self, FormatError> {
-        let (header, header_len) = SegmentHeader::decode(buf)?;
-        Ok(Self {
+impl<'a> FrameWalk<'a> {
+    pub fn new(buf: &'a [u8], base: u64) -> Self {
+        Self {
             buf,
-            header,
-            header_len,
-            pos: header_len,
+            base,
+            pos: 0,
             stopped: None,
-        })
+        }
     }
 
-    /// Starts at a known frame boundary (from a sparse index) instead of the header.
+    /// File offset just past the last valid frame returned so far.
+    pub fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    /// Restarts at file offset `offset` (a known frame boundary).
     pub fn seek(&mut self, offset: u64) {
-        self.pos = (offset as usize).clamp(self.header_len, self.buf.len());
+        self.pos = (offset.saturating_sub(self.base) as usize).min(self.buf.len());
         self.stopped = None;
-    }
-
-    /// Offset just past the last valid frame returned so far.
-    pub fn position(&self) -> u64 {
-        self.pos as u64
     }
 
     /// How the walk ended. Meaningful once the iterator returned `None`.
@@ -77,12 +76,12 @@ impl<'a> SegmentScan<'a> {
             None => ScanOutcome::Clean,
             Some(error) => match next_valid_frame(self.buf, self.pos + 1) {
                 Some(next) => ScanOutcome::Corrupt {
-                    offset: self.pos as u64,
+                    offset: self.offset(),
                     error: error.clone(),
-                    next_valid: next as u64,
+                    next_valid: self.base + next as u64,
                 },
                 None => ScanOutcome::TornTail {
-                    offset: self.pos as u64,
+                    offset: self.offset(),
                     error: error.clone(),
                 },
             },
@@ -90,17 +89,17 @@ impl<'a> SegmentScan<'a> {
     }
 }
 
-impl<'a> Iterator for SegmentScan<'a> {
+impl<'a> Iterator for FrameWalk<'a> {
     type Item = ScannedFrame<'a>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.stopped.is_some() || self.pos >= self.buf.len() {
             return None;
         }
-        match decode_frame(&self.buf[self.pos..], self.pos as u64) {
+        match decode_frame(&self.buf[self.pos..], self.offset()) {
             Ok(f) => {
                 let out = ScannedFrame {
-                    offset: self.pos as u64,
+                    offset: self.offset(),
                     frame_type: f.frame_type,
                     body: f.body,
                 };
@@ -112,6 +111,26 @@ impl<'a> Iterator for SegmentScan<'a> {
                 None
             }
         }
+    }
+}
+
+/// A whole segment: its header, then a walk over its frames.
+pub struct SegmentScan<'a> {
+    pub header: SegmentHeader,
+    pub header_len: usize,
+    pub frames: FrameWalk<'a>,
+}
+
+impl<'a> SegmentScan<'a> {
+    pub fn new(buf: &'a [u8]) -> Result<Self, FormatError> {
+        let (header, header_len) = SegmentHeader::decode(buf)?;
+        let mut frames = FrameWalk::new(buf, 0);
+        frames.seek(header_len as u64);
+        Ok(Self {
+            header,
+            header_len,
+            frames,
+        })
     }
 }
 
@@ -130,6 +149,11 @@ pub fn next_valid_frame(buf: &[u8], from: usize) -> Option<usize> {
             return false;
         }
         let stored = u32::from_le_bytes([buf[p], buf[p + 1], buf[p + 2], buf[p + 3]]);
-        stored == frame_crc(len_le, t, &buf[p + FRAME_HEADER_LEN..p + FRAME_HEADER_LEN + len])
+        stored
+            == frame_crc(
+                len_le,
+                t,
+                &buf[p + FRAME_HEADER_LEN..p + FRAME_HEADER_LEN + len],
+            )
     })
 }

@@ -168,7 +168,10 @@ impl Checkpoint {
             .ok_or_else(|| bad(0, "no blank line between note body and signatures"))?;
         let lines: Vec<&str> = body.lines().collect();
         if lines.len() != 5 {
-            return Err(bad(0, format!("expected 5 body lines, found {}", lines.len())));
+            return Err(bad(
+                0,
+                format!("expected 5 body lines, found {}", lines.len()),
+            ));
         }
         let log_hex = lines[0]
             .strip_prefix("argus.log/")
@@ -193,7 +196,8 @@ impl Checkpoint {
         let mut parts = lines[4].split(' ');
         let (ts_ns, key_hex) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
             (Some("time"), Some(ts), Some("key"), Some(k)) => (
-                ts.parse::<u64>().map_err(|_| bad(5, "time is not an integer"))?,
+                ts.parse::<u64>()
+                    .map_err(|_| bad(5, "time is not an integer"))?,
                 k,
             ),
             _ => return Err(bad(5, "expected `time <ns> key <8 hex digits>`")),

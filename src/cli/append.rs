@@ -1,0 +1,259 @@
+//! `argusctl append`: JSON lines on stdin become entries.
+//!
+//! A reader thread parses stdin in the chunks the OS delivers; every complete
+//! line of one chunk goes to the writer as one request, so lines that arrive
+//! together are committed together. The first bad line stops the run with
+//! exit 2: every line before it is committed, nothing of it is written.
+use super::{Out, EXIT_USAGE};
+use crate::{Log, NewEntry};
+use anyhow::{Context, Result};
+use serde_json::{Map, Value};
+use std::io::Read;
+use std::path::Path;
+use std::sync::mpsc;
+
+/// Longest accepted input line. The payload limit is 4 MiB; this leaves
+/// room for JSON escaping and the other fields.
+pub const LINE_BYTES_MAX: usize = 8 * 1024 * 1024;
+const FIELDS: &[&str] = &["kind", "job_id", "step_id", "agent", "parent", "payload"];
+
+#[derive(Debug)]
+pub struct LineError {
+    pub line: u64,
+    pub message: String,
+}
+
+fn opt_string(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, String> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(format!(
+            "field `{field}`: expected a string, got {}",
+            type_name(other)
+        )),
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Parses one input line into an entry, naming the field that is wrong.
+pub fn parse_line(bytes: &[u8], actor: &str) -> Result<NewEntry, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        format!(
+            "not valid UTF-8 (invalid byte at column {})",
+            e.valid_up_to() + 1
+        )
+    })?;
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("malformed JSON: {e}"))?;
+    let Value::Object(obj) = value else {
+        return Err(format!("expected a JSON object, got {}", type_name(&value)));
+    };
+    if let Some(k) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(format!(
+            "unknown field `{k}` (allowed: {})",
+            FIELDS.join(", ")
+        ));
+    }
+    let kind = match obj.get("kind") {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => {
+            return Err(format!(
+                "field `kind`: expected a string, got {}",
+                type_name(other)
+            ))
+        }
+        None => return Err("field `kind` is required".into()),
+    };
+    let parent = match obj.get("parent") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(
+            n.as_u64()
+                .ok_or("field `parent`: expected a non-negative integer seq")?,
+        ),
+        Some(other) => {
+            return Err(format!(
+                "field `parent`: expected an integer seq, got {}",
+                type_name(other)
+            ))
+        }
+    };
+    let payload = serde_json::to_vec(obj.get("payload").unwrap_or(&Value::Null))
+        .map_err(|e| format!("field `payload`: {e}"))?;
+    let entry = NewEntry {
+        kind,
+        job_id: opt_string(&obj, "job_id")?,
+        step_id: opt_string(&obj, "step_id")?,
+        agent: opt_string(&obj, "agent")?,
+        actor: actor.to_string(),
+        parent,
+        payload,
+    };
+    // Limits and grammar are the writer's rules; check them here too so the
+    // error names this line rather than the batch.
+    crate::log::writer::validate(&entry, u64::MAX).map_err(|m| {
+        if m.starts_with("kind") {
+            format!("field `kind`: {m}")
+        } else {
+            m
+        }
+    })?;
+    Ok(entry)
+}
+
+type Chunk = Vec<(u64, Result<NewEntry, LineError>)>;
+
+/// Reads stdin in OS-sized chunks and parses every complete line in each.
+fn reader_thread(actor: String, tx: mpsc::SyncSender<Chunk>) {
+    let mut stdin = std::io::stdin().lock();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut partial: Vec<u8> = Vec::new();
+    let mut line_no = 0u64;
+    loop {
+        let n = match stdin.read(&mut buf) {
+            Ok(0) => 0,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let line = line_no + 1;
+                let message = format!("reading stdin: {e}");
+                let _ = tx.send(vec![(line, Err(LineError { line, message }))]);
+                return;
+            }
+        };
+        let eof = n == 0;
+        partial.extend_from_slice(&buf[..n]);
+        let mut chunk = Vec::new();
+        let mut start = 0;
+        while let Some(pos) = partial[start..].iter().position(|&b| b == b'\n') {
+            let line = &partial[start..start + pos];
+            start += pos + 1;
+            line_no += 1;
+            if let Some(r) = one(line, line_no, &actor) {
+                let stop = r.is_err();
+                chunk.push((line_no, r));
+                if stop {
+                    let _ = tx.send(chunk);
+                    return;
+                }
+            }
+        }
+        partial.drain(..start);
+        if partial.len() > LINE_BYTES_MAX {
+            let line = line_no + 1;
+            let message = format!("line exceeds the {} MiB limit", LINE_BYTES_MAX >> 20);
+            chunk.push((line, Err(LineError { line, message })));
+            let _ = tx.send(chunk);
+            return;
+        }
+        if eof && !partial.is_empty() {
+            line_no += 1;
+            if let Some(r) = one(&partial, line_no, &actor) {
+                chunk.push((line_no, r));
+            }
+            partial.clear();
+        }
+        if !chunk.is_empty() && tx.send(chunk).is_err() {
+            return;
+        }
+        if eof {
+            return;
+        }
+    }
+}
+
+fn one(line: &[u8], line_no: u64, actor: &str) -> Option<Result<NewEntry, LineError>> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.iter().all(|b| b.is_ascii_whitespace()) {
+        return None;
+    }
+    if line.len() > LINE_BYTES_MAX {
+        return Some(Err(LineError {
+            line: line_no,
+            message: format!("line exceeds the {} MiB limit", LINE_BYTES_MAX >> 20),
+        }));
+    }
+    Some(parse_line(line, actor).map_err(|message| LineError {
+        line: line_no,
+        message,
+    }))
+}
+
+/// The principal recorded as `actor` for entries appended from this process.
+pub fn local_actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("user:{user}")
+}
+
+pub fn run(dir: &Path) -> Result<i32> {
+    let log = Log::open(dir).with_context(|| format!("opening {} for append", dir.display()))?;
+    if let Some((cut, ack)) = log.recovered() {
+        eprintln!(
+            "argusctl: recovered {}: cut {} unacknowledged bytes at offset {} ({}); recorded as seq {}",
+            cut.segment, cut.bytes_cut, cut.offset, cut.reason, ack.seq
+        );
+    }
+    let (tx, rx) = mpsc::sync_channel::<Chunk>(64);
+    let actor = local_actor();
+    std::thread::spawn(move || reader_thread(actor, tx));
+    let mut out = Out::default();
+    while let Ok(first) = rx.recv() {
+        let mut chunk = first;
+        // Merge whatever else is already parsed into the same group commit.
+        while chunk.len() < 16_384 && !chunk.iter().any(|(_, r)| r.is_err()) {
+            match rx.try_recv() {
+                Ok(more) => chunk.extend(more),
+                Err(_) => break,
+            }
+        }
+        let mut entries = Vec::with_capacity(chunk.len());
+        let mut bad = None;
+        let next_seq = log.committed().get();
+        for (line, r) in chunk {
+            // This process holds the writer lock, so the seq each line will
+            // get is known now; a parent must name an earlier entry.
+            let seq = next_seq + entries.len() as u64;
+            let r = r.and_then(|e| match e.parent {
+                Some(p) if p >= seq => Err(LineError {
+                    line,
+                    message: format!("field `parent`: seq {p} is not an earlier entry (this line would be seq {seq})"),
+                }),
+                _ => Ok(e),
+            });
+            match r {
+                Ok(e) => entries.push(e),
+                Err(e) => {
+                    bad = Some(e);
+                    break;
+                }
+            }
+        }
+        let acks = log.append(entries).context("appending")?;
+        for a in acks {
+            out.line(&format!(
+                r#"{{"seq":{},"hash":"{}"}}"#,
+                a.seq,
+                hex::encode(a.hash)
+            ));
+        }
+        out.flush();
+        if let Some(e) = bad {
+            eprintln!(
+                "argusctl: stdin line {}: {}; nothing of this line was written",
+                e.line, e.message
+            );
+            return Ok(EXIT_USAGE);
+        }
+    }
+    Ok(0)
+}

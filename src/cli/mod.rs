@@ -1,0 +1,164 @@
+//! `argusctl` commands. Each file holds one command; this module holds what
+//! they share: output formats, entry rendering and broken-pipe handling.
+pub mod append;
+pub mod demo;
+pub mod info;
+pub mod init;
+pub mod read;
+pub mod tail;
+pub mod verify;
+
+use log_format::EntryView;
+use serde_json::value::RawValue;
+use std::io::Write;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// Exit codes shared by every command (verify adds 10..=13).
+pub const EXIT_ERROR: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+
+/// Writes to stdout; a closed pipe (`| head`) ends the process quietly.
+pub struct Out {
+    w: std::io::BufWriter<std::io::Stdout>,
+}
+
+impl Default for Out {
+    fn default() -> Self {
+        Self {
+            w: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()),
+        }
+    }
+}
+
+impl Out {
+    pub fn line(&mut self, s: &str) {
+        let r = self
+            .w
+            .write_all(s.as_bytes())
+            .and_then(|_| self.w.write_all(b"\n"));
+        Self::check(r);
+    }
+    pub fn flush(&mut self) {
+        let r = self.w.flush();
+        Self::check(r);
+    }
+    fn check(r: std::io::Result<()>) {
+        if let Err(e) = r {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("argusctl: writing to stdout: {e}");
+            std::process::exit(EXIT_ERROR);
+        }
+    }
+}
+
+impl Drop for Out {
+    fn drop(&mut self) {
+        let _ = self.w.flush();
+    }
+}
+
+/// RFC 3339 UTC with nanoseconds, e.g. `2026-11-23T10:00:00.123456789Z`.
+pub fn rfc3339_ns(ts_ns: u64) -> String {
+    let secs = ts_ns / 1_000_000_000;
+    let nanos = ts_ns % 1_000_000_000;
+    let days = (secs / 86_400) as i64;
+    let sod = secs % 86_400;
+    // Civil-from-days (H. Hinnant), valid for the whole u64 ns range.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60
+    )
+}
+
+#[derive(serde::Serialize)]
+struct EntryJson<'a> {
+    seq: u64,
+    ts: String,
+    kind: &'a str,
+    job_id: Option<&'a str>,
+    step_id: Option<&'a str>,
+    agent: Option<&'a str>,
+    actor: &'a str,
+    parent: Option<u64>,
+    payload: Box<RawValue>,
+    hash: String,
+    prev: String,
+}
+
+/// One entry in the chosen format, as a single line.
+pub fn render(v: &EntryView<'_>, format: Format) -> String {
+    let text = std::str::from_utf8(v.payload).unwrap_or("null");
+    let text = if text.is_empty() { "null" } else { text };
+    // Stored bytes that are not JSON (only possible in a hand-made log) are
+    // shown as a JSON string rather than hidden.
+    let payload = RawValue::from_string(text.to_owned())
+        .or_else(|_| RawValue::from_string(serde_json::Value::from(text).to_string()));
+    let Ok(payload) = payload else {
+        return format!("seq {}: payload cannot be rendered", v.seq);
+    };
+    match format {
+        Format::Json => serde_json::to_string(&EntryJson {
+            seq: v.seq,
+            ts: rfc3339_ns(v.ts_ns),
+            kind: v.kind,
+            job_id: v.job_id,
+            step_id: v.step_id,
+            agent: v.agent,
+            actor: v.actor,
+            parent: v.parent,
+            payload,
+            hash: hex::encode(v.hash()),
+            prev: hex::encode(v.prev),
+        })
+        .unwrap_or_default(),
+        Format::Text => {
+            let mut s = format!("{:>6} {} {:<24}", v.seq, rfc3339_ns(v.ts_ns), v.kind);
+            for (k, val) in [("job", v.job_id), ("step", v.step_id), ("agent", v.agent)] {
+                if let Some(val) = val {
+                    s.push_str(&format!(" {k}={val}"));
+                }
+            }
+            s.push_str(&format!(" actor={}", v.actor));
+            if let Some(p) = v.parent {
+                s.push_str(&format!(" parent={p}"));
+            }
+            s.push(' ');
+            s.push_str(payload.get());
+            s
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_known_values() {
+        assert_eq!(super::rfc3339_ns(0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(
+            super::rfc3339_ns(1_795_435_200_123_456_789),
+            "2026-11-23T09:20:00.123456789Z"
+        );
+        assert_eq!(
+            super::rfc3339_ns(951_782_400_000_000_000),
+            "2000-02-29T00:00:00.000000000Z"
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! `argusctl verify`: offline verification with documented exit codes.
+use super::{Format, EXIT_USAGE};
+use crate::log::dir::{parse_public_key, LogDir};
+use crate::log::verify::{verify, Options};
+use anyhow::{Context, Result};
+use log_format::Checkpoint;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+pub fn run(
+    dir: &Path,
+    key: Option<String>,
+    checkpoints: Vec<PathBuf>,
+    format: Format,
+    threads: usize,
+) -> Result<i32> {
+    let d = LogDir::new(dir);
+    if !d.segments_dir().is_dir() {
+        eprintln!(
+            "argusctl: {} is not an Argus log (no segments/ directory)",
+            dir.display()
+        );
+        return Ok(EXIT_USAGE);
+    }
+    let (key, pinned) = match key {
+        Some(k) => match parse_public_key(&k) {
+            Ok(k) => (k, true),
+            Err(e) => {
+                eprintln!("argusctl: --key: {e}");
+                return Ok(EXIT_USAGE);
+            }
+        },
+        None => match d.read_meta().and_then(|m| m.public_key()) {
+            Ok(k) => (k, false),
+            Err(e) => {
+                eprintln!("argusctl: no --key given and {e}");
+                return Ok(EXIT_USAGE);
+            }
+        },
+    };
+    let mut cps = Vec::new();
+    for p in &checkpoints {
+        let text = std::fs::read_to_string(p)
+            .with_context(|| format!("reading checkpoint {}", p.display()))?;
+        match Checkpoint::parse(&text) {
+            Ok(c) => cps.push(c),
+            Err(e) => {
+                eprintln!("argusctl: checkpoint {}: {e}", p.display());
+                return Ok(EXIT_USAGE);
+            }
+        }
+    }
+    let total: u64 = std::fs::read_dir(d.segments_dir())?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".seg"))
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new(total);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "verifying {bar:40} {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let progress: Option<Box<dyn Fn(u64) + Sync>> = bar
+        .clone()
+        .map(|b| Box::new(move |n| b.set_position(n)) as Box<dyn Fn(u64) + Sync>);
+    let report = verify(
+        dir,
+        &Options {
+            key,
+            key_pinned: pinned,
+            checkpoints: cps,
+            threads,
+            progress,
+        },
+    )?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    match format {
+        Format::Json => println!("{}", serde_json::to_string(&report)?),
+        Format::Text => {
+            for w in &report.warnings {
+                eprintln!("warning: {w}");
+            }
+            match &report.failure {
+                None => println!(
+                    "OK: {} entries ({} sealed) in {} segments, {} bytes; root {} head {}; key {} {}; {} checkpoint(s) matched",
+                    report.entries,
+                    report.sealed_size,
+                    report.segments,
+                    report.bytes,
+                    report.root,
+                    report.head,
+                    report.public_key,
+                    if report.key_pinned { "pinned" } else { "NOT pinned" },
+                    report.checkpoints_checked
+                ),
+                Some(f) => println!("FAIL {f}"),
+            }
+        }
+    }
+    Ok(report.code)
+}

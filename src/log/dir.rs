@@ -1,0 +1,180 @@
+//! The log directory: where each file lives, the metadata file, and `init`.
+use crate::error::{Error, IoContext, Result};
+use crate::log::keys;
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use log_format::segment::segment_file_name;
+use log_format::LogId;
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+pub const META_FILE: &str = "argus.json";
+pub const DEFAULT_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// `argus.json`. Informative only: verification never trusts it unless told
+/// to, and then says the key is not pinned.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Meta {
+    pub format: String,
+    pub version: u32,
+    pub log_id: String,
+    pub public_key: String,
+    pub segment_bytes: u64,
+    /// Path of the signing key, relative to the log directory or absolute.
+    pub key_file: String,
+}
+
+impl Meta {
+    pub fn log_id(&self) -> Result<LogId> {
+        hex::decode(&self.log_id)
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| Error::BadKey {
+                path: META_FILE.into(),
+                reason: "log_id is not 32 hex digits".into(),
+            })
+    }
+    pub fn public_key(&self) -> Result<VerifyingKey> {
+        parse_public_key(&self.public_key).map_err(|reason| Error::BadKey {
+            path: META_FILE.into(),
+            reason,
+        })
+    }
+}
+
+pub fn parse_public_key(s: &str) -> std::result::Result<VerifyingKey, String> {
+    let bytes: [u8; 32] = hex::decode(s.trim())
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or("public key must be 64 hex digits")?;
+    VerifyingKey::from_bytes(&bytes).map_err(|e| format!("not an Ed25519 public key: {e}"))
+}
+
+#[derive(Debug, Clone)]
+pub struct LogDir {
+    pub root: PathBuf,
+}
+
+impl LogDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+    pub fn segments_dir(&self) -> PathBuf {
+        self.root.join("segments")
+    }
+    pub fn segment_path(&self, base_seq: u64) -> PathBuf {
+        self.segments_dir().join(segment_file_name(base_seq))
+    }
+    pub fn index_path(&self, base_seq: u64) -> PathBuf {
+        self.segments_dir().join(format!("{base_seq:020}.idx"))
+    }
+    pub fn meta_path(&self) -> PathBuf {
+        self.root.join(META_FILE)
+    }
+
+    pub fn read_meta(&self) -> Result<Meta> {
+        let path = self.meta_path();
+        let text = fs::read_to_string(&path).map_err(|e| Error::NotALog {
+            dir: self.root.clone(),
+            reason: format!("cannot read {META_FILE}: {e}"),
+        })?;
+        let meta: Meta = serde_json::from_str(&text).map_err(|e| Error::NotALog {
+            dir: self.root.clone(),
+            reason: format!("{META_FILE} is not valid: {e}"),
+        })?;
+        if meta.format != "argus.log" {
+            return Err(Error::NotALog {
+                dir: self.root.clone(),
+                reason: format!("{META_FILE} has format {:?}", meta.format),
+            });
+        }
+        Ok(meta)
+    }
+
+    pub fn key_path(&self, meta: &Meta) -> PathBuf {
+        let p = PathBuf::from(&meta.key_file);
+        if p.is_absolute() {
+            p
+        } else {
+            self.root.join(p)
+        }
+    }
+
+    /// Segment base seqs in order. Names that are not 20 digits + `.seg` are
+    /// returned as errors by the verifier; here they are simply skipped.
+    pub fn list_segments(&self) -> Result<Vec<u64>> {
+        let dir = self.segments_dir();
+        let mut out = Vec::new();
+        for ent in fs::read_dir(&dir).at(&dir)? {
+            let name = ent.at(&dir)?.file_name();
+            if let Some(base) = parse_segment_name(&name.to_string_lossy()) {
+                out.push(base);
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+}
+
+pub fn parse_segment_name(name: &str) -> Option<u64> {
+    let stem = name.strip_suffix(".seg")?;
+    (stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| stem.parse().ok())
+        .flatten()
+}
+
+/// Options for `init`.
+pub struct InitOptions {
+    pub segment_bytes: u64,
+    pub key_file: Option<PathBuf>,
+}
+
+/// Creates the directory layout and metadata. The first segment is written by
+/// the caller through the writer so that it carries a signed empty seal.
+pub fn create(root: &Path, opts: &InitOptions) -> Result<(Meta, SigningKey)> {
+    let dir = LogDir::new(root);
+    if dir.meta_path().exists() || dir.segments_dir().exists() {
+        return Err(Error::AlreadyALog { dir: root.into() });
+    }
+    fs::create_dir_all(root).at(root)?;
+    let (key, key_file) = match &opts.key_file {
+        Some(p) => (
+            keys::load(p)?,
+            fs::canonicalize(p).at(p)?.display().to_string(),
+        ),
+        None => {
+            let kdir = root.join("keys");
+            fs::create_dir_all(&kdir).at(&kdir)?;
+            let key = keys::generate()?;
+            keys::write_new(&kdir.join("signing.key"), &key)?;
+            (key, "keys/signing.key".to_string())
+        }
+    };
+    let mut log_id = [0u8; 16];
+    getrandom::fill(&mut log_id).map_err(|e| Error::BadKey {
+        path: "<os random>".into(),
+        reason: e.to_string(),
+    })?;
+    let meta = Meta {
+        format: "argus.log".into(),
+        version: log_format::FORMAT_VERSION,
+        log_id: hex::encode(log_id),
+        public_key: hex::encode(key.verifying_key().as_bytes()),
+        segment_bytes: opts.segment_bytes,
+        key_file,
+    };
+    fs::create_dir_all(dir.segments_dir()).at(dir.segments_dir())?;
+    let tmp = root.join("argus.json.tmp");
+    let text = serde_json::to_string_pretty(&meta).map_err(|e| Error::NotALog {
+        dir: root.into(),
+        reason: e.to_string(),
+    })?;
+    fs::write(&tmp, text + "\n").at(&tmp)?;
+    fs::rename(&tmp, dir.meta_path()).at(dir.meta_path())?;
+    Ok((meta, key))
+}
+
+/// fsync a directory so a rename or create in it survives a crash.
+pub fn sync_dir(path: &Path) -> Result<()> {
+    fs::File::open(path).and_then(|f| f.sync_all()).at(path)
+}

@@ -1,0 +1,144 @@
+//! The engine's log: directory layout, the writer thread, recovery, readers
+//! and verification.
+pub mod dir;
+pub mod index;
+pub mod keys;
+pub mod lock;
+pub mod mmap;
+pub mod reader;
+pub mod recovery;
+pub mod verify;
+pub mod writer;
+
+use crate::error::{Error, Result};
+use dir::{InitOptions, LogDir, Meta};
+use lock::WriterLock;
+use recovery::CutReport;
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use writer::{Ack, Committed, NewEntry, Request, Writer};
+
+/// The principal Argus itself appends as.
+pub const ARGUS_ACTOR: &str = "argus";
+
+/// An open, writable log. Cheap to share by reference across producer
+/// threads; every `append` blocks until its entries are durable and sealed.
+pub struct Log {
+    tx: Option<mpsc::Sender<Request>>,
+    thread: Option<JoinHandle<()>>,
+    committed: Arc<Committed>,
+    meta: Meta,
+    recovered: Option<(CutReport, Ack)>,
+    _lock: WriterLock,
+}
+
+impl Log {
+    /// Creates a new log in `root` and opens it for writing.
+    pub fn create(root: &Path, opts: &InitOptions) -> Result<Self> {
+        let (meta, key) = dir::create(root, opts)?;
+        let d = LogDir::new(root);
+        Writer::create_first_segment(&d, meta.log_id()?, &key)?;
+        Self::open(root)
+    }
+
+    /// Opens an existing log: takes the writer lock, recovers the tail and,
+    /// if bytes were cut, records that in a `log.recovered` entry.
+    pub fn open(root: &Path) -> Result<Self> {
+        let d = LogDir::new(root);
+        let meta = d.read_meta()?;
+        let lock = WriterLock::acquire(root)?;
+        let key = keys::load(&d.key_path(&meta))?;
+        if key.verifying_key() != meta.public_key()? {
+            return Err(Error::BadKey {
+                path: d.key_path(&meta),
+                reason: "the key does not match the public key in argus.json".into(),
+            });
+        }
+        clean_temp_files(&d);
+        let log_id = meta.log_id()?;
+        let rec = recovery::recover(&d, &log_id)?;
+        let committed = Arc::new(Committed::default());
+        let writer = Writer::new(d, log_id, key, meta.segment_bytes, &rec, committed.clone())?;
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("argus-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| Error::Io {
+                path: root.into(),
+                source: e,
+            })?;
+        let mut log = Self {
+            tx: Some(tx),
+            thread: Some(thread),
+            committed,
+            meta,
+            recovered: None,
+            _lock: lock,
+        };
+        if let Some(cut) = rec.cut {
+            let payload =
+                serde_json::to_vec(&cut).map_err(|e| Error::InvalidEntry(e.to_string()))?;
+            let ack = log.append(vec![NewEntry {
+                kind: "log.recovered".into(),
+                job_id: None,
+                step_id: None,
+                agent: None,
+                actor: ARGUS_ACTOR.into(),
+                parent: None,
+                payload,
+            }])?;
+            if let Some(a) = ack.first() {
+                log.recovered = Some((cut, *a));
+            }
+        }
+        Ok(log)
+    }
+
+    /// Appends entries as one unit: all of them commit in the same group
+    /// commit, or none does. Returns after they are durable and sealed.
+    pub fn append(&self, entries: Vec<NewEntry>) -> Result<Vec<Ack>> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, rx) = mpsc::sync_channel(1);
+        let tx = self.tx.as_ref().ok_or(Error::WriterGone)?;
+        tx.send(Request { entries, reply })
+            .map_err(|_| Error::WriterGone)?;
+        rx.recv().map_err(|_| Error::WriterGone)?
+    }
+
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// Entries durable and sealed so far (the next seq to be assigned).
+    pub fn committed(&self) -> &Committed {
+        &self.committed
+    }
+
+    /// What open-time recovery cut, and the `log.recovered` entry recording it.
+    pub fn recovered(&self) -> Option<&(CutReport, Ack)> {
+        self.recovered.as_ref()
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn clean_temp_files(d: &LogDir) {
+    if let Ok(rd) = std::fs::read_dir(d.segments_dir()) {
+        for ent in rd.flatten() {
+            if ent.file_name().to_string_lossy().ends_with(".tmp") {
+                let _ = std::fs::remove_file(ent.path());
+            }
+        }
+    }
+}

@@ -1,0 +1,476 @@
+"""Tests for tools/pyverify/verify.py.
+
+Run from the repository root:  python3 -m unittest tools/pyverify/test_verify.py
+
+A minimal log writer is implemented here, independently of verify.py, from
+log-format/SPEC.md.  verify.py is always run as a subprocess.
+"""
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+import zlib
+
+import blake3
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives import serialization
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+VERIFY = os.path.join(HERE, "verify.py")
+
+
+# ------------------------------------------------------------ minimal writer
+
+def H(b):
+    return blake3.blake3(b).digest()
+
+
+def DK(ctx, b):
+    return blake3.blake3(b, derive_key_context=ctx).digest()
+
+
+def leaf(e):
+    return H(b"\x00" + e)
+
+
+def node(l, r):
+    return H(b"\x01" + l + r)
+
+
+class Frontier:
+    def __init__(self):
+        self.n = 0
+        self.h = []
+
+    def push(self, e):
+        h, s = leaf(e), self.n
+        while s & 1:
+            h = node(self.h.pop(), h)
+            s >>= 1
+        self.h.append(h)
+        self.n += 1
+
+    def root(self):
+        if not self.h:
+            return H(b"")
+        r = self.h[-1]
+        for x in reversed(self.h[:-1]):
+            r = node(x, r)
+        return r
+
+
+def frame(typ, body):
+    lt = struct.pack("<IB", len(body), typ) + body
+    return struct.pack("<I", zlib.crc32(lt)) + lt
+
+
+def entry_body(seq, ts, parent, prev, kind, job, step, agent, actor, payload):
+    fields = [kind, job, step, agent, actor, payload]
+    R = sum(len(f) for f in fields)
+    root = struct.pack("<QQQ", seq, ts, parent) + prev + DK("argus.log v1 payload", payload)
+    pos = 0
+    for k, f in enumerate(fields):
+        root += struct.pack("<iI", pos - (R + 88 + 8 * k), len(f))
+        pos += len(f)
+    assert len(root) == 136
+    M = root[:88] + b"".join(struct.pack("<I", len(f)) + f for f in fields[:5])
+    return b"".join(fields) + root, DK("argus.log v1 entry", M)
+
+
+class Writer:
+    def __init__(self, d, sk=None, log_id=None):
+        self.dir = d
+        self.sk = sk or Ed25519PrivateKey.generate()
+        self.pk = self.sk.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        self.log_id = log_id or os.urandom(16)
+        self.origin = "argus.log/" + self.log_id.hex()
+        self.key_id = hashlib.sha256(self.origin.encode() + b"\n\x01" + self.pk).digest()[:4]
+        self.seq = 0
+        self.last = bytes(32)
+        self.fr = Frontier()
+        self.pending = b""
+        self.seg_entries = 0
+        self.seg_base = 0
+        self.last_note = None
+        os.makedirs(os.path.join(d, "segments"), exist_ok=True)
+        with open(os.path.join(d, "argus.json"), "w") as f:
+            json.dump({"log_id": self.log_id.hex(), "public_key": self.pk.hex()}, f)
+        self._new_segment()
+
+    def seg_path(self, base=None):
+        return os.path.join(self.dir, "segments", "%020d.seg" % (self.seg_base if base is None else base))
+
+    def _new_segment(self):
+        self.seg_base = self.seq
+        self.seg_entries = 0
+        self.seg_prev = self.last
+        h = (b"ARGUSSEG" + struct.pack("<I", 1) + self.log_id + struct.pack("<Q", self.seq) + self.last
+             + bytes([len(self.fr.h)]) + b"".join(self.fr.h))
+        h += struct.pack("<I", zlib.crc32(h))
+        with open(self.seg_path(), "wb") as f:
+            f.write(h)
+
+    def _write(self, b):
+        with open(self.seg_path(), "ab") as f:
+            f.write(b)
+
+    def append(self, kind=b"tool.call", payload=b'{"x":1}', job=b"j1", actor=b"tester", parent=None):
+        body, e = entry_body(self.seq, 1700000000000000000 + self.seq, 0xFFFFFFFFFFFFFFFF if parent is None
+                             else parent, self.last, kind, job, b"", b"", actor, payload)
+        self.pending += frame(1, body)
+        self.fr.push(e)
+        self.last = e
+        self.seq += 1
+        self.seg_entries += 1
+
+    def seal_body(self, sig_override=None):
+        ts = 1700000000999999999
+        root = self.fr.root()
+        note = ("%s\n%d\n%s\nchain %s\ntime %d key %s\n" % (
+            self.origin, self.seq, base64.b64encode(root).decode(), self.last.hex(), ts, self.key_id.hex())).encode()
+        sig = self.sk.sign(note) if sig_override is None else sig_override
+        self.last_note = (note, sig)
+        return struct.pack("<Q", self.seq) + root + self.last + struct.pack("<Q", ts) + self.key_id + sig
+
+    def commit(self):
+        self._write(self.pending + frame(2, self.seal_body()))
+        self.pending = b""
+
+    def flush_unsealed(self):
+        self._write(self.pending)
+        self.pending = b""
+
+    def roll(self):
+        self._write(frame(3, struct.pack("<QQ", self.seg_base, self.seg_entries) + self.last))
+        self._new_segment()
+
+    def checkpoint(self):
+        note, sig = self.last_note
+        return note.decode() + "\n\u2014 %s %s\n" % (self.origin, base64.b64encode(self.key_id + sig).decode())
+
+
+def build(d, segments=3, commits=2, per_commit=3, **kw):
+    w = Writer(d, **kw)
+    for s in range(segments):
+        for c in range(commits):
+            for i in range(per_commit):
+                w.append(payload=json.dumps({"s": s, "c": c, "i": i}).encode(),
+                         parent=(w.seq - 1 if w.seq else None))
+            w.commit()
+        if s != segments - 1:
+            w.roll()
+    return w
+
+
+def run(d, *extra, key=None):
+    cmd = [sys.executable, VERIFY, d, "-o", "json"] + list(extra)
+    if key is not None:
+        cmd += ["--key", key]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    out = json.loads(p.stdout)
+    assert out["code"] == p.returncode, (out, p.returncode)
+    return p.returncode, out
+
+
+def rd(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def wr(path, data, mode="wb"):
+    with open(path, mode) as f:
+        f.write(data)
+
+
+def frames_of(path):
+    """(offset, type, len) for each frame of a segment written by Writer."""
+    data = rd(path)
+    n = data[68]
+    off = 73 + 32 * n
+    res = []
+    while off < len(data):
+        ln, typ = struct.unpack_from("<IB", data, off + 4)
+        res.append((off, typ, ln))
+        off += 9 + ln
+    return res
+
+
+def patch(path, off, new):
+    with open(path, "r+b") as f:
+        f.seek(off)
+        f.write(new)
+
+
+def refresh_crc(path, foff):
+    data = bytearray(rd(path))
+    ln = struct.unpack_from("<I", data, foff + 4)[0]
+    struct.pack_into("<I", data, foff, zlib.crc32(bytes(data[foff + 4: foff + 9 + ln])))
+    wr(path, data=bytes(data))
+
+
+class VerifyTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="pyverify-")
+        self.d = os.path.join(self.tmp, "log")
+        self.w = build(self.d)
+        self.key = self.w.pk.hex()
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def seg(self, i):
+        return sorted(os.path.join(self.d, "segments", n) for n in os.listdir(os.path.join(self.d, "segments")))[i]
+
+    def assertCode(self, code, *extra, key="pinned"):
+        rc, out = run(self.d, *extra, key=self.key if key == "pinned" else key)
+        self.assertEqual(rc, code, out)
+        return out
+
+    def test_intact(self):
+        out = self.assertCode(0)
+        self.assertEqual(out["entries"], 18)
+        self.assertEqual(out["sealed_size"], 18)
+        self.assertEqual(out["segments"], 3)
+        self.assertEqual(out["warnings"], [])
+        # text mode summary line
+        p = subprocess.run([sys.executable, VERIFY, self.d, "--key", self.key], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0)
+        self.assertTrue(p.stdout.startswith("OK "), p.stdout)
+
+    def test_unpinned_key_warns(self):
+        out = self.assertCode(0, key=None)
+        self.assertTrue(any("not pinned" in w for w in out["warnings"]), out)
+        p = subprocess.run([sys.executable, VERIFY, self.d], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("warning:", p.stderr)
+
+    def test_checkpoint_ok(self):
+        cp = os.path.join(self.tmp, "cp.txt")
+        wr(cp, mode="w", data=self.w.checkpoint())
+        self.assertCode(0, "--checkpoint", cp)
+
+    def test_flipped_entry_byte_is_content(self):
+        path = self.seg(1)
+        off, typ, ln = frames_of(path)[1]
+        self.assertEqual(typ, 1)
+        patch(path, off + 9 + 3, b"X")   # inside payload/kind data region
+        out = self.assertCode(10)
+        self.assertEqual(out["offset"], off)
+        self.assertTrue(out["segment"].endswith(os.path.basename(path)))
+
+    def test_flipped_entry_byte_crc_fixed_is_content(self):
+        path = self.seg(0)
+        off, typ, ln = frames_of(path)[0]
+        data = rd(path)
+        body = data[off + 9: off + 9 + ln]
+        i = body.index(b'"s"')
+        patch(path, off + 9 + i + 1, b"t")   # payload byte: payload_hash mismatch
+        refresh_crc(path, off)
+        out = self.assertCode(10)
+        self.assertEqual(out["seq"], 0)
+        self.assertIn("payload", out["message"])
+
+    def test_noncanonical_pointer_is_content(self):
+        path = self.seg(0)
+        off, typ, ln = frames_of(path)[0]
+        # rel_0 lives at ROOT+88; bump it by one and fix the CRC
+        pos = off + 9 + (ln - 136) + 88
+        rel = struct.unpack_from("<i", rd(path), pos)[0]
+        patch(path, pos, struct.pack("<i", rel + 1))
+        refresh_crc(path, off)
+        self.assertCode(10)
+
+    def test_bad_signature_is_signature(self):
+        path = self.seg(1)
+        seals = [f for f in frames_of(path) if f[1] == 2]
+        off = seals[0][0]
+        data = rd(path)
+        sig_pos = off + 9 + 84
+        patch(path, sig_pos + 5, bytes([data[sig_pos + 5] ^ 0x01]))
+        refresh_crc(path, off)
+        self.assertCode(11)
+
+    def test_wrong_key_is_signature(self):
+        other = Ed25519PrivateKey.generate().public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
+        self.assertCode(11, key=other)
+
+    def test_noncanonical_s_is_signature(self):
+        path = self.seg(0)
+        off = [f for f in frames_of(path) if f[1] == 2][0][0]
+        data = rd(path)
+        sig_pos = off + 9 + 84
+        L = 2 ** 252 + 27742317777372353535851937790883648493
+        s = int.from_bytes(data[sig_pos + 32: sig_pos + 64], "little") + L
+        patch(path, sig_pos + 32, s.to_bytes(32, "little"))
+        refresh_crc(path, off)
+        out = self.assertCode(11)
+        self.assertIn("S >= L", out["message"])
+
+    def test_checkpoint_vs_truncated_log_is_truncation(self):
+        cp = os.path.join(self.tmp, "cp.txt")
+        wr(cp, mode="w", data=self.w.checkpoint())
+        # cut the last commit (entries + seal) off the last segment
+        path = self.seg(2)
+        fr = frames_of(path)
+        seals = [f for f in fr if f[1] == 2]
+        cut = seals[-2][0] + 9 + seals[-2][2]
+        with open(path, "r+b") as f:
+            f.truncate(cut)
+        self.assertCode(0)                       # on its own the log looks fine
+        self.assertCode(12, "--checkpoint", cp)
+
+    def test_forked_history_is_truncation(self):
+        # a fork: same key and log_id, different 5th entry
+        d2 = os.path.join(self.tmp, "fork")
+        w2 = Writer(d2, sk=self.w.sk, log_id=self.w.log_id)
+        for i in range(5):
+            w2.append(payload=b'{"fork":%d}' % i)
+        w2.commit()
+        cp = os.path.join(self.tmp, "cp.txt")
+        wr(cp, mode="w", data=w2.checkpoint())
+        self.assertCode(12, "--checkpoint", cp)
+
+    def test_checkpoint_bad_signature(self):
+        text = self.w.checkpoint()
+        body, sigline = text.rsplit("\n\n", 1)
+        lines = body.split("\n")
+        lines[1] = str(int(lines[1]) - 1)
+        cp = os.path.join(self.tmp, "cp.txt")
+        wr(cp, mode="w", data="\n".join(lines) + "\n\n" + sigline)
+        self.assertCode(11, "--checkpoint", cp)
+
+    def test_checkpoint_other_log(self):
+        d2 = os.path.join(self.tmp, "other")
+        w2 = build(d2, segments=1, sk=self.w.sk)
+        cp = os.path.join(self.tmp, "cp.txt")
+        wr(cp, mode="w", data=w2.checkpoint())
+        self.assertCode(11, "--checkpoint", cp)
+
+    def test_deleted_middle_segment_is_structure(self):
+        os.remove(self.seg(1))
+        out = self.assertCode(13)
+        self.assertIn("gap", out["message"])
+
+    def test_foreign_segment_is_structure(self):
+        d2 = os.path.join(self.tmp, "other")
+        build(d2, sk=self.w.sk)   # same key, different log_id, same seqs
+        shutil.copy(os.path.join(d2, "segments", os.path.basename(self.seg(1))), self.seg(1))
+        out = self.assertCode(13)
+        self.assertIn("foreign", out["message"])
+
+    def test_renamed_segment_is_structure(self):
+        p = self.seg(2)
+        os.rename(p, os.path.join(os.path.dirname(p), "%020d.seg" % 99))
+        out = self.assertCode(13)
+        self.assertIn("renamed", out["message"])
+
+    def test_bad_segment_name_is_structure(self):
+        wr(os.path.join(self.d, "segments", "junk.seg"), b"")
+        self.assertCode(13)
+
+    def test_tmp_ignored(self):
+        wr(os.path.join(self.d, "segments", "%020d.seg.tmp" % 18), data=b"garbage")
+        self.assertCode(0)
+
+    def test_missing_footer_is_structure(self):
+        path = self.seg(0)
+        off, typ, ln = frames_of(path)[-1]
+        self.assertEqual(typ, 3)
+        with open(path, "r+b") as f:
+            f.truncate(off)
+        self.assertCode(13)
+
+    def test_torn_tail_warns(self):
+        self.w.append(payload=b'{"torn":true}')
+        pending = self.w.pending
+        self.w.pending = b""
+        with open(self.seg(2), "ab") as f:
+            f.write(pending[: len(pending) // 2])
+        out = self.assertCode(0)
+        self.assertTrue(any("torn tail" in w for w in out["warnings"]), out)
+        p = subprocess.run([sys.executable, VERIFY, self.d, "--key", self.key], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("warning: torn tail", p.stderr)
+
+    def test_bytes_after_footer_is_structure(self):
+        path = self.seg(0)
+        with open(path, "ab") as f:
+            f.write(b"\x00\x01\x02")
+        # the footer is then not the last frame of the file
+        self.assertCode(13)
+
+    def test_corrupt_footer_in_middle_segment_is_content(self):
+        # an invalid last frame is a torn tail only in the last segment
+        path = self.seg(0)
+        off, typ, ln = frames_of(path)[-1]
+        patch(path, off + 9, b"\xff")
+        out = self.assertCode(10)
+        self.assertEqual(out["offset"], off)
+
+    def test_corrupt_final_seal_is_torn_tail(self):
+        # SPEC §8 known limit: indistinguishable from a torn write
+        path = self.seg(2)
+        off, typ, ln = frames_of(path)[-1]
+        patch(path, off + 9 + 100, b"\xff")
+        out = self.assertCode(0)
+        self.assertTrue(any("torn tail" in w for w in out["warnings"]), out)
+        self.assertTrue(any("unsealed" in w for w in out["warnings"]), out)
+
+    def test_text_failure_line(self):
+        os.remove(self.seg(1))
+        p = subprocess.run([sys.executable, VERIFY, self.d, "--key", self.key], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 13)
+        self.assertRegex(p.stdout, r"^FAIL STRUCTURE: segments/00000000000000000012\.seg offset 0 seq 12: ")
+
+    def test_corrupt_frame_followed_by_valid_is_content(self):
+        path = self.seg(2)
+        off, typ, ln = frames_of(path)[0]
+        patch(path, off + 4, struct.pack("<I", 0x7FFFFFFF))   # len out of range
+        out = self.assertCode(10)
+        self.assertEqual(out["offset"], off)
+
+    def test_unsealed_entries_warn(self):
+        self.w.append()
+        self.w.append()
+        self.w.flush_unsealed()
+        out = self.assertCode(0)
+        self.assertEqual(out["entries"], 20)
+        self.assertEqual(out["sealed_size"], 18)
+        self.assertTrue(any("unsealed" in w for w in out["warnings"]), out)
+
+    def test_usage(self):
+        rc, out = run(os.path.join(self.tmp, "nope"), key=self.key)
+        self.assertEqual(rc, 2)
+        p = subprocess.run([sys.executable, VERIFY], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 2)
+
+    def test_strict_ed25519_rules(self):
+        sys.path.insert(0, HERE)
+        import verify
+        ident = (1).to_bytes(32, "little")
+        sig = ident + bytes(32)            # R = identity, S = 0
+        self.assertIn("small-order", verify.strict_verify(ident, sig, b"any message"))
+        good = self.w.sk.sign(b"m")
+        self.assertIsNone(verify.strict_verify(self.w.pk, good, b"m"))
+        self.assertIsNotNone(verify.strict_verify(self.w.pk, good, b"n"))
+        p = 2 ** 255 - 19
+        noncanon = (p + 5).to_bytes(32, "little")
+        self.assertIn("non-canonical", verify.strict_verify(noncanon, good, b"m"))
+        self.assertIn("small-order", verify.strict_verify(self.w.pk, ident + good[32:], b"m"))
+
+    def test_no_segments_is_structure(self):
+        for n in os.listdir(os.path.join(self.d, "segments")):
+            os.remove(os.path.join(self.d, "segments", n))
+        self.assertCode(13)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,671 @@
+#!/usr/bin/env python3
+"""Independent verifier for the Argus log format, version 1.
+
+Written from log-format/SPEC.md alone (no Rust source was read).
+
+    python3 tools/pyverify/verify.py DIR [--key HEX] [--checkpoint FILE]... [-o text|json]
+
+Exit codes (SPEC §7.1): 0 intact, 1 could not run, 2 usage, 10 CONTENT,
+11 SIGNATURE, 12 TRUNCATION, 13 STRUCTURE.
+"""
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import re
+import struct
+import sys
+import zlib
+
+try:
+    import blake3 as _blake3
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+except ImportError as _e:  # pragma: no cover
+    sys.stderr.write("error: missing dependency (%s); pip install -r tools/pyverify/requirements.txt\n" % _e)
+    sys.exit(1)
+
+# ---------------------------------------------------------------- constants
+
+MAGIC = b"ARGUSSEG"
+VERSION = 1
+MAX_FRAME = 16 * 1024 * 1024          # §4: 1 <= len <= 16 MiB
+T_ENTRY, T_SEAL, T_FOOTER = 1, 2, 3
+ROOT_LEN = 136                        # §4.1
+SEAL_LEN = 148                        # §4.3
+FOOTER_LEN = 48                       # §4.4
+NO_PARENT = 0xFFFFFFFFFFFFFFFF
+ZERO32 = bytes(32)
+SEG_NAME = re.compile(r"^[0-9]{20}$")
+KIND_RE = re.compile(rb"^[a-z0-9_]+(\.[a-z0-9_]+)*\Z")
+
+CTX_ENTRY = "argus.log v1 entry"
+CTX_PAYLOAD = "argus.log v1 payload"
+
+OK, ERROR, USAGE = 0, 1, 2
+CONTENT, SIGNATURE, TRUNCATION, STRUCTURE = 10, 11, 12, 13
+CLASS_NAMES = {
+    OK: "intact", ERROR: "error", USAGE: "usage", CONTENT: "CONTENT",
+    SIGNATURE: "SIGNATURE", TRUNCATION: "TRUNCATION", STRUCTURE: "STRUCTURE",
+}
+
+# Ed25519 group constants (RFC 8032).
+ED_P = 2 ** 255 - 19
+ED_L = 2 ** 252 + 27742317777372353535851937790883648493
+# y-coordinates of the 8 small-order (torsion) points: identity (1), order 2
+# (p-1), order 4 (0) and the two order-8 pairs.  A point has small order iff
+# its y is in this set (x's sign does not change the order).
+SMALL_ORDER_Y = frozenset((
+    0, 1, ED_P - 1,
+    2707385501144840649318225287225658788936804267575313519463743609750303402022,
+    55188659117513257062467267217118295137698188065244968500265048394206261417927,
+))
+
+_u32 = struct.Struct("<I")
+_u64 = struct.Struct("<Q")
+_frame_hdr = struct.Struct("<IIB")   # crc, len, type
+_seal = struct.Struct("<Q32s32sQ4s64s")
+_footer = struct.Struct("<QQ32s")
+_root_fixed = struct.Struct("<QQQ32s32s")
+_ptrs = struct.Struct("<" + "iI" * 6)
+
+
+class Failure(Exception):
+    def __init__(self, code, message, segment=None, offset=None, seq=None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.segment = segment
+        self.offset = offset
+        self.seq = seq
+
+
+class Usage(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- hashing
+
+def H(data):
+    return _blake3.blake3(data).digest()
+
+
+def DK(ctx, data):
+    return _blake3.blake3(data, derive_key_context=ctx).digest()
+
+
+EMPTY_ROOT = H(b"")
+
+
+class CompactRange:
+    """§6 compact range (frontier), largest subtree first."""
+
+    __slots__ = ("size", "hashes")
+
+    def __init__(self):
+        self.size = 0
+        self.hashes = []
+
+    def push(self, entry_hash):
+        h = _blake3.blake3(b"\x00" + entry_hash).digest()
+        s = self.size
+        hs = self.hashes
+        while s & 1:
+            h = _blake3.blake3(b"\x01" + hs.pop() + h).digest()
+            s >>= 1
+        hs.append(h)
+        self.size += 1
+
+    def root(self):
+        hs = self.hashes
+        if not hs:
+            return EMPTY_ROOT
+        r = hs[-1]
+        for x in reversed(hs[:-1]):
+            r = _blake3.blake3(b"\x01" + x + r).digest()
+        return r
+
+
+# ---------------------------------------------------------------- Ed25519
+
+def _point_encoding_ok(enc):
+    """Canonical and not of small order (§1).  Returns a reason or None."""
+    v = int.from_bytes(enc, "little")
+    sign = v >> 255
+    y = v & ((1 << 255) - 1)
+    if y >= ED_P:
+        return "non-canonical encoding (y >= p)"
+    if sign and y in (1, ED_P - 1):
+        return "non-canonical encoding (x = 0 with sign bit set)"
+    if y in SMALL_ORDER_Y:
+        return "small-order point"
+    return None
+
+
+def strict_verify(pubkey_bytes, signature, message):
+    """Ed25519 verify with the strict rules of SPEC §1.
+
+    Returns None if valid, else a reason string.  Checks: S < L; A and R
+    canonically encoded (y < p, no negative zero) and not small order; then
+    RFC 8032 verification by OpenSSL through `cryptography`.
+    """
+    if len(signature) != 64:
+        return "signature is not 64 bytes"
+    if len(pubkey_bytes) != 32:
+        return "public key is not 32 bytes"
+    bad = _point_encoding_ok(pubkey_bytes)
+    if bad:
+        return "public key: " + bad
+    bad = _point_encoding_ok(signature[:32])
+    if bad:
+        return "signature R: " + bad
+    if int.from_bytes(signature[32:], "little") >= ED_L:
+        return "signature S is not canonical (S >= L)"
+    try:
+        Ed25519PublicKey.from_public_bytes(pubkey_bytes).verify(signature, message)
+    except InvalidSignature:
+        return "signature does not verify"
+    except ValueError as e:
+        return "bad public key: %s" % e
+    return None
+
+
+def origin_of(log_id):
+    return "argus.log/" + log_id.hex()
+
+
+def key_id_of(origin, public_key):
+    """§5.2"""
+    return hashlib.sha256(origin.encode() + b"\n\x01" + public_key).digest()[:4]
+
+
+def note_body(log_id, tree_size, root, head, ts_ns, key_id):
+    """§5.1"""
+    return ("%s\n%d\n%s\nchain %s\ntime %d key %s\n" % (
+        origin_of(log_id), tree_size, base64.b64encode(root).decode(),
+        head.hex(), ts_ns, key_id.hex())).encode()
+
+
+# ---------------------------------------------------------------- checkpoints
+
+class Checkpoint:
+    def __init__(self, path, origin, tree_size, root, head, ts_ns, key_id_line, body, sigs):
+        self.path = path
+        self.origin = origin
+        self.tree_size = tree_size
+        self.root = root
+        self.head = head
+        self.ts_ns = ts_ns
+        self.key_id_line = key_id_line
+        self.body = body
+        self.sigs = sigs   # list of (name, key_id 4 bytes, signature bytes)
+
+
+_DEC = re.compile(r"^(0|[1-9][0-9]*)$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX8 = re.compile(r"^[0-9a-f]{8}$")
+
+
+def parse_checkpoint(path):
+    """Parse a C2SP signed-note whose body is the §5.1 note.  Raises Usage."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise Failure(ERROR, "cannot read checkpoint %s: %s" % (path, e))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Usage("checkpoint %s is not UTF-8" % path)
+    if not text.endswith("\n"):
+        raise Usage("checkpoint %s does not end with a newline" % path)
+    i = text.rfind("\n\n")
+    if i < 0:
+        raise Usage("checkpoint %s has no blank line before its signatures" % path)
+    body = text[: i + 1]
+    sig_lines = text[i + 2:].split("\n")[:-1]
+    if not sig_lines:
+        raise Usage("checkpoint %s has no signature lines" % path)
+    sigs = []
+    for ln in sig_lines:
+        if not ln.startswith("\u2014 "):
+            raise Usage("checkpoint %s: malformed signature line %r" % (path, ln))
+        parts = ln[2:].split(" ")
+        if len(parts) != 2 or not parts[0]:
+            raise Usage("checkpoint %s: malformed signature line %r" % (path, ln))
+        try:
+            blob = base64.b64decode(parts[1], validate=True)
+        except ValueError:
+            raise Usage("checkpoint %s: bad base64 in signature line" % path)
+        if len(blob) < 5:
+            raise Usage("checkpoint %s: signature too short" % path)
+        sigs.append((parts[0], blob[:4], blob[4:]))
+    lines = body.split("\n")[:-1]
+    if len(lines) != 5:
+        raise Usage("checkpoint %s: note body has %d lines, want 5" % (path, len(lines)))
+    origin = lines[0]
+    if not _DEC.match(lines[1]):
+        raise Usage("checkpoint %s: bad tree size line" % path)
+    tree_size = int(lines[1])
+    try:
+        root = base64.b64decode(lines[2], validate=True)
+    except ValueError:
+        root = b""
+    if len(root) != 32 or base64.b64encode(root).decode() != lines[2]:
+        raise Usage("checkpoint %s: bad root line" % path)
+    if not lines[3].startswith("chain ") or not _HEX64.match(lines[3][6:]):
+        raise Usage("checkpoint %s: bad chain line" % path)
+    head = bytes.fromhex(lines[3][6:])
+    t = lines[4].split(" ")
+    if len(t) != 4 or t[0] != "time" or t[2] != "key" or not _DEC.match(t[1]) or not _HEX8.match(t[3]):
+        raise Usage("checkpoint %s: bad time/key line" % path)
+    return Checkpoint(path, origin, tree_size, root, head, int(t[1]), bytes.fromhex(t[3]),
+                      body.encode("utf-8"), sigs)
+
+
+# ---------------------------------------------------------------- entries
+
+def decode_entry(body):
+    """§4.1 canonical-layout decode.  Returns a tuple or raises ValueError."""
+    blen = len(body)
+    if blen < ROOT_LEN:
+        raise ValueError("entry body is %d bytes, shorter than the 136-byte root" % blen)
+    R = blen - ROOT_LEN
+    seq, ts_ns, parent, prev, payload_hash = _root_fixed.unpack_from(body, R)
+    p = _ptrs.unpack_from(body, R + 88)
+    starts = []
+    pos = 0
+    for k in range(6):
+        rel = p[2 * k]
+        ln = p[2 * k + 1]
+        want = pos - (R + 88 + 8 * k)
+        if rel != want:
+            raise ValueError("field %d relative pointer is %d, canonical is %d" % (5 + k, rel, want))
+        starts.append(pos)
+        pos += ln
+    if pos != R:
+        raise ValueError("field lengths sum to %d but the root is at %d (body length must be R+136)" % (pos, R))
+    fields = [body[starts[k]: starts[k] + p[2 * k + 1]] for k in range(6)]
+    kind, job_id, step_id, agent, actor, payload = fields
+    if not kind:
+        raise ValueError("kind is empty")
+    if not actor:
+        raise ValueError("actor is empty")
+    for name, f in (("kind", kind), ("job_id", job_id), ("step_id", step_id),
+                    ("agent", agent), ("actor", actor), ("payload", payload)):
+        try:
+            bytes(f).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError("%s is not valid UTF-8" % name)
+    if not KIND_RE.match(bytes(kind)):
+        raise ValueError("kind %r does not match [a-z0-9_]+(\\.[a-z0-9_]+)*" % bytes(kind).decode())
+    if parent != NO_PARENT and parent >= seq:
+        raise ValueError("parent %d is not less than seq %d" % (parent, seq))
+    return seq, prev, payload_hash, R, p, fields
+
+
+def entry_hash(body, R, p, fields):
+    """§4.2: M = body[R:R+88] || u32(L5)||D5 || ... || u32(L9)||D9"""
+    h = _blake3.blake3(derive_key_context=CTX_ENTRY)
+    h.update(body[R: R + 88])
+    for k in range(5):
+        h.update(_u32.pack(p[2 * k + 1]))
+        h.update(fields[k])
+    return h.digest()
+
+
+# ---------------------------------------------------------------- frames
+
+def frame_valid_at(data, off, end):
+    """§4 frame validity.  Returns (type, len) or None."""
+    if end - off < 9:
+        return None
+    crc, ln, typ = _frame_hdr.unpack_from(data, off)
+    if ln < 1 or ln > MAX_FRAME or typ not in (1, 2, 3) or off + 9 + ln > end:
+        return None
+    if zlib.crc32(data[off + 4: off + 9 + ln]) != crc:
+        return None
+    return typ, ln
+
+
+_TYPE_BYTE = re.compile(rb"[\x01\x02\x03]")
+
+
+def resync(data, x, end):
+    """§7 step 3: is there a valid frame starting at any y > x?"""
+    for m in _TYPE_BYTE.finditer(data, x + 1 + 8):
+        y = m.start() - 8
+        if frame_valid_at(data, y, end) is not None:
+            return y
+    return None
+
+
+# ---------------------------------------------------------------- verifier
+
+class Verifier:
+    def __init__(self, directory, public_key, checkpoints):
+        self.dir = directory
+        self.pk = public_key
+        self.checkpoints = checkpoints
+        self.warnings = []
+        self.next_seq = 0
+        self.last_hash = ZERO32
+        self.range = CompactRange()
+        self.sealed_size = 0
+        self.log_id = None
+        self.key_id = None
+        self.segments = 0
+        self.wanted_roots = {}   # tree_size -> (root, head) for checkpoints
+
+    def warn(self, msg):
+        self.warnings.append(msg)
+
+    def list_segments(self):
+        segdir = os.path.join(self.dir, "segments")
+        try:
+            names = os.listdir(segdir)
+        except FileNotFoundError:
+            return []
+        except OSError as e:
+            raise Failure(ERROR, "cannot list %s: %s" % (segdir, e))
+        segs = []
+        for n in names:
+            if n.endswith(".tmp") or not n.endswith(".seg"):
+                continue
+            stem = n[:-4]
+            if not SEG_NAME.match(stem):
+                raise Failure(STRUCTURE, "segment file name is not 20 decimal digits + .seg",
+                              segment="segments/" + n, offset=0)
+            segs.append((int(stem), n))
+        segs.sort()
+        return segs
+
+    def run(self):
+        segs = self.list_segments()
+        if not segs:
+            raise Failure(STRUCTURE, "log has no segments")
+        for cp in self.checkpoints:
+            self.wanted_roots[cp.tree_size] = None
+        if 0 in self.wanted_roots:
+            self.wanted_roots[0] = (EMPTY_ROOT, ZERO32)
+        last = len(segs) - 1
+        for i, (num, name) in enumerate(segs):
+            self.verify_segment(num, name, i == 0, i == last)
+            self.segments += 1
+        if self.next_seq > self.sealed_size:
+            self.warn("%d unsealed entries (seq %d..%d were never acknowledged)" % (
+                self.next_seq - self.sealed_size, self.sealed_size, self.next_seq - 1))
+        for cp in self.checkpoints:
+            self.check_checkpoint(cp)
+
+    # -- §7 step 1
+    def verify_header(self, data, num, seg, first):
+        end = len(data)
+        if end < 8 or data[0:8] != MAGIC:
+            raise Failure(STRUCTURE, "bad magic", seg, 0)
+        if end < 12:
+            raise Failure(STRUCTURE, "header truncated before version", seg, 0)
+        version = _u32.unpack_from(data, 8)[0]
+        if version != VERSION:
+            raise Failure(STRUCTURE, "unsupported version %d" % version, seg, 0)
+        if end < 69:
+            raise Failure(CONTENT, "header truncated (%d bytes)" % end, seg, 0)
+        n = data[68]
+        hlen = 73 + 32 * n
+        if end < hlen:
+            raise Failure(CONTENT, "header truncated (%d bytes, header needs %d)" % (end, hlen), seg, 0)
+        if zlib.crc32(data[0: 69 + 32 * n]) != _u32.unpack_from(data, 69 + 32 * n)[0]:
+            raise Failure(CONTENT, "header CRC mismatch", seg, 0)
+        log_id = bytes(data[12:28])
+        base_seq = _u64.unpack_from(data, 28)[0]
+        prev_hash = bytes(data[36:68])
+        frontier = [bytes(data[69 + 32 * j: 101 + 32 * j]) for j in range(n)]
+        if first:
+            self.log_id = log_id
+            self.key_id = key_id_of(origin_of(log_id), self.pk)
+        elif log_id != self.log_id:
+            raise Failure(STRUCTURE, "foreign segment: log_id %s, log is %s" % (
+                log_id.hex(), self.log_id.hex()), seg, 0, base_seq)
+        if base_seq != num:
+            raise Failure(STRUCTURE, "header base_seq %d does not match file name (renamed or reordered segment)"
+                          % base_seq, seg, 0, base_seq)
+        if base_seq != self.next_seq:
+            raise Failure(STRUCTURE, "base_seq %d but next seq is %d (missing or reordered segment, seq gap)"
+                          % (base_seq, self.next_seq), seg, 0, base_seq)
+        if prev_hash != self.last_hash:
+            raise Failure(STRUCTURE, "header prev_hash does not match the previous entry hash (broken link)",
+                          seg, 0, base_seq)
+        if n != bin(base_seq).count("1") or frontier != self.range.hashes:
+            raise Failure(STRUCTURE, "header frontier does not match the Merkle compact range (broken link)",
+                          seg, 0, base_seq)
+        return hlen, base_seq, prev_hash
+
+    def verify_segment(self, num, name, first, last):
+        seg = "segments/" + name
+        path = os.path.join(self.dir, "segments", name)
+        try:
+            with open(path, "rb") as f:
+                raw = f.read()
+        except OSError as e:
+            raise Failure(ERROR, "cannot read %s: %s" % (path, e), seg)
+        data = memoryview(raw)
+        end = len(data)
+        off, base_seq, header_prev = self.verify_header(data, num, seg, first)
+
+        entry_count = 0
+        prev_type = None
+        seg_last_hash = header_prev
+        crc32 = zlib.crc32
+        unpack_hdr = _frame_hdr.unpack_from
+        pk = self.pk
+        while off < end:
+            # --- §4 frame validity (inlined for speed)
+            valid = False
+            if end - off >= 9:
+                crc, ln, typ = unpack_hdr(data, off)
+                if 1 <= ln <= MAX_FRAME and typ in (1, 2, 3) and off + 9 + ln <= end \
+                        and crc32(data[off + 4: off + 9 + ln]) == crc:
+                    valid = True
+            if not valid:
+                # §7 step 3
+                y = resync(data, off, end)
+                if y is not None:
+                    raise Failure(CONTENT, "invalid frame (corruption of committed data; a valid frame "
+                                  "starts at offset %d)" % y, seg, off)
+                if not last:
+                    raise Failure(CONTENT, "invalid frame and no valid frame after it in a non-last segment",
+                                  seg, off)
+                self.warn("torn tail: %s bytes [%d, %d) (%d bytes) are the remains of an unacknowledged write"
+                          % (seg, off, end, end - off))
+                return
+            body = data[off + 9: off + 9 + ln]
+            if typ == T_ENTRY:
+                try:
+                    seq, prev, payload_hash, R, p, fields = decode_entry(body)
+                except ValueError as e:
+                    raise Failure(CONTENT, "bad entry: %s" % e, seg, off)
+                if seq != self.next_seq:
+                    raise Failure(STRUCTURE, "entry seq %d, expected %d" % (seq, self.next_seq), seg, off, seq)
+                if prev != self.last_hash:
+                    raise Failure(CONTENT, "chain broken: prev does not equal the hash of entry %d" % (seq - 1)
+                                  if seq else "chain broken: prev of seq 0 is not zero", seg, off, seq)
+                if payload_hash != _blake3.blake3(fields[5], derive_key_context=CTX_PAYLOAD).digest():
+                    raise Failure(CONTENT, "payload hash mismatch", seg, off, seq)
+                e = entry_hash(body, R, p, fields)
+                self.range.push(e)
+                self.last_hash = e
+                self.next_seq += 1
+                seg_last_hash = e
+                entry_count += 1
+                if self.next_seq in self.wanted_roots:
+                    self.wanted_roots[self.next_seq] = (self.range.root(), e)
+            elif typ == T_SEAL:
+                if ln != SEAL_LEN:
+                    raise Failure(CONTENT, "seal body is %d bytes, want 148" % ln, seg, off)
+                tree_size, root, head, ts_ns, key_id, sig = _seal.unpack_from(body, 0)
+                if tree_size != self.next_seq:
+                    raise Failure(STRUCTURE, "seal tree_size %d, but %d entries precede it"
+                                  % (tree_size, self.next_seq), seg, off)
+                if root != self.range.root():
+                    raise Failure(CONTENT, "seal root does not match the Merkle root of %d entries" % tree_size,
+                                  seg, off)
+                if head != self.last_hash:
+                    raise Failure(CONTENT, "seal head does not match the hash of the last entry", seg, off)
+                if key_id != self.key_id:
+                    raise Failure(SIGNATURE, "seal key_id %s is not the key id %s of the public key"
+                                  % (key_id.hex(), self.key_id.hex()), seg, off)
+                msg = note_body(self.log_id, tree_size, root, head, ts_ns, key_id)
+                bad = strict_verify(pk, sig, msg)
+                if bad:
+                    raise Failure(SIGNATURE, "seal: %s" % bad, seg, off)
+                self.sealed_size = tree_size
+            else:  # footer
+                if prev_type != T_SEAL:
+                    raise Failure(STRUCTURE, "footer does not directly follow a seal", seg, off)
+                if ln != FOOTER_LEN:
+                    raise Failure(STRUCTURE, "footer body is %d bytes, want 48" % ln, seg, off)
+                f_base, f_count, f_last = _footer.unpack_from(body, 0)
+                if f_base != base_seq:
+                    raise Failure(STRUCTURE, "footer base_seq %d != header base_seq %d" % (f_base, base_seq),
+                                  seg, off)
+                if f_count != entry_count:
+                    raise Failure(STRUCTURE, "footer entry_count %d, segment has %d entries"
+                                  % (f_count, entry_count), seg, off)
+                if f_last != seg_last_hash:
+                    raise Failure(STRUCTURE, "footer last_hash does not match the segment's last entry", seg, off)
+                if off + 9 + ln != end:
+                    raise Failure(STRUCTURE, "footer is not the last frame of the file (%d bytes follow)"
+                                  % (end - off - 9 - ln), seg, off)
+                return
+            prev_type = typ
+            off += 9 + ln
+        # reached end of file without a footer
+        if not last:
+            raise Failure(STRUCTURE, "segment is not the last but does not end with a footer", seg, end)
+
+    def check_checkpoint(self, cp):
+        origin = origin_of(self.log_id)
+        if cp.origin != origin:
+            raise Failure(SIGNATURE, "checkpoint %s names %r, this log is %r" % (cp.path, cp.origin, origin))
+        ok = False
+        reason = "no signature line for %s with key id %s" % (origin, self.key_id.hex())
+        for name, kid, sig in cp.sigs:
+            if name != origin or kid != self.key_id:
+                continue
+            bad = strict_verify(self.pk, sig, cp.body)
+            if bad is None:
+                ok = True
+                break
+            reason = bad
+        if not ok:
+            raise Failure(SIGNATURE, "checkpoint %s: %s" % (cp.path, reason))
+        if cp.key_id_line != self.key_id:
+            raise Failure(SIGNATURE, "checkpoint %s: key line %s is not the key id %s"
+                          % (cp.path, cp.key_id_line.hex(), self.key_id.hex()))
+        if cp.tree_size > self.sealed_size:
+            raise Failure(TRUNCATION, "checkpoint %s has tree_size %d but the log is sealed only to %d "
+                          "(log was cut back)" % (cp.path, cp.tree_size, self.sealed_size), seq=cp.tree_size)
+        root, head = self.wanted_roots[cp.tree_size]
+        if root != cp.root:
+            raise Failure(TRUNCATION, "checkpoint %s: Merkle root of the first %d entries differs "
+                          "(rolled back or forked history)" % (cp.path, cp.tree_size), seq=cp.tree_size)
+        if head != cp.head:
+            raise Failure(TRUNCATION, "checkpoint %s: chain head of the first %d entries differs"
+                          % (cp.path, cp.tree_size), seq=cp.tree_size)
+
+
+# ---------------------------------------------------------------- CLI
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="verify.py", description="Verify an Argus log (SPEC §7).")
+    ap.add_argument("dir")
+    ap.add_argument("--key", help="pinned Ed25519 public key, 64 hex digits")
+    ap.add_argument("--checkpoint", action="append", default=[], help="trusted checkpoint file (repeatable)")
+    ap.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    args = ap.parse_args(argv)
+
+    warnings = []
+    v = None
+    try:
+        if not os.path.isdir(args.dir):
+            raise Usage("%s is not a directory" % args.dir)
+        meta_path = os.path.join(args.dir, "argus.json")
+        if not os.path.isdir(os.path.join(args.dir, "segments")) and not os.path.exists(meta_path):
+            raise Usage("%s is not a log directory (no segments/ and no argus.json)" % args.dir)
+        if args.key is not None:
+            if not re.match(r"^[0-9a-fA-F]{64}$", args.key):
+                raise Usage("--key must be 64 hex digits")
+            pk = bytes.fromhex(args.key)
+        else:
+            try:
+                with open(meta_path, "rb") as f:
+                    meta = json.loads(f.read())
+            except FileNotFoundError:
+                raise Usage("no --key given and %s does not exist" % meta_path)
+            except OSError as e:
+                raise Failure(ERROR, "cannot read %s: %s" % (meta_path, e))
+            except ValueError as e:
+                raise Usage("no --key given and %s is not valid JSON: %s" % (meta_path, e))
+            k = meta.get("public_key") if isinstance(meta, dict) else None
+            if not isinstance(k, str) or not re.match(r"^[0-9a-fA-F]{64}$", k):
+                raise Usage("no --key given and argus.json has no valid public_key")
+            pk = bytes.fromhex(k)
+            warnings.append("public key taken from argus.json, not pinned: whoever can rewrite the log "
+                            "can rewrite that file too (use --key)")
+        cps = [parse_checkpoint(p) for p in args.checkpoint]
+        v = Verifier(args.dir, pk, cps)
+        v.run()
+        warnings.extend(v.warnings)
+        result = Failure(OK, "intact: %d entries, sealed_size %d, %d segments"
+                         % (v.next_seq, v.sealed_size, v.segments))
+    except Usage as e:
+        result = Failure(USAGE, str(e))
+    except Failure as f:
+        result = f
+        if v is not None:
+            warnings.extend(v.warnings)
+    except OSError as e:
+        result = Failure(ERROR, str(e))
+
+    code = result.code
+    cls = CLASS_NAMES[code]
+    entries = v.next_seq if v else 0
+    sealed = v.sealed_size if v else 0
+    nsegs = v.segments if v else 0
+    if args.output == "json":
+        print(json.dumps({
+            "status": "ok" if code == OK else "fail",
+            "code": code,
+            "class": cls,
+            "segment": result.segment,
+            "offset": result.offset,
+            "seq": result.seq,
+            "message": result.message,
+            "warnings": warnings,
+            "entries": entries,
+            "sealed_size": sealed,
+            "segments": nsegs,
+        }))
+    else:
+        for w in warnings:
+            sys.stderr.write("warning: %s\n" % w)
+        if code == OK:
+            print("OK " + result.message)
+        elif code in (ERROR, USAGE):
+            print("FAIL %s: %s" % (cls, result.message))
+        else:
+            where = []
+            if result.segment is not None:
+                where.append(result.segment)
+            if result.offset is not None:
+                where.append("offset %d" % result.offset)
+            if result.seq is not None:
+                where.append("seq %d" % result.seq)
+            print("FAIL %s: %s%s" % (cls, " ".join(where) + ": " if where else "", result.message))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
