@@ -189,10 +189,14 @@ fn one(line: &[u8], line_no: u64, actor: &str) -> Option<Result<NewEntry, LineEr
 
 /// The principal recorded as `actor` for entries appended from this process.
 pub fn local_actor() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    format!("user:{user}")
+    use std::os::unix::fs::MetadataExt;
+    match std::env::var("USER").or_else(|_| std::env::var("LOGNAME")) {
+        Ok(user) if !user.is_empty() => format!("user:{user}"),
+        _ => match std::fs::metadata("/proc/self") {
+            Ok(m) => format!("uid:{}", m.uid()),
+            Err(_) => "user:unknown".into(),
+        },
+    }
 }
 
 pub fn run(dir: &Path) -> Result<i32> {
