@@ -276,7 +276,7 @@ pub fn build_index(bytes: &[u8], header_len: usize, base: u64) -> Vec<(u64, u64)
     let mut out = Vec::new();
     for f in walk {
         if f.frame_type == FrameType::Entry {
-            if (seq - base) % crate::log::writer::INDEX_STRIDE == 0 {
+            if (seq - base).is_multiple_of(crate::log::writer::INDEX_STRIDE) {
                 out.push((seq, f.offset));
             }
             seq += 1;

@@ -315,7 +315,7 @@ impl Writer {
                         );
                     }
                 };
-                if (seq - self.seg.base_seq) % INDEX_STRIDE == 0 {
+                if (seq - self.seg.base_seq).is_multiple_of(INDEX_STRIDE) {
                     self.seg.index.push((seq, self.seg.len + buf.len() as u64));
                 }
                 encode_frame(&mut buf, FrameType::Entry, &body);
