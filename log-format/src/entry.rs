@@ -6,7 +6,7 @@
 //! unaligned, 32-bit relative pointers (SPEC §5.1), so a record can be read
 //! straight out of an mmapped segment at any offset.
 use crate::error::FormatError;
-use crate::hash::{payload_hash, Hash32, CTX_ENTRY};
+use crate::hash::{payload_hash, Hash32};
 use rkyv::rancor;
 
 /// `parent` value meaning "no causal parent".
@@ -170,7 +170,7 @@ impl EntryView<'_> {
     /// The entry hash (SPEC §5.3): metadata plus the payload *hash*, never the
     /// payload itself, so redacting a payload leaves the chain intact.
     pub fn hash(&self) -> Hash32 {
-        let mut h = blake3::Hasher::new_derive_key(CTX_ENTRY);
+        let mut h = crate::hash::entry_hasher();
         h.update(&self.seq.to_le_bytes());
         h.update(&self.ts_ns.to_le_bytes());
         h.update(&self.parent.unwrap_or(NO_PARENT).to_le_bytes());

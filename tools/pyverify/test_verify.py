@@ -400,12 +400,22 @@ class VerifyTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0)
         self.assertIn("warning: torn tail", p.stderr)
 
-    def test_bytes_after_footer_is_structure(self):
+    def test_frame_after_footer_is_structure(self):
+        path = self.seg(0)
+        off, typ, ln = frames_of(path)[-2]
+        self.assertEqual(typ, 2)
+        data = rd(path)
+        with open(path, "ab") as f:
+            f.write(data[off: off + 9 + ln])   # a valid (seal) frame after the footer
+        self.assertCode(13)
+
+    def test_garbage_after_footer_is_content(self):
+        # not a frame, so the footer is still the last *frame*; §7 step 3
+        # classifies the bytes: CONTENT in a non-last segment
         path = self.seg(0)
         with open(path, "ab") as f:
             f.write(b"\x00\x01\x02")
-        # the footer is then not the last frame of the file
-        self.assertCode(13)
+        self.assertCode(10)
 
     def test_corrupt_footer_in_middle_segment_is_content(self):
         # an invalid last frame is a torn tail only in the last segment

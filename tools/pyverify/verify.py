@@ -457,6 +457,7 @@ class Verifier:
         entry_count = 0
         prev_type = None
         seg_last_hash = header_prev
+        footer_seen = None   # offset of the footer once seen
         crc32 = zlib.crc32
         unpack_hdr = _frame_hdr.unpack_from
         pk = self.pk
@@ -480,6 +481,9 @@ class Verifier:
                 self.warn("torn tail: %s bytes [%d, %d) (%d bytes) are the remains of an unacknowledged write"
                           % (seg, off, end, end - off))
                 return
+            if footer_seen is not None:
+                raise Failure(STRUCTURE, "footer at offset %d is not the last frame of the file (a valid "
+                              "frame follows it)" % footer_seen, seg, off)
             body = data[off + 9: off + 9 + ln]
             if typ == T_ENTRY:
                 try:
@@ -535,14 +539,13 @@ class Verifier:
                                   % (f_count, entry_count), seg, off)
                 if f_last != seg_last_hash:
                     raise Failure(STRUCTURE, "footer last_hash does not match the segment's last entry", seg, off)
-                if off + 9 + ln != end:
-                    raise Failure(STRUCTURE, "footer is not the last frame of the file (%d bytes follow)"
-                                  % (end - off - 9 - ln), seg, off)
-                return
+                # Bytes after the footer: a valid frame there is STRUCTURE (checked at the
+                # top of the loop); anything else goes through §7 step 3 like any frame.
+                footer_seen = off
             prev_type = typ
             off += 9 + ln
-        # reached end of file without a footer
-        if not last:
+        # reached end of file
+        if not last and footer_seen is None:
             raise Failure(STRUCTURE, "segment is not the last but does not end with a footer", seg, end)
 
     def check_checkpoint(self, cp):
