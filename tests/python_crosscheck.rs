@@ -49,16 +49,17 @@ fn make_log(dir: &Path, entries: usize) -> String {
         .unwrap();
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_argusctl"))
-        .args(["append", dir.to_str().unwrap()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    {
+    // Segments roll only at commit boundaries, so append in several runs.
+    for chunk in (0..entries).collect::<Vec<_>>().chunks(25) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_argusctl"))
+            .args(["append", dir.to_str().unwrap()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
         use std::io::Write;
         let mut stdin = child.stdin.take().unwrap();
-        for i in 0..entries {
+        for &i in chunk {
             let parent = if i > 0 {
                 format!(r#","parent":{}"#, i - 1)
             } else {
@@ -72,8 +73,9 @@ fn make_log(dir: &Path, entries: usize) -> String {
             )
             .unwrap();
         }
+        drop(stdin);
+        assert!(child.wait().unwrap().success());
     }
-    assert!(child.wait().unwrap().success());
     v["public_key"].as_str().unwrap().to_string()
 }
 

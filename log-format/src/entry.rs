@@ -137,11 +137,11 @@ pub fn decode_entry(body: &[u8], offset: u64) -> Result<EntryView<'_>, FormatErr
     let parent = a.parent.to_native();
     let kind = utf8(a.kind.as_slice(), offset, "kind")?;
     let actor = utf8(a.actor.as_slice(), offset, "actor")?;
-    if kind.is_empty() || actor.is_empty() {
+    if !valid_kind(kind) || actor.is_empty() {
         return Err(FormatError::Malformed {
             what: "entry",
             offset,
-            reason: "kind and actor must be non-empty".into(),
+            reason: format!("kind {kind:?} breaks the kind grammar, or actor is empty"),
         });
     }
     if parent != NO_PARENT && parent >= seq {

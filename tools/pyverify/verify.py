@@ -294,7 +294,7 @@ def decode_entry(body):
     if not actor:
         raise ValueError("actor is empty")
     for name, f in (("kind", kind), ("job_id", job_id), ("step_id", step_id),
-                    ("agent", agent), ("actor", actor), ("payload", payload)):
+                    ("agent", agent), ("actor", actor)):
         try:
             bytes(f).decode("utf-8")
         except UnicodeDecodeError:
@@ -411,11 +411,11 @@ class Verifier:
         if version != VERSION:
             raise Failure(STRUCTURE, "unsupported version %d" % version, seg, 0)
         if end < 69:
-            raise Failure(CONTENT, "header truncated (%d bytes)" % end, seg, 0)
+            raise Failure(STRUCTURE, "header truncated (%d bytes)" % end, seg, 0)
         n = data[68]
         hlen = 73 + 32 * n
         if end < hlen:
-            raise Failure(CONTENT, "header truncated (%d bytes, header needs %d)" % (end, hlen), seg, 0)
+            raise Failure(STRUCTURE, "header truncated (%d bytes, header needs %d)" % (end, hlen), seg, 0)
         if zlib.crc32(data[0: 69 + 32 * n]) != _u32.unpack_from(data, 69 + 32 * n)[0]:
             raise Failure(CONTENT, "header CRC mismatch", seg, 0)
         log_id = bytes(data[12:28])
