@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod log;
+pub mod registry;
 
 pub use error::{Error, Result};
 pub use log::writer::{Ack, NewEntry};

@@ -1,0 +1,165 @@
+//! The canonical event registry (`docs/events/registry.json`): one JSON
+//! Schema per kind, enforced at append. Unknown kinds are refused unless they
+//! live under the documented extension namespace `x.`.
+mod constitution;
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+pub use constitution::{check_proposal, minimum_risk, Risk};
+
+const REGISTRY_JSON: &str = include_str!("../../docs/events/registry.json");
+pub const EXTENSION_NAMESPACE: &str = "x.";
+
+/// Why an entry was refused: the JSON path inside the entry and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind}: {path}: {reason}")]
+pub struct Rejection {
+    pub kind: String,
+    /// JSON Pointer into the entry, e.g. `/payload/rationale`.
+    pub path: String,
+    pub reason: String,
+}
+
+pub struct KindDef {
+    pub family: String,
+    pub description: String,
+    pub schema: Value,
+    validator: jsonschema::Validator,
+}
+
+pub struct Registry {
+    pub version: u64,
+    kinds: BTreeMap<String, KindDef>,
+}
+
+static BUILTIN: LazyLock<Result<Registry, String>> =
+    LazyLock::new(|| Registry::parse(REGISTRY_JSON));
+
+/// The registry compiled into this build. An error here means the embedded
+/// file is broken, which `registry_compiles` in the tests catches.
+pub fn builtin() -> Result<&'static Registry, String> {
+    BUILTIN.as_ref().map_err(|e| e.clone())
+}
+
+impl Registry {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let root: Value =
+            serde_json::from_str(text).map_err(|e| format!("registry is not JSON: {e}"))?;
+        let version = root["registry_version"]
+            .as_u64()
+            .ok_or("registry_version missing")?;
+        let Some(kinds_obj) = root["kinds"].as_object() else {
+            return Err("registry has no kinds object".into());
+        };
+        let mut kinds = BTreeMap::new();
+        for (kind, def) in kinds_obj {
+            let schema = def["schema"].clone();
+            let validator =
+                jsonschema::validator_for(&schema).map_err(|e| format!("schema of {kind}: {e}"))?;
+            kinds.insert(
+                kind.clone(),
+                KindDef {
+                    family: def["family"].as_str().unwrap_or_default().to_string(),
+                    description: def["description"].as_str().unwrap_or_default().to_string(),
+                    schema,
+                    validator,
+                },
+            );
+        }
+        Ok(Self { version, kinds })
+    }
+
+    pub fn kinds(&self) -> impl Iterator<Item = (&String, &KindDef)> {
+        self.kinds.iter()
+    }
+
+    pub fn get(&self, kind: &str) -> Option<&KindDef> {
+        self.kinds.get(kind)
+    }
+
+    /// Checks one payload against its kind. Argus's constitutional rules for
+    /// proposals run after the schema, so their messages are specific.
+    pub fn validate(&self, kind: &str, payload: &Value) -> Result<(), Rejection> {
+        let reject = |path: String, reason: String| Rejection {
+            kind: kind.to_string(),
+            path,
+            reason,
+        };
+        let Some(def) = self.kinds.get(kind) else {
+            if kind.starts_with(EXTENSION_NAMESPACE) {
+                return Ok(());
+            }
+            return Err(reject(
+                "/kind".into(),
+                format!("unknown kind; use a registered kind (`argusctl kinds`) or the `{EXTENSION_NAMESPACE}` extension namespace"),
+            ));
+        };
+        if let Some(err) = def.validator.iter_errors(payload).next() {
+            let at = err.instance_path().to_string();
+            return Err(reject(format!("/payload{at}"), err.to_string()));
+        }
+        if kind == "proposal.created" {
+            check_proposal(payload)
+                .map_err(|(field, reason)| reject(format!("/payload/{field}"), reason))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn registry_compiles_and_covers_seed_kinds() {
+        let r = builtin().unwrap();
+        for k in [
+            "job.received",
+            "job.retrying",
+            "tool.call_failed",
+            "circuit.half_open",
+            "dlq.enqueued",
+            "job.replayed",
+            "sla.breach",
+            "incident.declared",
+            "proposal.created",
+            "proposal.rolled_back",
+            "cost.logged",
+            "file.written",
+            "worker.heartbeat",
+            "worker.claimed",
+            "agent.registered",
+            "route.set",
+            "flag.set",
+            "memory.proposal.created",
+            "policy.denied",
+            "budget.exceeded",
+            "anomaly.detected",
+            "kill.hard",
+            "kill.soft",
+            "lockdown.set",
+            "lockdown.released",
+            "mode.changed",
+            "log.recovered",
+        ] {
+            assert!(r.get(k).is_some(), "registry lacks {k}");
+        }
+    }
+
+    #[test]
+    fn unknown_kind_refused_unless_extension() {
+        let r = builtin().unwrap();
+        assert_eq!(r.validate("made.up", &json!({})).unwrap_err().path, "/kind");
+        assert!(r.validate("x.team.custom", &json!({"anything": 1})).is_ok());
+    }
+
+    #[test]
+    fn schema_error_names_the_path() {
+        let r = builtin().unwrap();
+        let e = r.validate("cost.logged", &json!({"usd": "free", "tokens_in": 1, "tokens_out": 1, "model": null, "price_table": "v1"})).unwrap_err();
+        assert_eq!(e.path, "/payload/usd", "{e}");
+    }
+}
