@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod log;
+pub mod projections;
 pub mod registry;
 
 pub use error::{Error, Result};
