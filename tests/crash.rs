@@ -520,7 +520,7 @@ fn corruption_in_last_segment_refuses_append_and_cuts_nothing() {
 }
 
 #[test]
-#[ignore = "BUG: recovery treats a CRC-valid len-0 frame at the tail as an entry and refuses to open (SPEC §4: len >= 1, so it is a torn tail to cut)"]
+
 fn zero_length_frame_at_tail_is_cut_by_recovery() {
     let (tmp, key) = init_log(None);
     let dir = tmp.path();

@@ -918,7 +918,7 @@ fn entry_empty_field_pointer_moved_with_crc_fixed_is_content_error() {
 }
 
 #[test]
-#[ignore = "BUG: a CRC-valid len-0 frame is accepted as a frame (SPEC §4 requires len >= 1), so a torn tail of that shape is reported as CONTENT (exit 10) instead of a warning"]
+
 fn zero_length_frame_at_end_of_last_segment_is_torn_tail_warning() {
     // SPEC §4: a frame is valid only if 1 <= len; §7 step 3: invalid bytes
     // at the end of the last segment with no valid frame after them are a
