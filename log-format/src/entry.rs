@@ -111,11 +111,12 @@ fn opt(s: &str) -> Option<&str> {
 /// layout (so every stored byte is pinned by the entry hash or the CRC),
 /// non-UTF-8 text fields, an empty kind or actor, and a parent not before seq.
 pub fn decode_entry(body: &[u8], offset: u64) -> Result<EntryView<'_>, FormatError> {
-    let a = rkyv::access::<ArchivedEntryRecord, rancor::Error>(body).map_err(|e| {
+    // bytecheck's own message embeds memory addresses; report a stable one.
+    let a = rkyv::access::<ArchivedEntryRecord, rancor::Error>(body).map_err(|_| {
         FormatError::Malformed {
             what: "entry",
             offset,
-            reason: e.to_string(),
+            reason: "body fails bytecheck validation of the archived record (bad relative pointer or length)".into(),
         }
     })?;
     // Canonical layout: variable data in field order, contiguous from 0,

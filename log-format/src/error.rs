@@ -47,3 +47,22 @@ pub enum FormatError {
     #[error("entry field {field} at offset {offset} is not valid UTF-8")]
     NotUtf8 { offset: u64, field: &'static str },
 }
+
+impl FormatError {
+    /// The offset the error names, so callers can report the same place the
+    /// message does.
+    pub fn offset(&self) -> u64 {
+        match self {
+            Self::BadMagic { offset }
+            | Self::UnsupportedVersion { offset, .. }
+            | Self::HeaderChecksum { offset, .. }
+            | Self::Truncated { offset, .. }
+            | Self::FrameChecksum { offset, .. }
+            | Self::FrameTooLarge { offset, .. }
+            | Self::UnknownFrameType { offset, .. }
+            | Self::Malformed { offset, .. }
+            | Self::NonCanonical { offset }
+            | Self::NotUtf8 { offset, .. } => *offset,
+        }
+    }
+}

@@ -71,6 +71,13 @@ pub fn decode_frame(buf: &[u8], base: u64) -> Result<RawFrame<'_>, FormatError> 
     let len_le = [buf[4], buf[5], buf[6], buf[7]];
     let len = u32::from_le_bytes(len_le) as usize;
     let type_byte = buf[8];
+    if len == 0 {
+        return Err(FormatError::Malformed {
+            what: "frame",
+            offset: base,
+            reason: "zero-length body (a frame carries at least 1 byte)".into(),
+        });
+    }
     if len > FRAME_BODY_MAX {
         return Err(FormatError::FrameTooLarge {
             offset: base,
@@ -115,6 +122,15 @@ mod tests {
     fn crc_variant_is_iso_hdlc() {
         // SPEC §2 names the check value; this pins crc32fast to it.
         assert_eq!(crc32fast::hash(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn zero_length_frame_is_invalid_even_with_a_valid_crc() {
+        let mut buf = Vec::new();
+        let crc = frame_crc(0u32.to_le_bytes(), 1, &[]);
+        buf.extend_from_slice(&crc.to_le_bytes());
+        buf.extend_from_slice(&[0, 0, 0, 0, 1]);
+        assert!(decode_frame(&buf, 0).is_err());
     }
 
     #[test]

@@ -186,10 +186,10 @@ fn build_tiny() -> (BTreeMap<String, Vec<u8>>, serde_json::Value) {
     (b.files, expected)
 }
 
+type Files = BTreeMap<String, Vec<u8>>;
+
 /// Corrupt variants of the tiny log and the verify exit code each must give.
-fn corrupt_variants(
-    tiny: &BTreeMap<String, Vec<u8>>,
-) -> Vec<(&'static str, i32, BTreeMap<String, Vec<u8>>)> {
+fn corrupt_variants(tiny: &BTreeMap<String, Vec<u8>>) -> Vec<(&'static str, i32, Files)> {
     let seg0 = "segments/00000000000000000000.seg".to_string();
     let seg4 = "segments/00000000000000000004.seg".to_string();
     let mut out = Vec::new();
@@ -244,7 +244,7 @@ fn vectors_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("vectors")
 }
 
-fn check_or_bless(dir: &PathBuf, files: &BTreeMap<String, Vec<u8>>, bless: bool) {
+fn check_or_bless(dir: &std::path::Path, files: &BTreeMap<String, Vec<u8>>, bless: bool) {
     for (name, bytes) in files {
         let p = dir.join(name);
         if bless {

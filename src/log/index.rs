@@ -44,8 +44,8 @@ pub fn read(path: &Path) -> Option<Vec<(u64, u64)>> {
     )
 }
 
-/// Offset of the indexed frame at or before `seq`, if any.
-pub fn seek_point(pairs: &[(u64, u64)], seq: u64) -> Option<u64> {
+/// The indexed (seq, offset) at or before `seq`, if any.
+pub fn seek_point(pairs: &[(u64, u64)], seq: u64) -> Option<(u64, u64)> {
     let i = pairs.partition_point(|(s, _)| *s <= seq);
-    i.checked_sub(1).map(|i| pairs[i].1)
+    i.checked_sub(1).map(|i| pairs[i])
 }

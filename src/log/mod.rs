@@ -77,7 +77,8 @@ impl Log {
             recovered: None,
             _lock: lock,
         };
-        if let Some(cut) = rec.cut {
+        // Record every cut not yet in the log, then forget the pending file.
+        for cut in rec.unrecorded {
             let payload =
                 serde_json::to_vec(&cut).map_err(|e| Error::InvalidEntry(e.to_string()))?;
             let ack = log.append(vec![NewEntry {
@@ -93,6 +94,7 @@ impl Log {
                 log.recovered = Some((cut, *a));
             }
         }
+        recovery::clear_pending(&LogDir::new(root))?;
         Ok(log)
     }
 

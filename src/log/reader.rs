@@ -175,21 +175,27 @@ impl LogReader {
     }
 
     /// Offset to start scanning a segment for `seq`, from its sparse index
-    /// (rebuilt and saved if missing) when the segment is sealed.
+    /// when the segment is sealed. The index is a cache that may be missing,
+    /// damaged or copied from elsewhere, so a seek point is used only if the
+    /// frame there is an entry with the indexed seq; otherwise the index is
+    /// rebuilt from the segment.
     fn start_offset(&self, base: u64, bytes: &SegmentBytes, header_len: usize, seq: u64) -> u64 {
         if seq <= base || !matches!(bytes, SegmentBytes::Mapped(_)) {
             return header_len as u64;
         }
         let path = self.dir.index_path(base);
-        let pairs = match index::read(&path) {
-            Some(p) => p,
-            None => {
-                let p = build_index(bytes, header_len, base);
-                let _ = index::write(&path, &p);
-                p
-            }
+        let checked = |pairs: &[(u64, u64)]| -> Option<u64> {
+            let (want, off) = index::seek_point(pairs, seq)?;
+            let frame = log_format::frame::decode_frame(bytes.get(off as usize..)?, off).ok()?;
+            let v = decode_entry(frame.body, off).ok()?;
+            (frame.frame_type == FrameType::Entry && v.seq == want).then_some(off)
         };
-        index::seek_point(&pairs, seq).unwrap_or(header_len as u64)
+        if let Some(off) = index::read(&path).as_deref().and_then(checked) {
+            return off;
+        }
+        let pairs = build_index(bytes, header_len, base);
+        let _ = index::write(&path, &pairs);
+        checked(&pairs).unwrap_or(header_len as u64)
     }
 
     /// Visits sealed entries with `from <= seq <= to`, in order.

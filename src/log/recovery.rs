@@ -12,9 +12,15 @@ use log_format::segment::segment_file_name;
 use log_format::{CompactRange, FrameType, Hash32, LogId, Seal, SegmentScan};
 use std::fs::OpenOptions;
 
+/// Cut reports written before the truncation they describe, so a crash
+/// between cutting and appending `log.recovered` cannot lose the record.
+pub const PENDING_FILE: &str = "recovery.pending.json";
+
 /// What recovery cut, for the `log.recovered` entry.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CutReport {
+    /// Random id that lets a later open tell whether this cut is already recorded.
+    pub recovery_id: String,
     pub segment: String,
     pub offset: u64,
     pub bytes_cut: u64,
@@ -35,7 +41,36 @@ pub struct Recovered {
     pub last_ts_ns: u64,
     pub has_footer: bool,
     pub entries_in_segment: u64,
-    pub cut: Option<CutReport>,
+    /// Cuts not yet recorded in the log (this open's and any earlier one's).
+    pub unrecorded: Vec<CutReport>,
+}
+
+fn read_pending(dir: &LogDir) -> Vec<CutReport> {
+    std::fs::read(dir.root.join(PENDING_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+fn write_pending(dir: &LogDir, reports: &[CutReport]) -> Result<()> {
+    let path = dir.root.join(PENDING_FILE);
+    let tmp = dir.root.join(format!("{PENDING_FILE}.tmp"));
+    let bytes =
+        serde_json::to_vec_pretty(reports).map_err(|e| Error::InvalidEntry(e.to_string()))?;
+    let f = std::fs::File::create(&tmp).at(&tmp)?;
+    std::io::Write::write_all(&mut &f, &bytes).at(&tmp)?;
+    f.sync_all().at(&tmp)?;
+    std::fs::rename(&tmp, &path).at(&path)?;
+    crate::log::dir::sync_dir(&dir.root)
+}
+
+/// Called once every pending cut is recorded in the log.
+pub fn clear_pending(dir: &LogDir) -> Result<()> {
+    let path = dir.root.join(PENDING_FILE);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).at(&path),
+        _ => Ok(()),
+    }
 }
 
 pub fn recover(dir: &LogDir, log_id: &LogId) -> Result<Recovered> {
@@ -78,8 +113,11 @@ pub fn recover(dir: &LogDir, log_id: &LogId) -> Result<Recovered> {
         last_ts_ns: 0,
         has_footer: false,
         entries_in_segment: 0,
-        cut: None,
+        unrecorded: Vec::new(),
     };
+    let mut pending = read_pending(dir);
+    let mut recorded_ids: Vec<String> = Vec::new();
+    let mut ids_unsealed: Vec<String> = Vec::new();
     // Running state; `st` holds the state at the last durable boundary.
     let (mut next, mut last, mut range, mut ts, mut n) =
         (st.next_seq, st.last_hash, st.range.clone(), 0u64, 0u64);
@@ -98,6 +136,13 @@ pub fn recover(dir: &LogDir, log_id: &LogId) -> Result<Recovered> {
                             v.seq
                         ),
                     ));
+                }
+                if v.kind == "log.recovered" {
+                    if let Ok(p) = serde_json::from_slice::<serde_json::Value>(v.payload) {
+                        if let Some(id) = p.get("recovery_id").and_then(|x| x.as_str()) {
+                            ids_unsealed.push(id.to_string());
+                        }
+                    }
                 }
                 let eh = v.hash();
                 range.push(&eh);
@@ -123,6 +168,7 @@ pub fn recover(dir: &LogDir, log_id: &LogId) -> Result<Recovered> {
                 st.range = range.clone();
                 st.last_ts_ns = ts.max(s.ts_ns);
                 st.entries_in_segment = n;
+                recorded_ids.append(&mut ids_unsealed);
             }
             FrameType::Footer => {
                 if st.len != f.offset {
@@ -152,12 +198,15 @@ pub fn recover(dir: &LogDir, log_id: &LogId) -> Result<Recovered> {
         ScanOutcome::TornTail { error, .. } => format!("torn tail: {error}"),
         ScanOutcome::Clean => "unsealed entries after the last seal".to_string(),
     };
+    // Only ids in sealed entries count as recorded: anything after the last
+    // seal is about to be cut.
+    pending.retain(|r| !recorded_ids.contains(&r.recovery_id));
     let file_len = buf.len() as u64;
     if file_len > st.len {
-        let f = OpenOptions::new().write(true).open(&path).at(&path)?;
-        f.set_len(st.len).at(&path)?;
-        f.sync_all().at(&path)?;
-        st.cut = Some(CutReport {
+        let mut id = [0u8; 8];
+        getrandom::fill(&mut id).map_err(|e| Error::InvalidEntry(e.to_string()))?;
+        pending.push(CutReport {
+            recovery_id: hex::encode(id),
             segment: name,
             offset: st.len,
             bytes_cut: file_len - st.len,
@@ -165,6 +214,12 @@ pub fn recover(dir: &LogDir, log_id: &LogId) -> Result<Recovered> {
             seq_to: (next > st.next_seq).then(|| next - 1),
             reason,
         });
+        // Record the cut durably first, then cut.
+        write_pending(dir, &pending)?;
+        let f = OpenOptions::new().write(true).open(&path).at(&path)?;
+        f.set_len(st.len).at(&path)?;
+        f.sync_all().at(&path)?;
     }
+    st.unrecorded = pending;
     Ok(st)
 }

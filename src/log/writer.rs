@@ -146,6 +146,9 @@ pub fn validate(e: &NewEntry, seq: u64) -> std::result::Result<(), String> {
             e.payload.len()
         ));
     }
+    if let Err(err) = serde_json::from_slice::<serde::de::IgnoredAny>(&e.payload) {
+        return Err(format!("payload is not valid JSON: {err}"));
+    }
     if let Some(p) = e.parent {
         if p >= seq {
             return Err(format!(
@@ -433,4 +436,31 @@ fn write_new_file(dir: &LogDir, base_seq: u64, bytes: &[u8]) -> Result<()> {
     }
     std::fs::rename(&tmp, &final_path).at(&final_path)?;
     sync_dir(&dir.segments_dir())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(payload: &[u8]) -> NewEntry {
+        NewEntry {
+            kind: "x.test".into(),
+            job_id: None,
+            step_id: None,
+            agent: None,
+            actor: "user:t".into(),
+            parent: None,
+            payload: payload.to_vec(),
+        }
+    }
+
+    #[test]
+    fn library_appends_refuse_payloads_that_are_not_json() {
+        assert!(validate(&entry(b"{\"a\":1}"), 0).is_ok());
+        assert!(validate(&entry(b"null"), 0).is_ok());
+        for bad in [&b""[..], b"{", b"not json", b"{\"a\":1} trailing"] {
+            let err = validate(&entry(bad), 0).unwrap_err();
+            assert!(err.contains("payload is not valid JSON"), "{err}");
+        }
+    }
 }
