@@ -97,7 +97,7 @@ fn rejects_line(good_before: usize, bad: &[u8], line: u64, words: &[&str]) {
 fn malformed_json_line_is_rejected_naming_the_line() {
     rejects_line(
         2,
-        br#"{"kind": "a.b", "payload": {"#,
+        br#"{"kind": "x.a.b", "payload": {"#,
         3,
         &["malformed JSON"],
     );
@@ -112,7 +112,7 @@ fn non_object_json_line_is_rejected() {
 fn unknown_field_is_rejected_naming_the_field() {
     rejects_line(
         2,
-        br#"{"kind": "a.b", "jobid": "j1"}"#,
+        br#"{"kind": "x.a.b", "jobid": "j1"}"#,
         3,
         &["jobid", "unknown field"],
     );
@@ -122,7 +122,7 @@ fn unknown_field_is_rejected_naming_the_field() {
 fn job_id_of_wrong_type_is_rejected_naming_the_field() {
     rejects_line(
         2,
-        br#"{"kind": "a.b", "job_id": 5}"#,
+        br#"{"kind": "x.a.b", "job_id": 5}"#,
         3,
         &["job_id", "string"],
     );
@@ -156,23 +156,23 @@ fn kind_grammar_violations_are_rejected_naming_the_field() {
 
 #[test]
 fn empty_optional_field_is_rejected_naming_the_field() {
-    rejects_line(2, br#"{"kind": "a.b", "agent": ""}"#, 3, &["agent"]);
+    rejects_line(2, br#"{"kind": "x.a.b", "agent": ""}"#, 3, &["agent"]);
 }
 
 #[test]
 fn oversized_field_is_rejected_naming_the_field() {
-    let line = json!({"kind": "a.b", "step_id": "s".repeat(1025)}).to_string();
+    let line = json!({"kind": "x.a.b", "step_id": "s".repeat(1025)}).to_string();
     rejects_line(2, line.as_bytes(), 3, &["step_id", "1024"]);
 }
 
 #[test]
 fn parent_that_is_not_earlier_is_rejected_naming_the_field() {
     // The log holds 3 entries and 2 good lines precede: this line would be seq 5.
-    rejects_line(2, br#"{"kind": "a.b", "parent": 5}"#, 3, &["parent"]);
-    rejects_line(2, br#"{"kind": "a.b", "parent": 999}"#, 3, &["parent"]);
+    rejects_line(2, br#"{"kind": "x.a.b", "parent": 5}"#, 3, &["parent"]);
+    rejects_line(2, br#"{"kind": "x.a.b", "parent": 999}"#, 3, &["parent"]);
     rejects_line(
         2,
-        br#"{"kind": "a.b", "parent": 18446744073709551615}"#,
+        br#"{"kind": "x.a.b", "parent": 18446744073709551615}"#,
         3,
         &["parent"],
     );
@@ -180,9 +180,9 @@ fn parent_that_is_not_earlier_is_rejected_naming_the_field() {
 
 #[test]
 fn parent_of_wrong_type_is_rejected_naming_the_field() {
-    rejects_line(1, br#"{"kind": "a.b", "parent": -1}"#, 2, &["parent"]);
-    rejects_line(1, br#"{"kind": "a.b", "parent": "0"}"#, 2, &["parent"]);
-    rejects_line(1, br#"{"kind": "a.b", "parent": 1.5}"#, 2, &["parent"]);
+    rejects_line(1, br#"{"kind": "x.a.b", "parent": -1}"#, 2, &["parent"]);
+    rejects_line(1, br#"{"kind": "x.a.b", "parent": "0"}"#, 2, &["parent"]);
+    rejects_line(1, br#"{"kind": "x.a.b", "parent": 1.5}"#, 2, &["parent"]);
 }
 
 #[test]
@@ -190,7 +190,7 @@ fn earlier_parent_is_accepted() {
     let (tmp, _key) = log_with_three();
     let r = argus_stdin(
         [OsStr::new("append"), p(tmp.path())],
-        b"{\"kind\":\"a.b\",\"parent\":2}\n{\"kind\":\"a.b\",\"parent\":3}\n",
+        b"{\"kind\":\"x.a.b\",\"parent\":2}\n{\"kind\":\"x.a.b\",\"parent\":3}\n",
     );
     r.assert_ok();
     let out = cat_json(tmp.path(), &["--from", "3"]);
@@ -216,7 +216,7 @@ fn non_utf8_line_is_rejected_naming_the_line() {
 #[test]
 fn payload_over_the_limit_is_rejected_naming_the_field() {
     // 5 MiB: under the 8 MiB line limit, over the 4 MiB payload limit.
-    let line = json!({"kind": "a.b", "payload": "x".repeat(5 << 20)}).to_string();
+    let line = json!({"kind": "x.a.b", "payload": "x".repeat(5 << 20)}).to_string();
     rejects_line(1, line.as_bytes(), 2, &["payload", "limit"]);
 }
 
@@ -246,7 +246,7 @@ fn hundred_mib_line_is_rejected_without_reading_it_all_and_log_is_unchanged() {
                 Err(_) => false,
             }
         };
-        if !go(br#"{"kind": "a.b", "payload": ""#) {
+        if !go(br#"{"kind": "x.a.b", "payload": ""#) {
             return sent;
         }
         let chunk = vec![b'x'; 1 << 16];
@@ -288,7 +288,7 @@ fn hundred_mib_line_is_rejected_without_reading_it_all_and_log_is_unchanged() {
 fn blank_lines_are_ignored_but_counted() {
     let (tmp, _key) = init_log(None);
     let dir = tmp.path();
-    let good = r#"{"kind":"a.b","job_id":"j1"}"#;
+    let good = r#"{"kind":"x.a.b","job_id":"j1"}"#;
     let input = format!("\n   \n{good}\n\t\n{good}\r\n\r\n\n{good}");
     // The last line has no trailing newline and must still be committed.
     let r = argus_stdin([OsStr::new("append"), p(dir)], input.as_bytes());
@@ -332,7 +332,7 @@ fn directory_that_is_not_a_log_is_refused_with_a_clear_message() {
             );
             assert!(r.stdout.is_empty(), "{cmdname}: no output{}", r.ctx());
         }
-        let r = argus_stdin([OsStr::new("append"), p(dir)], b"{\"kind\":\"a.b\"}\n");
+        let r = argus_stdin([OsStr::new("append"), p(dir)], b"{\"kind\":\"x.a.b\"}\n");
         assert_eq!(r.code, Some(2), "append into a non-log{}", r.ctx());
         assert!(
             r.stderr.contains("not an Argus log"),
@@ -405,7 +405,7 @@ fn key_file_readable_by_others_is_refused_by_append() {
     );
     std::fs::set_permissions(&kp, std::fs::Permissions::from_mode(0o644)).unwrap();
     let files = segments_fingerprint(dir);
-    let r = argus_stdin([OsStr::new("append"), p(dir)], b"{\"kind\":\"a.b\"}\n");
+    let r = argus_stdin([OsStr::new("append"), p(dir)], b"{\"kind\":\"x.a.b\"}\n");
     assert_ne!(r.code, Some(0), "{}", r.ctx());
     assert!(
         r.stderr.contains("signing.key") && r.stderr.contains("644"),
@@ -440,7 +440,7 @@ fn second_concurrent_writer_is_refused_naming_the_holder() {
     let mut stdin = first.stdin.take().unwrap();
     let mut lines = BufReader::new(first.stdout.take().unwrap()).lines();
     stdin
-        .write_all(b"{\"kind\":\"first.writer\"}\n")
+        .write_all(b"{\"kind\":\"x.first.writer\"}\n")
         .expect("write");
     stdin.flush().unwrap();
     // Once the first writer acknowledged an entry it certainly holds the lock.
@@ -449,7 +449,7 @@ fn second_concurrent_writer_is_refused_naming_the_holder() {
 
     let r = argus_stdin(
         [OsStr::new("append"), p(dir)],
-        b"{\"kind\":\"second.writer\"}\n",
+        b"{\"kind\":\"x.second.writer\"}\n",
     );
     assert_ne!(r.code, Some(0), "second writer must be refused{}", r.ctx());
     assert!(
@@ -461,7 +461,7 @@ fn second_concurrent_writer_is_refused_naming_the_holder() {
 
     // The first writer is unaffected.
     stdin
-        .write_all(b"{\"kind\":\"first.writer\"}\n")
+        .write_all(b"{\"kind\":\"x.first.writer\"}\n")
         .expect("write");
     stdin.flush().unwrap();
     let ack = lines.next().expect("ack line").expect("read ack");
@@ -475,13 +475,13 @@ fn second_concurrent_writer_is_refused_naming_the_holder() {
         .map(|v| v["kind"].clone())
         .collect();
     assert!(
-        !kinds.contains(&json!("second.writer")),
+        !kinds.contains(&json!("x.second.writer")),
         "refused writer wrote nothing: {kinds:?}"
     );
     // With the lock released, a new writer gets in.
     let r = argus_stdin(
         [OsStr::new("append"), p(dir)],
-        b"{\"kind\":\"second.writer\"}\n",
+        b"{\"kind\":\"x.second.writer\"}\n",
     );
     r.assert_ok();
     assert_eq!(acks_of(&r)[0].seq, 5, "{}", r.ctx());

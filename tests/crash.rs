@@ -56,7 +56,7 @@ fn feed_block() -> Vec<u8> {
     for i in 0..2000u64 {
         let pad = "p".repeat(rng.below(400) as usize);
         let line = serde_json::json!({
-            "kind": "crash.feed",
+            "kind": "x.crash.feed",
             "job_id": format!("job-{}", i % 5),
             "payload": {"i": i, "pad": pad, "text": "ünïcode ✓"},
         });
@@ -442,7 +442,7 @@ fn unsealed_entries_at_tail_are_cut_and_recorded_by_next_append() {
 
     let rec = argus_stdin(
         [OsStr::new("append"), p(dir)],
-        b"{\"kind\":\"after.recovery\"}\n",
+        b"{\"kind\":\"x.after.recovery\"}\n",
     );
     rec.assert_ok();
     let bytes = cut_at - before;
@@ -499,7 +499,7 @@ fn corruption_in_last_segment_refuses_append_and_cuts_nothing() {
     flip_byte(&seg, victim.body_at() + 3);
     let bytes = std::fs::read(&seg).unwrap();
 
-    let r = argus_stdin([OsStr::new("append"), p(dir)], b"{\"kind\":\"a.b\"}\n");
+    let r = argus_stdin([OsStr::new("append"), p(dir)], b"{\"kind\":\"x.a.b\"}\n");
     assert_ne!(
         r.code,
         Some(0),
@@ -532,7 +532,7 @@ fn zero_length_frame_at_tail_is_cut_by_recovery() {
     b.extend_from_slice(&crc32fast::hash(&hdr).to_le_bytes());
     b.extend_from_slice(&hdr);
     std::fs::write(&seg, b).unwrap();
-    let r = argus_stdin([OsStr::new("append"), p(dir)], b"{\"kind\":\"a.b\"}\n");
+    let r = argus_stdin([OsStr::new("append"), p(dir)], b"{\"kind\":\"x.a.b\"}\n");
     r.assert_ok();
     assert!(
         r.stderr

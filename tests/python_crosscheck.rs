@@ -67,7 +67,7 @@ fn make_log(dir: &Path, entries: usize) -> String {
             };
             writeln!(
                 stdin,
-                r#"{{"kind":"tool.call_completed","job_id":"job-{}","agent":"a{}"{parent},"payload":{{"i":{i},"out":"résultat ✓","ok":true}}}}"#,
+                r#"{{"kind":"x.tool.call_completed","job_id":"job-{}","agent":"a{}"{parent},"payload":{{"i":{i},"out":"résultat ✓","ok":true}}}}"#,
                 i % 7,
                 i % 3
             )

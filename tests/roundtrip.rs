@@ -284,24 +284,24 @@ fn tail_last_n_and_job_kind_filters() {
     let out = tail(&["--job", "job-3", "-n", "4"]);
     assert_entries_match(&fx, &out, &last(job3, 4), "tail --job job-3 -n 4");
 
-    let cost = seqs_where(&|v| v["kind"] == "cost.logged");
-    let out = tail(&["--kind", "cost.logged", "-n", "3"]);
-    assert_entries_match(&fx, &out, &last(cost, 3), "tail --kind cost.logged");
+    let cost = seqs_where(&|v| v["kind"] == "x.cost.logged");
+    let out = tail(&["--kind", "x.cost.logged", "-n", "3"]);
+    assert_entries_match(&fx, &out, &last(cost, 3), "tail --kind x.cost.logged");
 
-    let tools = seqs_where(&|v| v["kind"].as_str().unwrap().starts_with("tool."));
-    let out = tail(&["--kind", "tool.*", "-n", "100000"]);
-    assert_entries_match(&fx, &out, &tools, "tail --kind tool.*");
+    let tools = seqs_where(&|v| v["kind"].as_str().unwrap().starts_with("x.tool."));
+    let out = tail(&["--kind", "x.tool.*", "-n", "100000"]);
+    assert_entries_match(&fx, &out, &tools, "tail --kind x.tool.*");
 
-    // `job.*` matches `job.state.changed` but a bare prefix must not match
-    // a longer segment name (`jo.*` matches nothing here).
-    let job_kinds = seqs_where(&|v| v["kind"].as_str().unwrap().starts_with("job."));
-    let out = tail(&["--kind", "job.*", "-n", "100000"]);
-    assert_entries_match(&fx, &out, &job_kinds, "tail --kind job.*");
-    let out = tail(&["--kind", "jo.*", "-n", "100000"]);
+    // `x.job.*` matches `x.job.state.changed` but a bare prefix must not match
+    // a longer segment name (`x.jo.*` matches nothing here).
+    let job_kinds = seqs_where(&|v| v["kind"].as_str().unwrap().starts_with("x.job."));
+    let out = tail(&["--kind", "x.job.*", "-n", "100000"]);
+    assert_entries_match(&fx, &out, &job_kinds, "tail --kind x.job.*");
+    let out = tail(&["--kind", "x.jo.*", "-n", "100000"]);
     assert_entries_match(&fx, &out, &[], "tail --kind jo.*");
 
-    let both = seqs_where(&|v| v["job_id"] == "job-1" && v["kind"] == "agent.msg");
-    let out = tail(&["--job", "job-1", "--kind", "agent.msg", "-n", "100000"]);
+    let both = seqs_where(&|v| v["job_id"] == "job-1" && v["kind"] == "x.agent.msg");
+    let out = tail(&["--job", "job-1", "--kind", "x.agent.msg", "-n", "100000"]);
     assert_entries_match(&fx, &out, &both, "tail --job job-1 --kind agent.msg");
 }
 
@@ -455,7 +455,7 @@ fn large_segment_log() -> (tempfile::TempDir, String, Vec<Value>) {
     let (tmp, key) = init_log(Some(2 << 20));
     let dir = tmp.path();
     let entries: Vec<Value> = (0..30_000u64)
-        .map(|i| json!({"kind": "bulk.entry", "job_id": format!("j{}", i % 9), "payload": {"i": i, "pad": "x".repeat((i % 200) as usize)}}))
+        .map(|i| json!({"kind": "x.bulk.entry", "job_id": format!("j{}", i % 9), "payload": {"i": i, "pad": "x".repeat((i % 200) as usize)}}))
         .collect();
     append(dir, &entries);
     let out = cat_json(dir, &[]);

@@ -754,7 +754,7 @@ fn rollback_to_other_history_of_same_length_is_truncation() {
     assert_eq!(checkpoint_size(&save_checkpoint(dir, &cp)), 50);
 
     let other: Vec<Value> = (40..50)
-        .map(|i| serde_json::json!({"kind": "test.entry", "job_id": "forged", "payload": {"i": i}}))
+        .map(|i| serde_json::json!({"kind": "x.test.entry", "job_id": "forged", "payload": {"i": i}}))
         .collect();
     append_lockstep(fork.path(), &other, 1);
     assert_eq!(stats(fork.path())["entries"], 50);

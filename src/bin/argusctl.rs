@@ -93,12 +93,55 @@ enum Cmd {
         #[arg(long, default_value_t = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))]
         threads: usize,
     },
+    /// List the event registry: every kind, its required payload fields and meaning.
+    #[command(
+        after_help = "Any kind under `x.` is accepted without a schema (the extension namespace).\n\nExamples:\n  argusctl kinds\n  argusctl kinds -o json | jq -r 'select(.family==\"proposal\") | .kind'"
+    )]
+    Kinds {
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Projection state: status (seq, lag, digest per projection) or rebuild from the log.
+    #[command(subcommand)]
+    Projections(ProjCmd),
+    /// Jobs with status, cost and duration (the job index projection).
+    #[command(
+        after_help = "Examples:\n  argusctl jobs ./audit\n  argusctl jobs ./audit -o json | jq 'select(.status==\"failed\")'"
+    )]
+    Jobs {
+        dir: PathBuf,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Create a demo log, append a realistic agent session, verify it and show it.
     #[command(after_help = "Example:\n  argusctl demo\n  argusctl demo --dir /tmp/argus-demo")]
     Demo {
         /// Where to create the log (default: a new directory under $TMPDIR).
         #[arg(long)]
         dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProjCmd {
+    /// Each projection's applied seq, lag behind the log and state digest (after catching up).
+    #[command(
+        after_help = "Two processes never share the store: the second waits up to 30 s, then fails.\n\nExample:\n  argusctl projections status ./audit -o json | jq .state_digest"
+    )]
+    Status {
+        dir: PathBuf,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Throw away projection state (all, or NAME) and rebuild it from the log.
+    #[command(
+        after_help = "Projections are caches: deleting DIR/projections and rebuilding gives identical digests.\n\nExamples:\n  argusctl projections rebuild ./audit\n  argusctl projections rebuild ./audit jobs"
+    )]
+    Rebuild {
+        dir: PathBuf,
+        name: Option<String>,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
 }
 
@@ -134,6 +177,14 @@ fn run(cli: Cli) -> Result<i32> {
             threads,
         } => cli::verify::run(&dir, key, checkpoints, format, threads),
         Cmd::Demo { dir } => cli::demo::run(dir).map(|_| 0),
+        Cmd::Kinds { format } => cli::kinds::list(format).map(|_| 0),
+        Cmd::Jobs { dir, format } => cli::jobs::list(&dir, format).map(|_| 0),
+        Cmd::Projections(ProjCmd::Status { dir, format }) => {
+            cli::projections::status(&dir, format).map(|_| 0)
+        }
+        Cmd::Projections(ProjCmd::Rebuild { dir, name, format }) => {
+            cli::projections::rebuild(&dir, name.as_deref(), format).map(|_| 0)
+        }
     }
 }
 

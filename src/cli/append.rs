@@ -86,8 +86,8 @@ pub fn parse_line(bytes: &[u8], actor: &str) -> Result<NewEntry, String> {
             ))
         }
     };
-    let payload = serde_json::to_vec(obj.get("payload").unwrap_or(&Value::Null))
-        .map_err(|e| format!("field `payload`: {e}"))?;
+    let payload_value = obj.get("payload").unwrap_or(&Value::Null);
+    let payload = serde_json::to_vec(payload_value).map_err(|e| format!("field `payload`: {e}"))?;
     let entry = NewEntry {
         kind,
         job_id: opt_string(&obj, "job_id")?,
@@ -106,6 +106,15 @@ pub fn parse_line(bytes: &[u8], actor: &str) -> Result<NewEntry, String> {
             m
         }
     })?;
+    crate::registry::builtin()?
+        .validate(&entry.kind, payload_value)
+        .map_err(|r| {
+            format!(
+                "field `{}`: {}",
+                r.path.trim_start_matches('/').replace('/', "."),
+                r.reason
+            )
+        })?;
     Ok(entry)
 }
 

@@ -11,6 +11,30 @@ use std::path::PathBuf;
 
 const SESSION: &str = include_str!("demo_session.jsonl");
 
+/// An approver binds an approval to the parameters it saw: remember each
+/// proposal's parameters and stamp their hash on its approval.
+fn bind_approval(
+    line: &str,
+    params: &mut std::collections::BTreeMap<String, serde_json::Value>,
+) -> Result<String> {
+    let mut v: serde_json::Value = serde_json::from_str(line)?;
+    let id = v["payload"]["proposal_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    match v["kind"].as_str() {
+        Some("proposal.created") => {
+            params.insert(id, v["payload"]["parameters"].clone());
+        }
+        Some("proposal.approved") => {
+            let p = params.get(&id).cloned().unwrap_or_default();
+            v["payload"]["parameter_hash"] = crate::registry::parameter_hash(&p).into();
+        }
+        _ => {}
+    }
+    Ok(v.to_string())
+}
+
 pub fn run(dir: Option<PathBuf>) -> Result<()> {
     let dir = match dir {
         Some(d) => d,
@@ -33,12 +57,14 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     let mut n = 0;
     // Steps of the session arrive in small groups, as concurrent agents would.
     let lines: Vec<&str> = SESSION.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut params = std::collections::BTreeMap::new();
     for group in lines.chunks(3) {
         let entries = group
             .iter()
             .enumerate()
             .map(|(i, l)| {
-                super::append::parse_line(l.as_bytes(), actor)
+                let line = bind_approval(l, &mut params)?;
+                super::append::parse_line(line.as_bytes(), actor)
                     .map_err(|m| anyhow::anyhow!("demo line {}: {m}", n + i + 1))
             })
             .collect::<Result<Vec<_>>>()?;

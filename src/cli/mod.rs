@@ -4,7 +4,11 @@ pub mod append;
 pub mod demo;
 pub mod info;
 pub mod init;
+pub mod jobs;
+pub mod kinds;
+pub mod projections;
 pub mod read;
+pub mod state;
 pub mod tail;
 pub mod verify;
 

@@ -104,6 +104,18 @@ impl Log {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
+        // Registry schemas and constitutional rules run here, on the
+        // producer's thread, before any seq is assigned: a rejected request
+        // writes nothing.
+        let registry = crate::registry::builtin().map_err(Error::InvalidEntry)?;
+        for (i, e) in entries.iter().enumerate() {
+            let payload: serde_json::Value = serde_json::from_slice(&e.payload).map_err(|err| {
+                Error::InvalidEntry(format!("entry {}: payload is not valid JSON: {err}", i + 1))
+            })?;
+            registry
+                .validate(&e.kind, &payload)
+                .map_err(|r| Error::InvalidEntry(format!("entry {}: {r}", i + 1)))?;
+        }
         let (reply, rx) = mpsc::sync_channel(1);
         let tx = self.tx.as_ref().ok_or(Error::WriterGone)?;
         tx.send(Request { entries, reply })

@@ -6,6 +6,7 @@
 //! from its checkpoint, or is rebuilt from seq 0 when its code version
 //! changed, its checkpoint hash disagrees with the log, or the log is shorter
 //! than the checkpoint. The same log therefore always yields the same bytes.
+pub mod jobs;
 pub mod store;
 
 use crate::log::reader::LogReader;
@@ -95,7 +96,7 @@ pub struct Projections {
 
 /// Every projection this build knows, in a fixed order.
 pub fn all() -> Vec<Box<dyn Projection>> {
-    vec![]
+    vec![Box::new(jobs::Jobs)]
 }
 
 fn open_db(path: &Path) -> Result<sled::Db, ProjectionError> {
@@ -103,9 +104,14 @@ fn open_db(path: &Path) -> Result<sled::Db, ProjectionError> {
     loop {
         match sled::Config::new().path(path).flush_every_ms(None).open() {
             Ok(db) => return Ok(db),
-            Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("lock") => {
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("lock") =>
+            {
                 if start.elapsed() > BUSY_WAIT {
-                    return Err(ProjectionError::Busy { path: path.into(), waited_s: BUSY_WAIT.as_secs() });
+                    return Err(ProjectionError::Busy {
+                        path: path.into(),
+                        waited_s: BUSY_WAIT.as_secs(),
+                    });
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -138,7 +144,11 @@ impl Projections {
     }
 
     /// Read access to one projection's state (call `catch_up` first).
-    pub fn with_view<T>(&self, name: &str, f: impl FnOnce(&View<'_>) -> Result<T, StoreError>) -> Result<T, ProjectionError> {
+    pub fn with_view<T>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&View<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, ProjectionError> {
         let tree = self.tree(name)?;
         Ok(f(&View { tree: &tree })?)
     }
@@ -170,13 +180,21 @@ impl Projections {
                 None => false,
                 Some(cp) if cp.version != p.version() || cp.next_seq > size => false,
                 Some(cp) if cp.next_seq == 0 => true,
-                Some(cp) => Self::hash_at(reader, cp.next_seq - 1)?.map(hex::encode).as_deref() == Some(cp.last_hash.as_str()),
+                Some(cp) => {
+                    Self::hash_at(reader, cp.next_seq - 1)?
+                        .map(hex::encode)
+                        .as_deref()
+                        == Some(cp.last_hash.as_str())
+                }
             };
             if ok {
                 out.push(cp.map(|c| c.next_seq).unwrap_or(0));
             } else {
                 if cp.is_some() {
-                    tracing::info!(projection = p.name(), "checkpoint unusable (version, length or hash); rebuilding");
+                    tracing::info!(
+                        projection = p.name(),
+                        "checkpoint unusable (version, length or hash); rebuilding"
+                    );
                 }
                 tree.clear().map_err(StoreError::from)?;
                 out.push(0);
@@ -186,25 +204,46 @@ impl Projections {
     }
 
     /// Applies every sealed entry not yet applied. `progress(done, total)`.
-    pub fn catch_up(&mut self, reader: &LogReader, mut progress: impl FnMut(u64, u64)) -> Result<u64, ProjectionError> {
+    pub fn catch_up(
+        &mut self,
+        reader: &LogReader,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<u64, ProjectionError> {
         let size = reader.latest_seal()?.tree_size;
         let next = self.resume_points(reader, size)?;
-        let Some(&start) = next.iter().min() else { return Ok(size) };
+        let Some(&start) = next.iter().min() else {
+            return Ok(size);
+        };
         if start >= size {
             return Ok(size);
         }
-        let trees = self.set.iter().map(|p| self.tree(p.name())).collect::<Result<Vec<_>, _>>()?;
+        let trees = self
+            .set
+            .iter()
+            .map(|p| self.tree(p.name()))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut dirty: Vec<store::Overlay> = self.set.iter().map(|_| Default::default()).collect();
         let mut last_hash = [0u8; 32];
         let mut err: Option<ProjectionError> = None;
         let set = &self.set;
-        let commit_all = |dirty: &mut Vec<store::Overlay>, next_seq: u64, last_hash: &Hash32| -> Result<(), ProjectionError> {
+        let commit_all = |dirty: &mut Vec<store::Overlay>,
+                          next_seq: u64,
+                          last_hash: &Hash32|
+         -> Result<(), ProjectionError> {
             for (i, p) in set.iter().enumerate() {
                 if next[i] > next_seq {
                     continue;
                 }
-                let cp = Checkpoint { version: p.version(), next_seq, last_hash: hex::encode(last_hash) };
-                store::commit(&trees[i], &mut dirty[i], serde_json::to_vec(&cp).unwrap_or_default())?;
+                let cp = Checkpoint {
+                    version: p.version(),
+                    next_seq,
+                    last_hash: hex::encode(last_hash),
+                };
+                store::commit(
+                    &trees[i],
+                    &mut dirty[i],
+                    serde_json::to_vec(&cp).unwrap_or_default(),
+                )?;
             }
             Ok(())
         };
@@ -225,7 +264,10 @@ impl Projections {
                 if next[i] > v.seq {
                     continue;
                 }
-                let mut tx = Tx { tree: &trees[i], dirty: &mut dirty[i] };
+                let mut tx = Tx {
+                    tree: &trees[i],
+                    dirty: &mut dirty[i],
+                };
                 if let Err(e) = p.apply(&ev, &mut tx) {
                     err = Some(e.into());
                     return ControlFlow::Break(());

@@ -49,10 +49,12 @@ impl Tx<'_> {
     pub fn get_json<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
         match self.get(key)? {
             None => Ok(None),
-            Some(b) => serde_json::from_slice(&b).map(Some).map_err(|e| StoreError::Decode {
-                key: String::from_utf8_lossy(key).into_owned(),
-                reason: e.to_string(),
-            }),
+            Some(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| StoreError::Decode {
+                    key: String::from_utf8_lossy(key).into_owned(),
+                    reason: e.to_string(),
+                }),
         }
     }
 
@@ -75,18 +77,26 @@ impl Tx<'_> {
             }
             merged.insert(k.clone(), v.clone());
         }
-        Ok(merged.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
+        Ok(merged
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect())
     }
 
     /// Decoded values of every key with `prefix`.
-    pub fn scan_json<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
+    pub fn scan_json<T: DeserializeOwned>(
+        &self,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
         self.scan(prefix)?
             .into_iter()
             .map(|(k, v)| {
-                serde_json::from_slice(&v).map(|t| (k.clone(), t)).map_err(|e| StoreError::Decode {
-                    key: String::from_utf8_lossy(&k).into_owned(),
-                    reason: e.to_string(),
-                })
+                serde_json::from_slice(&v)
+                    .map(|t| (k.clone(), t))
+                    .map_err(|e| StoreError::Decode {
+                        key: String::from_utf8_lossy(&k).into_owned(),
+                        reason: e.to_string(),
+                    })
             })
             .collect()
     }
@@ -100,11 +110,22 @@ pub struct View<'a> {
 impl View<'_> {
     pub fn get_json<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
         let mut empty = Overlay::new();
-        Tx { tree: self.tree, dirty: &mut empty }.get_json(key)
+        Tx {
+            tree: self.tree,
+            dirty: &mut empty,
+        }
+        .get_json(key)
     }
-    pub fn scan_json<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
+    pub fn scan_json<T: DeserializeOwned>(
+        &self,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
         let mut empty = Overlay::new();
-        Tx { tree: self.tree, dirty: &mut empty }.scan_json(prefix)
+        Tx {
+            tree: self.tree,
+            dirty: &mut empty,
+        }
+        .scan_json(prefix)
     }
 }
 
@@ -126,7 +147,11 @@ pub fn digest(tree: &sled::Tree) -> Result<[u8; 32], StoreError> {
 }
 
 /// Writes the overlay and the checkpoint in one atomic batch.
-pub fn commit(tree: &sled::Tree, dirty: &mut Overlay, checkpoint: Vec<u8>) -> Result<(), StoreError> {
+pub fn commit(
+    tree: &sled::Tree,
+    dirty: &mut Overlay,
+    checkpoint: Vec<u8>,
+) -> Result<(), StoreError> {
     let mut batch = sled::Batch::default();
     for (k, v) in std::mem::take(dirty) {
         match v {

@@ -12,6 +12,19 @@ pub use constitution::{check_proposal, minimum_risk, Risk};
 const REGISTRY_JSON: &str = include_str!("../../docs/events/registry.json");
 pub const EXTENSION_NAMESPACE: &str = "x.";
 
+/// The hash an approval binds to: BLAKE3 (derive-key) over the canonical
+/// JSON of a proposal's `parameters` (keys sorted, no whitespace). Approving
+/// with a hash of other parameters than the proposal's is refused, so an
+/// approval can never be replayed onto a changed proposal.
+pub fn parameter_hash(parameters: &Value) -> String {
+    // serde_json's map is a BTreeMap here (no preserve_order), so keys are sorted.
+    let canonical = serde_json::to_vec(parameters).unwrap_or_default();
+    hex::encode(blake3::derive_key(
+        "argus v1 proposal parameters",
+        &canonical,
+    ))
+}
+
 /// Why an entry was refused: the JSON path inside the entry and the reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind}: {path}: {reason}")]

@@ -294,14 +294,16 @@ impl XorShift {
     }
 }
 
+/// Log-core tests exercise the format, not the registry, so their kinds
+/// live in the `x.` extension namespace, which takes any payload.
 pub const KINDS: &[&str] = &[
-    "tool.call_started",
-    "tool.call_finished",
-    "cost.logged",
-    "agent.msg",
-    "job.state.changed",
-    "x",
-    "policy.check_2",
+    "x.tool.call_started",
+    "x.tool.call_finished",
+    "x.cost.logged",
+    "x.agent.msg",
+    "x.job.state.changed",
+    "x.x",
+    "x.policy.check_2",
 ];
 
 /// A generated input entry. `seq` is the seq this line will get (so a
@@ -357,7 +359,7 @@ pub fn gen_entries(first: u64, n: usize, seed: u64) -> Vec<Value> {
 /// Simple entries with a small fixed size (predictable layout).
 pub fn small_entries(first: u64, n: usize) -> Vec<Value> {
     (first..first + n as u64)
-        .map(|i| json!({"kind": "test.entry", "job_id": format!("job-{}", i % 3), "payload": {"i": i, "pad": "abcdefghij"}}))
+        .map(|i| json!({"kind": "x.test.entry", "job_id": format!("job-{}", i % 3), "payload": {"i": i, "pad": "abcdefghij"}}))
         .collect()
 }
 

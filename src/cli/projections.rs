@@ -1,0 +1,42 @@
+//! `argusctl projections status|rebuild`.
+use super::{Format, Out};
+use crate::log::reader::LogReader;
+use crate::projections::{self, Projections};
+use anyhow::Result;
+use std::path::Path;
+
+pub fn status(dir: &Path, format: Format) -> Result<()> {
+    let st = super::state::open(dir)?;
+    let rows = st.projections.status(st.size)?;
+    let mut out = Out::default();
+    match format {
+        Format::Json => {
+            for r in &rows {
+                out.line(&serde_json::to_string(r)?);
+            }
+        }
+        Format::Text => {
+            out.line(&format!(
+                "{:<14} {:>7} {:>10} {:>8}  state digest",
+                "projection", "version", "seq", "lag"
+            ));
+            for r in &rows {
+                out.line(&format!(
+                    "{:<14} {:>7} {:>10} {:>8}  {}",
+                    r.name, r.version, r.seq, r.lag, r.state_digest
+                ));
+            }
+        }
+    }
+    out.flush();
+    Ok(())
+}
+
+pub fn rebuild(dir: &Path, name: Option<&str>, format: Format) -> Result<()> {
+    let reader = LogReader::open(dir)?;
+    let mut p = Projections::open(dir, projections::all())?;
+    p.reset(name)?;
+    super::state::catch_up(&reader, &mut p)?;
+    drop(p);
+    status(dir, format)
+}

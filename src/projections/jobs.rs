@@ -1,0 +1,115 @@
+//! Job index: job_id → status, type, cost, timing and the seqs of its
+//! entries, so replay and forensics never scan the whole log.
+use super::{Event, Projection, StoreError, Tx};
+use serde::{Deserialize, Serialize};
+
+pub const NAME: &str = "jobs";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Job {
+    pub job_id: String,
+    pub job_type: Option<String>,
+    pub status: String,
+    pub agent: Option<String>,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub entries: u64,
+    pub received_ts_ns: u64,
+    pub first_update_ts_ns: Option<u64>,
+    pub finished_ts_ns: Option<u64>,
+    pub cost_usd: f64,
+    pub retries: u64,
+    pub last_error: Option<String>,
+}
+
+impl Job {
+    pub fn duration_ms(&self) -> Option<u64> {
+        self.finished_ts_ns
+            .map(|f| f.saturating_sub(self.received_ts_ns) / 1_000_000)
+    }
+}
+
+pub fn job_key(job_id: &str) -> Vec<u8> {
+    format!("job/{job_id}").into_bytes()
+}
+
+/// Key of one seq of a job; zero-padded so keys sort by seq.
+pub fn seq_key(job_id: &str, seq: u64) -> Vec<u8> {
+    format!("seq/{job_id}/{seq:020}").into_bytes()
+}
+
+pub struct Jobs;
+
+impl Projection for Jobs {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn apply(&self, ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        let Some(job_id) = ev.job_id else {
+            return Ok(());
+        };
+        let key = job_key(job_id);
+        let mut job: Job = tx.get_json(&key)?.unwrap_or_else(|| Job {
+            job_id: job_id.to_string(),
+            status: "received".into(),
+            first_seq: ev.seq,
+            received_ts_ns: ev.ts_ns,
+            ..Job::default()
+        });
+        job.last_seq = ev.seq;
+        job.entries += 1;
+        if job.agent.is_none() {
+            job.agent = ev.agent.map(str::to_string);
+        }
+        match ev.kind {
+            "job.received" => {
+                job.job_type = ev.str("job_type").map(str::to_string);
+                job.received_ts_ns = ev.ts_ns;
+            }
+            "job.planning" | "job.dispatched" | "run.claimed" | "worker.claimed" => {
+                job.status = "running".into()
+            }
+            "job.progress" => {
+                job.status = "running".into();
+                job.first_update_ts_ns.get_or_insert(ev.ts_ns);
+            }
+            "job.retrying" => {
+                job.status = "retrying".into();
+                job.retries += 1;
+            }
+            "job.completed" | "job.failed" | "job.cancelled" | "job.timed_out" => {
+                job.status = ev.kind.trim_start_matches("job.").into();
+                job.finished_ts_ns = Some(ev.ts_ns);
+                if let Some(e) = ev.str("error") {
+                    job.last_error = Some(e.to_string());
+                }
+            }
+            "tool.call_failed" => job.last_error = ev.str("error").map(str::to_string),
+            "dlq.enqueued" => {
+                job.status = "dead_lettered".into();
+                job.last_error = ev
+                    .str("failure_reason")
+                    .map(str::to_string)
+                    .or(job.last_error);
+            }
+            "dlq.reviewed" => {
+                job.status = format!("dlq_{}", ev.str("resolution").unwrap_or("reviewed"))
+            }
+            "cost.logged" => job.cost_usd += ev.f64("usd").unwrap_or(0.0),
+            _ => {}
+        }
+        // Any entry after receipt other than the receipt itself is an update.
+        if ev.kind != "job.received"
+            && job.first_update_ts_ns.is_none()
+            && ev.kind.starts_with("job.")
+        {
+            job.first_update_ts_ns = Some(ev.ts_ns);
+        }
+        tx.put_json(&key, &job);
+        tx.put(&seq_key(job_id, ev.seq), Vec::new());
+        Ok(())
+    }
+}
