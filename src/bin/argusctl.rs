@@ -113,6 +113,7 @@ enum Cmd {
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    // @@commands: projection view/command variants, above this marker
     /// Create a demo log, append a realistic agent session, verify it and show it.
     #[command(after_help = "Example:\n  argusctl demo\n  argusctl demo --dir /tmp/argus-demo")]
     Demo {
@@ -177,6 +178,7 @@ fn run(cli: Cli) -> Result<i32> {
             threads,
         } => cli::verify::run(&dir, key, checkpoints, format, threads),
         Cmd::Demo { dir } => cli::demo::run(dir).map(|_| 0),
+        // @@dispatch: match arms for the variants above, above this marker
         Cmd::Kinds { format } => cli::kinds::list(format).map(|_| 0),
         Cmd::Jobs { dir, format } => cli::jobs::list(&dir, format).map(|_| 0),
         Cmd::Projections(ProjCmd::Status { dir, format }) => {

@@ -9,6 +9,7 @@ pub mod kinds;
 pub mod projections;
 pub mod read;
 pub mod state;
+// @@cli-mods: one `pub mod <name>;` line per command file, above this marker
 pub mod tail;
 pub mod verify;
 

@@ -48,3 +48,35 @@ pub fn catch_up(reader: &LogReader, p: &mut Projections) -> Result<u64> {
     }
     Ok(size)
 }
+
+/// What a mutating command writes: one entry, by the local principal. The
+/// command changes nothing else; projections derive the new state from it.
+pub struct Decision<'a> {
+    pub kind: &'a str,
+    pub job_id: Option<&'a str>,
+    pub agent: Option<&'a str>,
+    pub parent: Option<u64>,
+    pub payload: serde_json::Value,
+}
+
+/// Appends one decision entry (durable and sealed on return) and returns its seq.
+pub fn append_one(dir: &Path, d: Decision<'_>) -> Result<u64> {
+    let log = crate::Log::open(dir).with_context(|| format!("opening {} for append", dir.display()))?;
+    let acks = log.append(vec![crate::NewEntry {
+        kind: d.kind.to_string(),
+        job_id: d.job_id.map(str::to_string),
+        step_id: None,
+        agent: d.agent.map(str::to_string),
+        actor: super::append::local_actor(),
+        parent: d.parent,
+        payload: serde_json::to_vec(&d.payload)?,
+    }])?;
+    acks.first().map(|a| a.seq).context("append returned no ack")
+}
+
+/// Log time "now": the timestamp of the newest sealed entry (0 if empty).
+/// Time rules in projections use entry timestamps, never the wall clock, so
+/// replaying a log re-derives the same decisions.
+pub fn log_now_ns(reader: &LogReader) -> Result<u64> {
+    Ok(reader.latest_seal()?.ts_ns)
+}

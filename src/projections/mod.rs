@@ -8,6 +8,7 @@
 //! than the checkpoint. The same log therefore always yields the same bytes.
 pub mod jobs;
 pub mod store;
+// @@mods: one `pub mod <name>;` line per projection file, above this marker
 
 use crate::log::reader::LogReader;
 use log_format::{EntryView, Hash32};
@@ -96,7 +97,10 @@ pub struct Projections {
 
 /// Every projection this build knows, in a fixed order.
 pub fn all() -> Vec<Box<dyn Projection>> {
-    vec![Box::new(jobs::Jobs)]
+    vec![
+        Box::new(jobs::Jobs),
+        // @@projections: one `Box::new(...)` line per projection, above this marker
+    ]
 }
 
 fn open_db(path: &Path) -> Result<sled::Db, ProjectionError> {
