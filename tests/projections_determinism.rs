@@ -95,7 +95,7 @@ fn gen(i: u64, rng: &mut Rng) -> Value {
         29 if i % 600 == 29 => {
             json!({"kind":"memory.proposal.scored","payload":{"proposal_id":format!("m-{}", i - 1),"score":(rng.below(100) as f64)/10.0}})
         }
-        30 if i % 3 == 0 => {
+        30 if i.is_multiple_of(3) => {
             json!({"kind":"heartbeat.stale","payload":{"worker_id":format!("w-{}", rng.below(8)),"last_seen_ms":120000}})
         }
         35 => match rng.below(4) {

@@ -113,6 +113,148 @@ enum Cmd {
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Agent registry (PRD-018 §4.1): every agent, or one agent with its version history.
+    #[command(
+        after_help = "An agent.registered/agent.updated whose version is not greater than the current one\nchanges nothing; --slug lists it under \"ignored entries\".\n\nExamples:\n  argusctl agents ./audit\n  argusctl agents ./audit --slug researcher -o json | jq '.versions[].version'"
+    )]
+    Agents {
+        dir: PathBuf,
+        /// Show this agent with its versions and ignored entries.
+        #[arg(long)]
+        slug: Option<String>,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Resolve the model fallback chain for a task type (PRD-018 §4.3); the first is chosen.
+    #[command(
+        after_help = "Enabled routes of the task type, sorted by (priority, model), lower priority first.\n--max-cost keeps routes whose max_cost_usd <= USD (a route declaring none is excluded);\n--context-length keeps routes whose conditions.max_context_length >= N (none = no limit).\nA task type with no route at all falls back to the built-in defaults (health_check, greeting\n-> haiku; content_generation, code_review, research_synthesis -> sonnet; strategy_planning\n-> opus), marked source=default. Exit 1 if nothing is usable or the task type is unknown.\n\nExamples:\n  argusctl route ./audit code_review\n  argusctl route ./audit research_synthesis --max-cost 0.50 --context-length 100000 -o json | jq -r .chosen.model"
+    )]
+    Route {
+        dir: PathBuf,
+        task_type: String,
+        /// Only routes whose max_cost_usd is at most this.
+        #[arg(long = "max-cost", value_name = "USD")]
+        max_cost: Option<f64>,
+        /// Only routes that accept a context this long.
+        #[arg(long = "context-length", value_name = "N")]
+        context_length: Option<u64>,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Feature flags (PRD-018 §4.4): is-enabled evaluates one for a context, set appends flag.set.
+    #[command(subcommand)]
+    Flag(cli::flags::FlagCmd),
+    /// Every feature flag with its rollout, targets and expiry.
+    #[command(
+        after_help = "Examples:\n  argusctl flags ./audit\n  argusctl flags ./audit -o json | jq 'select(.expired)'"
+    )]
+    Flags {
+        dir: PathBuf,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Memory proposals (PRD-018 §4.8) with gate status; --sweep records the auto-approvals.
+    #[command(
+        after_help = "Status: pending | auto_approvable | approved | rejected | deferred. A pending proposal is\nauto_approvable when its score >= 7.0 and at least one source has authority >= 0.7.\n--sweep appends memory.proposal.approved {reviewer: \"auto\"} for each auto_approvable one,\nin one commit, then lists.\n\nExamples:\n  argusctl memory ./audit --status auto_approvable\n  argusctl memory ./audit --sweep -o json | jq 'select(.reviewer==\"auto\")'"
+    )]
+    Memory {
+        dir: PathBuf,
+        /// Approve every auto_approvable proposal (one memory.proposal.approved entry each).
+        #[arg(long)]
+        sweep: bool,
+        /// Only proposals with this status.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Approval queue: pending proposals, approve/reject (bound to a parameter hash), expiry sweep.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  argusctl approvals list ./audit\n  argusctl approvals show ./audit janus-abc123def456\n  argusctl approvals approve ./audit janus-abc123def456 --reason 'read-only'\n  argusctl approvals reject ./audit janus-abc123def456 --reason 'Insufficient rationale'\n  argusctl approvals sweep ./audit"
+    )]
+    Approvals(cli::approvals::ApprovalsCmd),
+    /// Operating mode (alpha, beta, omega): show it, or change it when the log shows the preconditions.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  argusctl mode show ./audit\n  argusctl mode set ./audit beta --reason 'First Citizen authorization'"
+    )]
+    Mode(cli::mode::ModeCmd),
+    /// Dead-letter queue (PRD-018 §4.11): list, show, replay or discard dead-lettered jobs.
+    #[command(subcommand)]
+    Dlq(cli::dlq::DlqCmd),
+    /// SLA per job type (PRD-018 §4.9): p50/p95 time to first update and to completion, breaches.
+    #[command(
+        after_help = "Defaults (first update / completion): health_check 5s/30s, revenue_overview 5s/60s,\nlist_projects 5s/30s, research_synthesis 5s/120s, content_generation 5s/180s; sla.target_set\noverrides per type for jobs received after it. A running job past its target is a breach already.\n--breaches lists breaches that no sla.breach entry records yet.\n\nExamples:\n  argusctl sla ./audit\n  argusctl sla ./audit --breaches -o json | jq -c '{job_id,metric,actual_ms}'"
+    )]
+    Sla {
+        dir: PathBuf,
+        /// List breaches not yet recorded as sla.breach entries.
+        #[arg(long, conflicts_with = "jobs")]
+        breaches: bool,
+        /// One line per job with its measured times.
+        #[arg(long)]
+        jobs: bool,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Circuit breakers per tool (PRD-018 §4.12) at log time now; --check TOOL asks whether a call may start.
+    #[command(
+        after_help = "Unconfigured tools use threshold 5 failures in 60 s, probe after 30 s, no fallback\n(breaker.configured overrides). Half-open admits exactly one probe call.\n\nExamples:\n  argusctl breakers ./audit\n  argusctl breakers ./audit --check browser.fetch -o json | jq .allow"
+    )]
+    Breakers {
+        dir: PathBuf,
+        /// Print {tool, state, allow, fallback} for one tool.
+        #[arg(long, value_name = "TOOL")]
+        check: Option<String>,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Worker health (PRD-018 §4.13): dead workers and stuck claims at log time now, with evidence seqs.
+    #[command(
+        after_help = "dead: last heartbeat older than --stale-after-s, or heartbeat.stale reported since.\nstuck: a claim held longer than --stuck-after-s, or past its lease without renewal.\nReporting only: nothing is released or requeued.\n\nExamples:\n  argusctl workers ./audit\n  argusctl workers ./audit --stale-after-s 30 -o json | jq 'select(.status==\"dead\") | .claims'"
+    )]
+    Workers {
+        dir: PathBuf,
+        #[arg(long, default_value_t = 90)]
+        stale_after_s: u64,
+        #[arg(long, default_value_t = 1800)]
+        stuck_after_s: u64,
+        /// Also report workers whose last heartbeat's rss_mb exceeds this.
+        #[arg(long, value_name = "MB")]
+        rss_max_mb: Option<f64>,
+        /// Also list healthy workers (status "ok").
+        #[arg(long)]
+        all: bool,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Policy service: check a tool call against budgets, rate limits, allowlists and safety rules; list policies.
+    #[command(subcommand)]
+    Policy(cli::policy::PolicyCmd),
+    /// Budget ledger per agent for a UTC day (log time): spent, daily limit, remaining, cpu seconds.
+    #[command(
+        after_help = "Days are UTC days of log time; the default is the day of the newest entry.\nWhile in incident mode the limits shown are halved.\n\nExamples:\n  argusctl budget ./audit\n  argusctl budget ./audit --agent researcher --day 2026-11-23 -o json | jq .remaining_usd"
+    )]
+    Budget {
+        dir: PathBuf,
+        #[arg(long)]
+        agent: Option<String>,
+        /// UTC day as YYYY-MM-DD.
+        #[arg(long)]
+        day: Option<String>,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Incident mode: normal, degraded or incident, with the reason and since when.
+    #[command(
+        after_help = "Declared with incident.declared {level, reason}, ended with incident.resolved; also entered\nautomatically (error rate > 20% over 5 min, spend spike, > 3 stale workers in 5 min).\n\nExamples:\n  argusctl incident ./audit\n  argusctl incident ./audit -o json | jq -r .state"
+    )]
+    Incident {
+        dir: PathBuf,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     // @@commands: projection view/command variants, above this marker
     /// Create a demo log, append a realistic agent session, verify it and show it.
     #[command(after_help = "Example:\n  argusctl demo\n  argusctl demo --dir /tmp/argus-demo")]
@@ -178,6 +320,78 @@ fn run(cli: Cli) -> Result<i32> {
             threads,
         } => cli::verify::run(&dir, key, checkpoints, format, threads),
         Cmd::Demo { dir } => cli::demo::run(dir).map(|_| 0),
+        Cmd::Agents { dir, slug, format } => {
+            cli::agents::run(&dir, slug.as_deref(), format).map(|_| 0)
+        }
+        Cmd::Route {
+            dir,
+            task_type,
+            max_cost,
+            context_length,
+            format,
+        } => cli::routes::resolve(
+            &dir,
+            &task_type,
+            argus::projections::routes::Constraints {
+                max_cost_usd: max_cost,
+                context_length,
+            },
+            format,
+        )
+        .map(|_| 0),
+        Cmd::Flag(c) => cli::flags::dispatch(c).map(|_| 0),
+        Cmd::Flags { dir, format } => cli::flags::list(&dir, format).map(|_| 0),
+        Cmd::Memory {
+            dir,
+            sweep,
+            status,
+            format,
+        } => cli::memory::run(&dir, sweep, status.as_deref(), format).map(|_| 0),
+        Cmd::Approvals(c) => cli::approvals::run(c),
+        Cmd::Mode(c) => cli::mode::run(c),
+        Cmd::Dlq(c) => cli::dlq::dispatch(c).map(|_| 0),
+        Cmd::Sla {
+            dir,
+            breaches,
+            jobs,
+            format,
+        } => {
+            let show = match (breaches, jobs) {
+                (true, _) => cli::sla::Show::Unrecorded,
+                (_, true) => cli::sla::Show::Jobs,
+                _ => cli::sla::Show::Summary,
+            };
+            cli::sla::run(&dir, show, format).map(|_| 0)
+        }
+        Cmd::Breakers { dir, check, format } => {
+            cli::breakers::run(&dir, check.as_deref(), format).map(|_| 0)
+        }
+        Cmd::Workers {
+            dir,
+            stale_after_s,
+            stuck_after_s,
+            rss_max_mb,
+            all,
+            format,
+        } => cli::workers::run(
+            &dir,
+            argus::projections::workers::Thresholds {
+                stale_after_ms: stale_after_s.saturating_mul(1000),
+                stuck_after_ms: stuck_after_s.saturating_mul(1000),
+                rss_max_mb,
+            },
+            all,
+            format,
+        )
+        .map(|_| 0),
+        Cmd::Policy(c) => cli::policy::run(c),
+        Cmd::Budget {
+            dir,
+            agent,
+            day,
+            format,
+        } => cli::policy::budget(&dir, agent.as_deref(), day.as_deref(), format).map(|_| 0),
+        Cmd::Incident { dir, format } => cli::incident::show(&dir, format).map(|_| 0),
         // @@dispatch: match arms for the variants above, above this marker
         Cmd::Kinds { format } => cli::kinds::list(format).map(|_| 0),
         Cmd::Jobs { dir, format } => cli::jobs::list(&dir, format).map(|_| 0),

@@ -1,14 +1,26 @@
 //! `argusctl` commands. Each file holds one command; this module holds what
 //! they share: output formats, entry rendering and broken-pipe handling.
+pub mod agents;
 pub mod append;
+pub mod approvals;
+pub mod breakers;
 pub mod demo;
+pub mod dlq;
+pub mod flags;
+pub mod incident;
 pub mod info;
 pub mod init;
 pub mod jobs;
 pub mod kinds;
+pub mod memory;
+pub mod mode;
+pub mod policy;
 pub mod projections;
 pub mod read;
+pub mod routes;
+pub mod sla;
 pub mod state;
+pub mod workers;
 // @@cli-mods: one `pub mod <name>;` line per command file, above this marker
 pub mod tail;
 pub mod verify;

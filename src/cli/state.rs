@@ -61,7 +61,8 @@ pub struct Decision<'a> {
 
 /// Appends one decision entry (durable and sealed on return) and returns its seq.
 pub fn append_one(dir: &Path, d: Decision<'_>) -> Result<u64> {
-    let log = crate::Log::open(dir).with_context(|| format!("opening {} for append", dir.display()))?;
+    let log =
+        crate::Log::open(dir).with_context(|| format!("opening {} for append", dir.display()))?;
     let acks = log.append(vec![crate::NewEntry {
         kind: d.kind.to_string(),
         job_id: d.job_id.map(str::to_string),
@@ -71,7 +72,9 @@ pub fn append_one(dir: &Path, d: Decision<'_>) -> Result<u64> {
         parent: d.parent,
         payload: serde_json::to_vec(&d.payload)?,
     }])?;
-    acks.first().map(|a| a.seq).context("append returned no ack")
+    acks.first()
+        .map(|a| a.seq)
+        .context("append returned no ack")
 }
 
 /// Log time "now": the timestamp of the newest sealed entry (0 if empty).

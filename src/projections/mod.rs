@@ -6,8 +6,19 @@
 //! from its checkpoint, or is rebuilt from seq 0 when its code version
 //! changed, its checkpoint hash disagrees with the log, or the log is shorter
 //! than the checkpoint. The same log therefore always yields the same bytes.
+pub mod agents;
+pub mod approvals;
+pub mod breakers;
+pub mod dlq;
+pub mod flags;
+pub mod incident;
 pub mod jobs;
+pub mod memory_gate;
+pub mod policy;
+pub mod routes;
+pub mod sla;
 pub mod store;
+pub mod workers;
 // @@mods: one `pub mod <name>;` line per projection file, above this marker
 
 use crate::log::reader::LogReader;
@@ -99,6 +110,17 @@ pub struct Projections {
 pub fn all() -> Vec<Box<dyn Projection>> {
     vec![
         Box::new(jobs::Jobs),
+        Box::new(agents::Agents),
+        Box::new(routes::Routes),
+        Box::new(flags::Flags),
+        Box::new(memory_gate::MemoryGate),
+        Box::new(approvals::Approvals),
+        Box::new(dlq::Dlq),
+        Box::new(sla::Sla),
+        Box::new(breakers::Breakers),
+        Box::new(workers::Workers),
+        Box::new(policy::Policies),
+        Box::new(incident::Incident),
         // @@projections: one `Box::new(...)` line per projection, above this marker
     ]
 }

@@ -24,6 +24,8 @@ pub enum StoreError {
 }
 
 pub type Overlay = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+/// Live key/value pairs in key order.
+pub type KeyValues = Vec<(Vec<u8>, Vec<u8>)>;
 
 pub struct Tx<'a> {
     pub(crate) tree: &'a sled::Tree,
@@ -65,7 +67,7 @@ impl Tx<'_> {
     }
 
     /// Every live key with `prefix`, overlay winning over the tree, in key order.
-    pub fn scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn scan(&self, prefix: &[u8]) -> Result<KeyValues, StoreError> {
         let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
         for kv in self.tree.scan_prefix(prefix) {
             let (k, v) = kv?;
@@ -75,6 +77,23 @@ impl Tx<'_> {
             if !k.starts_with(prefix) {
                 break;
             }
+            merged.insert(k.clone(), v.clone());
+        }
+        Ok(merged
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect())
+    }
+
+    /// Live keys in `[start, end)`, overlay winning, in key order: lets a
+    /// projection visit only what is due (e.g. deadlines up to now).
+    pub fn scan_range(&self, start: &[u8], end: &[u8]) -> Result<KeyValues, StoreError> {
+        let mut merged: Overlay = BTreeMap::new();
+        for kv in self.tree.range(start..end) {
+            let (k, v) = kv?;
+            merged.insert(k.to_vec(), Some(v.to_vec()));
+        }
+        for (k, v) in self.dirty.range(start.to_vec()..end.to_vec()) {
             merged.insert(k.clone(), v.clone());
         }
         Ok(merged

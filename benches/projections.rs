@@ -1,0 +1,158 @@
+//! Projection rebuild speed (all projections together) against the raw read
+//! speed of the same log, measured in the same process. Goal (issue 3): a
+//! rebuild of at least 300k entries/s, or at least 25% of raw read speed.
+//!
+//! `cargo bench --bench projections` (ARGUS_BENCH_SCALE multiplies the size).
+use argus::log::dir::InitOptions;
+use argus::log::reader::LogReader;
+use argus::projections::{self, Projections};
+use argus::{Log, NewEntry};
+use serde_json::json;
+use std::ops::ControlFlow;
+use std::time::Instant;
+
+fn entry(i: u64) -> NewEntry {
+    let job = format!("job-{}", i / 40);
+    let agent = ["planner", "researcher", "coder"][(i % 3) as usize];
+    let tool = ["web_search", "bash", "llm", "http_get"][(i / 3 % 4) as usize];
+    let (kind, payload) = match i % 40 {
+        0 => (
+            "job.received",
+            json!({"job_type": "research_synthesis", "max_retries": 2}),
+        ),
+        1 => (
+            "job.dispatched",
+            json!({"worker_id": format!("w-{}", i % 8)}),
+        ),
+        2 => ("job.progress", json!({"message": "started", "pct": 5})),
+        3 => (
+            "proposal.created",
+            json!({"proposal_id": format!("p-{i}"), "action_type": "web_search", "risk": "low", "rationale": "gather sources for the report", "mission_context": "research", "parameters": {"q": i}}),
+        ),
+        21 => (
+            "worker.heartbeat",
+            json!({"worker_id": format!("w-{}", i % 8), "cpu_seconds": 1.5}),
+        ),
+        35 => (
+            "job.completed",
+            json!({"status": "succeeded", "duration_ms": i % 100_000}),
+        ),
+        n if n % 3 == 0 => (
+            "cost.logged",
+            json!({"usd": 0.001, "tokens_in": 100, "tokens_out": 50, "model": "claude-haiku", "tool": tool, "price_table": "2026-11"}),
+        ),
+        n if n % 3 == 1 => (
+            "tool.call_started",
+            json!({"tool": tool, "call_id": format!("c{i}")}),
+        ),
+        _ => (
+            "tool.call_completed",
+            json!({"tool": tool, "call_id": format!("c{i}"), "duration_ms": i % 5000}),
+        ),
+    };
+    NewEntry {
+        kind: kind.into(),
+        job_id: Some(job),
+        step_id: None,
+        agent: Some(agent.into()),
+        actor: format!("agent:{agent}"),
+        parent: None,
+        payload: payload.to_string().into_bytes(),
+    }
+}
+
+fn main() {
+    let scale: f64 = std::env::var("ARGUS_BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
+    let n = (400_000.0 * scale) as u64;
+    let base = std::env::var("CARGO_TARGET_TMPDIR")
+        .unwrap_or_else(|_| std::env::temp_dir().display().to_string());
+    let tmp = tempfile::tempdir_in(base).expect("temp dir");
+    let dir = tmp.path().join("log");
+    {
+        let log = Log::create(
+            &dir,
+            &InitOptions {
+                segment_bytes: 64 << 20,
+                key_file: None,
+            },
+        )
+        .expect("create log");
+        let mut i = 0;
+        while i < n {
+            let batch: Vec<NewEntry> = (i..(i + 4096).min(n)).map(entry).collect();
+            i += batch.len() as u64;
+            log.append(batch).expect("append");
+        }
+    }
+    let reader = LogReader::open(&dir).expect("open reader");
+    // Warm the page cache, then time both in the same process, alternating.
+    let raw = || {
+        let t = Instant::now();
+        let mut count = 0u64;
+        reader
+            .for_each(0, u64::MAX, |v| {
+                count += 1;
+                std::hint::black_box(v.hash());
+                std::hint::black_box(serde_json::from_slice::<serde_json::Value>(v.payload).ok());
+                ControlFlow::Continue(())
+            })
+            .expect("read");
+        (count, t.elapsed().as_secs_f64())
+    };
+    raw();
+    let names: Vec<&str> = projections::all().iter().map(|p| p.name()).collect();
+    println!("log: {n} entries; projections: {}", names.join(", "));
+    println!(
+        "{:<4} {:>16} {:>20} {:>8}",
+        "run", "raw read e/s", "rebuild (all) e/s", "ratio"
+    );
+    let mut ratios = Vec::new();
+    let mut rebuild_rates = Vec::new();
+    let runs = std::env::var("ARGUS_BENCH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3usize);
+    for run in 0..runs {
+        let (count, raw_s) = raw();
+        let mut p = Projections::open(&dir, projections::all()).expect("open projections");
+        p.reset(None).expect("reset");
+        let t = Instant::now();
+        p.catch_up(&reader, |_, _| {}).expect("catch up");
+        let rebuild_s = t.elapsed().as_secs_f64();
+        drop(p);
+        let raw_rate = count as f64 / raw_s;
+        let rebuild_rate = count as f64 / rebuild_s;
+        ratios.push(rebuild_rate / raw_rate);
+        rebuild_rates.push(rebuild_rate);
+        println!(
+            "{run:<4} {raw_rate:>16.0} {rebuild_rate:>20.0} {:>7.1}%",
+            100.0 * rebuild_rate / raw_rate
+        );
+    }
+    // Each projection alone, to show where rebuild time goes.
+    println!("{:<14} {:>14}", "projection", "alone e/s");
+    for name in &names {
+        let set: Vec<_> = projections::all()
+            .into_iter()
+            .filter(|p| p.name() == *name)
+            .collect();
+        let mut p = Projections::open(&dir, set).expect("open projections");
+        p.reset(None).expect("reset");
+        let t = Instant::now();
+        p.catch_up(&reader, |_, _| {}).expect("catch up");
+        println!("{name:<14} {:>14.0}", n as f64 / t.elapsed().as_secs_f64());
+    }
+    if ratios.is_empty() {
+        return;
+    }
+    ratios.sort_by(f64::total_cmp);
+    rebuild_rates.sort_by(f64::total_cmp);
+    println!(
+        "median: rebuild {:.0} entries/s = {:.1}% of raw read (raw read = decode + entry hash + payload JSON parse). Goal: >= 300k/s or >= 25%.",
+        rebuild_rates[rebuild_rates.len() / 2],
+        100.0 * ratios[ratios.len() / 2]
+    );
+}

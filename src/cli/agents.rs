@@ -1,0 +1,125 @@
+//! `argusctl agents`: the agent registry, or one agent with its versions.
+use super::{Format, Out};
+use crate::projections::agents::{
+    agent_key, ignored_prefix, versions_prefix, Agent, AgentVersion, Ignored, NAME,
+};
+use anyhow::{bail, Result};
+use std::path::Path;
+
+pub fn run(dir: &Path, slug: Option<&str>, format: Format) -> Result<()> {
+    let st = super::state::open(dir)?;
+    match slug {
+        None => list(&st, format),
+        Some(s) => show(&st, s, format),
+    }
+}
+
+fn list(st: &super::state::State, format: Format) -> Result<()> {
+    let agents: Vec<Agent> = st
+        .projections
+        .with_view(NAME, |v| v.scan_json::<Agent>(b"agent/"))?
+        .into_iter()
+        .map(|(_, a)| a)
+        .collect();
+    let mut out = Out::default();
+    match format {
+        Format::Json => {
+            for a in &agents {
+                out.line(&serde_json::to_string(a)?);
+            }
+        }
+        Format::Text => {
+            out.line(&format!(
+                "{:<24} {:>7} {:<8} capabilities",
+                "slug", "version", "enabled"
+            ));
+            for a in &agents {
+                out.line(&format!(
+                    "{:<24} {:>7} {:<8} {}",
+                    a.slug,
+                    a.version,
+                    a.enabled,
+                    a.capabilities.join(",")
+                ));
+            }
+        }
+    }
+    out.flush();
+    Ok(())
+}
+
+fn show(st: &super::state::State, slug: &str, format: Format) -> Result<()> {
+    let (agent, versions, ignored) = st.projections.with_view(NAME, |v| {
+        Ok((
+            v.get_json::<Agent>(&agent_key(slug))?,
+            v.scan_json::<AgentVersion>(&versions_prefix(slug))?,
+            v.scan_json::<Ignored>(&ignored_prefix(slug))?,
+        ))
+    })?;
+    let versions: Vec<AgentVersion> = versions.into_iter().map(|(_, v)| v).collect();
+    let ignored: Vec<Ignored> = ignored.into_iter().map(|(_, v)| v).collect();
+    let Some(agent) = agent else {
+        if ignored.is_empty() {
+            bail!("no agent with slug {slug:?} in the registry (`argusctl agents DIR` lists them)");
+        }
+        bail!(
+            "no agent with slug {slug:?} in the registry; {} entries for it were ignored: {}",
+            ignored.len(),
+            ignored
+                .iter()
+                .map(|i| format!("seq {} {} ({})", i.seq, i.kind, i.reason))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    };
+    let mut out = Out::default();
+    match format {
+        Format::Json => {
+            let mut v = serde_json::to_value(&agent)?;
+            v["versions"] = serde_json::to_value(&versions)?;
+            v["ignored_entries"] = serde_json::to_value(&ignored)?;
+            out.line(&v.to_string());
+        }
+        Format::Text => {
+            out.line(&format!("slug:          {}", agent.slug));
+            out.line(&format!("version:       {}", agent.version));
+            out.line(&format!(
+                "enabled:       {}{}",
+                agent.enabled,
+                agent
+                    .disabled_reason
+                    .as_deref()
+                    .filter(|_| !agent.enabled)
+                    .map(|r| format!(" (disabled: {r})"))
+                    .unwrap_or_default()
+            ));
+            if let Some(d) = &agent.description {
+                out.line(&format!("description:   {d}"));
+            }
+            out.line(&format!("capabilities:  {}", agent.capabilities.join(", ")));
+            out.line(&format!("memory_read:   {}", agent.memory_read.join(", ")));
+            out.line(&format!("memory_write:  {}", agent.memory_write.join(", ")));
+            out.line(&format!("model_policy:  {}", agent.model_policy));
+            out.line("versions:");
+            for v in &versions {
+                out.line(&format!(
+                    "  v{:<5} seq {:<8} {} {:<16} by {}  {}",
+                    v.version,
+                    v.seq,
+                    super::rfc3339_ns(v.ts_ns),
+                    v.kind,
+                    v.actor,
+                    v.changelog.as_deref().unwrap_or("")
+                ));
+            }
+            if !ignored.is_empty() {
+                out.line("ignored entries:");
+                for i in &ignored {
+                    out.line(&format!("  seq {:<8} {:<16} {}", i.seq, i.kind, i.reason));
+                }
+            }
+        }
+    }
+    out.flush();
+    Ok(())
+}

@@ -1,0 +1,475 @@
+//! `argusctl approvals list|show|approve|reject|sweep`: the approval queue.
+//!
+//! Every decision is one appended entry; the queue itself is the
+//! `approvals` projection, so these commands only read it, check, and
+//! append. Refusals happen before anything is written.
+use super::state::{append_one, Decision};
+use super::{rfc3339_ns, Format, Out};
+use crate::projections::approvals::{
+    proposal_key, ModeState, Playbook, Proposal, EXPIRED, MODE_KEY, NAME, PENDING, PLAYBOOK_PREFIX,
+    PROPOSAL_PREFIX,
+};
+use anyhow::{bail, Result};
+use clap::Subcommand;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+#[derive(Subcommand)]
+pub enum ApprovalsCmd {
+    /// Proposals awaiting a decision (pending, and expired but not yet recorded); --all for every one.
+    #[command(
+        after_help = "Examples:\n  argusctl approvals list ./audit\n  argusctl approvals list ./audit --all -o json | jq 'select(.status==\"rejected\")'"
+    )]
+    List {
+        dir: PathBuf,
+        /// Every proposal, whatever its status.
+        #[arg(long)]
+        all: bool,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// One proposal in full: rationale, parameters and their hash, deadline, decision.
+    #[command(
+        after_help = "The parameter_hash shown is what `approve --hash` checks against.\n\nExample:\n  argusctl approvals show ./audit janus-abc123def456"
+    )]
+    Show {
+        dir: PathBuf,
+        id: String,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Approve a pending proposal; the approval binds to the hash of its current parameters.
+    #[command(
+        after_help = "Refused when the proposal is not pending, is past its deadline, or (with --hash) its\nparameters changed since you reviewed them.\n\nExamples:\n  argusctl approvals approve ./audit janus-abc123def456 --reason 'read-only, allowlisted'\n  argusctl approvals approve ./audit janus-abc123def456 --hash $(argusctl approvals show ./audit janus-abc123def456 -o json | jq -r .parameter_hash)"
+    )]
+    Approve {
+        dir: PathBuf,
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+        /// The parameter_hash you reviewed; refuse if the proposal now has other parameters.
+        #[arg(long = "hash")]
+        expect_hash: Option<String>,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Reject a pending proposal (a reason is required).
+    #[command(
+        after_help = "Example:\n  argusctl approvals reject ./audit janus-abc123def456 --reason 'Insufficient security review'"
+    )]
+    Reject {
+        dir: PathBuf,
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Record expiries past their deadline; in Mode Beta, auto-approve proposals a playbook covers.
+    #[command(
+        after_help = "Appends proposal.expired for each proposal past its deadline (log time, or now) that no entry\nrecords yet, then, in Mode Beta, proposal.approved (approver \"auto\") for each pending proposal\nwhose action_type and risk a playbook covers. Run it from cron or a timer.\n\nExample:\n  argusctl approvals sweep ./audit -o json"
+    )]
+    Sweep {
+        dir: PathBuf,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+pub fn run(cmd: ApprovalsCmd) -> Result<i32> {
+    match cmd {
+        ApprovalsCmd::List { dir, all, format } => list(&dir, all, format),
+        ApprovalsCmd::Show { dir, id, format } => show(&dir, &id, format),
+        ApprovalsCmd::Approve {
+            dir,
+            id,
+            reason,
+            expect_hash,
+            format,
+        } => approve(&dir, &id, reason, expect_hash, format),
+        ApprovalsCmd::Reject {
+            dir,
+            id,
+            reason,
+            format,
+        } => reject(&dir, &id, &reason, format),
+        ApprovalsCmd::Sweep { dir, format } => sweep(&dir, format),
+    }
+    .map(|_| 0)
+}
+
+/// The queue as the projection holds it, plus "now" for deadline checks.
+struct Snapshot {
+    proposals: Vec<Proposal>,
+    mode: ModeState,
+    playbooks: Vec<Playbook>,
+    /// The later of log time and the clock: an entry appended now is
+    /// stamped no earlier than this, so a deadline before it is already
+    /// past for that entry.
+    now_ns: u64,
+}
+
+fn snapshot(dir: &Path) -> Result<Snapshot> {
+    let st = super::state::open(dir)?;
+    let (proposals, mode, playbooks) = st.projections.with_view(NAME, |v| {
+        let mut proposals: Vec<Proposal> = v
+            .scan_json::<Proposal>(PROPOSAL_PREFIX)?
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect();
+        proposals.sort_by_key(|p| (p.created_seq, p.proposal_id.clone()));
+        let mode: ModeState = v.get_json(MODE_KEY)?.unwrap_or_default();
+        let playbooks = v
+            .scan_json::<Playbook>(PLAYBOOK_PREFIX)?
+            .into_iter()
+            .map(|(_, b)| b)
+            .collect();
+        Ok((proposals, mode, playbooks))
+    })?;
+    let now_ns = super::state::log_now_ns(&st.reader)?.max(crate::log::writer::now_ns());
+    Ok(Snapshot {
+        proposals,
+        mode,
+        playbooks,
+        now_ns,
+    })
+}
+
+fn find(dir: &Path, id: &str) -> Result<Option<Proposal>> {
+    let st = super::state::open(dir)?;
+    Ok(st
+        .projections
+        .with_view(NAME, |v| v.get_json::<Proposal>(&proposal_key(id)))?)
+}
+
+fn awaiting(p: &Proposal) -> bool {
+    p.status == PENDING || (p.status == EXPIRED && !p.expiry_recorded)
+}
+
+fn status_text(p: &Proposal, now_ns: u64) -> String {
+    if p.status == PENDING && p.deadline_ns <= now_ns {
+        "pending (past deadline)".into()
+    } else {
+        p.display_status()
+    }
+}
+
+fn to_json(p: &Proposal, now_ns: u64) -> Result<Value> {
+    let mut v = serde_json::to_value(p)?;
+    v["display_status"] = status_text(p, now_ns).into();
+    v["deadline"] = rfc3339_ns(p.deadline_ns).into();
+    v["created"] = rfc3339_ns(p.created_ts_ns).into();
+    Ok(v)
+}
+
+fn one_line(s: &str, max: usize) -> String {
+    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        flat
+    } else {
+        format!("{}…", flat.chars().take(max - 1).collect::<String>())
+    }
+}
+
+fn list(dir: &Path, all: bool, format: Format) -> Result<()> {
+    let snap = snapshot(dir)?;
+    let rows: Vec<&Proposal> = snap
+        .proposals
+        .iter()
+        .filter(|p| all || awaiting(p))
+        .collect();
+    let mut out = Out::default();
+    match format {
+        Format::Json => {
+            for p in rows {
+                out.line(&to_json(p, snap.now_ns)?.to_string());
+            }
+        }
+        Format::Text => {
+            out.line(&format!(
+                "{:<24} {:<23} {:<6} {:<16} {:<16} {:<20} rationale",
+                "proposal", "status", "risk", "action_type", "agent", "deadline"
+            ));
+            for p in rows {
+                out.line(&format!(
+                    "{:<24} {:<23} {:<6} {:<16} {:<16} {:<20} {}",
+                    p.proposal_id,
+                    status_text(p, snap.now_ns),
+                    p.risk,
+                    p.action_type,
+                    p.agent.as_deref().unwrap_or("-"),
+                    rfc3339_ns(p.deadline_ns).get(..19).unwrap_or_default(),
+                    one_line(&p.rationale, 60)
+                ));
+            }
+        }
+    }
+    out.flush();
+    Ok(())
+}
+
+fn show(dir: &Path, id: &str, format: Format) -> Result<()> {
+    let Some(p) = find(dir, id)? else {
+        bail!("no proposal {id:?} in {}", dir.display());
+    };
+    let now_ns = crate::log::writer::now_ns();
+    let mut out = Out::default();
+    match format {
+        Format::Json => out.line(&to_json(&p, now_ns)?.to_string()),
+        Format::Text => {
+            let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+            let mut lines = vec![
+                format!("PROPOSAL: {}  (revision {})", p.proposal_id, p.revision),
+                format!("Status:   {}", status_text(&p, now_ns)),
+                format!(
+                    "Created:  {} (seq {})",
+                    rfc3339_ns(p.created_ts_ns),
+                    p.created_seq
+                ),
+                format!(
+                    "Deadline: {} ({} s timeout)",
+                    rfc3339_ns(p.deadline_ns),
+                    p.timeout_s
+                ),
+                format!("Agent:    {}   Job: {}", opt(&p.agent), opt(&p.job_id)),
+                String::new(),
+                format!("ACTION TYPE: {}", p.action_type),
+                format!("RISK LEVEL:  {}", p.risk.to_uppercase()),
+                String::new(),
+                format!("MISSION CONTEXT:\n  {}", opt(&p.mission_context)),
+                format!("RATIONALE:\n  {}", p.rationale),
+                format!("ROLLBACK PLAN:\n  {}", opt(&p.rollback_plan)),
+                format!(
+                    "PARAMETERS:\n  {}",
+                    serde_json::to_string_pretty(&p.parameters)?.replace('\n', "\n  ")
+                ),
+                format!("PARAMETER HASH: {}", p.parameter_hash),
+            ];
+            if let Some(seq) = p.decided_seq {
+                lines.push(String::new());
+                lines.push(format!(
+                    "DECISION: {} at seq {seq} by {}{}{}",
+                    p.display_status(),
+                    opt(&p.approver),
+                    p.playbook
+                        .as_ref()
+                        .map(|b| format!(" (playbook {b})"))
+                        .unwrap_or_default(),
+                    p.reason
+                        .as_ref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                ));
+            }
+            if p.status == PENDING {
+                lines.push(String::new());
+                lines.push(format!(
+                    "COMMANDS:\n  Approve: argusctl approvals approve {d} {id} --hash {h}\n  Reject:  argusctl approvals reject {d} {id} --reason 'Your reason here'",
+                    d = dir.display(),
+                    id = p.proposal_id,
+                    h = p.parameter_hash
+                ));
+            }
+            for l in lines {
+                out.line(&l);
+            }
+        }
+    }
+    out.flush();
+    Ok(())
+}
+
+/// Refuses a decision on a proposal that cannot take one any more.
+fn check_decidable(p: &Proposal, now_ns: u64, verb: &str) -> Result<()> {
+    if p.status != PENDING {
+        bail!(
+            "proposal {} is {}; only pending proposals can be {verb}",
+            p.proposal_id,
+            p.display_status()
+        );
+    }
+    if p.deadline_ns <= now_ns {
+        bail!(
+            "proposal {} passed its deadline {} ({} s timeout) and has expired; `argusctl approvals sweep` records it",
+            p.proposal_id,
+            rfc3339_ns(p.deadline_ns),
+            p.timeout_s
+        );
+    }
+    Ok(())
+}
+
+fn report(format: Format, seq: u64, kind: &str, payload: &Value, text: String) {
+    let mut out = Out::default();
+    match format {
+        Format::Json => {
+            out.line(&json!({"seq": seq, "kind": kind, "payload": payload}).to_string())
+        }
+        Format::Text => out.line(&text),
+    }
+    out.flush();
+}
+
+fn approve(
+    dir: &Path,
+    id: &str,
+    reason: Option<String>,
+    expect_hash: Option<String>,
+    format: Format,
+) -> Result<()> {
+    let snap = snapshot(dir)?;
+    let Some(p) = snap.proposals.iter().find(|p| p.proposal_id == id) else {
+        bail!("no proposal {id:?} in {}", dir.display());
+    };
+    check_decidable(p, snap.now_ns, "approved")?;
+    if let Some(h) = expect_hash.as_deref() {
+        if h != p.parameter_hash {
+            bail!(
+                "proposal {id} changed since review: its parameters now hash to {} (revision {}), not {h}; review it again with `argusctl approvals show`",
+                p.parameter_hash,
+                p.revision
+            );
+        }
+    }
+    let mut payload = json!({
+        "proposal_id": id,
+        "parameter_hash": p.parameter_hash,
+        "mode": snap.mode.mode,
+        "approver": super::append::local_actor(),
+    });
+    if let Some(r) = reason.filter(|r| !r.trim().is_empty()) {
+        payload["reason"] = r.into();
+    }
+    let seq = append_one(
+        dir,
+        Decision {
+            kind: "proposal.approved",
+            job_id: p.job_id.as_deref(),
+            agent: p.agent.as_deref(),
+            parent: Some(p.created_seq),
+            payload: payload.clone(),
+        },
+    )?;
+    // Between our read and the append a new revision may have landed; the
+    // queue then ignores this approval, and saying "approved" would be a lie.
+    let now = find(dir, id)?;
+    if now.as_ref().map(|p| p.status.as_str()) != Some("approved")
+        || now.as_ref().and_then(|p| p.decided_seq) != Some(seq)
+    {
+        bail!(
+            "appended proposal.approved as seq {seq}, but the queue did not accept it (proposal is now {}): it changed or expired meanwhile",
+            now.map(|p| p.display_status()).unwrap_or_default()
+        );
+    }
+    report(
+        format,
+        seq,
+        "proposal.approved",
+        &payload,
+        format!(
+            "approved {id} (seq {seq}, parameter_hash {})",
+            p.parameter_hash
+        ),
+    );
+    Ok(())
+}
+
+fn reject(dir: &Path, id: &str, reason: &str, format: Format) -> Result<()> {
+    if reason.trim().is_empty() {
+        bail!("a rejection needs a reason: --reason TEXT");
+    }
+    let snap = snapshot(dir)?;
+    let Some(p) = snap.proposals.iter().find(|p| p.proposal_id == id) else {
+        bail!("no proposal {id:?} in {}", dir.display());
+    };
+    check_decidable(p, snap.now_ns, "rejected")?;
+    let payload = json!({
+        "proposal_id": id,
+        "reason": reason,
+        "approver": super::append::local_actor(),
+    });
+    let seq = append_one(
+        dir,
+        Decision {
+            kind: "proposal.rejected",
+            job_id: p.job_id.as_deref(),
+            agent: p.agent.as_deref(),
+            parent: Some(p.created_seq),
+            payload: payload.clone(),
+        },
+    )?;
+    report(
+        format,
+        seq,
+        "proposal.rejected",
+        &payload,
+        format!("rejected {id} (seq {seq})"),
+    );
+    Ok(())
+}
+
+fn sweep(dir: &Path, format: Format) -> Result<()> {
+    let snap = snapshot(dir)?;
+    let mut done = 0usize;
+    let mut write = |p: &Proposal, kind: &str, payload: Value, text: String| -> Result<()> {
+        let seq = append_one(
+            dir,
+            Decision {
+                kind,
+                job_id: p.job_id.as_deref(),
+                agent: p.agent.as_deref(),
+                parent: Some(p.created_seq),
+                payload: payload.clone(),
+            },
+        )?;
+        report(format, seq, kind, &payload, format!("{text} (seq {seq})"));
+        done += 1;
+        Ok(())
+    };
+    for p in &snap.proposals {
+        let unrecorded = p.status == EXPIRED && !p.expiry_recorded;
+        let due = p.status == PENDING && p.deadline_ns <= snap.now_ns;
+        if unrecorded || due {
+            let payload = json!({"proposal_id": p.proposal_id, "timeout_s": p.timeout_s.max(1)});
+            write(
+                p,
+                "proposal.expired",
+                payload,
+                format!("expired {}", p.proposal_id),
+            )?;
+        }
+    }
+    if snap.mode.mode == "beta" {
+        for p in &snap.proposals {
+            if p.status != PENDING || p.deadline_ns <= snap.now_ns {
+                continue;
+            }
+            let Some(book) = snap.playbooks.iter().find(|b| b.matches(p)) else {
+                continue;
+            };
+            let payload = json!({
+                "proposal_id": p.proposal_id,
+                "parameter_hash": p.parameter_hash,
+                "mode": "beta",
+                "playbook": book.playbook,
+                "approver": "auto",
+                "reason": "playbook match",
+            });
+            write(
+                p,
+                "proposal.approved",
+                payload,
+                format!(
+                    "auto-approved {} by playbook {}",
+                    p.proposal_id, book.playbook
+                ),
+            )?;
+        }
+    }
+    if done == 0 && format == Format::Text {
+        let mut out = Out::default();
+        out.line("nothing to sweep");
+        out.flush();
+    }
+    Ok(())
+}

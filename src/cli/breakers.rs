@@ -1,0 +1,109 @@
+//! `argusctl breakers`: each tool's circuit breaker at log time now, and
+//! `--check TOOL`: may a call start, and if not, which fallback to use.
+use super::{Format, Out};
+use crate::projections::breakers::{
+    breaker_key, config_key, Breaker, Config, BREAKER_PREFIX, CLOSED, NAME,
+};
+use anyhow::Result;
+use serde_json::json;
+use std::path::Path;
+
+pub fn run(dir: &Path, check: Option<&str>, format: Format) -> Result<()> {
+    let st = super::state::open(dir)?;
+    let now_ns = super::state::log_now_ns(&st.reader)?;
+    let mut out = Out::default();
+    if let Some(tool) = check {
+        let (b, cfg) = st.projections.with_view(NAME, |v| {
+            Ok((
+                v.get_json::<Breaker>(&breaker_key(tool))?,
+                v.get_json::<Config>(&config_key(tool))?.unwrap_or_default(),
+            ))
+        })?;
+        let (state, allow) = match &b {
+            Some(b) => (b.at(&cfg, now_ns).state, b.allows(&cfg, now_ns)),
+            None => (CLOSED.to_string(), true),
+        };
+        let v = json!({"tool": tool, "state": state, "allow": allow, "fallback": cfg.fallback});
+        match format {
+            Format::Json => out.line(&v.to_string()),
+            Format::Text => out.line(&format!(
+                "{tool}: {state}, {}{}",
+                if allow {
+                    "call allowed"
+                } else {
+                    "call not allowed"
+                },
+                match (&cfg.fallback, allow) {
+                    (Some(f), false) => format!("; use fallback {f}"),
+                    (None, false) => "; no fallback configured".into(),
+                    _ => String::new(),
+                }
+            )),
+        }
+        out.flush();
+        return Ok(());
+    }
+    let rows = st.projections.with_view(NAME, |v| {
+        let mut rows = Vec::new();
+        for (_, b) in v.scan_json::<Breaker>(BREAKER_PREFIX)? {
+            let cfg = v
+                .get_json::<Config>(&config_key(&b.tool))?
+                .unwrap_or_default();
+            rows.push((b, cfg));
+        }
+        Ok(rows)
+    })?;
+    match format {
+        Format::Json => {
+            for (b, cfg) in &rows {
+                let now = b.at(cfg, now_ns);
+                out.line(
+                    &json!({
+                        "tool": b.tool,
+                        "state": now.state,
+                        "allow": b.allows(cfg, now_ns),
+                        "failures_in_window": b.failures_in_window(cfg, now_ns),
+                        "failures_total": b.failures_total,
+                        "opened_at": now.opened_at_ns.map(super::rfc3339_ns),
+                        "opened_seq": now.opened_seq,
+                        "next_probe_at": now.next_probe_ns(cfg).map(super::rfc3339_ns),
+                        "probe_in_flight": now.probe_in_flight,
+                        "probe_seq": now.probe_seq,
+                        "half_open_seq": now.half_open_seq,
+                        "closed_seq": now.closed_seq,
+                        "trips": b.trips,
+                        "calls_not_allowed": b.calls_not_allowed,
+                        "fallback": cfg.fallback,
+                        "config": cfg,
+                    })
+                    .to_string(),
+                );
+            }
+        }
+        Format::Text => {
+            out.line(&format!(
+                "{:<22} {:<9} {:>9} {:<31} {:<31} fallback",
+                "tool", "state", "failures", "opened_at", "next_probe_at"
+            ));
+            for (b, cfg) in &rows {
+                let now = b.at(cfg, now_ns);
+                out.line(&format!(
+                    "{:<22} {:<9} {:>4}/{:<4} {:<31} {:<31} {}",
+                    b.tool,
+                    now.state,
+                    b.failures_in_window(cfg, now_ns),
+                    cfg.failure_threshold,
+                    now.opened_at_ns
+                        .map(super::rfc3339_ns)
+                        .unwrap_or_else(|| "-".into()),
+                    now.next_probe_ns(cfg)
+                        .map(super::rfc3339_ns)
+                        .unwrap_or_else(|| "-".into()),
+                    cfg.fallback.as_deref().unwrap_or("-")
+                ));
+            }
+        }
+    }
+    out.flush();
+    Ok(())
+}

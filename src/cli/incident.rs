@@ -1,0 +1,53 @@
+//! `argusctl incident`: the system mode (normal / degraded / incident), why
+//! and since when, from the incident projection.
+use super::{Format, Out};
+use crate::projections::incident;
+use anyhow::Result;
+use serde_json::json;
+use std::path::Path;
+
+pub fn show(dir: &Path, format: Format) -> Result<()> {
+    let st = super::state::open(dir)?;
+    let s = st
+        .projections
+        .with_view(incident::NAME, incident::current)?;
+    let since = s.since_ts_ns.map(super::rfc3339_ns);
+    let mut out = Out::default();
+    match format {
+        Format::Json => out.line(
+            &json!({
+                "state": s.state,
+                "reason": s.reason,
+                "trigger": s.trigger,
+                "since": since,
+                "since_ts_ns": s.since_ts_ns,
+                "since_seq": s.since_seq,
+                "actor": s.actor,
+                "effects": effects(&s.state),
+            })
+            .to_string(),
+        ),
+        Format::Text => {
+            out.line(&format!("state:   {}", s.state));
+            if let Some(r) = &s.reason {
+                out.line(&format!("reason:  {r}"));
+            }
+            if let (Some(t), Some(seq)) = (&since, s.since_seq) {
+                out.line(&format!(
+                    "since:   {t} (seq {seq}, {} by {})",
+                    s.trigger.as_deref().unwrap_or("-"),
+                    s.actor.as_deref().unwrap_or("-")
+                ));
+            }
+            if let Some(e) = effects(&s.state) {
+                out.line(&format!("effects: {e}"));
+            }
+        }
+    }
+    out.flush();
+    Ok(())
+}
+
+fn effects(state: &str) -> Option<&'static str> {
+    (state == "incident").then_some("daily_usd budgets halved; max_retries 1")
+}

@@ -1,0 +1,115 @@
+//! `argusctl memory`: memory proposals with their gate status, and
+//! `--sweep`, which records the auto-approvals the gate allows.
+use super::{Format, Out};
+use crate::projections::memory_gate::{Proposal, AUTO_REASON, NAME};
+use anyhow::{Context, Result};
+use serde_json::json;
+use std::path::Path;
+
+pub fn run(dir: &Path, sweep: bool, status: Option<&str>, format: Format) -> Result<()> {
+    if sweep {
+        let approved = sweep_auto(dir)?;
+        eprintln!(
+            "argusctl: sweep approved {} proposal(s){}",
+            approved.len(),
+            approved
+                .iter()
+                .map(|(id, seq)| format!(" {id}@seq{seq}"))
+                .collect::<String>()
+        );
+    }
+    list(dir, status, format)
+}
+
+fn proposals(st: &super::state::State) -> Result<Vec<Proposal>> {
+    Ok(st
+        .projections
+        .with_view(NAME, |v| v.scan_json::<Proposal>(b"proposal/"))?
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect())
+}
+
+/// Appends one `memory.proposal.approved` (reviewer "auto") per
+/// auto-approvable proposal, all in one group commit, and returns
+/// (proposal_id, seq) for each. The writer lock is taken before the
+/// projections are read, so no other decision can slip in between.
+fn sweep_auto(dir: &Path) -> Result<Vec<(String, u64)>> {
+    let log =
+        crate::Log::open(dir).with_context(|| format!("opening {} for append", dir.display()))?;
+    let st = super::state::open(dir)?;
+    let todo: Vec<Proposal> = proposals(&st)?
+        .into_iter()
+        .filter(|p| p.status == "auto_approvable")
+        .collect();
+    drop(st);
+    if todo.is_empty() {
+        return Ok(Vec::new());
+    }
+    let actor = super::append::local_actor();
+    let entries = todo
+        .iter()
+        .map(|p| {
+            Ok(crate::NewEntry {
+                kind: "memory.proposal.approved".into(),
+                job_id: None,
+                step_id: None,
+                agent: None,
+                actor: actor.clone(),
+                parent: Some(p.created_seq),
+                payload: serde_json::to_vec(&json!({
+                    "proposal_id": p.proposal_id,
+                    "reviewer": "auto",
+                    "reason": AUTO_REASON,
+                }))?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let acks = log.append(entries).context("appending approvals")?;
+    Ok(todo
+        .into_iter()
+        .zip(acks)
+        .map(|(p, a)| (p.proposal_id, a.seq))
+        .collect())
+}
+
+fn list(dir: &Path, status: Option<&str>, format: Format) -> Result<()> {
+    let st = super::state::open(dir)?;
+    let rows: Vec<Proposal> = proposals(&st)?
+        .into_iter()
+        .filter(|p| status.is_none_or(|s| p.status == s))
+        .collect();
+    let mut out = Out::default();
+    match format {
+        Format::Json => {
+            for p in &rows {
+                let mut v = serde_json::to_value(p)?;
+                v["max_authority"] = p.max_authority().into();
+                out.line(&v.to_string());
+            }
+        }
+        Format::Text => {
+            out.line(&format!(
+                "{:<24} {:<16} {:>5} {:>9} {:>5}  {:<24} reviewer",
+                "proposal", "status", "score", "authority", "layer", "target_key"
+            ));
+            let num = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into());
+            for p in &rows {
+                out.line(&format!(
+                    "{:<24} {:<16} {:>5} {:>9} {:>5}  {:<24} {}",
+                    p.proposal_id,
+                    p.status,
+                    num(p.score),
+                    num(p.max_authority()),
+                    p.target_layer
+                        .map(|l| l.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    p.target_key,
+                    p.reviewer.as_deref().unwrap_or("-")
+                ));
+            }
+        }
+    }
+    out.flush();
+    Ok(())
+}
