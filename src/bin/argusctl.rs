@@ -110,6 +110,9 @@ enum Cmd {
     )]
     Jobs {
         dir: PathBuf,
+        /// Show one job with the seqs of all its entries (from the index, no log scan).
+        #[arg(long)]
+        job: Option<String>,
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -394,7 +397,16 @@ fn run(cli: Cli) -> Result<i32> {
         Cmd::Incident { dir, format } => cli::incident::show(&dir, format).map(|_| 0),
         // @@dispatch: match arms for the variants above, above this marker
         Cmd::Kinds { format } => cli::kinds::list(format).map(|_| 0),
-        Cmd::Jobs { dir, format } => cli::jobs::list(&dir, format).map(|_| 0),
+        Cmd::Jobs {
+            dir,
+            job: None,
+            format,
+        } => cli::jobs::list(&dir, format).map(|_| 0),
+        Cmd::Jobs {
+            dir,
+            job: Some(j),
+            format,
+        } => cli::jobs::show(&dir, &j, format).map(|_| 0),
         Cmd::Projections(ProjCmd::Status { dir, format }) => {
             cli::projections::status(&dir, format).map(|_| 0)
         }

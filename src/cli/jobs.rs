@@ -4,6 +4,30 @@ use crate::projections::jobs::{Job, NAME};
 use anyhow::Result;
 use std::path::Path;
 
+/// One job with every seq of its entries, from the index (no log scan).
+pub fn show(dir: &Path, job_id: &str, format: Format) -> Result<()> {
+    let st = super::state::open(dir)?;
+    let (job, seqs) = st.projections.with_view(NAME, |v| {
+        Ok((
+            v.get_json::<Job>(&crate::projections::jobs::job_key(job_id))?,
+            crate::projections::jobs::job_seqs(v, job_id)?,
+        ))
+    })?;
+    let Some(job) = job else {
+        anyhow::bail!("no job {job_id:?} in the log");
+    };
+    let mut v = serde_json::to_value(&job)?;
+    v["duration_ms"] = job.duration_ms().into();
+    v["seqs"] = seqs.into();
+    let mut out = Out::default();
+    match format {
+        Format::Json => out.line(&v.to_string()),
+        Format::Text => out.line(&serde_json::to_string_pretty(&v)?),
+    }
+    out.flush();
+    Ok(())
+}
+
 pub fn list(dir: &Path, format: Format) -> Result<()> {
     let st = super::state::open(dir)?;
     let jobs: Vec<Job> = st

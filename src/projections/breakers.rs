@@ -25,9 +25,6 @@ pub const CLOSED: &str = "closed";
 pub const OPEN: &str = "open";
 pub const HALF_OPEN: &str = "half-open";
 
-/// Failure timestamps kept per breaker; only the count within the window is
-/// ever needed, and the threshold decision needs at most `threshold` of them.
-const FAILURES_KEPT_MAX: usize = 1_000;
 const NS_PER_S: u64 = 1_000_000_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -57,7 +54,8 @@ impl Default for Config {
 pub struct Breaker {
     pub tool: String,
     pub state: String,
-    /// Commit times of recent failures, oldest first.
+    /// Commit times of the last `failure_threshold` failures while closed,
+    /// oldest first: all the open decision needs, and small to rewrite.
     pub failures_ts_ns: Vec<u64>,
     pub failures_total: u64,
     pub opened_at_ns: Option<u64>,
@@ -314,15 +312,18 @@ impl Projection for Breakers {
             }
             ("tool.call_failed", state) => {
                 b.failures_total += 1;
-                let window = cfg.window_seconds.saturating_mul(NS_PER_S);
-                b.failures_ts_ns
-                    .retain(|&t| t <= ev.ts_ns && ev.ts_ns - t < window);
-                b.failures_ts_ns.push(ev.ts_ns);
-                let excess = b.failures_ts_ns.len().saturating_sub(FAILURES_KEPT_MAX);
-                b.failures_ts_ns.drain(..excess);
                 let tripped = match state {
                     HALF_OPEN => !straggler,
-                    CLOSED => b.failures_ts_ns.len() as u64 >= cfg.failure_threshold,
+                    CLOSED => {
+                        let window = cfg.window_seconds.saturating_mul(NS_PER_S);
+                        b.failures_ts_ns
+                            .retain(|&t| t <= ev.ts_ns && ev.ts_ns - t < window);
+                        b.failures_ts_ns.push(ev.ts_ns);
+                        let keep = usize::try_from(cfg.failure_threshold).unwrap_or(usize::MAX);
+                        let excess = b.failures_ts_ns.len().saturating_sub(keep);
+                        b.failures_ts_ns.drain(..excess);
+                        b.failures_ts_ns.len() as u64 >= cfg.failure_threshold
+                    }
                     _ => false,
                 };
                 if tripped {

@@ -20,7 +20,6 @@ pub const DAY_NS: u64 = 86_400_000_000_000;
 pub const RATE_WINDOW_NS: u64 = 60_000_000_000;
 /// Call times kept per agent and tool: rate limits up to this many calls per
 /// minute are exact; a flood beyond it cannot grow one record without bound.
-pub const CALLS_KEPT_MAX: usize = 10_000;
 const MICROS: f64 = 1_000_000.0;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -117,10 +116,25 @@ pub struct RunSpend {
 pub struct Calls {
     pub agent: String,
     pub tool: String,
-    /// Log times of `tool.call_started`, ascending, within the last 60 s of
-    /// the newest one.
-    pub ts_ns: Vec<u64>,
+    /// `tool.call_started` counts per whole second of log time, for the
+    /// seconds inside the last 60 s. Buckets, not timestamps, so the record
+    /// stays at most 61 entries however fast an agent calls (a list of
+    /// timestamps made rebuilds quadratic under load); rate limits are
+    /// therefore exact to the second, which is `retry_after`'s unit anyway.
+    pub per_sec: std::collections::BTreeMap<u64, u32>,
 }
+
+impl Calls {
+    /// The calls as timestamps (each at the start of its second), ascending.
+    pub fn timestamps(&self) -> Vec<u64> {
+        self.per_sec
+            .iter()
+            .flat_map(|(s, n)| std::iter::repeat_n(s * NS_PER_S, *n as usize))
+            .collect()
+    }
+}
+
+const NS_PER_S: u64 = 1_000_000_000;
 
 pub fn policy_key(id: &str) -> Vec<u8> {
     format!("pol/{id}").into_bytes()
@@ -152,7 +166,7 @@ impl Projection for Policies {
         NAME
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn apply(&self, ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<(), StoreError> {
         match ev.kind {
@@ -234,15 +248,13 @@ fn log_call(ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<(), StoreError> {
     let mut c: Calls = tx.get_json(&key)?.unwrap_or_else(|| Calls {
         agent: agent.to_string(),
         tool: tool.to_string(),
-        ts_ns: Vec::new(),
+        per_sec: Default::default(),
     });
-    let cutoff = ev.ts_ns.saturating_sub(RATE_WINDOW_NS);
-    c.ts_ns.retain(|&t| t > cutoff);
-    c.ts_ns.push(ev.ts_ns);
-    if c.ts_ns.len() > CALLS_KEPT_MAX {
-        let excess = c.ts_ns.len() - CALLS_KEPT_MAX;
-        c.ts_ns.drain(..excess);
-    }
+    let sec = ev.ts_ns / NS_PER_S;
+    let window_s = RATE_WINDOW_NS / NS_PER_S;
+    c.per_sec.retain(|&s, _| s + window_s > sec);
+    let n = c.per_sec.entry(sec).or_insert(0);
+    *n = n.saturating_add(1);
     tx.put_json(&key, &c);
     Ok(())
 }
@@ -269,7 +281,7 @@ pub fn run_spend(v: &View<'_>, job: &str) -> Result<Spend, StoreError> {
 
 pub fn calls(v: &View<'_>, agent: &str, tool: &str) -> Result<Vec<u64>, StoreError> {
     Ok(v.get_json::<Calls>(&calls_key(agent, tool))?
-        .map(|c| c.ts_ns)
+        .map(|c| c.timestamps())
         .unwrap_or_default())
 }
 

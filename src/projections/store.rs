@@ -127,6 +127,14 @@ pub struct View<'a> {
 }
 
 impl View<'_> {
+    pub fn scan(&self, prefix: &[u8]) -> Result<KeyValues, StoreError> {
+        let mut empty = Overlay::new();
+        Tx {
+            tree: self.tree,
+            dirty: &mut empty,
+        }
+        .scan(prefix)
+    }
     pub fn get_json<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
         let mut empty = Overlay::new();
         Tx {
