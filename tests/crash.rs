@@ -470,7 +470,7 @@ fn unsealed_entries_at_tail_are_cut_and_recorded_by_next_append() {
     assert_eq!(e["payload"]["seq_from"], 5, "{e}");
     assert_eq!(e["payload"]["seq_to"], 7, "{e}");
     assert_eq!(e["payload"]["segment"], file_name(&seg), "{e}");
-    assert_eq!(out[6]["kind"], "after.recovery");
+    assert_eq!(out[6]["kind"], "x.after.recovery");
     assert!(file_len > cut_at);
     let (r, v) = verify_json(dir, &key, &[]);
     r.assert_ok();

@@ -70,6 +70,9 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
             .collect::<Result<Vec<_>>>()?;
         n += entries.len();
         log.append(entries)?;
+        // Real agents take time between steps; spacing the groups gives the
+        // SLA and timing views something to measure.
+        std::thread::sleep(std::time::Duration::from_millis(25));
     }
     let public_key = log.meta().public_key.clone();
     drop(log);
@@ -114,6 +117,33 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         ControlFlow::Continue(())
     })?;
     out.line("");
+    out.flush();
+    // The projections, derived from the log just written.
+    let views: [(&str, &dyn Fn() -> Result<()>); 5] = [
+        ("argusctl jobs", &|| super::jobs::list(&dir, Format::Text)),
+        ("argusctl approvals list --all", &|| {
+            super::approvals::run(super::approvals::ApprovalsCmd::List {
+                dir: dir.clone(),
+                all: true,
+                format: Format::Text,
+            })
+            .map(|_| ())
+        }),
+        ("argusctl dlq list", &|| {
+            super::dlq::list(&dir, false, Format::Text)
+        }),
+        ("argusctl sla", &|| {
+            super::sla::run(&dir, super::sla::Show::Summary, Format::Text)
+        }),
+        ("argusctl budget", &|| {
+            super::policy::budget(&dir, None, None, Format::Text)
+        }),
+    ];
+    for (title, view) in views {
+        println!("{title}:");
+        view()?;
+        println!();
+    }
     out.line("Try next:");
     let d = dir.display();
     for cmd in [
