@@ -187,18 +187,7 @@ pub fn json_line(out: &mut Vec<u8>, seq: u64, ts_ns: u64, e: &NewEntry) {
 /// Size of event `i` as an Argus entry frame (header + rkyv body).
 pub fn argus_frame_len(i: u64) -> usize {
     let e = event(i);
-    let f = log_format::EntryFields {
-        seq: i,
-        ts_ns: 1_700_000_000_000_000_000,
-        parent: None,
-        prev: [0; 32],
-        kind: &e.kind,
-        job_id: e.job_id.as_deref(),
-        step_id: e.step_id.as_deref(),
-        agent: e.agent.as_deref(),
-        actor: &e.actor,
-        payload: &e.payload,
-    };
+    let f = e.fields(i, 1_700_000_000_000_000_000, [0; 32]);
     let (body, _) = log_format::entry::encode_entry(&f).expect("encode sample entry");
     log_format::FRAME_HEADER_LEN + body.len()
 }

@@ -43,6 +43,25 @@ pub struct NewEntry {
     pub payload: Vec<u8>,
 }
 
+impl NewEntry {
+    /// The format-level fields of this entry once the writer has given it a
+    /// place in the chain.
+    pub fn fields(&self, seq: u64, ts_ns: u64, prev: Hash32) -> EntryFields<'_> {
+        EntryFields {
+            seq,
+            ts_ns,
+            parent: self.parent,
+            prev,
+            kind: &self.kind,
+            job_id: self.job_id.as_deref(),
+            step_id: self.step_id.as_deref(),
+            agent: self.agent.as_deref(),
+            actor: &self.actor,
+            payload: &self.payload,
+        }
+    }
+}
+
 /// Acknowledgement: the entry is durable and covered by a signed seal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ack {
@@ -293,18 +312,7 @@ impl Writer {
             }
             let mut acks = Vec::with_capacity(req.entries.len());
             for e in &req.entries {
-                let fields = EntryFields {
-                    seq,
-                    ts_ns: ts,
-                    parent: e.parent,
-                    prev: self.last_hash,
-                    kind: &e.kind,
-                    job_id: e.job_id.as_deref(),
-                    step_id: e.step_id.as_deref(),
-                    agent: e.agent.as_deref(),
-                    actor: &e.actor,
-                    payload: &e.payload,
-                };
+                let fields = e.fields(seq, ts, self.last_hash);
                 let (body, hash) = match encode_entry(&fields) {
                     Ok(x) => x,
                     Err(err) => {
