@@ -299,8 +299,13 @@ impl Projections {
                     return ControlFlow::Break(());
                 }
             }
-            last_hash = v.hash();
-            if (v.seq + 1 - start).is_multiple_of(COMMIT_EVERY) {
+            let commit_point = (v.seq + 1 - start).is_multiple_of(COMMIT_EVERY);
+            // Only checkpoints need an entry hash: the last entry before each
+            // commit, and the last entry of all.
+            if commit_point || v.seq + 1 == size {
+                last_hash = v.hash();
+            }
+            if commit_point {
                 if let Err(e) = commit_all(&mut dirty, v.seq + 1, &last_hash) {
                     err = Some(e);
                     return ControlFlow::Break(());
