@@ -252,6 +252,8 @@ impl Projections {
         let mut last_hash = [0u8; 32];
         let mut err: Option<ProjectionError> = None;
         let set = &self.set;
+        let caches: Vec<std::cell::RefCell<store::Overlay>> =
+            self.set.iter().map(|_| Default::default()).collect();
         let commit_all = |dirty: &mut Vec<store::Overlay>,
                           next_seq: u64,
                           last_hash: &Hash32|
@@ -269,6 +271,7 @@ impl Projections {
                     &trees[i],
                     &mut dirty[i],
                     serde_json::to_vec(&cp).unwrap_or_default(),
+                    Some(&caches[i]),
                 )?;
             }
             Ok(())
@@ -293,6 +296,7 @@ impl Projections {
                 let mut tx = Tx {
                     tree: &trees[i],
                     dirty: &mut dirty[i],
+                    cache: Some(&caches[i]),
                 };
                 if let Err(e) = p.apply(&ev, &mut tx) {
                     err = Some(e.into());

@@ -344,9 +344,10 @@ pub(crate) mod testkit {
             let mut tx = Tx {
                 tree,
                 dirty: &mut dirty,
+                cache: None,
             };
             p.apply(&ev, &mut tx).unwrap();
-            store::commit(tree, &mut dirty, Vec::new()).unwrap();
+            store::commit(tree, &mut dirty, Vec::new(), None).unwrap();
         }
         store::digest(tree).unwrap()
     }

@@ -30,14 +30,32 @@ pub type KeyValues = Vec<(Vec<u8>, Vec<u8>)>;
 pub struct Tx<'a> {
     pub(crate) tree: &'a sled::Tree,
     pub(crate) dirty: &'a mut Overlay,
+    /// Values already read from or committed to `tree` during this catch-up,
+    /// so a record touched again after a commit is not fetched from sled.
+    /// The tree changes only through `commit`, which refreshes the cache.
+    pub(crate) cache: Option<&'a std::cell::RefCell<Overlay>>,
 }
+
+/// Entries a read cache may hold before it is dropped and refilled.
+pub const CACHE_ENTRIES_MAX: usize = 500_000;
 
 impl Tx<'_> {
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         if let Some(v) = self.dirty.get(key) {
             return Ok(v.clone());
         }
-        Ok(self.tree.get(key)?.map(|v| v.to_vec()))
+        if let Some(hit) = self.cache.and_then(|c| c.borrow().get(key).cloned()) {
+            return Ok(hit);
+        }
+        let v = self.tree.get(key)?.map(|v| v.to_vec());
+        if let Some(c) = self.cache {
+            let mut c = c.borrow_mut();
+            if c.len() >= CACHE_ENTRIES_MAX {
+                c.clear();
+            }
+            c.insert(key.to_vec(), v.clone());
+        }
+        Ok(v)
     }
 
     pub fn put(&mut self, key: &[u8], value: Vec<u8>) {
@@ -132,6 +150,7 @@ impl View<'_> {
         Tx {
             tree: self.tree,
             dirty: &mut empty,
+            cache: None,
         }
         .scan(prefix)
     }
@@ -140,6 +159,7 @@ impl View<'_> {
         Tx {
             tree: self.tree,
             dirty: &mut empty,
+            cache: None,
         }
         .get_json(key)
     }
@@ -151,6 +171,7 @@ impl View<'_> {
         Tx {
             tree: self.tree,
             dirty: &mut empty,
+            cache: None,
         }
         .scan_json(prefix)
     }
@@ -173,20 +194,31 @@ pub fn digest(tree: &sled::Tree) -> Result<[u8; 32], StoreError> {
     Ok(*h.finalize().as_bytes())
 }
 
-/// Writes the overlay and the checkpoint in one atomic batch.
+/// Writes the overlay and the checkpoint in one atomic batch; the committed
+/// values then move into the read cache, if there is one.
 pub fn commit(
     tree: &sled::Tree,
     dirty: &mut Overlay,
     checkpoint: Vec<u8>,
+    cache: Option<&std::cell::RefCell<Overlay>>,
 ) -> Result<(), StoreError> {
     let mut batch = sled::Batch::default();
-    for (k, v) in std::mem::take(dirty) {
+    for (k, v) in dirty.iter() {
         match v {
-            Some(v) => batch.insert(k, v),
-            None => batch.remove(k),
+            Some(v) => batch.insert(k.as_slice(), v.as_slice()),
+            None => batch.remove(k.as_slice()),
         }
     }
     batch.insert(CHECKPOINT_KEY, checkpoint);
     tree.apply_batch(batch)?;
+    let written = std::mem::take(dirty);
+    // Committed values are now what the tree holds: keep them for reads.
+    if let Some(c) = cache {
+        let mut c = c.borrow_mut();
+        if c.len() + written.len() > CACHE_ENTRIES_MAX {
+            c.clear();
+        }
+        c.extend(written);
+    }
     Ok(())
 }
