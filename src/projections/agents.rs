@@ -125,11 +125,11 @@ impl Agents {
         let current_version = current.as_ref().map(|a| a.version);
         if let Some(a) = current {
             a.ignored += 1;
-            tx.put_json(&agent_key(slug), &*a);
+            tx.put_json(&agent_key(slug), a.clone());
         }
         tx.put_json(
             &ignored_key(slug, ev.seq),
-            &Ignored {
+            Ignored {
                 slug: slug.to_string(),
                 seq: ev.seq,
                 ts_ns: ev.ts_ns,
@@ -171,7 +171,7 @@ impl Projection for Agents {
             a.disabled_reason = Some(ev.str("reason").unwrap_or("").to_string());
             a.updated_seq = ev.seq;
             a.updated_ts_ns = ev.ts_ns;
-            tx.put_json(&key, &a);
+            tx.put_json(&key, a);
             return Ok(());
         }
 
@@ -217,10 +217,10 @@ impl Projection for Agents {
         a.version = version;
         a.updated_seq = ev.seq;
         a.updated_ts_ns = ev.ts_ns;
-        tx.put_json(&key, &a);
+        tx.put_json(&key, a.clone());
         tx.put_json(
             &version_key(slug, version),
-            &AgentVersion {
+            AgentVersion {
                 slug: slug.to_string(),
                 version,
                 kind: ev.kind.to_string(),

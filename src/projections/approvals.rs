@@ -286,7 +286,7 @@ fn add_deadline(tx: &mut Tx<'_>, p: &Proposal) -> Result<(), StoreError> {
     tx.put(&deadline_key(p.deadline_ns, &p.proposal_id), Vec::new());
     let next: Option<u64> = tx.get_json(NEXT_DEADLINE_KEY)?;
     if next.is_none_or(|n| p.deadline_ns < n) {
-        tx.put_json(NEXT_DEADLINE_KEY, &p.deadline_ns);
+        tx.put_json(NEXT_DEADLINE_KEY, p.deadline_ns);
     }
     Ok(())
 }
@@ -324,11 +324,11 @@ fn expire_due(ev: &Event<'_>, tx: &mut Tx<'_>, mode: &mut ModeState) -> Result<(
             p.decided_seq = Some(ev.seq);
             p.decided_ts_ns = Some(ev.ts_ns);
             mode.expired += 1;
-            tx.put_json(&pkey, &p);
+            tx.put_json(&pkey, p);
         }
     }
     match remaining {
-        Some(d) => tx.put_json(NEXT_DEADLINE_KEY, &d),
+        Some(d) => tx.put_json(NEXT_DEADLINE_KEY, d),
         None => tx.del(NEXT_DEADLINE_KEY),
     }
     Ok(())
@@ -398,7 +398,7 @@ fn on_created(ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<(), StoreError> {
         ..Proposal::default()
     };
     add_deadline(tx, &p)?;
-    tx.put_json(&key, &p);
+    tx.put_json(&key, p);
     Ok(())
 }
 
@@ -435,7 +435,7 @@ fn on_approved(ev: &Event<'_>, tx: &mut Tx<'_>, mode: &mut ModeState) -> Result<
     p.approval_mode = Some(ev.str("mode").unwrap_or(&mode.mode).to_string());
     p.playbook = playbook.map(str::to_string);
     p.last_seq = ev.seq;
-    tx.put_json(&key, &p);
+    tx.put_json(&key, p);
     Ok(())
 }
 
@@ -458,7 +458,7 @@ fn on_rejected(ev: &Event<'_>, tx: &mut Tx<'_>, mode: &mut ModeState) -> Result<
     p.approver = Some(ev.str("approver").unwrap_or(ev.actor).to_string());
     p.reason = opt_str(ev, "reason");
     p.last_seq = ev.seq;
-    tx.put_json(&key, &p);
+    tx.put_json(&key, p);
     Ok(())
 }
 
@@ -483,7 +483,7 @@ fn on_expired(ev: &Event<'_>, tx: &mut Tx<'_>, mode: &mut ModeState) -> Result<(
     }
     p.expiry_recorded = true;
     p.last_seq = ev.seq;
-    tx.put_json(&key, &p);
+    tx.put_json(&key, p);
     Ok(())
 }
 
@@ -505,7 +505,7 @@ fn on_lifecycle(ev: &Event<'_>, tx: &mut Tx<'_>, status: &str) -> Result<(), Sto
         p.error = Some(e.to_string());
     }
     p.last_seq = ev.seq;
-    tx.put_json(&key, &p);
+    tx.put_json(&key, p);
     Ok(())
 }
 
@@ -532,7 +532,7 @@ fn on_playbook_set(ev: &Event<'_>, tx: &mut Tx<'_>) {
         approved_by: opt_str(ev, "approved_by"),
         set_seq: ev.seq,
     };
-    tx.put_json(&playbook_key(name), &book);
+    tx.put_json(&playbook_key(name), book);
 }
 
 fn on_policy_set(ev: &Event<'_>, tx: &mut Tx<'_>) {
@@ -559,7 +559,7 @@ fn on_policy_set(ev: &Event<'_>, tx: &mut Tx<'_>) {
         {
             tx.put_json(
                 &key,
-                &TimeoutPolicy {
+                TimeoutPolicy {
                     seconds,
                     set_seq: ev.seq,
                 },
@@ -603,6 +603,10 @@ impl Projection for Approvals {
         1
     }
     fn apply(&self, ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        if !touches_mode(ev, tx)? {
+            // Most entries: the mode record is neither read nor written.
+            return apply_kind(ev, tx, &mut ModeState::default());
+        }
         // The first entry of the log starts alpha's clock.
         let stored: Option<ModeState> = tx.get_json(MODE_KEY)?;
         let mut mode = stored
@@ -611,39 +615,64 @@ impl Projection for Approvals {
         // Before the entry itself: an approval stamped after the deadline
         // finds the proposal already expired.
         expire_due(ev, tx, &mut mode)?;
-        match ev.kind {
-            "proposal.created" => on_created(ev, tx)?,
-            "proposal.approved" => on_approved(ev, tx, &mut mode)?,
-            "proposal.rejected" => on_rejected(ev, tx, &mut mode)?,
-            "proposal.expired" => on_expired(ev, tx, &mut mode)?,
-            "proposal.executing" => on_lifecycle(ev, tx, "executing")?,
-            "proposal.completed" => on_lifecycle(ev, tx, "completed")?,
-            "proposal.failed" => on_lifecycle(ev, tx, "failed")?,
-            "proposal.rolled_back" => on_lifecycle(ev, tx, "rolled_back")?,
-            "playbook.set" => on_playbook_set(ev, tx),
-            "playbook.removed" => {
-                if let Some(name) = ev.str("playbook") {
-                    tx.del(&playbook_key(name));
-                }
-            }
-            "policy.set" => on_policy_set(ev, tx),
-            "policy.removed" => {
-                if let Some(id) = ev.str("policy_id") {
-                    tx.del(&timeout_policy_key(id));
-                }
-            }
-            "mode.changed" => on_mode_changed(ev, &mut mode),
-            "anomaly.detected" if ev.str("detector") == Some(CONSTITUTION_DETECTOR) => {
-                mode.violations += 1;
-                mode.violations_total += 1;
-            }
-            _ => {}
-        }
+        apply_kind(ev, tx, &mut mode)?;
         if stored.as_ref() != Some(&mode) {
-            tx.put_json(MODE_KEY, &mode);
+            tx.put_json(MODE_KEY, mode);
         }
         Ok(())
     }
+}
+
+/// Whether this entry can change the mode record: a decision, a mode change,
+/// a constitutional violation, a deadline now due, or the log's first entry.
+fn touches_mode(ev: &Event<'_>, tx: &Tx<'_>) -> Result<bool, StoreError> {
+    if matches!(
+        ev.kind,
+        "proposal.approved"
+            | "proposal.rejected"
+            | "proposal.expired"
+            | "mode.changed"
+            | "anomaly.detected"
+    ) || !tx.has(MODE_KEY)?
+    {
+        return Ok(true);
+    }
+    let next: Option<u64> = tx.get_json(NEXT_DEADLINE_KEY)?;
+    Ok(next.is_some_and(|n| ev.ts_ns >= n))
+}
+
+/// The entry's own effect; `mode` is only touched by the kinds `touches_mode`
+/// names.
+fn apply_kind(ev: &Event<'_>, tx: &mut Tx<'_>, mode: &mut ModeState) -> Result<(), StoreError> {
+    match ev.kind {
+        "proposal.created" => on_created(ev, tx)?,
+        "proposal.approved" => on_approved(ev, tx, mode)?,
+        "proposal.rejected" => on_rejected(ev, tx, mode)?,
+        "proposal.expired" => on_expired(ev, tx, mode)?,
+        "proposal.executing" => on_lifecycle(ev, tx, "executing")?,
+        "proposal.completed" => on_lifecycle(ev, tx, "completed")?,
+        "proposal.failed" => on_lifecycle(ev, tx, "failed")?,
+        "proposal.rolled_back" => on_lifecycle(ev, tx, "rolled_back")?,
+        "playbook.set" => on_playbook_set(ev, tx),
+        "playbook.removed" => {
+            if let Some(name) = ev.str("playbook") {
+                tx.del(&playbook_key(name));
+            }
+        }
+        "policy.set" => on_policy_set(ev, tx),
+        "policy.removed" => {
+            if let Some(id) = ev.str("policy_id") {
+                tx.del(&timeout_policy_key(id));
+            }
+        }
+        "mode.changed" => on_mode_changed(ev, mode),
+        "anomaly.detected" if ev.str("detector") == Some(CONSTITUTION_DETECTOR) => {
+            mode.violations += 1;
+            mode.violations_total += 1;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -177,7 +177,7 @@ impl Breakers {
         if idx.is_empty() {
             tx.del(OPEN_INDEX_KEY);
         } else {
-            tx.put_json(OPEN_INDEX_KEY, idx);
+            tx.put_json(OPEN_INDEX_KEY, idx.clone());
         }
     }
 
@@ -205,7 +205,7 @@ impl Breakers {
                     b.half_open_seq = Some(ev.seq);
                     b.probe_in_flight = false;
                     b.last_change_seq = Some(ev.seq);
-                    tx.put_json(&key, &b);
+                    tx.put_json(&key, b);
                 }
             }
         }
@@ -270,7 +270,7 @@ impl Projection for Breakers {
                 fallback: ev.str("fallback").map(str::to_string),
                 configured_seq: Some(ev.seq),
             };
-            tx.put_json(&config_key(tool), &cfg);
+            tx.put_json(&config_key(tool), cfg);
             if let (OPEN, Some(o)) = (b.state.as_str(), b.opened_at_ns) {
                 let mut idx = Self::index(tx)?;
                 idx.insert(
@@ -280,7 +280,7 @@ impl Projection for Breakers {
                 Self::put_index(tx, &idx);
             }
             if is_new {
-                tx.put_json(&key, &b);
+                tx.put_json(&key, b);
             }
             return Ok(());
         }
@@ -333,7 +333,7 @@ impl Projection for Breakers {
             _ => {}
         }
         if is_new || b != before {
-            tx.put_json(&key, &b);
+            tx.put_json(&key, b);
         }
         Ok(())
     }

@@ -99,7 +99,7 @@ impl Dlq {
             item.replay_job_id = Some(r.to_string());
             item.replays += 1;
         }
-        tx.put_json(&key, &item);
+        tx.put_json(&key, item);
         Ok(())
     }
 }
@@ -120,7 +120,7 @@ impl Projection for Dlq {
                     max_retries: ev.u64("max_retries"),
                     ..Track::default()
                 };
-                tx.put_json(&track_key(job), &track);
+                tx.put_json(&track_key(job), track);
             }
             "tool.call_failed" | "job.failed" => {
                 let Some(job) = ev.job_id else { return Ok(()) };
@@ -131,7 +131,7 @@ impl Projection for Dlq {
                 let mut track: Track = tx.get_json(&key)?.unwrap_or_default();
                 track.last_error = Some(err.to_string());
                 track.last_error_seq = Some(ev.seq);
-                tx.put_json(&key, &track);
+                tx.put_json(&key, track);
             }
             "job.retrying" => {
                 let Some(job) = ev.job_id else { return Ok(()) };
@@ -139,7 +139,7 @@ impl Projection for Dlq {
                 let mut track: Track = tx.get_json(&key)?.unwrap_or_default();
                 if let Some(m) = ev.u64("max_retries") {
                     track.max_retries = Some(m);
-                    tx.put_json(&key, &track);
+                    tx.put_json(&key, track);
                 }
             }
             // A completed job can no longer be dead-lettered.
@@ -172,7 +172,7 @@ impl Projection for Dlq {
                     replays,
                     ..Item::default()
                 };
-                tx.put_json(&key, &item);
+                tx.put_json(&key, item);
             }
             "job.replayed" => {
                 let Some(orig) = ev.str("original_job_id") else {

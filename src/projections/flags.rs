@@ -269,14 +269,14 @@ impl Projection for Flags {
                     set_seq: ev.seq,
                     set_ts_ns: ev.ts_ns,
                 };
-                tx.put_json(&flag_key(key), &flag);
+                tx.put_json(&flag_key(key), flag);
                 tx.del(&removed_key(key));
             }
             "flag.removed" => {
                 tx.del(&flag_key(key));
                 tx.put_json(
                     &removed_key(key),
-                    &Removed {
+                    Removed {
                         key: key.to_string(),
                         removed_seq: ev.seq,
                         removed_ts_ns: ev.ts_ns,

@@ -70,20 +70,20 @@ impl IncidentState {
 }
 
 /// Outcomes per second of log time: [errors, total].
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Errors {
     secs: BTreeMap<u64, [u64; 2]>,
 }
 
 /// Spend (USD micros) per minute of log time.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Spend {
     first_min: Option<u64>,
     mins: BTreeMap<u64, u64>,
 }
 
 /// Last `heartbeat.stale` time per worker.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Stale {
     workers: BTreeMap<String, u64>,
 }
@@ -133,7 +133,7 @@ impl Projection for Incident {
 fn set(tx: &mut Tx<'_>, ev: &Event<'_>, state: &str, reason: Option<String>, trigger: &str) {
     tx.put_json(
         STATE_KEY,
-        &IncidentState {
+        IncidentState {
             state: state.into(),
             reason,
             trigger: Some(trigger.into()),
@@ -159,7 +159,7 @@ fn clear_windows(ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<(), StoreError> {
     let mut s: Spend = tx.get_json(SPEND_KEY)?.unwrap_or_default();
     let now_min = ev.ts_ns / MIN_NS;
     s.mins.retain(|&m, _| m + HOUR_MIN <= now_min);
-    tx.put_json(SPEND_KEY, &s);
+    tx.put_json(SPEND_KEY, s);
     Ok(())
 }
 
@@ -176,7 +176,7 @@ fn error_rate(ev: &Event<'_>, tx: &mut Tx<'_>, is_error: bool) -> Result<Trigger
         .secs
         .values()
         .fold((0u64, 0u64), |(e, t), b| (e + b[0], t + b[1]));
-    tx.put_json(ERRORS_KEY, &w);
+    tx.put_json(ERRORS_KEY, w);
     // errors / total > 20%  <=>  5 * errors > total, in exact integers.
     if total >= ERROR_MIN_EVENTS && errors.saturating_mul(5) > total {
         return Ok(Some((
@@ -229,7 +229,7 @@ fn spend_spike(ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<Trigger, StoreError> {
         } else {
             None
         };
-    tx.put_json(SPEND_KEY, &s);
+    tx.put_json(SPEND_KEY, s);
     Ok(out)
 }
 
@@ -241,19 +241,19 @@ fn stale_workers(ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<Trigger, StoreError>
     let cutoff = ev.ts_ns.saturating_sub(WINDOW_S * SEC_NS);
     s.workers.retain(|_, &mut t| t > cutoff);
     s.workers.insert(worker.to_string(), ev.ts_ns);
-    tx.put_json(STALE_KEY, &s);
-    if s.workers.len() > STALE_WORKERS_MAX {
+    let trigger = (s.workers.len() > STALE_WORKERS_MAX).then(|| {
         let names: Vec<&str> = s.workers.keys().map(String::as_str).collect();
-        return Ok(Some((
+        (
             "heartbeat",
             format!(
                 "heartbeat stale from {} workers within 5 min: {}",
                 names.len(),
                 names.join(", ")
             ),
-        )));
-    }
-    Ok(None)
+        )
+    });
+    tx.put_json(STALE_KEY, s);
+    Ok(trigger)
 }
 
 #[cfg(test)]

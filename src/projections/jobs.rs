@@ -22,6 +22,9 @@ pub struct Job {
     pub last_error: Option<String>,
     /// First seq of the job's current seq chunk (see `chunk_key`).
     pub seq_chunk: u64,
+    /// Seqs in that chunk so far.
+    #[serde(default)]
+    pub chunk_seqs: u64,
 }
 
 /// Seqs per chunk record: one sled write per chunk per commit instead of one
@@ -60,85 +63,92 @@ pub fn job_seqs(v: &super::View<'_>, job_id: &str) -> Result<Vec<u64>, StoreErro
 
 pub struct Jobs;
 
+/// Reuses the status string's buffer: most events leave it unchanged.
+fn set_status(status: &mut String, to: &str) {
+    if status != to {
+        status.clear();
+        status.push_str(to);
+    }
+}
+
 impl Projection for Jobs {
     fn name(&self) -> &'static str {
         NAME
     }
     fn version(&self) -> u32 {
-        2
+        3
     }
     fn apply(&self, ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<(), StoreError> {
         let Some(job_id) = ev.job_id else {
             return Ok(());
         };
         let key = job_key(job_id);
-        let mut job: Job = tx.get_json(&key)?.unwrap_or_else(|| Job {
+        let init = || Job {
             job_id: job_id.to_string(),
             status: "received".into(),
             first_seq: ev.seq,
             received_ts_ns: ev.ts_ns,
             seq_chunk: ev.seq,
             ..Job::default()
-        });
-        job.last_seq = ev.seq;
-        job.entries += 1;
-        if job.agent.is_none() {
-            job.agent = ev.agent.map(str::to_string);
-        }
-        match ev.kind {
-            "job.received" => {
-                job.job_type = ev.str("job_type").map(str::to_string);
-                job.received_ts_ns = ev.ts_ns;
+        };
+        let chunk = tx.update_json(&key, init, |job: &mut Job| {
+            job.last_seq = ev.seq;
+            job.entries += 1;
+            if job.agent.is_none() {
+                job.agent = ev.agent.map(str::to_string);
             }
-            "job.planning" | "job.dispatched" | "run.claimed" | "worker.claimed" => {
-                job.status = "running".into()
-            }
-            "job.progress" => {
-                job.status = "running".into();
-                job.first_update_ts_ns.get_or_insert(ev.ts_ns);
-            }
-            "job.retrying" => {
-                job.status = "retrying".into();
-                job.retries += 1;
-            }
-            "job.completed" | "job.failed" | "job.cancelled" | "job.timed_out" => {
-                job.status = ev.kind.trim_start_matches("job.").into();
-                job.finished_ts_ns = Some(ev.ts_ns);
-                if let Some(e) = ev.str("error") {
-                    job.last_error = Some(e.to_string());
+            match ev.kind {
+                "job.received" => {
+                    job.job_type = ev.str("job_type").map(str::to_string);
+                    job.received_ts_ns = ev.ts_ns;
                 }
+                "job.planning" | "job.dispatched" | "run.claimed" | "worker.claimed" => {
+                    set_status(&mut job.status, "running")
+                }
+                "job.progress" => {
+                    set_status(&mut job.status, "running");
+                    job.first_update_ts_ns.get_or_insert(ev.ts_ns);
+                }
+                "job.retrying" => {
+                    set_status(&mut job.status, "retrying");
+                    job.retries += 1;
+                }
+                "job.completed" | "job.failed" | "job.cancelled" | "job.timed_out" => {
+                    job.status = ev.kind.trim_start_matches("job.").into();
+                    job.finished_ts_ns = Some(ev.ts_ns);
+                    if let Some(e) = ev.str("error") {
+                        job.last_error = Some(e.to_string());
+                    }
+                }
+                "tool.call_failed" => job.last_error = ev.str("error").map(str::to_string),
+                "dlq.enqueued" => {
+                    job.status = "dead_lettered".into();
+                    job.last_error = ev
+                        .str("failure_reason")
+                        .map(str::to_string)
+                        .or(job.last_error.take());
+                }
+                "dlq.reviewed" => {
+                    job.status = format!("dlq_{}", ev.str("resolution").unwrap_or("reviewed"))
+                }
+                "cost.logged" => job.cost_usd += ev.f64("usd").unwrap_or(0.0),
+                _ => {}
             }
-            "tool.call_failed" => job.last_error = ev.str("error").map(str::to_string),
-            "dlq.enqueued" => {
-                job.status = "dead_lettered".into();
-                job.last_error = ev
-                    .str("failure_reason")
-                    .map(str::to_string)
-                    .or(job.last_error);
+            // Any entry after receipt other than the receipt itself is an update.
+            if ev.kind != "job.received"
+                && job.first_update_ts_ns.is_none()
+                && ev.kind.starts_with("job.")
+            {
+                job.first_update_ts_ns = Some(ev.ts_ns);
             }
-            "dlq.reviewed" => {
-                job.status = format!("dlq_{}", ev.str("resolution").unwrap_or("reviewed"))
+            if job.chunk_seqs >= SEQS_PER_CHUNK {
+                job.seq_chunk = ev.seq;
+                job.chunk_seqs = 0;
             }
-            "cost.logged" => job.cost_usd += ev.f64("usd").unwrap_or(0.0),
-            _ => {}
-        }
-        // Any entry after receipt other than the receipt itself is an update.
-        if ev.kind != "job.received"
-            && job.first_update_ts_ns.is_none()
-            && ev.kind.starts_with("job.")
-        {
-            job.first_update_ts_ns = Some(ev.ts_ns);
-        }
-        let mut ck = chunk_key(job_id, job.seq_chunk);
-        let mut chunk = tx.get(&ck)?.unwrap_or_default();
-        if chunk.len() as u64 >= SEQS_PER_CHUNK * 8 {
-            job.seq_chunk = ev.seq;
-            ck = chunk_key(job_id, ev.seq);
-            chunk.clear();
-        }
-        chunk.extend_from_slice(&ev.seq.to_le_bytes());
-        tx.put(&ck, chunk);
-        tx.put_json(&key, &job);
+            job.chunk_seqs += 1;
+            job.seq_chunk
+        })?;
+        tx.extend(&chunk_key(job_id, chunk), &ev.seq.to_le_bytes())?;
         Ok(())
     }
 }

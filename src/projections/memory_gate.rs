@@ -160,7 +160,7 @@ impl Projection for MemoryGate {
                 late_decisions: Vec::new(),
             };
             p.rederive();
-            tx.put_json(&key, &p);
+            tx.put_json(&key, p);
             return Ok(());
         }
         // Scores and decisions for a proposal never created are ignored.
@@ -203,7 +203,7 @@ impl Projection for MemoryGate {
             }
             _ => return Ok(()),
         }
-        tx.put_json(&key, &p);
+        tx.put_json(&key, p);
         Ok(())
     }
 }

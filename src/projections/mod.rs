@@ -25,6 +25,7 @@ use crate::log::reader::LogReader;
 use log_format::{EntryView, Hash32};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::cell::RefCell;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -248,16 +249,12 @@ impl Projections {
             .iter()
             .map(|p| self.tree(p.name()))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut dirty: Vec<store::Overlay> = self.set.iter().map(|_| Default::default()).collect();
+        let staged: Vec<RefCell<store::Staged>> =
+            self.set.iter().map(|_| Default::default()).collect();
         let mut last_hash = [0u8; 32];
         let mut err: Option<ProjectionError> = None;
         let set = &self.set;
-        let caches: Vec<std::cell::RefCell<store::Overlay>> =
-            self.set.iter().map(|_| Default::default()).collect();
-        let commit_all = |dirty: &mut Vec<store::Overlay>,
-                          next_seq: u64,
-                          last_hash: &Hash32|
-         -> Result<(), ProjectionError> {
+        let commit_all = |next_seq: u64, last_hash: &Hash32| -> Result<(), ProjectionError> {
             for (i, p) in set.iter().enumerate() {
                 if next[i] > next_seq {
                     continue;
@@ -269,9 +266,8 @@ impl Projections {
                 };
                 store::commit(
                     &trees[i],
-                    &mut dirty[i],
+                    &staged[i],
                     serde_json::to_vec(&cp).unwrap_or_default(),
-                    Some(&caches[i]),
                 )?;
             }
             Ok(())
@@ -293,11 +289,7 @@ impl Projections {
                 if next[i] > v.seq {
                     continue;
                 }
-                let mut tx = Tx {
-                    tree: &trees[i],
-                    dirty: &mut dirty[i],
-                    cache: Some(&caches[i]),
-                };
+                let mut tx = Tx::new(&trees[i], &staged[i]);
                 if let Err(e) = p.apply(&ev, &mut tx) {
                     err = Some(e.into());
                     return ControlFlow::Break(());
@@ -310,7 +302,7 @@ impl Projections {
                 last_hash = v.hash();
             }
             if commit_point {
-                if let Err(e) = commit_all(&mut dirty, v.seq + 1, &last_hash) {
+                if let Err(e) = commit_all(v.seq + 1, &last_hash) {
                     err = Some(e);
                     return ControlFlow::Break(());
                 }
@@ -321,7 +313,7 @@ impl Projections {
         if let Some(e) = err {
             return Err(e);
         }
-        commit_all(&mut dirty, size, &last_hash)?;
+        commit_all(size, &last_hash)?;
         self.db.flush().map_err(StoreError::from)?;
         progress(size - start, size - start);
         Ok(size)

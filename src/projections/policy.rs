@@ -200,7 +200,7 @@ fn set_policy(ev: &Event<'_>, tx: &mut Tx<'_>) {
         .unwrap_or(true);
     tx.put_json(
         &policy_key(id),
-        &Policy {
+        Policy {
             policy_id: id.to_string(),
             scope: scope.to_string(),
             policy_type: policy_type.to_string(),
@@ -220,22 +220,20 @@ fn log_cost(ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<(), StoreError> {
     if let Some(agent) = ev.agent {
         let day = ev.ts_ns / DAY_NS;
         let key = day_key(day, agent);
-        let mut d: DaySpend = tx.get_json(&key)?.unwrap_or_else(|| DaySpend {
+        let init = || DaySpend {
             agent: agent.to_string(),
             day,
             spend: Spend::default(),
-        });
-        d.spend.add(usd, cpu, tool);
-        tx.put_json(&key, &d);
+        };
+        tx.update_json(&key, init, |d: &mut DaySpend| d.spend.add(usd, cpu, tool))?;
     }
     if let Some(job) = ev.job_id {
         let key = run_key(job);
-        let mut r: RunSpend = tx.get_json(&key)?.unwrap_or_else(|| RunSpend {
+        let init = || RunSpend {
             job_id: job.to_string(),
             spend: Spend::default(),
-        });
-        r.spend.add(usd, cpu, tool);
-        tx.put_json(&key, &r);
+        };
+        tx.update_json(&key, init, |r: &mut RunSpend| r.spend.add(usd, cpu, tool))?;
     }
     Ok(())
 }
@@ -245,18 +243,24 @@ fn log_call(ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<(), StoreError> {
         return Ok(());
     };
     let key = calls_key(agent, tool);
-    let mut c: Calls = tx.get_json(&key)?.unwrap_or_else(|| Calls {
+    let init = || Calls {
         agent: agent.to_string(),
         tool: tool.to_string(),
         per_sec: Default::default(),
-    });
+    };
     let sec = ev.ts_ns / NS_PER_S;
     let window_s = RATE_WINDOW_NS / NS_PER_S;
-    c.per_sec.retain(|&s, _| s + window_s > sec);
-    let n = c.per_sec.entry(sec).or_insert(0);
-    *n = n.saturating_add(1);
-    tx.put_json(&key, &c);
-    Ok(())
+    tx.update_json(&key, init, |c: &mut Calls| {
+        // Buckets are in second order: drop the expired ones from the front.
+        while let Some(entry) = c.per_sec.first_entry() {
+            if *entry.key() + window_s > sec {
+                break;
+            }
+            entry.remove();
+        }
+        let n = c.per_sec.entry(sec).or_insert(0);
+        *n = n.saturating_add(1);
+    })
 }
 
 /// Every stored policy, in policy_id order.
@@ -340,14 +344,9 @@ pub(crate) mod testkit {
                 parent: None,
                 payload: &e.payload,
             };
-            let mut dirty = store::Overlay::new();
-            let mut tx = Tx {
-                tree,
-                dirty: &mut dirty,
-                cache: None,
-            };
-            p.apply(&ev, &mut tx).unwrap();
-            store::commit(tree, &mut dirty, Vec::new(), None).unwrap();
+            let staged = Default::default();
+            p.apply(&ev, &mut Tx::new(tree, &staged)).unwrap();
+            store::commit(tree, &staged, Vec::new()).unwrap();
         }
         store::digest(tree).unwrap()
     }

@@ -129,7 +129,7 @@ impl Projection for Routes {
                     set_seq: ev.seq,
                     set_ts_ns: ev.ts_ns,
                 };
-                tx.put_json(&route_key(task_type, model), &route);
+                tx.put_json(&route_key(task_type, model), route);
             }
             "route.removed" => tx.del(&route_key(task_type, model)),
             _ => {}

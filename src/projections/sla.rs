@@ -200,7 +200,7 @@ impl Projection for Sla {
                 time_to_first_update_ms: f,
                 time_to_completion_ms: c,
             };
-            tx.put_json(&target_key(jt), &t);
+            tx.put_json(&target_key(jt), t);
             return Ok(());
         }
         let Some(job_id) = ev.job_id else {
@@ -228,7 +228,7 @@ impl Projection for Sla {
                     target,
                     ..JobSla::default()
                 };
-                tx.put_json(&key, &job);
+                tx.put_json(&key, job);
             }
             "job.progress" => {
                 let Some(mut job) = tx.get_json::<JobSla>(&key)? else {
@@ -237,7 +237,7 @@ impl Projection for Sla {
                 if job.first_update_seq.is_none() && job.end_seq.is_none() {
                     job.first_update_seq = Some(ev.seq);
                     job.first_update_ts_ns = Some(ev.ts_ns);
-                    tx.put_json(&key, &job);
+                    tx.put_json(&key, job);
                 }
             }
             "job.completed" | "job.failed" | "job.cancelled" | "job.timed_out" | "dlq.enqueued" => {
@@ -252,7 +252,7 @@ impl Projection for Sla {
                     job.end_kind = Some(ev.kind.to_string());
                     job.end_seq = Some(ev.seq);
                     job.end_ts_ns = Some(ev.ts_ns);
-                    tx.put_json(&key, &job);
+                    tx.put_json(&key, job);
                 }
             }
             "job.retrying" => {
@@ -263,7 +263,7 @@ impl Projection for Sla {
                     job.end_kind = None;
                     job.end_seq = None;
                     job.end_ts_ns = None;
-                    tx.put_json(&key, &job);
+                    tx.put_json(&key, job);
                 }
             }
             "sla.breach" => {
@@ -276,7 +276,7 @@ impl Projection for Sla {
                 if !job.recorded.iter().any(|m| m == metric) {
                     job.recorded.push(metric.to_string());
                     job.recorded.sort();
-                    tx.put_json(&key, &job);
+                    tx.put_json(&key, job);
                 }
             }
             _ => {}

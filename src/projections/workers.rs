@@ -235,11 +235,11 @@ impl Workers {
             renewed_seq: None,
             renewed_ts_ns: None,
         };
-        tx.put_json(&claim_key(what, id), &c);
+        tx.put_json(&claim_key(what, id), c);
         let key = worker_key(worker);
         if tx.get(&key)?.is_none() {
             let w = Self::worker(ev, tx, worker)?;
-            tx.put_json(&key, &w);
+            tx.put_json(&key, w);
         }
         Ok(())
     }
@@ -268,7 +268,7 @@ impl Projection for Workers {
                     w.cpu_seconds = ev.f64("cpu_seconds").or(w.cpu_seconds);
                     w.rss_mb = ev.f64("rss_mb").or(w.rss_mb);
                 }
-                tx.put_json(&worker_key(id), &w);
+                tx.put_json(&worker_key(id), w);
             }
             "heartbeat.stale" => {
                 let Some(id) = ev.str("worker_id") else {
@@ -276,7 +276,7 @@ impl Projection for Workers {
                 };
                 let mut w = Self::worker(ev, tx, id)?;
                 w.stale_reported_seq = Some(ev.seq);
-                tx.put_json(&worker_key(id), &w);
+                tx.put_json(&worker_key(id), w);
             }
             "worker.claimed" | "run.claimed" => {
                 let what = if ev.kind == "run.claimed" {
@@ -300,7 +300,7 @@ impl Projection for Workers {
                         c.renewed_seq = Some(ev.seq);
                         c.renewed_ts_ns = Some(ev.ts_ns);
                         c.lease_ms = ev.u64("lease_ms").or(c.lease_ms);
-                        tx.put_json(&key, &c);
+                        tx.put_json(&key, c);
                     }
                     // Renewing a lease it does not hold on record: the
                     // worker holds it from now on.
