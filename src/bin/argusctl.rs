@@ -281,11 +281,15 @@ enum ProjCmd {
     },
     /// Throw away projection state (all, or NAME) and rebuild it from the log.
     #[command(
-        after_help = "Projections are caches: deleting DIR/projections and rebuilding gives identical digests.\n\nExamples:\n  argusctl projections rebuild ./audit\n  argusctl projections rebuild ./audit jobs"
+        after_help = "Projections are caches: deleting DIR/projections and rebuilding gives identical digests.\n\nExamples:\n  argusctl projections rebuild ./audit\n  argusctl projections rebuild ./audit jobs\n  argusctl projections rebuild ./audit --threads 1"
     )]
     Rebuild {
         dir: PathBuf,
         name: Option<String>,
+        /// Threads to rebuild with (default: one per core, at most 4). The
+        /// result is identical for any count.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+        threads: Option<u16>,
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -410,9 +414,13 @@ fn run(cli: Cli) -> Result<i32> {
         Cmd::Projections(ProjCmd::Status { dir, format }) => {
             cli::projections::status(&dir, format).map(|_| 0)
         }
-        Cmd::Projections(ProjCmd::Rebuild { dir, name, format }) => {
-            cli::projections::rebuild(&dir, name.as_deref(), format).map(|_| 0)
-        }
+        Cmd::Projections(ProjCmd::Rebuild {
+            dir,
+            name,
+            threads,
+            format,
+        }) => cli::projections::rebuild(&dir, name.as_deref(), threads.map(usize::from), format)
+            .map(|_| 0),
     }
 }
 

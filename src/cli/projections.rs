@@ -32,9 +32,17 @@ pub fn status(dir: &Path, format: Format) -> Result<()> {
     Ok(())
 }
 
-pub fn rebuild(dir: &Path, name: Option<&str>, format: Format) -> Result<()> {
+pub fn rebuild(
+    dir: &Path,
+    name: Option<&str>,
+    threads: Option<usize>,
+    format: Format,
+) -> Result<()> {
     let reader = LogReader::open(dir)?;
     let mut p = Projections::open(dir, projections::all())?;
+    if let Some(n) = threads {
+        p.set_lanes(n);
+    }
     p.reset(name)?;
     super::state::catch_up(&reader, &mut p)?;
     drop(p);

@@ -28,6 +28,8 @@ use serde_json::Value;
 use std::cell::RefCell;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 pub use store::{StoreError, Tx, View};
 
@@ -56,7 +58,7 @@ impl Event<'_> {
     }
 }
 
-pub trait Projection: Send {
+pub trait Projection: Send + Sync {
     fn name(&self) -> &'static str;
     /// Bump whenever `apply` changes meaning: stored state of another version
     /// is thrown away and rebuilt.
@@ -77,6 +79,8 @@ pub enum ProjectionError {
     Busy { path: PathBuf, waited_s: u64 },
     #[error("unknown projection {0:?}")]
     Unknown(String),
+    #[error("a projection catch-up thread stopped without reporting (it panicked)")]
+    LaneFailed,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -98,6 +102,8 @@ pub struct Status {
 
 /// Entries between atomic commits of projection state during catch-up.
 const COMMIT_EVERY: u64 = 25_000;
+/// Catch-up threads at most: beyond this, lanes re-read the log for little gain.
+const MAX_LANES: usize = 4;
 /// How long to wait for another process holding the projection store.
 const BUSY_WAIT: Duration = Duration::from_secs(30);
 
@@ -105,6 +111,7 @@ pub struct Projections {
     path: PathBuf,
     db: sled::Db,
     set: Vec<Box<dyn Projection>>,
+    lanes: usize,
 }
 
 /// Every projection this build knows, in a fixed order.
@@ -159,7 +166,13 @@ impl Projections {
     pub fn open(log_dir: &Path, set: Vec<Box<dyn Projection>>) -> Result<Self, ProjectionError> {
         let path = log_dir.join("projections");
         let db = open_db(&path)?;
-        Ok(Self { path, db, set })
+        let lanes = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_LANES));
+        Ok(Self {
+            path,
+            db,
+            set,
+            lanes,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -230,7 +243,19 @@ impl Projections {
         Ok(out)
     }
 
-    /// Applies every sealed entry not yet applied. `progress(done, total)`.
+    /// How many threads a catch-up may use. Projections are independent, so
+    /// they are split into lanes that each read the log and apply their own
+    /// projections; the result does not depend on the split.
+    pub fn set_lanes(&mut self, lanes: usize) {
+        self.lanes = lanes.max(1);
+    }
+
+    pub fn lanes(&self) -> usize {
+        self.lanes
+    }
+
+    /// Applies every sealed entry not yet applied. `progress(done, total)`
+    /// is called on the calling thread.
     pub fn catch_up(
         &mut self,
         reader: &LogReader,
@@ -249,71 +274,48 @@ impl Projections {
             .iter()
             .map(|p| self.tree(p.name()))
             .collect::<Result<Vec<_>, _>>()?;
-        let staged: Vec<RefCell<store::Staged>> =
-            self.set.iter().map(|_| Default::default()).collect();
-        let mut last_hash = [0u8; 32];
-        let mut err: Option<ProjectionError> = None;
-        let set = &self.set;
-        let commit_all = |next_seq: u64, last_hash: &Hash32| -> Result<(), ProjectionError> {
-            for (i, p) in set.iter().enumerate() {
-                if next[i] > next_seq {
-                    continue;
-                }
-                let cp = Checkpoint {
-                    version: p.version(),
-                    next_seq,
-                    last_hash: hex::encode(last_hash),
+        let lanes = self.lanes.min(self.set.len()).max(1);
+        let done: Vec<AtomicU64> = (0..lanes).map(|_| AtomicU64::new(0)).collect();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let outcome = std::thread::scope(|scope| {
+            for lane in 0..lanes {
+                let members: Vec<Member<'_>> = (lane..self.set.len())
+                    .step_by(lanes)
+                    .map(|i| Member {
+                        projection: self.set[i].as_ref(),
+                        tree: &trees[i],
+                        next: next[i],
+                    })
+                    .collect();
+                let (tx, done) = (tx.clone(), &done[lane]);
+                scope.spawn(move || {
+                    let r = run_lane(reader, &members, start, size, done);
+                    // The receiver outlives every lane.
+                    let _ = tx.send(r);
+                });
+            }
+            drop(tx);
+            let mut first_err = None;
+            for _ in 0..lanes {
+                let r = loop {
+                    match rx.recv_timeout(Duration::from_millis(200)) {
+                        Ok(r) => break r,
+                        Err(RecvTimeoutError::Timeout) => {
+                            let slowest = done.iter().map(|d| d.load(Ordering::Relaxed)).min();
+                            progress(slowest.unwrap_or(0), size - start);
+                        }
+                        Err(RecvTimeoutError::Disconnected) => {
+                            break Err(ProjectionError::LaneFailed);
+                        }
+                    }
                 };
-                store::commit(
-                    &trees[i],
-                    &staged[i],
-                    serde_json::to_vec(&cp).unwrap_or_default(),
-                )?;
-            }
-            Ok(())
-        };
-        reader.for_each(start, size.saturating_sub(1), |v: &EntryView<'_>| {
-            let payload: Value = serde_json::from_slice(v.payload).unwrap_or(Value::Null);
-            let ev = Event {
-                seq: v.seq,
-                ts_ns: v.ts_ns,
-                kind: v.kind,
-                job_id: v.job_id,
-                step_id: v.step_id,
-                agent: v.agent,
-                actor: v.actor,
-                parent: v.parent,
-                payload: &payload,
-            };
-            for (i, p) in set.iter().enumerate() {
-                if next[i] > v.seq {
-                    continue;
-                }
-                let mut tx = Tx::new(&trees[i], &staged[i]);
-                if let Err(e) = p.apply(&ev, &mut tx) {
-                    err = Some(e.into());
-                    return ControlFlow::Break(());
+                if let Err(e) = r {
+                    first_err.get_or_insert(e);
                 }
             }
-            let commit_point = (v.seq + 1 - start).is_multiple_of(COMMIT_EVERY);
-            // Only checkpoints need an entry hash: the last entry before each
-            // commit, and the last entry of all.
-            if commit_point || v.seq + 1 == size {
-                last_hash = v.hash();
-            }
-            if commit_point {
-                if let Err(e) = commit_all(v.seq + 1, &last_hash) {
-                    err = Some(e);
-                    return ControlFlow::Break(());
-                }
-                progress(v.seq + 1 - start, size - start);
-            }
-            ControlFlow::Continue(())
-        })?;
-        if let Some(e) = err {
-            return Err(e);
-        }
-        commit_all(size, &last_hash)?;
+            first_err.map_or(Ok(()), Err)
+        });
+        outcome?;
         self.db.flush().map_err(StoreError::from)?;
         progress(size - start, size - start);
         Ok(size)
@@ -350,4 +352,89 @@ impl Projections {
         }
         Ok(())
     }
+}
+
+/// One projection as a lane sees it.
+struct Member<'a> {
+    projection: &'a dyn Projection,
+    tree: &'a sled::Tree,
+    /// First seq this projection has not applied.
+    next: u64,
+}
+
+/// Applies `start..size` to the lane's projections, committing each one's
+/// state and checkpoint atomically every `COMMIT_EVERY` entries and at the
+/// end. `done` counts entries visited, for progress.
+fn run_lane(
+    reader: &LogReader,
+    members: &[Member<'_>],
+    start: u64,
+    size: u64,
+    done: &AtomicU64,
+) -> Result<(), ProjectionError> {
+    let Some(lane_start) = members.iter().map(|m| m.next).min() else {
+        return Ok(());
+    };
+    let start = lane_start.max(start);
+    if start >= size {
+        return Ok(());
+    }
+    let staged: Vec<RefCell<store::Staged>> = members.iter().map(|_| Default::default()).collect();
+    let commit_all = |next_seq: u64, last_hash: &Hash32| -> Result<(), ProjectionError> {
+        for (m, staged) in members.iter().zip(&staged) {
+            if m.next > next_seq {
+                continue;
+            }
+            let cp = Checkpoint {
+                version: m.projection.version(),
+                next_seq,
+                last_hash: hex::encode(last_hash),
+            };
+            store::commit(m.tree, staged, serde_json::to_vec(&cp).unwrap_or_default())?;
+        }
+        Ok(())
+    };
+    let mut last_hash = [0u8; 32];
+    let mut err: Option<ProjectionError> = None;
+    reader.for_each(start, size.saturating_sub(1), |v: &EntryView<'_>| {
+        let payload: Value = serde_json::from_slice(v.payload).unwrap_or(Value::Null);
+        let ev = Event {
+            seq: v.seq,
+            ts_ns: v.ts_ns,
+            kind: v.kind,
+            job_id: v.job_id,
+            step_id: v.step_id,
+            agent: v.agent,
+            actor: v.actor,
+            parent: v.parent,
+            payload: &payload,
+        };
+        for (m, staged) in members.iter().zip(&staged) {
+            if m.next > v.seq {
+                continue;
+            }
+            if let Err(e) = m.projection.apply(&ev, &mut Tx::new(m.tree, staged)) {
+                err = Some(e.into());
+                return ControlFlow::Break(());
+            }
+        }
+        let commit_point = (v.seq + 1 - start).is_multiple_of(COMMIT_EVERY);
+        // Only checkpoints need an entry hash: the last entry before each
+        // commit, and the last entry of all.
+        if commit_point || v.seq + 1 == size {
+            last_hash = v.hash();
+        }
+        if commit_point {
+            if let Err(e) = commit_all(v.seq + 1, &last_hash) {
+                err = Some(e);
+                return ControlFlow::Break(());
+            }
+            done.store(v.seq + 1 - start, Ordering::Relaxed);
+        }
+        ControlFlow::Continue(())
+    })?;
+    if let Some(e) = err {
+        return Err(e);
+    }
+    commit_all(size, &last_hash)
 }

@@ -213,7 +213,7 @@ impl Projection for Sla {
                     return Ok(());
                 };
                 // A duplicate receipt does not restart the clock.
-                if tx.get(&key)?.is_some() {
+                if tx.has(&key)? {
                     return Ok(());
                 }
                 let target = match tx.get_json::<Target>(&target_key(jt))? {

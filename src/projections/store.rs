@@ -9,7 +9,6 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::any::Any;
 use std::cell::RefCell;
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Keys starting with this byte belong to the engine (checkpoint, version),
@@ -277,15 +276,17 @@ fn slot<'s>(
     slots: &'s mut HashMap<Vec<u8>, Slot>,
     key: &[u8],
 ) -> Result<&'s mut Slot, StoreError> {
-    Ok(match slots.entry(key.to_vec()) {
-        Entry::Occupied(o) => o.into_mut(),
-        Entry::Vacant(v) => {
-            let val = match tree.get(key)? {
-                Some(b) => Val::Bytes(b.to_vec()),
-                None => Val::Absent,
-            };
-            v.insert(Slot { val, dirty: false })
-        }
+    // Look up before inserting so a hit (the common case) copies no key.
+    if !slots.contains_key(key) {
+        let val = match tree.get(key)? {
+            Some(b) => Val::Bytes(b.to_vec()),
+            None => Val::Absent,
+        };
+        slots.insert(key.to_vec(), Slot { val, dirty: false });
+    }
+    slots.get_mut(key).ok_or_else(|| StoreError::Decode {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: "working-set slot vanished".into(),
     })
 }
 
