@@ -21,31 +21,19 @@ fn list(st: &super::state::State, format: Format) -> Result<()> {
         .into_iter()
         .map(|(_, a)| a)
         .collect();
-    let mut out = Out::default();
-    match format {
-        Format::Json => {
-            for a in &agents {
-                out.line(&serde_json::to_string(a)?);
-            }
-        }
-        Format::Text => {
-            out.line(&format!(
-                "{:<24} {:>7} {:<8} capabilities",
-                "slug", "version", "enabled"
-            ));
-            for a in &agents {
-                out.line(&format!(
-                    "{:<24} {:>7} {:<8} {}",
-                    a.slug,
-                    a.version,
-                    a.enabled,
-                    a.capabilities.join(",")
-                ));
-            }
-        }
-    }
-    out.flush();
-    Ok(())
+    let header = format!(
+        "{:<24} {:>7} {:<8} capabilities",
+        "slug", "version", "enabled"
+    );
+    super::print_rows(format, &agents, &header, super::as_json, |a| {
+        format!(
+            "{:<24} {:>7} {:<8} {}",
+            a.slug,
+            a.version,
+            a.enabled,
+            a.capabilities.join(",")
+        )
+    })
 }
 
 fn show(st: &super::state::State, slug: &str, format: Format) -> Result<()> {

@@ -178,34 +178,23 @@ fn list(dir: &Path, all: bool, format: Format) -> Result<()> {
         .iter()
         .filter(|p| all || awaiting(p))
         .collect();
-    let mut out = Out::default();
-    match format {
-        Format::Json => {
-            for p in rows {
-                out.line(&to_json(p, snap.now_ns)?.to_string());
-            }
-        }
-        Format::Text => {
-            out.line(&format!(
-                "{:<24} {:<23} {:<6} {:<16} {:<16} {:<20} rationale",
-                "proposal", "status", "risk", "action_type", "agent", "deadline"
-            ));
-            for p in rows {
-                out.line(&format!(
-                    "{:<24} {:<23} {:<6} {:<16} {:<16} {:<20} {}",
-                    p.proposal_id,
-                    status_text(p, snap.now_ns),
-                    p.risk,
-                    p.action_type,
-                    p.agent.as_deref().unwrap_or("-"),
-                    rfc3339_ns(p.deadline_ns).get(..19).unwrap_or_default(),
-                    one_line(&p.rationale, 60)
-                ));
-            }
-        }
-    }
-    out.flush();
-    Ok(())
+    let header = format!(
+        "{:<24} {:<23} {:<6} {:<16} {:<16} {:<20} rationale",
+        "proposal", "status", "risk", "action_type", "agent", "deadline"
+    );
+    let json = |p: &&Proposal| to_json(p, snap.now_ns);
+    super::print_rows(format, &rows, &header, json, |p| {
+        format!(
+            "{:<24} {:<23} {:<6} {:<16} {:<16} {:<20} {}",
+            p.proposal_id,
+            status_text(p, snap.now_ns),
+            p.risk,
+            p.action_type,
+            p.agent.as_deref().unwrap_or("-"),
+            rfc3339_ns(p.deadline_ns).get(..19).unwrap_or_default(),
+            one_line(&p.rationale, 60)
+        )
+    })
 }
 
 fn show(dir: &Path, id: &str, format: Format) -> Result<()> {

@@ -108,34 +108,22 @@ pub fn list(dir: &Path, all: bool, format: Format) -> Result<()> {
         .into_iter()
         .filter(|i| all || i.is_pending())
         .collect();
-    let mut out = Out::default();
-    match format {
-        Format::Json => {
-            for i in &items {
-                out.line(&serde_json::to_string(i)?);
-            }
-        }
-        Format::Text => {
-            out.line(&format!(
-                "{:<24} {:<20} {:<10} {:>7} {:>8}  failure_reason / last_error",
-                "job", "type", "status", "retries", "seq"
-            ));
-            for i in &items {
-                out.line(&format!(
-                    "{:<24} {:<20} {:<10} {:>7} {:>8}  {} / {}",
-                    i.job_id,
-                    i.job_type.as_deref().unwrap_or("-"),
-                    i.status,
-                    i.retry_count,
-                    i.enqueued_seq,
-                    i.failure_reason,
-                    i.last_error.as_deref().unwrap_or("-")
-                ));
-            }
-        }
-    }
-    out.flush();
-    Ok(())
+    let header = format!(
+        "{:<24} {:<20} {:<10} {:>7} {:>8}  failure_reason / last_error",
+        "job", "type", "status", "retries", "seq"
+    );
+    super::print_rows(format, &items, &header, super::as_json, |i| {
+        format!(
+            "{:<24} {:<20} {:<10} {:>7} {:>8}  {} / {}",
+            i.job_id,
+            i.job_type.as_deref().unwrap_or("-"),
+            i.status,
+            i.retry_count,
+            i.enqueued_seq,
+            i.failure_reason,
+            i.last_error.as_deref().unwrap_or("-")
+        )
+    })
 }
 
 pub fn show(dir: &Path, job: &str, format: Format) -> Result<()> {

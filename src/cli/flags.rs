@@ -114,35 +114,26 @@ pub fn list(dir: &Path, format: Format) -> Result<()> {
         .map(|(_, f)| f)
         .collect();
     let expired = |f: &Flag| f.expires_at.is_some() && f.expires_at_ns.is_none_or(|e| e <= now_ns);
-    let mut out = Out::default();
-    match format {
-        Format::Json => {
-            for f in &flags {
-                let mut v = serde_json::to_value(f)?;
-                v["expired"] = expired(f).into();
-                out.line(&v.to_string());
-            }
-        }
-        Format::Text => {
-            out.line(&format!(
-                "{:<28} {:<8} {:>7} {:<8} {:<30} targets",
-                "key", "enabled", "rollout", "expired", "expires_at"
-            ));
-            for f in &flags {
-                out.line(&format!(
-                    "{:<28} {:<8} {:>6}% {:<8} {:<30} {}",
-                    f.key,
-                    f.enabled,
-                    f.rollout_pct,
-                    expired(f),
-                    f.expires_at.as_deref().unwrap_or("-"),
-                    f.target_ids.join(",")
-                ));
-            }
-        }
-    }
-    out.flush();
-    Ok(())
+    let header = format!(
+        "{:<28} {:<8} {:>7} {:<8} {:<30} targets",
+        "key", "enabled", "rollout", "expired", "expires_at"
+    );
+    let json = |f: &Flag| {
+        let mut v = serde_json::to_value(f)?;
+        v["expired"] = expired(f).into();
+        Ok(v)
+    };
+    super::print_rows(format, &flags, &header, json, |f| {
+        format!(
+            "{:<28} {:<8} {:>6}% {:<8} {:<30} {}",
+            f.key,
+            f.enabled,
+            f.rollout_pct,
+            expired(f),
+            f.expires_at.as_deref().unwrap_or("-"),
+            f.target_ids.join(",")
+        )
+    })
 }
 
 #[derive(clap::Subcommand)]

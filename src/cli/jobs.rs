@@ -36,35 +36,26 @@ pub fn list(dir: &Path, format: Format) -> Result<()> {
         .into_iter()
         .map(|(_, j)| j)
         .collect();
-    let mut out = Out::default();
-    match format {
-        Format::Json => {
-            for j in &jobs {
-                let mut v = serde_json::to_value(j)?;
-                v["duration_ms"] = j.duration_ms().into();
-                out.line(&v.to_string());
-            }
-        }
-        Format::Text => {
-            out.line(&format!(
-                "{:<20} {:<20} {:<14} {:>10} {:>12} {:>8}",
-                "job", "type", "status", "cost_usd", "duration_ms", "entries"
-            ));
-            for j in &jobs {
-                out.line(&format!(
-                    "{:<20} {:<20} {:<14} {:>10.4} {:>12} {:>8}",
-                    j.job_id,
-                    j.job_type.as_deref().unwrap_or("-"),
-                    j.status,
-                    j.cost_usd,
-                    j.duration_ms()
-                        .map(|d| d.to_string())
-                        .unwrap_or_else(|| "-".into()),
-                    j.entries
-                ));
-            }
-        }
-    }
-    out.flush();
-    Ok(())
+    let header = format!(
+        "{:<20} {:<20} {:<14} {:>10} {:>12} {:>8}",
+        "job", "type", "status", "cost_usd", "duration_ms", "entries"
+    );
+    let json = |j: &Job| {
+        let mut v = serde_json::to_value(j)?;
+        v["duration_ms"] = j.duration_ms().into();
+        Ok(v)
+    };
+    super::print_rows(format, &jobs, &header, json, |j| {
+        format!(
+            "{:<20} {:<20} {:<14} {:>10.4} {:>12} {:>8}",
+            j.job_id,
+            j.job_type.as_deref().unwrap_or("-"),
+            j.status,
+            j.cost_usd,
+            j.duration_ms()
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "-".into()),
+            j.entries
+        )
+    })
 }

@@ -1,6 +1,6 @@
 //! `argusctl memory`: memory proposals with their gate status, and
 //! `--sweep`, which records the auto-approvals the gate allows.
-use super::{Format, Out};
+use super::Format;
 use crate::projections::memory_gate::{Proposal, AUTO_REASON, NAME};
 use anyhow::{Context, Result};
 use serde_json::json;
@@ -79,37 +79,28 @@ fn list(dir: &Path, status: Option<&str>, format: Format) -> Result<()> {
         .into_iter()
         .filter(|p| status.is_none_or(|s| p.status == s))
         .collect();
-    let mut out = Out::default();
-    match format {
-        Format::Json => {
-            for p in &rows {
-                let mut v = serde_json::to_value(p)?;
-                v["max_authority"] = p.max_authority().into();
-                out.line(&v.to_string());
-            }
-        }
-        Format::Text => {
-            out.line(&format!(
-                "{:<24} {:<16} {:>5} {:>9} {:>5}  {:<24} reviewer",
-                "proposal", "status", "score", "authority", "layer", "target_key"
-            ));
-            let num = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into());
-            for p in &rows {
-                out.line(&format!(
-                    "{:<24} {:<16} {:>5} {:>9} {:>5}  {:<24} {}",
-                    p.proposal_id,
-                    p.status,
-                    num(p.score),
-                    num(p.max_authority()),
-                    p.target_layer
-                        .map(|l| l.to_string())
-                        .unwrap_or_else(|| "-".into()),
-                    p.target_key,
-                    p.reviewer.as_deref().unwrap_or("-")
-                ));
-            }
-        }
-    }
-    out.flush();
-    Ok(())
+    let header = format!(
+        "{:<24} {:<16} {:>5} {:>9} {:>5}  {:<24} reviewer",
+        "proposal", "status", "score", "authority", "layer", "target_key"
+    );
+    let json = |p: &Proposal| {
+        let mut v = serde_json::to_value(p)?;
+        v["max_authority"] = p.max_authority().into();
+        Ok(v)
+    };
+    let num = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into());
+    super::print_rows(format, &rows, &header, json, |p| {
+        format!(
+            "{:<24} {:<16} {:>5} {:>9} {:>5}  {:<24} {}",
+            p.proposal_id,
+            p.status,
+            num(p.score),
+            num(p.max_authority()),
+            p.target_layer
+                .map(|l| l.to_string())
+                .unwrap_or_else(|| "-".into()),
+            p.target_key,
+            p.reviewer.as_deref().unwrap_or("-")
+        )
+    })
 }

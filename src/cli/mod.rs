@@ -75,6 +75,39 @@ impl Out {
     }
 }
 
+/// Prints a list view: one JSON object per row, or a text table under
+/// `header`. Every list view has this shape, so `-o json` output is always
+/// JSON lines that pipe into `jq`.
+pub fn print_rows<T>(
+    format: Format,
+    rows: &[T],
+    header: &str,
+    json: impl Fn(&T) -> anyhow::Result<serde_json::Value>,
+    text: impl Fn(&T) -> String,
+) -> anyhow::Result<()> {
+    let mut out = Out::default();
+    match format {
+        Format::Json => {
+            for r in rows {
+                out.line(&json(r)?.to_string());
+            }
+        }
+        Format::Text => {
+            out.line(header);
+            for r in rows {
+                out.line(&text(r));
+            }
+        }
+    }
+    out.flush();
+    Ok(())
+}
+
+/// A row that is its own JSON: the `json` argument of `print_rows`.
+pub fn as_json<T: serde::Serialize>(row: &T) -> anyhow::Result<serde_json::Value> {
+    Ok(serde_json::to_value(row)?)
+}
+
 impl Drop for Out {
     fn drop(&mut self) {
         let _ = self.w.flush();

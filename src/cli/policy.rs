@@ -169,28 +169,16 @@ fn check_cmd(dir: &Path, req: &Request<'_>, format: Format) -> Result<i32> {
 fn list(dir: &Path, format: Format) -> Result<()> {
     let st = state::open(dir)?;
     let policies = st.projections.with_view(policy::NAME, policy::policies)?;
-    let mut out = Out::default();
-    match format {
-        Format::Json => {
-            for p in &policies {
-                out.line(&serde_json::to_string(p)?);
-            }
-        }
-        Format::Text => {
-            out.line(&format!(
-                "{:<24} {:<24} {:<16} {:<8} config",
-                "policy", "scope", "type", "enabled"
-            ));
-            for p in &policies {
-                out.line(&format!(
-                    "{:<24} {:<24} {:<16} {:<8} {}",
-                    p.policy_id, p.scope, p.policy_type, p.enabled, p.config
-                ));
-            }
-        }
-    }
-    out.flush();
-    Ok(())
+    let header = format!(
+        "{:<24} {:<24} {:<16} {:<8} config",
+        "policy", "scope", "type", "enabled"
+    );
+    super::print_rows(format, &policies, &header, super::as_json, |p| {
+        format!(
+            "{:<24} {:<24} {:<16} {:<8} {}",
+            p.policy_id, p.scope, p.policy_type, p.enabled, p.config
+        )
+    })
 }
 
 /// Days since 1970-01-01 of a `YYYY-MM-DD` date (proleptic Gregorian).

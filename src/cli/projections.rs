@@ -1,5 +1,5 @@
 //! `argusctl projections status|rebuild`.
-use super::{Format, Out};
+use super::Format;
 use crate::log::reader::LogReader;
 use crate::projections::{self, Projections};
 use anyhow::Result;
@@ -8,28 +8,16 @@ use std::path::Path;
 pub fn status(dir: &Path, format: Format) -> Result<()> {
     let st = super::state::open(dir)?;
     let rows = st.projections.status(st.size)?;
-    let mut out = Out::default();
-    match format {
-        Format::Json => {
-            for r in &rows {
-                out.line(&serde_json::to_string(r)?);
-            }
-        }
-        Format::Text => {
-            out.line(&format!(
-                "{:<14} {:>7} {:>10} {:>8}  state digest",
-                "projection", "version", "seq", "lag"
-            ));
-            for r in &rows {
-                out.line(&format!(
-                    "{:<14} {:>7} {:>10} {:>8}  {}",
-                    r.name, r.version, r.seq, r.lag, r.state_digest
-                ));
-            }
-        }
-    }
-    out.flush();
-    Ok(())
+    let header = format!(
+        "{:<14} {:>7} {:>10} {:>8}  state digest",
+        "projection", "version", "seq", "lag"
+    );
+    super::print_rows(format, &rows, &header, super::as_json, |r| {
+        format!(
+            "{:<14} {:>7} {:>10} {:>8}  {}",
+            r.name, r.version, r.seq, r.lag, r.state_digest
+        )
+    })
 }
 
 pub fn rebuild(

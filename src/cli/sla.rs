@@ -107,46 +107,38 @@ pub fn run(dir: &Path, show: Show, format: Format) -> Result<()> {
         (name, t)
     });
     let all_targets = targets(stored);
-    let mut out = Out::default();
     let ms = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
     match show {
         Show::Summary => {
             let rows = summary(&jobs, &all_targets, now_ns);
-            match format {
-                Format::Json => {
-                    for r in &rows {
-                        out.line(&serde_json::to_string(r)?);
-                    }
-                }
-                Format::Text => {
-                    out.line(&format!(
-                        "{:<20} {:>5} {:>9} {:>9} {:>9} {:>10} {:>10} {:>10} {:>8}",
-                        "job_type",
-                        "jobs",
-                        "tfu_tgt",
-                        "tfu_p50",
-                        "tfu_p95",
-                        "done_tgt",
-                        "done_p50",
-                        "done_p95",
-                        "breaches"
-                    ));
-                    for r in &rows {
-                        out.line(&format!(
-                            "{:<20} {:>5} {:>9} {:>9} {:>9} {:>10} {:>10} {:>10} {:>8}",
-                            r.job_type,
-                            r.jobs,
-                            ms(r.target_first_update_ms),
-                            ms(r.first_update_p50_ms),
-                            ms(r.first_update_p95_ms),
-                            ms(r.target_completion_ms),
-                            ms(r.completion_p50_ms),
-                            ms(r.completion_p95_ms),
-                            r.breaches
-                        ));
-                    }
-                    out.line("(times in ms; p50/p95 are nearest-rank over measured jobs)");
-                }
+            let header = format!(
+                "{:<20} {:>5} {:>9} {:>9} {:>9} {:>10} {:>10} {:>10} {:>8}",
+                "job_type",
+                "jobs",
+                "tfu_tgt",
+                "tfu_p50",
+                "tfu_p95",
+                "done_tgt",
+                "done_p50",
+                "done_p95",
+                "breaches"
+            );
+            super::print_rows(format, &rows, &header, super::as_json, |r| {
+                format!(
+                    "{:<20} {:>5} {:>9} {:>9} {:>9} {:>10} {:>10} {:>10} {:>8}",
+                    r.job_type,
+                    r.jobs,
+                    ms(r.target_first_update_ms),
+                    ms(r.first_update_p50_ms),
+                    ms(r.first_update_p95_ms),
+                    ms(r.target_completion_ms),
+                    ms(r.completion_p50_ms),
+                    ms(r.completion_p95_ms),
+                    r.breaches
+                )
+            })?;
+            if format == Format::Text {
+                Out::default().line("(times in ms; p50/p95 are nearest-rank over measured jobs)");
             }
         }
         Show::Unrecorded => {
@@ -155,33 +147,25 @@ pub fn run(dir: &Path, show: Show, format: Format) -> Result<()> {
                 .flat_map(|j| j.breaches(now_ns))
                 .filter(|b| !b.recorded)
                 .collect();
-            match format {
-                Format::Json => {
-                    for b in &breaches {
-                        out.line(&serde_json::to_string(b)?);
-                    }
-                }
-                Format::Text => {
-                    out.line(&format!(
-                        "{:<24} {:<20} {:<22} {:>10} {:>10} {:<5} {:>8}",
-                        "job", "type", "metric", "target_ms", "actual_ms", "open", "evidence"
-                    ));
-                    for b in &breaches {
-                        out.line(&format!(
-                            "{:<24} {:<20} {:<22} {:>10} {:>10} {:<5} {:>8}",
-                            b.job_id,
-                            b.job_type,
-                            b.metric,
-                            b.target_ms,
-                            b.actual_ms,
-                            b.open,
-                            b.evidence_seq
-                        ));
-                    }
-                }
-            }
+            let header = format!(
+                "{:<24} {:<20} {:<22} {:>10} {:>10} {:<5} {:>8}",
+                "job", "type", "metric", "target_ms", "actual_ms", "open", "evidence"
+            );
+            super::print_rows(format, &breaches, &header, super::as_json, |b| {
+                format!(
+                    "{:<24} {:<20} {:<22} {:>10} {:>10} {:<5} {:>8}",
+                    b.job_id,
+                    b.job_type,
+                    b.metric,
+                    b.target_ms,
+                    b.actual_ms,
+                    b.open,
+                    b.evidence_seq
+                )
+            })?;
         }
         Show::Jobs => {
+            let mut out = Out::default();
             for j in &jobs {
                 let row = JobRow {
                     job_id: &j.job_id,
@@ -206,8 +190,8 @@ pub fn run(dir: &Path, show: Show, format: Format) -> Result<()> {
                     )),
                 }
             }
+            out.flush();
         }
     }
-    out.flush();
     Ok(())
 }
