@@ -250,6 +250,69 @@ fn approval_against_a_changed_proposal_is_refused_and_binds_to_the_new_hash() {
     assert_replay_identical(dir);
 }
 
+/// Operators deciding the same proposal at the same moment: the writer lock
+/// is held from the check to the append, so exactly one decision is written
+/// and every other process fails with a clear error.
+#[test]
+fn racing_decisions_write_exactly_one_entry() {
+    let (tmp, _) = init_log(None);
+    let dir = tmp.path();
+    append(
+        dir,
+        &[proposal(
+            "p-race",
+            "code_execution",
+            "medium",
+            json!({"cmd": "make"}),
+        )],
+    );
+    let before = entries(dir);
+    let d = dir.to_str().unwrap().to_string();
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            let args: Vec<String> = if i % 2 == 0 {
+                vec![
+                    "approvals".into(),
+                    "approve".into(),
+                    d.clone(),
+                    "p-race".into(),
+                ]
+            } else {
+                let r = format!("racer {i} says no");
+                vec![
+                    "approvals".into(),
+                    "reject".into(),
+                    d.clone(),
+                    "p-race".into(),
+                    "--reason".into(),
+                    r,
+                ]
+            };
+            common::cmd(&args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let won = outs.iter().filter(|o| o.status.success()).count();
+    assert_eq!(won, 1, "exactly one racer decides: {outs:?}");
+    for o in outs.iter().filter(|o| !o.status.success()) {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("locked") || err.contains("already"),
+            "a losing racer says why: {err}"
+        );
+    }
+    assert_eq!(entries(dir), before + 1, "one decision entry, no more");
+    let st = show(dir, "p-race")["status"].as_str().unwrap().to_string();
+    assert!(st == "approved" || st == "rejected", "{st}");
+}
+
 #[test]
 fn reject_requires_a_reason_and_leaves_the_pending_list() {
     let (tmp, _) = init_log(None);

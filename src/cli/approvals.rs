@@ -3,7 +3,7 @@
 //! Every decision is one appended entry; the queue itself is the
 //! `approvals` projection, so these commands only read it, check, and
 //! append. Refusals happen before anything is written.
-use super::state::{append_one, Decision};
+use super::state::{lock_for_decision, Decision};
 use super::{rfc3339_ns, Format, Out};
 use crate::projections::approvals::{
     proposal_key, ModeState, Playbook, Proposal, EXPIRED, MODE_KEY, NAME, PENDING, PLAYBOOK_PREFIX,
@@ -306,6 +306,7 @@ fn approve(
     expect_hash: Option<String>,
     format: Format,
 ) -> Result<()> {
+    let lock = lock_for_decision(dir)?;
     let snap = snapshot(dir)?;
     let Some(p) = snap.proposals.iter().find(|p| p.proposal_id == id) else {
         bail!("no proposal {id:?} in {}", dir.display());
@@ -329,18 +330,16 @@ fn approve(
     if let Some(r) = reason.filter(|r| !r.trim().is_empty()) {
         payload["reason"] = r.into();
     }
-    let seq = append_one(
-        dir,
-        Decision {
-            kind: "proposal.approved",
-            job_id: p.job_id.as_deref(),
-            agent: p.agent.as_deref(),
-            parent: Some(p.created_seq),
-            payload: payload.clone(),
-        },
-    )?;
-    // Between our read and the append a new revision may have landed; the
-    // queue then ignores this approval, and saying "approved" would be a lie.
+    let seq = lock.append(Decision {
+        kind: "proposal.approved",
+        job_id: p.job_id.as_deref(),
+        agent: p.agent.as_deref(),
+        parent: Some(p.created_seq),
+        payload: payload.clone(),
+    })?;
+    drop(lock);
+    // The lock kept other writers out, but say "approved" only if the queue
+    // itself accepted this entry.
     let now = find(dir, id)?;
     if now.as_ref().map(|p| p.status.as_str()) != Some("approved")
         || now.as_ref().and_then(|p| p.decided_seq) != Some(seq)
@@ -367,6 +366,7 @@ fn reject(dir: &Path, id: &str, reason: &str, format: Format) -> Result<()> {
     if reason.trim().is_empty() {
         bail!("a rejection needs a reason: --reason TEXT");
     }
+    let lock = lock_for_decision(dir)?;
     let snap = snapshot(dir)?;
     let Some(p) = snap.proposals.iter().find(|p| p.proposal_id == id) else {
         bail!("no proposal {id:?} in {}", dir.display());
@@ -377,16 +377,13 @@ fn reject(dir: &Path, id: &str, reason: &str, format: Format) -> Result<()> {
         "reason": reason,
         "approver": super::append::local_actor(),
     });
-    let seq = append_one(
-        dir,
-        Decision {
-            kind: "proposal.rejected",
-            job_id: p.job_id.as_deref(),
-            agent: p.agent.as_deref(),
-            parent: Some(p.created_seq),
-            payload: payload.clone(),
-        },
-    )?;
+    let seq = lock.append(Decision {
+        kind: "proposal.rejected",
+        job_id: p.job_id.as_deref(),
+        agent: p.agent.as_deref(),
+        parent: Some(p.created_seq),
+        payload: payload.clone(),
+    })?;
     report(
         format,
         seq,
@@ -398,19 +395,17 @@ fn reject(dir: &Path, id: &str, reason: &str, format: Format) -> Result<()> {
 }
 
 fn sweep(dir: &Path, format: Format) -> Result<()> {
+    let lock = lock_for_decision(dir)?;
     let snap = snapshot(dir)?;
     let mut done = 0usize;
     let mut write = |p: &Proposal, kind: &str, payload: Value, text: String| -> Result<()> {
-        let seq = append_one(
-            dir,
-            Decision {
-                kind,
-                job_id: p.job_id.as_deref(),
-                agent: p.agent.as_deref(),
-                parent: Some(p.created_seq),
-                payload: payload.clone(),
-            },
-        )?;
+        let seq = lock.append(Decision {
+            kind,
+            job_id: p.job_id.as_deref(),
+            agent: p.agent.as_deref(),
+            parent: Some(p.created_seq),
+            payload: payload.clone(),
+        })?;
         report(format, seq, kind, &payload, format!("{text} (seq {seq})"));
         done += 1;
         Ok(())

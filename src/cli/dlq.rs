@@ -163,6 +163,7 @@ pub fn show(dir: &Path, job: &str, format: Format) -> Result<()> {
 }
 
 pub fn replay(dir: &Path, job: &str, format: Format) -> Result<()> {
+    let lock = super::state::lock_for_decision(dir)?;
     let i = pending(dir, job, "replay")?;
     let new_id = i.next_replay_id();
     // The input travels with the replay so the runtime can re-run it from
@@ -174,16 +175,13 @@ pub fn replay(dir: &Path, job: &str, format: Format) -> Result<()> {
     if let Some(input) = &i.input {
         payload["input"] = input.clone();
     }
-    let seq = super::state::append_one(
-        dir,
-        super::state::Decision {
-            kind: "job.replayed",
-            job_id: Some(&new_id),
-            agent: None,
-            parent: Some(i.enqueued_seq),
-            payload,
-        },
-    )?;
+    let seq = lock.append(super::state::Decision {
+        kind: "job.replayed",
+        job_id: Some(&new_id),
+        agent: None,
+        parent: Some(i.enqueued_seq),
+        payload,
+    })?;
     let mut out = Out::default();
     match format {
         Format::Json => out.line(
@@ -204,17 +202,15 @@ pub fn discard(dir: &Path, job: &str, reason: &str, format: Format) -> Result<()
     if reason.trim().is_empty() {
         bail!("--reason is empty: say why the job is discarded");
     }
+    let lock = super::state::lock_for_decision(dir)?;
     let i = pending(dir, job, "discard")?;
-    let seq = super::state::append_one(
-        dir,
-        super::state::Decision {
-            kind: "dlq.reviewed",
-            job_id: Some(job),
-            agent: None,
-            parent: Some(i.enqueued_seq),
-            payload: json!({"resolution": "discarded", "reason": reason}),
-        },
-    )?;
+    let seq = lock.append(super::state::Decision {
+        kind: "dlq.reviewed",
+        job_id: Some(job),
+        agent: None,
+        parent: Some(i.enqueued_seq),
+        payload: json!({"resolution": "discarded", "reason": reason}),
+    })?;
     let mut out = Out::default();
     match format {
         Format::Json => out.line(

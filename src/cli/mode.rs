@@ -3,7 +3,7 @@
 //! A promotion is written only when the log already shows its
 //! preconditions, judged in log time (the newest entry's timestamp), so
 //! anyone replaying the log can check the decision was allowed.
-use super::state::{append_one, Decision};
+use super::state::{lock_for_decision, Decision};
 use super::{rfc3339_ns, Format, Out};
 use crate::projections::approvals::{days_text, preconditions, ModeState, MODES, MODE_KEY, NAME};
 use anyhow::{bail, Result};
@@ -175,6 +175,7 @@ fn set(
     recommendation: Option<String>,
     format: Format,
 ) -> Result<()> {
+    let lock = lock_for_decision(dir)?;
     let (m, now_ns) = load(dir)?;
     let to = to.as_str();
     let mut unmet = preconditions(&m, to, now_ns);
@@ -215,16 +216,13 @@ fn set(
         parts.push(format!("operator set mode {to}"));
     }
     let payload = json!({"from": m.mode, "to": to, "reason": parts.join("; ")});
-    let seq = append_one(
-        dir,
-        Decision {
-            kind: "mode.changed",
-            job_id: None,
-            agent: None,
-            parent: m.history.last().map(|h| h.seq),
-            payload: payload.clone(),
-        },
-    )?;
+    let seq = lock.append(Decision {
+        kind: "mode.changed",
+        job_id: None,
+        agent: None,
+        parent: m.history.last().map(|h| h.seq),
+        payload: payload.clone(),
+    })?;
     let mut out = Out::default();
     match format {
         Format::Json => {

@@ -59,22 +59,41 @@ pub struct Decision<'a> {
     pub payload: serde_json::Value,
 }
 
-/// Appends one decision entry (durable and sealed on return) and returns its seq.
-pub fn append_one(dir: &Path, d: Decision<'_>) -> Result<u64> {
+/// The log's writer, held from before a command reads the state it checks
+/// until after it appends its decision. Only one process can hold it, so no
+/// other decision lands between the check and the append: two operators
+/// approving at once get one approval and one clear "locked" error.
+pub struct DecisionLock {
+    log: crate::Log,
+}
+
+pub fn lock_for_decision(dir: &Path) -> Result<DecisionLock> {
     let log =
         crate::Log::open(dir).with_context(|| format!("opening {} for append", dir.display()))?;
-    let acks = log.append(vec![crate::NewEntry {
-        kind: d.kind.to_string(),
-        job_id: d.job_id.map(str::to_string),
-        step_id: None,
-        agent: d.agent.map(str::to_string),
-        actor: super::append::local_actor(),
-        parent: d.parent,
-        payload: serde_json::to_vec(&d.payload)?,
-    }])?;
-    acks.first()
-        .map(|a| a.seq)
-        .context("append returned no ack")
+    Ok(DecisionLock { log })
+}
+
+/// Appends one decision entry (durable and sealed on return) and returns its seq.
+pub fn append_one(dir: &Path, d: Decision<'_>) -> Result<u64> {
+    lock_for_decision(dir)?.append(d)
+}
+
+impl DecisionLock {
+    /// Appends one decision entry (durable and sealed on return) and returns its seq.
+    pub fn append(&self, d: Decision<'_>) -> Result<u64> {
+        let acks = self.log.append(vec![crate::NewEntry {
+            kind: d.kind.to_string(),
+            job_id: d.job_id.map(str::to_string),
+            step_id: None,
+            agent: d.agent.map(str::to_string),
+            actor: super::append::local_actor(),
+            parent: d.parent,
+            payload: serde_json::to_vec(&d.payload)?,
+        }])?;
+        acks.first()
+            .map(|a| a.seq)
+            .context("append returned no ack")
+    }
 }
 
 /// Log time "now": the timestamp of the newest sealed entry (0 if empty).
