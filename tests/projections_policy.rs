@@ -3,9 +3,10 @@
 //! the seed's numbers: daily 5.00 USD, per run 0.50 USD, 10 calls a minute,
 //! `docs.*` allowlist, error rate over 20%, halved budgets in incident.
 //!
-//! Entry timestamps are the writer's clock, so rules that need hours of log
-//! time (spend spike, midnight rollover, window expiry) are unit-tested in
-//! src/projections/{policy,incident}.rs with explicit timestamps.
+//! Entry timestamps are the writer's clock. The daily rollover is tested end
+//! to end under libfaketime in tests/projections_logtime.rs; the spend spike
+//! and window expiry are unit-tested in src/projections/{policy,incident}.rs
+//! with explicit timestamps.
 mod common;
 
 use common::*;
