@@ -82,9 +82,10 @@ pub struct Staged {
     dirty: BTreeSet<Vec<u8>>,
 }
 
-/// Clean records the working set may hold after a commit before it is
-/// dropped and refilled from the tree.
-pub const CACHE_ENTRIES_MAX: usize = 500_000;
+/// Records the working set may hold after a commit before it is dropped and
+/// refilled from the tree. Decoded records cost a few hundred bytes each, so
+/// this bounds a catch-up's memory to tens of MB per projection.
+pub const CACHE_ENTRIES_MAX: usize = 100_000;
 
 /// Live key/value pairs in key order.
 pub type KeyValues = Vec<(Vec<u8>, Vec<u8>)>;
