@@ -91,6 +91,18 @@ fn decide_twenty(dir: &Path, tag: &str) {
     .assert_ok();
 }
 
+/// `mode set DIR omega` with the unanimous recommendation omega also needs.
+fn to_omega(d: &str) -> Run {
+    run(&[
+        "mode",
+        "set",
+        d,
+        "omega",
+        "--recommendation",
+        "all three agree",
+    ])
+}
+
 fn mode(dir: &Path) -> Value {
     let r = run(&["mode", "show", dir.to_str().unwrap(), "-o", "json"]);
     r.assert_ok();
@@ -134,14 +146,7 @@ fn beta_after_30_days_in_alpha_and_omega_after_180_days_in_beta() {
     assert_eq!(m["mode"], "beta", "{m}");
 
     // Beta's evidence starts fresh: omega needs 180 days and 95% in beta.
-    let r = run(&[
-        "mode",
-        "set",
-        d,
-        "omega",
-        "--recommendation",
-        "all three agree",
-    ]);
+    let r = to_omega(d);
     r.assert_code(1);
     assert!(r.stderr.contains("0.0 days in beta"), "{}", r.ctx());
     assert!(
@@ -151,14 +156,7 @@ fn beta_after_30_days_in_alpha_and_omega_after_180_days_in_beta() {
     );
     decide_twenty(dir, "b");
     append_at(dir, "+210d", &[heartbeat()]);
-    let r = run(&[
-        "mode",
-        "set",
-        d,
-        "omega",
-        "--recommendation",
-        "all three agree",
-    ]);
+    let r = to_omega(d);
     r.assert_code(1);
     assert!(r.stderr.contains("179.0 days in beta"), "{}", r.ctx());
     append_at(dir, "+212d", &[heartbeat()]);
@@ -166,15 +164,7 @@ fn beta_after_30_days_in_alpha_and_omega_after_180_days_in_beta() {
     let r = run(&["mode", "set", d, "omega"]);
     r.assert_code(1);
     assert!(r.stderr.contains("--recommendation"), "{}", r.ctx());
-    run(&[
-        "mode",
-        "set",
-        d,
-        "omega",
-        "--recommendation",
-        "all three agree",
-    ])
-    .assert_ok();
+    to_omega(d).assert_ok();
     assert_eq!(mode(dir)["mode"], "omega");
     // The decisions replay to the same state from scratch.
     let before = run(&["projections", "status", d, "-o", "json"]);
