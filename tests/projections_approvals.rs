@@ -598,6 +598,64 @@ fn mode_promotion_is_refused_with_every_unmet_reason() {
     assert_replay_identical(dir);
 }
 
+/// Acting on a proposal that was never approved is a constitutional
+/// violation the log itself shows; acting on an approved one is not.
+#[test]
+fn executing_without_approval_counts_as_a_constitutional_violation() {
+    let (tmp, _) = init_log(None);
+    let dir = tmp.path();
+    append(
+        dir,
+        &[
+            proposal("p-ok", "web_search", "low", json!({"q": 1})),
+            proposal(
+                "p-rogue",
+                "code_execution",
+                "medium",
+                json!({"cmd": "rm -rf build"}),
+            ),
+            proposal("p-no", "deploy", "high", json!({"target": "prod"})),
+        ],
+    );
+    run(dir, &["approvals", "approve", "p-ok"]).assert_ok();
+    run(
+        dir,
+        &["approvals", "reject", "p-no", "--reason", "not in scope"],
+    )
+    .assert_ok();
+    let outcome = |id: &str, kind: &str| json!({"kind": kind, "payload": {"proposal_id": id}});
+    append(
+        dir,
+        &[
+            outcome("p-ok", "proposal.executing"),
+            outcome("p-ok", "proposal.completed"),
+            outcome("p-rogue", "proposal.executing"),
+            outcome("p-rogue", "proposal.completed"),
+            json!({"kind": "proposal.failed", "payload": {"proposal_id": "p-no", "error": "permission denied"}}),
+        ],
+    );
+    let m = mode_show(dir);
+    assert_eq!(m["constitutional_violations"], 2, "{m}");
+    assert!(show(dir, "p-ok")["violation"].is_null());
+    let rogue = show(dir, "p-rogue");
+    assert_eq!(rogue["status"], "completed");
+    let v = rogue["violation"].as_str().expect("violation recorded");
+    assert!(v.contains("proposal.executing while pending"), "{v}");
+    let no = show(dir, "p-no")["violation"].as_str().unwrap().to_string();
+    assert!(no.contains("proposal.failed while rejected"), "{no}");
+    let r = run(dir, &["approvals", "show", "p-rogue"]);
+    r.assert_ok();
+    assert!(r.stdout.contains("CONSTITUTIONAL VIOLATION"), "{}", r.ctx());
+    let r = run(dir, &["mode", "set", "beta"]);
+    r.assert_code(1);
+    assert!(
+        r.stderr.contains("2 constitutional violation(s) in alpha"),
+        "{}",
+        r.ctx()
+    );
+    assert_replay_identical(dir);
+}
+
 #[test]
 fn beta_playbook_auto_approves_matching_proposals_only() {
     let (tmp, _) = init_log(None);

@@ -250,6 +250,12 @@ fn show(dir: &Path, id: &str, format: Format) -> Result<()> {
                         .unwrap_or_default()
                 ));
             }
+            if let Some(v) = &p.violation {
+                lines.push(String::new());
+                lines.push(format!(
+                    "CONSTITUTIONAL VIOLATION: acted on without approval ({v})"
+                ));
+            }
             if p.status == PENDING {
                 lines.push(String::new());
                 lines.push(format!(

@@ -20,9 +20,11 @@
 //! decision. The projection records which preconditions the log did not show
 //! at that moment (`ModeChange::unmet`), so `argusctl mode show` exposes it.
 //!
-//! Constitutional violations are `anomaly.detected` entries with detector
-//! `constitution`. Nothing in Argus writes those yet; the auditor's
-//! constitution detector will.
+//! Constitutional violations come from two places: an execution outcome
+//! (`proposal.executing`, `.completed`, `.failed`, `.rolled_back`) for a
+//! proposal that is pending, rejected or expired, i.e. acted on without
+//! approval, which this projection sees itself; and `anomaly.detected`
+//! entries with detector `constitution`, which the auditor will write.
 use super::{Event, Projection, StoreError, Tx};
 use crate::registry::{parameter_hash, Risk};
 use serde::{Deserialize, Serialize};
@@ -88,6 +90,10 @@ pub struct Proposal {
     pub playbook: Option<String>,
     pub error: Option<String>,
     pub last_seq: u64,
+    /// Set when the proposal was acted on without approval (a
+    /// constitutional violation): which entry, and the status it had.
+    #[serde(default)]
+    pub violation: Option<String>,
 }
 
 impl Proposal {
@@ -489,7 +495,12 @@ fn on_expired(ev: &Event<'_>, tx: &mut Tx<'_>, mode: &mut ModeState) -> Result<(
 
 /// executing / completed / failed / rolled_back come from the executor; the
 /// log is the truth about what ran, so they apply to any known proposal.
-fn on_lifecycle(ev: &Event<'_>, tx: &mut Tx<'_>, status: &str) -> Result<(), StoreError> {
+fn on_lifecycle(
+    ev: &Event<'_>,
+    tx: &mut Tx<'_>,
+    mode: &mut ModeState,
+    status: &str,
+) -> Result<(), StoreError> {
     let Some(id) = ev.str("proposal_id") else {
         return Ok(());
     };
@@ -499,6 +510,12 @@ fn on_lifecycle(ev: &Event<'_>, tx: &mut Tx<'_>, status: &str) -> Result<(), Sto
     };
     if p.status == PENDING {
         remove_deadline(tx, &p);
+    }
+    if [PENDING, REJECTED, EXPIRED].contains(&p.status.as_str()) {
+        // Acted on without approval: the log shows a constitutional violation.
+        p.violation = Some(format!("seq {}: {} while {}", ev.seq, ev.kind, p.status));
+        mode.violations += 1;
+        mode.violations_total += 1;
     }
     p.status = status.into();
     if let Some(e) = ev.str("error") {
@@ -600,7 +617,7 @@ impl Projection for Approvals {
         NAME
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn apply(&self, ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<(), StoreError> {
         if !touches_mode(ev, tx)? {
@@ -623,14 +640,19 @@ impl Projection for Approvals {
     }
 }
 
-/// Whether this entry can change the mode record: a decision, a mode change,
-/// a constitutional violation, a deadline now due, or the log's first entry.
+/// Whether this entry can change the mode record: a decision, an execution
+/// outcome (a violation if unapproved), a mode change, an anomaly, a deadline
+/// now due, or the log's first entry.
 fn touches_mode(ev: &Event<'_>, tx: &Tx<'_>) -> Result<bool, StoreError> {
     if matches!(
         ev.kind,
         "proposal.approved"
             | "proposal.rejected"
             | "proposal.expired"
+            | "proposal.executing"
+            | "proposal.completed"
+            | "proposal.failed"
+            | "proposal.rolled_back"
             | "mode.changed"
             | "anomaly.detected"
     ) || !tx.has(MODE_KEY)?
@@ -649,10 +671,10 @@ fn apply_kind(ev: &Event<'_>, tx: &mut Tx<'_>, mode: &mut ModeState) -> Result<(
         "proposal.approved" => on_approved(ev, tx, mode)?,
         "proposal.rejected" => on_rejected(ev, tx, mode)?,
         "proposal.expired" => on_expired(ev, tx, mode)?,
-        "proposal.executing" => on_lifecycle(ev, tx, "executing")?,
-        "proposal.completed" => on_lifecycle(ev, tx, "completed")?,
-        "proposal.failed" => on_lifecycle(ev, tx, "failed")?,
-        "proposal.rolled_back" => on_lifecycle(ev, tx, "rolled_back")?,
+        "proposal.executing" => on_lifecycle(ev, tx, mode, "executing")?,
+        "proposal.completed" => on_lifecycle(ev, tx, mode, "completed")?,
+        "proposal.failed" => on_lifecycle(ev, tx, mode, "failed")?,
+        "proposal.rolled_back" => on_lifecycle(ev, tx, mode, "rolled_back")?,
         "playbook.set" => on_playbook_set(ev, tx),
         "playbook.removed" => {
             if let Some(name) = ev.str("playbook") {
