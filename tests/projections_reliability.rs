@@ -513,6 +513,25 @@ fn breaker_half_open_probes_once_closes_on_success_reopens_on_failure() {
     );
 }
 
+/// A quiet log still ages: once the recovery time has passed on the clock,
+/// `--check` allows the probe even though nothing was appended since the
+/// breaker opened (the next entry will carry at least that time).
+#[test]
+fn breaker_check_on_a_quiet_log_allows_the_probe_after_recovery_time() {
+    let (tmp, _) = common::init_log(None);
+    let dir = tmp.path();
+    let tool = "browser.fetch";
+    put(dir, &[configure(tool, None)]);
+    put(dir, &fail(tool, 5));
+    assert_eq!(one(dir, &["breakers", "--check", tool])["allow"], false);
+    sleep_ms(1_100);
+    let c = one(dir, &["breakers", "--check", tool]);
+    assert_eq!(c["state"], "half-open", "{c}");
+    assert_eq!(c["allow"], true, "{c}");
+    // Reading changed nothing: the stored state moves only with an entry.
+    assert_eq!(breaker(dir, tool)["half_open_seq"], Value::Null);
+}
+
 #[test]
 fn breaker_half_open_lost_probe_does_not_block_forever() {
     let (tmp, _) = common::init_log(None);

@@ -201,7 +201,7 @@ enum Cmd {
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
         format: Format,
     },
-    /// Circuit breakers per tool (PRD-018 §4.12) at log time now; --check TOOL asks whether a call may start.
+    /// Circuit breakers per tool (PRD-018 §4.12) as of now; --check TOOL asks whether a call may start.
     #[command(
         after_help = "Unconfigured tools use threshold 5 failures in 60 s, probe after 30 s, no fallback\n(breaker.configured overrides). Half-open admits exactly one probe call.\n\nExamples:\n  argusctl breakers ./audit\n  argusctl breakers ./audit --check browser.fetch -o json | jq .allow"
     )]
@@ -213,7 +213,7 @@ enum Cmd {
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
         format: Format,
     },
-    /// Worker health (PRD-018 §4.13): dead workers and stuck claims at log time now, with evidence seqs.
+    /// Worker health (PRD-018 §4.13): dead workers and stuck claims as of now, with evidence seqs.
     #[command(
         after_help = "dead: last heartbeat older than --stale-after-s, or heartbeat.stale reported since.\nstuck: a claim held longer than --stuck-after-s, or past its lease without renewal.\nReporting only: nothing is released or requeued.\n\nExamples:\n  argusctl workers ./audit\n  argusctl workers ./audit --stale-after-s 30 -o json | jq 'select(.status==\"dead\") | .claims'"
     )]
@@ -237,7 +237,7 @@ enum Cmd {
     Policy(cli::policy::PolicyCmd),
     /// Budget ledger per agent for a UTC day (log time): spent, daily limit, remaining, cpu seconds.
     #[command(
-        after_help = "Days are UTC days of log time; the default is the day of the newest entry.\nWhile in incident mode the limits shown are halved.\n\nExamples:\n  argusctl budget ./audit\n  argusctl budget ./audit --agent researcher --day 2026-11-23 -o json | jq .remaining_usd"
+        after_help = "Days are UTC days of entry time; the default is today (or the newest entry's day, if later).\nWhile in incident mode the limits shown are halved.\n\nExamples:\n  argusctl budget ./audit\n  argusctl budget ./audit --agent researcher --day 2026-11-23 -o json | jq .remaining_usd"
     )]
     Budget {
         dir: PathBuf,

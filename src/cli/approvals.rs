@@ -126,7 +126,7 @@ fn snapshot(dir: &Path) -> Result<Snapshot> {
             .collect();
         Ok((proposals, mode, playbooks))
     })?;
-    let now_ns = super::state::log_now_ns(&st.reader)?.max(crate::log::writer::now_ns());
+    let now_ns = super::state::now_ns(&st.reader)?;
     Ok(Snapshot {
         proposals,
         mode,
@@ -136,10 +136,16 @@ fn snapshot(dir: &Path) -> Result<Snapshot> {
 }
 
 fn find(dir: &Path, id: &str) -> Result<Option<Proposal>> {
+    Ok(find_at(dir, id)?.0)
+}
+
+/// One proposal and the "now" its status is judged at.
+fn find_at(dir: &Path, id: &str) -> Result<(Option<Proposal>, u64)> {
     let st = super::state::open(dir)?;
-    Ok(st
+    let p = st
         .projections
-        .with_view(NAME, |v| v.get_json::<Proposal>(&proposal_key(id)))?)
+        .with_view(NAME, |v| v.get_json::<Proposal>(&proposal_key(id)))?;
+    Ok((p, super::state::now_ns(&st.reader)?))
 }
 
 fn awaiting(p: &Proposal) -> bool {
@@ -198,10 +204,9 @@ fn list(dir: &Path, all: bool, format: Format) -> Result<()> {
 }
 
 fn show(dir: &Path, id: &str, format: Format) -> Result<()> {
-    let Some(p) = find(dir, id)? else {
+    let (Some(p), now_ns) = find_at(dir, id)? else {
         bail!("no proposal {id:?} in {}", dir.display());
     };
-    let now_ns = crate::log::writer::now_ns();
     let mut out = Out::default();
     match format {
         Format::Json => out.line(&to_json(&p, now_ns)?.to_string()),

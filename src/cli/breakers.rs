@@ -1,4 +1,4 @@
-//! `argusctl breakers`: each tool's circuit breaker at log time now, and
+//! `argusctl breakers`: each tool's circuit breaker now (`state::now_ns`), and
 //! `--check TOOL`: may a call start, and if not, which fallback to use.
 use super::{Format, Out};
 use crate::projections::breakers::{
@@ -10,7 +10,7 @@ use std::path::Path;
 
 pub fn run(dir: &Path, check: Option<&str>, format: Format) -> Result<()> {
     let st = super::state::open(dir)?;
-    let now_ns = super::state::log_now_ns(&st.reader)?;
+    let now_ns = super::state::now_ns(&st.reader)?;
     let mut out = Out::default();
     if let Some(tool) = check {
         let (b, cfg) = st.projections.with_view(NAME, |v| {

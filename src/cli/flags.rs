@@ -29,7 +29,7 @@ pub fn parse_context(pairs: &[String]) -> Result<BTreeMap<String, String>> {
 pub fn is_enabled(dir: &Path, key: &str, context: &[String], format: Format) -> Result<()> {
     let ctx = parse_context(context)?;
     let st = super::state::open(dir)?;
-    let now_ns = super::state::log_now_ns(&st.reader)?;
+    let now_ns = super::state::now_ns(&st.reader)?;
     let (flag, removed) = st.projections.with_view(NAME, |v| {
         Ok((
             v.get_json::<Flag>(&flag_key(key))?,
@@ -106,7 +106,7 @@ pub fn set(dir: &Path, a: SetArgs<'_>, format: Format) -> Result<()> {
 
 pub fn list(dir: &Path, format: Format) -> Result<()> {
     let st = super::state::open(dir)?;
-    let now_ns = super::state::log_now_ns(&st.reader)?;
+    let now_ns = super::state::now_ns(&st.reader)?;
     let flags: Vec<Flag> = st
         .projections
         .with_view(NAME, |v| v.scan_json::<Flag>(b"flag/"))?
@@ -140,7 +140,7 @@ pub fn list(dir: &Path, format: Format) -> Result<()> {
 pub enum FlagCmd {
     /// Evaluate a flag for a context; prints {"key","enabled","reason"}.
     #[command(
-        after_help = "Exit status is 0 whenever the flag could be evaluated, on or off: read `enabled` in the output.\nRules, first match wins: unknown or removed flag -> false; enabled=false -> false;\nexpires_at <= log time now (the newest entry's timestamp) -> false; any context value in\ntarget_ids -> true; else true iff bucket < rollout_pct, where bucket = first 8 bytes (u64 LE)\nof BLAKE3(\"KEY\\0k1=v1&k2=v2\") mod 100, context pairs sorted by key.\n\nExamples:\n  argusctl flag is-enabled ./audit new_synthesis_v2 --context agent=researcher\n  argusctl flag is-enabled ./audit new_synthesis_v2 --context agent=researcher --context user=u7 -o json | jq .enabled"
+        after_help = "Exit status is 0 whenever the flag could be evaluated, on or off: read `enabled` in the output.\nRules, first match wins: unknown or removed flag -> false; enabled=false -> false;\nexpires_at <= now (wall clock, or the newest entry's time if later) -> false; any context value in\ntarget_ids -> true; else true iff bucket < rollout_pct, where bucket = first 8 bytes (u64 LE)\nof BLAKE3(\"KEY\\0k1=v1&k2=v2\") mod 100, context pairs sorted by key.\n\nExamples:\n  argusctl flag is-enabled ./audit new_synthesis_v2 --context agent=researcher\n  argusctl flag is-enabled ./audit new_synthesis_v2 --context agent=researcher --context user=u7 -o json | jq .enabled"
     )]
     IsEnabled {
         dir: std::path::PathBuf,

@@ -78,7 +78,7 @@ fn load(dir: &Path) -> Result<(ModeState, u64)> {
         .projections
         .with_view(NAME, |v| v.get_json(MODE_KEY))?
         .unwrap_or_default();
-    let now_ns = super::state::log_now_ns(&st.reader)?;
+    let now_ns = super::state::now_ns(&st.reader)?;
     Ok((mode, now_ns))
 }
 

@@ -1,8 +1,9 @@
 //! `argusctl policy check|list` and `argusctl budget`: the policy service
 //! (PRD-018 §4.2) over the policy and incident projections.
 //!
-//! `check` decides at log time ("now" is the newest sealed entry), so the
-//! same log always gives the same answer. A denial is an Argus decision and
+//! `check` decides at "now" as the writer would stamp it (the later of the
+//! wall clock and the newest entry, `state::now_ns`), so a quiet log's
+//! rate-limit window still slides and a new UTC day renews budgets. A denial is an Argus decision and
 //! is recorded as one `policy.denied` entry (invariant 4); an allowed check
 //! writes nothing.
 use super::state::{self, Decision};
@@ -91,7 +92,7 @@ fn check_cmd(dir: &Path, req: &Request<'_>, format: Format) -> Result<i32> {
         bail!("--cost must be a non-negative number of USD");
     }
     let st = state::open(dir)?;
-    let now_ns = state::log_now_ns(&st.reader)?;
+    let now_ns = state::now_ns(&st.reader)?;
     let (policies, today, run, calls) = st.projections.with_view(policy::NAME, |v| {
         Ok((
             policy::policies(v)?,
@@ -226,7 +227,7 @@ fn agent_limit(policies: &[Policy], agent: &str, field: &str) -> Option<(u64, St
 pub fn budget(dir: &Path, agent: Option<&str>, day: Option<&str>, format: Format) -> Result<()> {
     let day = day.map(parse_day).transpose()?;
     let st = state::open(dir)?;
-    let now_ns = state::log_now_ns(&st.reader)?;
+    let now_ns = state::now_ns(&st.reader)?;
     let day = day.unwrap_or(now_ns / DAY_NS);
     let (policies, days) = st.projections.with_view(policy::NAME, |v| {
         Ok((policy::policies(v)?, policy::days(v, day)?))

@@ -96,9 +96,16 @@ impl DecisionLock {
     }
 }
 
-/// Log time "now": the timestamp of the newest sealed entry (0 if empty).
-/// Time rules in projections use entry timestamps, never the wall clock, so
-/// replaying a log re-derives the same decisions.
-pub fn log_now_ns(reader: &LogReader) -> Result<u64> {
-    Ok(reader.latest_seal()?.ts_ns)
+/// "Now" for a live view or check: the time an entry appended now would
+/// carry. The writer stamps `max(wall clock, newest entry)`, so this is the
+/// same. Projections never read it (they fold entry timestamps only, so
+/// replay is deterministic); views use it so that a quiet log still ages: a
+/// worker whose heartbeats stopped is reported dead, an open breaker
+/// reaches half-open and a rate-limit window slides even when nothing new
+/// is appended.
+pub fn now_ns(reader: &LogReader) -> Result<u64> {
+    Ok(reader
+        .latest_seal()?
+        .ts_ns
+        .max(crate::log::writer::now_ns()))
 }

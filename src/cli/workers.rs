@@ -1,4 +1,4 @@
-//! `argusctl workers`: dead workers and stuck claims at log time now, each
+//! `argusctl workers`: dead workers and stuck claims now (`state::now_ns`), each
 //! with the entry that shows it. Reporting only; nothing is released here.
 use super::{Format, Out};
 use crate::projections::workers::{
@@ -10,7 +10,7 @@ use std::path::Path;
 
 pub fn run(dir: &Path, t: Thresholds, all: bool, format: Format) -> Result<()> {
     let st = super::state::open(dir)?;
-    let now_ns = super::state::log_now_ns(&st.reader)?;
+    let now_ns = super::state::now_ns(&st.reader)?;
     let (workers, claims) = st.projections.with_view(NAME, |v| {
         Ok((
             v.scan_json::<Worker>(WORKER_PREFIX)?,
