@@ -81,6 +81,8 @@ pub enum ProjectionError {
     Unknown(String),
     #[error("a projection catch-up thread stopped without reporting (it panicked)")]
     LaneFailed,
+    #[error("starting a projection catch-up thread: {0}")]
+    Spawn(#[source] std::io::Error),
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -288,11 +290,18 @@ impl Projections {
                     })
                     .collect();
                 let (tx, done) = (tx.clone(), &done[lane]);
-                scope.spawn(move || {
-                    let r = run_lane(reader, &members, start, size, done);
-                    // The receiver outlives every lane.
-                    let _ = tx.send(r);
-                });
+                let (fail, spawned) = (tx.clone(), std::thread::Builder::new());
+                // Named so that top and perf show which thread is which.
+                let spawned = spawned
+                    .name(format!("argus-lane-{lane}"))
+                    .spawn_scoped(scope, move || {
+                        let r = run_lane(reader, &members, start, size, done);
+                        // The receiver outlives every lane.
+                        let _ = tx.send(r);
+                    });
+                if let Err(e) = spawned {
+                    let _ = fail.send(Err(ProjectionError::Spawn(e)));
+                }
             }
             drop(tx);
             let mut first_err = None;

@@ -78,7 +78,9 @@ struct Slot {
 /// The tree changes only through `commit`, so clean slots never go stale.
 #[derive(Default)]
 pub struct Staged {
-    slots: HashMap<Vec<u8>, Slot>,
+    /// aHash: every event looks up several keys here, and SipHash showed in
+    /// profiles; aHash stays randomly keyed, so crafted ids cannot collide.
+    slots: HashMap<Vec<u8>, Slot, ahash::RandomState>,
     dirty: BTreeSet<Vec<u8>>,
 }
 
@@ -274,7 +276,7 @@ impl<'a> Tx<'a> {
 /// The working-set slot for `key`, read from the tree on first use.
 fn slot<'s>(
     tree: &sled::Tree,
-    slots: &'s mut HashMap<Vec<u8>, Slot>,
+    slots: &'s mut HashMap<Vec<u8>, Slot, ahash::RandomState>,
     key: &[u8],
 ) -> Result<&'s mut Slot, StoreError> {
     // Look up before inserting so a hit (the common case) copies no key.
