@@ -371,9 +371,10 @@ struct Member<'a> {
     next: u64,
 }
 
-/// Applies `start..size` to the lane's projections, committing each one's
-/// state and checkpoint atomically every `COMMIT_EVERY` entries and at the
-/// end. `done` counts entries visited, for progress.
+/// Applies `start..size` (from the first seq any of its projections lacks)
+/// to the lane's projections, committing each one's state and checkpoint
+/// atomically every `COMMIT_EVERY` entries and at the end. `done` counts
+/// entries past `start`, for progress.
 fn run_lane(
     reader: &LogReader,
     members: &[Member<'_>],
@@ -384,8 +385,9 @@ fn run_lane(
     let Some(lane_start) = members.iter().map(|m| m.next).min() else {
         return Ok(());
     };
-    let start = lane_start.max(start);
-    if start >= size {
+    let from = lane_start.max(start);
+    if from >= size {
+        done.store(size - start, Ordering::Relaxed);
         return Ok(());
     }
     let staged: Vec<RefCell<store::Staged>> = members.iter().map(|_| Default::default()).collect();
@@ -405,7 +407,7 @@ fn run_lane(
     };
     let mut last_hash = [0u8; 32];
     let mut err: Option<ProjectionError> = None;
-    reader.for_each(start, size.saturating_sub(1), |v: &EntryView<'_>| {
+    reader.for_each(from, size.saturating_sub(1), |v: &EntryView<'_>| {
         let payload: Value = serde_json::from_slice(v.payload).unwrap_or(Value::Null);
         let ev = Event {
             seq: v.seq,
@@ -427,7 +429,7 @@ fn run_lane(
                 return ControlFlow::Break(());
             }
         }
-        let commit_point = (v.seq + 1 - start).is_multiple_of(COMMIT_EVERY);
+        let commit_point = (v.seq + 1 - from).is_multiple_of(COMMIT_EVERY);
         // Only checkpoints need an entry hash: the last entry before each
         // commit, and the last entry of all.
         if commit_point || v.seq + 1 == size {
@@ -445,5 +447,7 @@ fn run_lane(
     if let Some(e) = err {
         return Err(e);
     }
-    commit_all(size, &last_hash)
+    commit_all(size, &last_hash)?;
+    done.store(size - start, Ordering::Relaxed);
+    Ok(())
 }
