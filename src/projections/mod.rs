@@ -290,16 +290,15 @@ impl Projections {
                     })
                     .collect();
                 let (tx, done) = (tx.clone(), &done[lane]);
-                let (fail, spawned) = (tx.clone(), std::thread::Builder::new());
+                let fail = tx.clone();
+                let work = move || {
+                    let r = run_lane(reader, &members, start, size, done);
+                    // The receiver outlives every lane.
+                    let _ = tx.send(r);
+                };
                 // Named so that top and perf show which thread is which.
-                let spawned = spawned
-                    .name(format!("argus-lane-{lane}"))
-                    .spawn_scoped(scope, move || {
-                        let r = run_lane(reader, &members, start, size, done);
-                        // The receiver outlives every lane.
-                        let _ = tx.send(r);
-                    });
-                if let Err(e) = spawned {
+                let named = std::thread::Builder::new().name(format!("argus-lane-{lane}"));
+                if let Err(e) = named.spawn_scoped(scope, work) {
                     let _ = fail.send(Err(ProjectionError::Spawn(e)));
                 }
             }
