@@ -284,12 +284,14 @@ fn main() {
     // Recovery, scan only: `recover` on a clean tail reads and checks the
     // last segment and cuts nothing.
     let d = LogDir::new(&root);
-    let log_id = d.read_meta().expect("meta").log_id().expect("log id");
+    let meta = d.read_meta().expect("meta");
+    let log_id = meta.log_id().expect("log id");
+    let key = meta.public_key().expect("public key");
     let (mut t_scan, mut x_scan) = (Vec::new(), Vec::new());
     for _ in 0..REPS {
         let r = read_last(&root);
         let t = Instant::now();
-        let rec = argus::log::recovery::recover(&d, &log_id).expect("recover");
+        let rec = argus::log::recovery::recover(&d, &log_id, &key).expect("recover");
         let s = t.elapsed().as_secs_f64();
         assert_eq!(rec.len, file_len(&last), "clean log should need no cut");
         t_read.push(r);

@@ -29,12 +29,21 @@ pub enum Error {
         #[source]
         source: FormatError,
     },
-    #[error("segment {segment} offset {offset}: corruption in committed data ({reason}); a valid frame follows at offset {next_valid}, so this is not a torn tail. Refusing to open; run `argusctl verify` for details")]
+    #[error("segment {segment} offset {offset}: corruption in committed data ({reason}); not a torn tail: {proof}. Refusing to open; run `argusctl verify` for details")]
     Corrupt {
         segment: String,
         offset: u64,
-        next_valid: u64,
         reason: String,
+        /// Why the bytes after the damage prove it was committed (SPEC §7.2).
+        proof: String,
+    },
+    /// A valid frame with wrong content (SPEC §7): a payload that does not
+    /// match its hash, a broken chain, a seq gap. Never a torn write.
+    #[error("segment {segment}: {fault}; refusing to read past it (run `argusctl verify`)")]
+    Fault {
+        segment: String,
+        #[source]
+        fault: log_format::Fault,
     },
     #[error("segment {segment} offset {offset}: {reason}")]
     Inconsistent {

@@ -15,15 +15,19 @@ pub mod merkle;
 pub mod scan;
 pub mod seal;
 pub mod segment;
+pub mod tail;
+pub mod walk;
 
 pub use entry::{EntryFields, EntryRecord, EntryView, NO_PARENT};
 pub use error::FormatError;
 pub use frame::{FrameType, FRAME_BODY_MAX, FRAME_HEADER_LEN};
 pub use hash::Hash32;
 pub use merkle::CompactRange;
-pub use scan::{FrameWalk, ScanOutcome, ScannedFrame, SegmentScan};
+pub use scan::{FrameWalk, ScannedFrame, SegmentScan};
 pub use seal::{Checkpoint, KeyId, Seal};
 pub use segment::{Footer, SegmentHeader};
+pub use tail::{SealKey, Tail};
+pub use walk::{ChainState, ChainWalk, Checks, Fault, FaultClass, Item};
 
 /// Format version written in every segment header.
 pub const FORMAT_VERSION: u32 = 1;

@@ -1,11 +1,8 @@
-//! Walks the frames of one segment and classifies where they stop.
-//!
-//! The one judgement made here (SPEC §7): a bad frame with no valid frame
-//! anywhere after it is a *torn tail*, the remains of a write that was never
-//! acknowledged; a bad frame followed by any valid frame is *corruption* of
-//! committed data and must never be cut away.
+//! Walks the frames of one segment and remembers where, and why, the valid
+//! frames stop. The chain checks live in `walk.rs`, the judgement of what the
+//! stop means in `tail.rs`.
 use crate::error::FormatError;
-use crate::frame::{decode_frame, frame_crc, FrameType, FRAME_BODY_MAX, FRAME_HEADER_LEN};
+use crate::frame::{decode_frame, FrameType, FRAME_HEADER_LEN};
 use crate::segment::SegmentHeader;
 
 #[derive(Debug, Clone, Copy)]
@@ -24,20 +21,6 @@ impl ScannedFrame<'_> {
     pub fn end(&self) -> u64 {
         self.body_offset() + self.body.len() as u64
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ScanOutcome {
-    /// Every byte after the header is part of a valid frame.
-    Clean,
-    /// Bytes from `offset` to the end form no valid frame.
-    TornTail { offset: u64, error: FormatError },
-    /// A bad frame at `offset` is followed by a valid frame at `next_valid`.
-    Corrupt {
-        offset: u64,
-        error: FormatError,
-        next_valid: u64,
-    },
 }
 
 /// Walks frames in `buf`, whose first byte is at file offset `base`. Stops
@@ -70,22 +53,11 @@ impl<'a> FrameWalk<'a> {
         self.stopped = None;
     }
 
-    /// How the walk ended. Meaningful once the iterator returned `None`.
-    pub fn outcome(&self) -> ScanOutcome {
-        match &self.stopped {
-            None => ScanOutcome::Clean,
-            Some(error) => match next_valid_frame(self.buf, self.pos + 1) {
-                Some(next) => ScanOutcome::Corrupt {
-                    offset: self.offset(),
-                    error: error.clone(),
-                    next_valid: self.base + next as u64,
-                },
-                None => ScanOutcome::TornTail {
-                    offset: self.offset(),
-                    error: error.clone(),
-                },
-            },
-        }
+    /// Why the walk stopped before the end of the buffer, once the iterator
+    /// has returned `None`; `None` means every byte formed a valid frame.
+    /// Whether that is a torn tail or corruption is `tail::judge`'s call.
+    pub fn stopped(&self) -> Option<&FormatError> {
+        self.stopped.as_ref()
     }
 }
 
@@ -132,28 +104,4 @@ impl<'a> SegmentScan<'a> {
             frames,
         })
     }
-}
-
-/// First offset at or after `from` where a complete, CRC-valid frame of a
-/// known type starts. Cheap checks (type, length bounds) come before the CRC.
-pub fn next_valid_frame(buf: &[u8], from: usize) -> Option<usize> {
-    let last = buf.len().checked_sub(FRAME_HEADER_LEN)?;
-    (from..=last).find(|&p| {
-        let t = buf[p + 8];
-        if FrameType::from_byte(t).is_none() {
-            return false;
-        }
-        let len_le = [buf[p + 4], buf[p + 5], buf[p + 6], buf[p + 7]];
-        let len = u32::from_le_bytes(len_le) as usize;
-        if len == 0 || len > FRAME_BODY_MAX || p + FRAME_HEADER_LEN + len > buf.len() {
-            return false;
-        }
-        let stored = u32::from_le_bytes([buf[p], buf[p + 1], buf[p + 2], buf[p + 3]]);
-        stored
-            == frame_crc(
-                len_le,
-                t,
-                &buf[p + FRAME_HEADER_LEN..p + FRAME_HEADER_LEN + len],
-            )
-    })
 }

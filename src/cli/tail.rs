@@ -2,10 +2,11 @@
 //! are sealed. Following polls the active segment from the last seal it
 //! consumed, so it never re-reads the log and never shows unsealed entries.
 use super::{render, Format, Out};
-use crate::log::reader::{visit_sealed, LogReader};
+use crate::log::reader::{visit_sealed, LogReader, READER_CHECKS};
 use anyhow::{bail, Context, Result};
 use log_format::segment::segment_file_name;
-use log_format::{EntryView, FrameWalk, SegmentHeader};
+use log_format::walk::{ChainState, ChainWalk};
+use log_format::{EntryView, SegmentHeader};
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
 use std::os::unix::fs::FileExt;
@@ -111,9 +112,10 @@ fn follow_from(
         if len > offset {
             let mut buf = vec![0u8; (len - offset) as usize];
             f.read_exact_at(&mut buf, offset)?;
-            let mut walk = FrameWalk::new(&buf, offset);
+            let state = ChainState::resume_at(next_seq);
+            let mut walk = ChainWalk::new(&buf, offset, offset, base, state, READER_CHECKS);
             let name = segment_file_name(base);
-            match visit_sealed(&name, &mut walk, offset, |v, _| {
+            match visit_sealed(&name, &mut walk, &r.seal_key(), |v, _| {
                 if v.seq >= next_seq {
                     next_seq = v.seq + 1;
                     if filter.matches(v) {

@@ -58,7 +58,7 @@ impl Log {
         }
         clean_temp_files(&d);
         let log_id = meta.log_id()?;
-        let rec = recovery::recover(&d, &log_id)?;
+        let rec = recovery::recover(&d, &log_id, &key.verifying_key())?;
         let committed = Arc::new(Committed::default());
         let writer = Writer::new(d, log_id, key, meta.segment_bytes, &rec, committed.clone())?;
         let (tx, rx) = mpsc::channel();

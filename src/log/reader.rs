@@ -4,11 +4,12 @@
 use crate::error::{Error, IoContext, Result};
 use crate::log::dir::{LogDir, Meta};
 use crate::log::{index, mmap};
+use ed25519_dalek::VerifyingKey;
 use log_format::entry::decode_entry;
 use log_format::frame::FRAME_HEADER_LEN;
-use log_format::scan::ScanOutcome;
 use log_format::segment::{segment_file_name, FOOTER_LEN};
-use log_format::{EntryView, FrameType, FrameWalk, LogId, Seal, SegmentHeader, SegmentScan};
+use log_format::walk::{ChainState, ChainWalk, Checks, Fault, Item};
+use log_format::{EntryView, FrameType, FrameWalk, LogId, Seal, SealKey, SegmentHeader, Tail};
 use std::ops::{ControlFlow, Deref};
 use std::path::Path;
 
@@ -71,56 +72,65 @@ pub struct Cursor {
     pub stopped: bool,
 }
 
-/// Walks frames and hands `f` every entry that a later seal covers, in order.
-/// Unsealed entries at the end are held back, never returned.
+/// What readers check: each payload against its hash, so a payload edited in
+/// place (CRC fixed up) is refused instead of believed. The chain and the
+/// seal signatures are `verify`'s to check.
+pub const READER_CHECKS: Checks<'static> = Checks {
+    chain: false,
+    payload: true,
+    merkle: false,
+    signatures: None,
+};
+
+/// Hands `f` every entry that a later seal covers, in order, starting where
+/// `walk` stands. Unsealed entries at the end are held back, never returned.
+/// A damaged frame is an error only if `key` shows it is not a torn tail.
 pub fn visit_sealed<'a>(
     segment: &str,
-    walk: &mut FrameWalk<'a>,
-    start: u64,
+    walk: &mut ChainWalk<'a, '_>,
+    key: &SealKey<'_>,
     mut f: impl FnMut(&EntryView<'a>, u64) -> ControlFlow<()>,
 ) -> Result<Cursor> {
     let mut cur = Cursor {
-        offset: start,
+        offset: walk.offset(),
         ..Cursor::default()
     };
     let mut pending = Vec::new();
-    let fmt = |source| Error::Format {
+    let fault = |fault: Fault| Error::Fault {
         segment: segment.to_string(),
-        source,
+        fault,
     };
-    for fr in walk.by_ref() {
-        match fr.frame_type {
-            FrameType::Entry => pending.push(fr),
-            FrameType::Seal => {
-                let seal = Seal::decode(fr.body, fr.body_offset()).map_err(fmt)?;
-                for p in pending.drain(..) {
-                    let v = decode_entry(p.body, p.body_offset()).map_err(fmt)?;
-                    if f(&v, p.offset).is_break() {
+    for item in walk.by_ref() {
+        match item.map_err(fault)? {
+            Item::Entry { entry, offset, .. } => pending.push((entry, offset)),
+            Item::Seal { seal, end, .. } => {
+                for (v, offset) in pending.drain(..) {
+                    if f(&v, offset).is_break() {
                         cur.stopped = true;
                         return Ok(cur);
                     }
                 }
-                cur.offset = fr.end();
+                cur.offset = end;
                 cur.last_seal = Some(seal);
             }
-            FrameType::Footer => {
-                cur.offset = fr.end();
+            Item::Footer { end, .. } => {
+                cur.offset = end;
                 cur.footer = true;
                 return Ok(cur);
             }
         }
     }
-    if let ScanOutcome::Corrupt {
+    if let Tail::Corrupt {
         offset,
-        error,
-        next_valid,
-    } = walk.outcome()
+        cause,
+        proof,
+    } = walk.tail(key)
     {
         return Err(Error::Corrupt {
             segment: segment.to_string(),
             offset,
-            next_valid,
-            reason: error.to_string(),
+            reason: cause.to_string(),
+            proof: proof.to_string(),
         });
     }
     Ok(cur)
@@ -130,6 +140,10 @@ pub struct LogReader {
     pub dir: LogDir,
     pub meta: Meta,
     pub log_id: LogId,
+    /// From `argus.json`: good enough to tell a torn tail from corruption
+    /// (a forged key there can only make a reader stop early); `verify`
+    /// takes a pinned key.
+    pub key: VerifyingKey,
     pub bases: Vec<u64>,
 }
 
@@ -148,6 +162,7 @@ impl LogReader {
         let dir = LogDir::new(root);
         let meta = dir.read_meta()?;
         let log_id = meta.log_id()?;
+        let key = meta.public_key()?;
         let bases = dir.list_segments()?;
         if bases.is_empty() {
             return Err(Error::NotALog {
@@ -159,6 +174,7 @@ impl LogReader {
             dir,
             meta,
             log_id,
+            key,
             bases,
         })
     }
@@ -211,12 +227,16 @@ impl LogReader {
                 break;
             }
             let bytes = self.load(base)?;
-            let (_, hlen) = self.header(base, &bytes)?;
+            let (header, hlen) = self.header(base, &bytes)?;
             let start = self.start_offset(base, &bytes, hlen, from);
-            let mut walk = FrameWalk::new(&bytes, 0);
-            walk.seek(start);
+            let state = if start == hlen as u64 {
+                ChainState::from_header(&header)
+            } else {
+                ChainState::resume_at(from)
+            };
+            let mut walk = ChainWalk::new(&bytes, 0, start, base, state, READER_CHECKS);
             let name = segment_file_name(base);
-            let cur = visit_sealed(&name, &mut walk, start, |v, _| {
+            let cur = visit_sealed(&name, &mut walk, &self.seal_key(), |v, _| {
                 if v.seq < from {
                     ControlFlow::Continue(())
                 } else if v.seq > to {
@@ -232,22 +252,28 @@ impl LogReader {
         Ok(())
     }
 
-    /// The newest seal in the log: the last one in the last segment that has one.
+    /// The key that judges a damaged tail (SPEC §7.2).
+    pub fn seal_key(&self) -> SealKey<'_> {
+        SealKey::new(self.log_id, &self.key)
+    }
+
+    /// The newest seal in the log: the last one in the last segment that has
+    /// one. Payloads are not read here, only where the valid frames end.
     pub fn latest_seal(&self) -> Result<Seal> {
+        let checks = Checks::default();
         for &base in self.bases.iter().rev() {
             let bytes = self.load(base)?;
-            let (_, hlen) = self.header(base, &bytes)?;
-            let mut walk = FrameWalk::new(&bytes, 0);
-            walk.seek(hlen as u64);
-            let last = walk
-                .filter(|f| f.frame_type == FrameType::Seal)
-                .last()
-                .map(|f| Seal::decode(f.body, f.body_offset()));
-            if let Some(s) = last {
-                return s.map_err(|source| Error::Format {
-                    segment: segment_file_name(base),
+            let name = segment_file_name(base);
+            let (_, mut walk) =
+                ChainWalk::segment(&bytes, checks).map_err(|source| Error::Format {
+                    segment: name.clone(),
                     source,
-                });
+                })?;
+            let cur = visit_sealed(&name, &mut walk, &self.seal_key(), |_, _| {
+                ControlFlow::Continue(())
+            })?;
+            if let Some(s) = cur.last_seal {
+                return Ok(s);
             }
         }
         Err(Error::NotALog {
@@ -289,9 +315,4 @@ pub fn build_index(bytes: &[u8], header_len: usize, base: u64) -> Vec<(u64, u64)
         }
     }
     out
-}
-
-/// Re-export for the verifier, which must walk segments the same way.
-pub fn scan(bytes: &[u8]) -> std::result::Result<SegmentScan<'_>, log_format::FormatError> {
-    SegmentScan::new(bytes)
 }

@@ -6,10 +6,10 @@
 //! open and name the place, never truncate.
 use crate::error::{Error, IoContext, Result};
 use crate::log::dir::LogDir;
-use log_format::entry::decode_entry;
-use log_format::scan::ScanOutcome;
+use ed25519_dalek::VerifyingKey;
 use log_format::segment::segment_file_name;
-use log_format::{CompactRange, FrameType, Hash32, LogId, Seal, SegmentScan};
+use log_format::walk::{ChainWalk, Checks, Item};
+use log_format::{CompactRange, Hash32, LogId, SealKey, Tail};
 use std::fs::OpenOptions;
 
 /// Cut reports written before the truncation they describe, so a crash
@@ -28,6 +28,13 @@ pub struct CutReport {
     pub seq_from: Option<u64>,
     pub seq_to: Option<u64>,
     pub reason: String,
+    /// Set when the cut bytes held a validly signed seal (SPEC §7.2 row 2):
+    /// under the fault model that commit was never durable, but an operator
+    /// should compare with a trusted checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_seal_tree_size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_seal_offset: Option<u64>,
 }
 
 /// Writer state at the end of the durable part of the last segment.
@@ -73,7 +80,7 @@ pub fn clear_pending(dir: &LogDir) -> Result<()> {
     }
 }
 
-pub fn recover(dir: &LogDir, log_id: &LogId) -> Result<Recovered> {
+pub fn recover(dir: &LogDir, log_id: &LogId, key: &VerifyingKey) -> Result<Recovered> {
     let bases = dir.list_segments()?;
     let Some(&base) = bases.last() else {
         return Err(Error::NotALog {
@@ -84,17 +91,22 @@ pub fn recover(dir: &LogDir, log_id: &LogId) -> Result<Recovered> {
     let name = segment_file_name(base);
     let path = dir.segment_path(base);
     let buf = std::fs::read(&path).at(&path)?;
-    let fmt = |source| Error::Format {
-        segment: name.clone(),
-        source,
-    };
     let incons = |offset: u64, reason: String| Error::Inconsistent {
         segment: name.clone(),
         offset,
         reason,
     };
-    let mut scan = SegmentScan::new(&buf).map_err(fmt)?;
-    let h = &scan.header;
+    // Recovery needs the chain and the Merkle range to resume writing; the
+    // payload hashes and seal signatures are `verify`'s to check.
+    let checks = Checks {
+        chain: true,
+        merkle: true,
+        ..Checks::default()
+    };
+    let (h, mut walk) = ChainWalk::segment(&buf, checks).map_err(|source| Error::Format {
+        segment: name.clone(),
+        source,
+    })?;
     if &h.log_id != log_id {
         return Err(incons(12, "segment belongs to another log".into()));
     }
@@ -106,7 +118,7 @@ pub fn recover(dir: &LogDir, log_id: &LogId) -> Result<Recovered> {
     }
     let mut st = Recovered {
         base_seq: base,
-        len: scan.header_len as u64,
+        len: walk.offset(),
         next_seq: base,
         last_hash: h.prev_hash,
         range: h.frontier.clone(),
@@ -118,25 +130,10 @@ pub fn recover(dir: &LogDir, log_id: &LogId) -> Result<Recovered> {
     let mut pending = read_pending(dir);
     let mut recorded_ids: Vec<String> = Vec::new();
     let mut ids_unsealed: Vec<String> = Vec::new();
-    // Running state; `st` holds the state at the last durable boundary.
-    let (mut next, mut last, mut range, mut ts, mut n) =
-        (st.next_seq, st.last_hash, st.range.clone(), 0u64, 0u64);
-    for f in &mut scan.frames {
-        if st.has_footer {
-            return Err(incons(f.offset, "frame after the segment footer".into()));
-        }
-        match f.frame_type {
-            FrameType::Entry => {
-                let v = decode_entry(f.body, f.body_offset()).map_err(fmt)?;
-                if v.seq != next || v.prev != last {
-                    return Err(incons(
-                        f.offset,
-                        format!(
-                            "entry seq {} does not continue the chain at seq {next}",
-                            v.seq
-                        ),
-                    ));
-                }
+    let mut ts = 0u64;
+    while let Some(item) = walk.next() {
+        match item.map_err(|f| incons(f.offset(), f.to_string()))? {
+            Item::Entry { entry: v, .. } => {
                 if v.kind == "log.recovered" {
                     if let Ok(p) = serde_json::from_slice::<serde_json::Value>(v.payload) {
                         if let Some(id) = p.get("recovery_id").and_then(|x| x.as_str()) {
@@ -144,60 +141,47 @@ pub fn recover(dir: &LogDir, log_id: &LogId) -> Result<Recovered> {
                         }
                     }
                 }
-                let eh = v.hash();
-                range.push(&eh);
-                last = eh;
-                next += 1;
-                n += 1;
                 ts = ts.max(v.ts_ns);
             }
-            FrameType::Seal => {
-                let s = Seal::decode(f.body, f.body_offset()).map_err(fmt)?;
-                if s.tree_size != next || s.root != range.root() {
-                    return Err(incons(
-                        f.offset,
-                        format!(
-                            "seal for tree size {} does not match the entries before it",
-                            s.tree_size
-                        ),
-                    ));
-                }
-                st.len = f.end();
-                st.next_seq = next;
-                st.last_hash = last;
-                st.range = range.clone();
-                st.last_ts_ns = ts.max(s.ts_ns);
-                st.entries_in_segment = n;
+            Item::Seal { seal, end, .. } => {
+                let c = walk.state();
+                st.len = end;
+                st.next_seq = c.next_seq;
+                st.last_hash = c.last_hash.unwrap_or(h.prev_hash);
+                st.range = c.range.clone();
+                st.last_ts_ns = ts.max(seal.ts_ns);
+                st.entries_in_segment = c.entries;
                 recorded_ids.append(&mut ids_unsealed);
             }
-            FrameType::Footer => {
-                if st.len != f.offset {
-                    return Err(incons(
-                        f.offset,
-                        "footer does not directly follow a seal".into(),
-                    ));
-                }
-                st.len = f.end();
+            Item::Footer { end, .. } => {
+                st.len = end;
                 st.has_footer = true;
             }
         }
     }
-    let reason = match scan.frames.outcome() {
-        ScanOutcome::Corrupt {
+    let walked_to = walk.state().next_seq;
+    let seal_key = SealKey::new(*log_id, key);
+    let (reason, signed_seal) = match walk.tail(&seal_key) {
+        Tail::Corrupt {
             offset,
-            error,
-            next_valid,
+            cause,
+            proof,
         } => {
             return Err(Error::Corrupt {
                 segment: name,
                 offset,
-                next_valid,
-                reason: error.to_string(),
+                reason: cause.to_string(),
+                proof: proof.to_string(),
             })
         }
-        ScanOutcome::TornTail { error, .. } => format!("torn tail: {error}"),
-        ScanOutcome::Clean => "unsealed entries after the last seal".to_string(),
+        Tail::Torn {
+            cause, signed_seal, ..
+        } => (format!("torn tail: {cause}"), signed_seal),
+        Tail::Clean => ("unsealed entries after the last seal".to_string(), None),
     };
+    // The cut loses the unsealed entries walked, or, when the torn bytes
+    // held a signed seal, every entry that seal covered.
+    let lost_to = walked_to.max(signed_seal.map_or(0, |s| s.tree_size));
     // Only ids in sealed entries count as recorded: anything after the last
     // seal is about to be cut.
     pending.retain(|r| !recorded_ids.contains(&r.recovery_id));
@@ -210,9 +194,11 @@ pub fn recover(dir: &LogDir, log_id: &LogId) -> Result<Recovered> {
             segment: name,
             offset: st.len,
             bytes_cut: file_len - st.len,
-            seq_from: (next > st.next_seq).then_some(st.next_seq),
-            seq_to: (next > st.next_seq).then(|| next - 1),
+            seq_from: (lost_to > st.next_seq).then_some(st.next_seq),
+            seq_to: (lost_to > st.next_seq).then(|| lost_to - 1),
             reason,
+            signed_seal_tree_size: signed_seal.map(|s| s.tree_size),
+            signed_seal_offset: signed_seal.map(|s| s.offset),
         });
         // Record the cut durably first, then cut.
         write_pending(dir, &pending)?;

@@ -6,12 +6,9 @@ use crate::error::{IoContext, Result};
 use crate::log::dir::{parse_segment_name, LogDir};
 use crate::log::reader;
 use ed25519_dalek::VerifyingKey;
-use log_format::entry::decode_entry;
-use log_format::scan::ScanOutcome;
-use log_format::seal::key_id;
+use log_format::walk::{ChainWalk, Checks, FaultClass, Item};
 use log_format::{
-    Checkpoint, CompactRange, Footer, FormatError, FrameType, Hash32, KeyId, LogId, Seal,
-    SegmentHeader, SegmentScan,
+    Checkpoint, CompactRange, FormatError, Hash32, LogId, Seal, SealKey, SegmentHeader, Tail,
 };
 use serde::Serialize;
 use std::path::Path;
@@ -105,8 +102,23 @@ struct SegResult {
 struct Ctx<'a> {
     log_id: LogId,
     key: &'a VerifyingKey,
-    key_id: KeyId,
     want_sizes: Vec<u64>,
+}
+
+impl Ctx<'_> {
+    fn seal_key(&self) -> SealKey<'_> {
+        SealKey::new(self.log_id, self.key)
+    }
+}
+
+impl From<FaultClass> for Class {
+    fn from(c: FaultClass) -> Self {
+        match c {
+            FaultClass::Content => Class::Content,
+            FaultClass::Signature => Class::Signature,
+            FaultClass::Structure => Class::Structure,
+        }
+    }
 }
 
 fn fail(class: Class, seg: &str, offset: u64, seq: Option<u64>, msg: impl Into<String>) -> Failure {
@@ -149,7 +161,13 @@ fn check_segment(
         entries: 0,
         roots_at: Vec::new(),
     };
-    let mut scan = match SegmentScan::new(bytes) {
+    let checks = Checks {
+        chain: true,
+        payload: true,
+        merkle: true,
+        signatures: Some(ctx.seal_key()),
+    };
+    let (h, mut walk) = match ChainWalk::segment(bytes, checks) {
         Ok(s) => s,
         Err(e) => {
             let off = match &e {
@@ -166,7 +184,6 @@ fn check_segment(
             return r;
         }
     };
-    let h = scan.header.clone();
     if h.log_id != ctx.log_id {
         r.failure = Some(fail(
             Class::Structure,
@@ -203,188 +220,75 @@ fn check_segment(
             r.roots_at.push((n, r.range.root()));
         }
     }
-    let mut prev_type: Option<FrameType> = None;
     let mut since_seal = 0u64;
     let mut done_bytes = 0u64;
-    let mut footer_at: Option<u64> = None;
-    for fr in &mut scan.frames {
-        if fr.offset - done_bytes > (8 << 20) {
-            progress(fr.offset - done_bytes);
-            done_bytes = fr.offset;
-        }
-        if let Some(at) = footer_at {
-            r.failure = Some(fail(
-                Class::Structure,
-                name,
-                fr.offset,
-                None,
-                format!("frame after the footer at offset {at}"),
-            ));
-            return r;
-        }
-        match fr.frame_type {
-            FrameType::Entry => {
-                let v = match decode_entry(fr.body, fr.body_offset()) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        r.failure = Some(fail(
-                            Class::Content,
-                            name,
-                            fr.offset,
-                            Some(r.next_seq),
-                            format!("entry: {e}"),
-                        ));
-                        return r;
-                    }
-                };
-                if v.seq != r.next_seq {
-                    r.failure = Some(fail(
-                        Class::Structure,
-                        name,
-                        fr.offset,
-                        Some(v.seq),
-                        format!("seq gap: expected seq {}, found {}", r.next_seq, v.seq),
-                    ));
-                    return r;
+    while let Some(item) = walk.next() {
+        let item = match item {
+            Ok(i) => i,
+            Err(f) => {
+                r.failure = Some(fail(
+                    f.class().into(),
+                    name,
+                    f.offset(),
+                    f.seq(),
+                    f.to_string(),
+                ));
+                return r;
+            }
+        };
+        match item {
+            Item::Entry { offset, .. } => {
+                if offset - done_bytes > (8 << 20) {
+                    progress(offset - done_bytes);
+                    done_bytes = offset;
                 }
-                if v.prev != r.last_hash {
-                    r.failure = Some(fail(
-                        Class::Content,
-                        name,
-                        fr.offset,
-                        Some(v.seq),
-                        "chain broken: prev does not equal the hash of the entry before",
-                    ));
-                    return r;
-                }
-                if !v.payload_matches() {
-                    r.failure = Some(fail(
-                        Class::Content,
-                        name,
-                        fr.offset,
-                        Some(v.seq),
-                        "payload does not match its payload hash",
-                    ));
-                    return r;
-                }
-                let eh = v.hash();
-                r.range.push(&eh);
-                r.last_hash = eh;
-                r.next_seq += 1;
-                r.entries += 1;
                 since_seal += 1;
-                if ctx.want_sizes.contains(&r.next_seq) {
-                    r.roots_at.push((r.next_seq, r.range.root()));
+                let st = walk.state();
+                if ctx.want_sizes.contains(&st.next_seq) {
+                    r.roots_at.push((st.next_seq, st.range.root()));
                 }
             }
-            FrameType::Seal => {
-                let s = match Seal::decode(fr.body, fr.body_offset()) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        r.failure = Some(fail(
-                            Class::Content,
-                            name,
-                            fr.offset,
-                            None,
-                            format!("seal: {e}"),
-                        ));
-                        return r;
-                    }
-                };
-                let seq = s.tree_size.checked_sub(1);
-                if s.tree_size != r.next_seq {
-                    r.failure = Some(fail(
-                        Class::Structure,
-                        name,
-                        fr.offset,
-                        seq,
-                        format!(
-                            "seal covers {} entries but {} precede it",
-                            s.tree_size, r.next_seq
-                        ),
-                    ));
-                    return r;
-                }
-                let head = if r.next_seq == 0 {
-                    [0; 32]
-                } else {
-                    r.last_hash
-                };
-                if s.root != r.range.root() || s.head != head {
-                    r.failure = Some(fail(
-                        Class::Content,
-                        name,
-                        fr.offset,
-                        seq,
-                        "seal root or head does not match the entries (content altered)",
-                    ));
-                    return r;
-                }
-                if s.key_id != ctx.key_id {
-                    r.failure = Some(fail(
-                        Class::Signature,
-                        name,
-                        fr.offset,
-                        seq,
-                        format!(
-                            "seal signed by key id {}, not the expected key id {}",
-                            hex::encode(s.key_id),
-                            hex::encode(ctx.key_id)
-                        ),
-                    ));
-                    return r;
-                }
-                if !s.verify(&ctx.log_id, ctx.key) {
-                    r.failure = Some(fail(
-                        Class::Signature,
-                        name,
-                        fr.offset,
-                        seq,
-                        "seal signature does not verify",
-                    ));
-                    return r;
-                }
-                r.last_seal = Some(s);
+            Item::Seal { seal, .. } => {
+                r.last_seal = Some(seal);
                 since_seal = 0;
             }
-            FrameType::Footer => {
-                let ok = Footer::decode(fr.body, fr.body_offset()).ok().filter(|ft| {
-                    ft.base_seq == base
-                        && ft.entry_count == r.entries
-                        && ft.last_hash == r.last_hash
-                });
-                if prev_type != Some(FrameType::Seal) || ok.is_none() {
-                    r.failure = Some(fail(
-                        Class::Structure,
-                        name,
-                        fr.offset,
-                        None,
-                        "footer does not directly follow a seal or does not match the segment",
-                    ));
-                    return r;
-                }
-                r.has_footer = true;
-                footer_at = Some(fr.offset);
-            }
+            Item::Footer { .. } => r.has_footer = true,
         }
-        prev_type = Some(fr.frame_type);
     }
     progress(bytes.len() as u64 - done_bytes);
+    let st = walk.state();
+    r.next_seq = st.next_seq;
+    r.last_hash = st.last_hash.unwrap_or(r.last_hash);
+    r.range = st.range.clone();
+    r.entries = st.entries;
     r.unsealed = since_seal;
-    match scan.frames.outcome() {
-        ScanOutcome::Clean => {}
-        ScanOutcome::TornTail { offset, error } => r.torn = Some((offset, error.to_string())),
-        ScanOutcome::Corrupt {
+    match walk.tail(&ctx.seal_key()) {
+        Tail::Clean => {}
+        Tail::Torn {
             offset,
-            error,
-            next_valid,
+            cause,
+            signed_seal,
+        } => {
+            let mut why = cause.to_string();
+            if let Some(s) = signed_seal {
+                why.push_str(&format!(
+                    "; the torn bytes hold a validly signed seal for tree size {} at offset {}: under the fault model (SPEC §7.1) that commit was never durable, but compare with a trusted checkpoint",
+                    s.tree_size, s.offset
+                ));
+            }
+            r.torn = Some((offset, why));
+        }
+        Tail::Corrupt {
+            offset,
+            cause,
+            proof,
         } => {
             r.failure = Some(fail(
                 Class::Content,
                 name,
                 offset,
                 Some(r.next_seq),
-                format!("{error}; a valid frame follows at offset {next_valid}, so this is corruption, not a torn tail"),
+                format!("{cause}; this is corruption, not a torn tail: {proof}"),
             ));
         }
     }
@@ -406,7 +310,6 @@ pub fn verify(root: &Path, opts: &Options) -> Result<Report> {
         }
     }
     names.sort();
-    let key_id = |lid: &LogId| key_id(lid, &opts.key);
     let mut report = Report {
         status: "ok",
         code: 0,
@@ -488,7 +391,6 @@ pub fn verify(root: &Path, opts: &Options) -> Result<Report> {
     let ctx = Ctx {
         log_id,
         key: &opts.key,
-        key_id: key_id(&log_id),
         want_sizes: opts.checkpoints.iter().map(|c| c.seal.tree_size).collect(),
     };
 

@@ -5,7 +5,7 @@ Written from log-format/SPEC.md alone (no Rust source was read).
 
     python3 tools/pyverify/verify.py DIR [--key HEX] [--checkpoint FILE]... [-o text|json]
 
-Exit codes (SPEC §7.1): 0 intact, 1 could not run, 2 usage, 10 CONTENT,
+Exit codes (SPEC §7.3): 0 intact, 1 could not run, 2 usage, 10 CONTENT,
 11 SIGNATURE, 12 TRUNCATION, 13 STRUCTURE.
 """
 
@@ -330,16 +330,52 @@ def frame_valid_at(data, off, end):
     return typ, ln
 
 
-_TYPE_BYTE = re.compile(rb"[\x01\x02\x03]")
+SEAL_FRAME_LEN = 9 + SEAL_LEN
+# Length 148 (little-endian) then type 0x02: where a seal frame could start.
+_SEAL_SHAPE = _u32.pack(SEAL_LEN) + bytes([T_SEAL])
+# §7.2 row 5: signature checks spent on seal-shaped frames after damage.
+SEAL_CANDIDATES_MAX = 1024
 
 
-def resync(data, x, end):
-    """§7 step 3: is there a valid frame starting at any y > x?"""
-    for m in _TYPE_BYTE.finditer(data, x + 1 + 8):
-        y = m.start() - 8
-        if frame_valid_at(data, y, end) is not None:
-            return y
-    return None
+def judge_tail(data, x, end, sealed_size, log_id, key_id, pk):
+    """§7.2: the first invalid frame starts at x.  Returns (kind, detail):
+    ("torn", None | (offset, tree_size)) or ("corrupt", reason)."""
+    found = None
+    checked = 0
+    pos = x + 1
+    while True:
+        i = data.obj.find(_SEAL_SHAPE, pos + 4, end) if isinstance(data, memoryview) else \
+            data.find(_SEAL_SHAPE, pos + 4, end)
+        if i < 0:
+            break
+        y = i - 4
+        pos = y + 1
+        if y + SEAL_FRAME_LEN > end:
+            break
+        if zlib.crc32(data[y + 4: y + SEAL_FRAME_LEN]) != _u32.unpack_from(data, y)[0]:
+            continue
+        tree_size, root, head, ts_ns, kid, sig = _seal.unpack_from(data, y + 9)
+        if kid != key_id or tree_size <= sealed_size:
+            continue
+        if checked == SEAL_CANDIDATES_MAX:
+            return "corrupt", "more than %d seal-shaped frames follow; no single torn commit looks like that" \
+                % checked
+        checked += 1
+        if strict_verify(pk, sig, note_body(log_id, tree_size, root, head, ts_ns, kid)):
+            continue
+        if found is not None:
+            return "corrupt", ("signed seals for tree sizes %d and %d follow at offsets %d and %d, and only "
+                               "one commit can be undurable" % (found[1], tree_size, found[0], y))
+        found = (y, tree_size)
+        e = y + SEAL_FRAME_LEN
+        nxt = frame_valid_at(data, e, end)
+        if nxt is not None:
+            typ, ln = nxt
+            if not (typ == T_FOOTER and ln == FOOTER_LEN and e + 9 + ln == end):
+                return "corrupt", ("a signed seal for tree size %d follows at offset %d, and another write "
+                                   "began after it at offset %d, so it was durable" % (tree_size, y, e))
+        pos = e
+    return "torn", found
 
 
 # ---------------------------------------------------------------- verifier
@@ -470,16 +506,20 @@ class Verifier:
                         and crc32(data[off + 4: off + 9 + ln]) == crc:
                     valid = True
             if not valid:
-                # §7 step 3
-                y = resync(data, off, end)
-                if y is not None:
-                    raise Failure(CONTENT, "invalid frame (corruption of committed data; a valid frame "
-                                  "starts at offset %d)" % y, seg, off)
+                # §7 step 3 and the decision table of §7.2
                 if not last:
-                    raise Failure(CONTENT, "invalid frame and no valid frame after it in a non-last segment",
-                                  seg, off)
-                self.warn("torn tail: %s bytes [%d, %d) (%d bytes) are the remains of an unacknowledged write"
-                          % (seg, off, end, end - off))
+                    raise Failure(CONTENT, "invalid frame in a segment that is not the last (a sealed segment "
+                                  "is never torn)", seg, off)
+                kind, detail = judge_tail(data, off, end, self.sealed_size, self.log_id, self.key_id, pk)
+                if kind == "corrupt":
+                    raise Failure(CONTENT, "invalid frame; this is corruption of committed data, not a torn "
+                                  "tail: %s" % detail, seg, off)
+                msg = ("torn tail: %s bytes [%d, %d) (%d bytes) are the remains of an unacknowledged write"
+                       % (seg, off, end, end - off))
+                if detail is not None:
+                    msg += ("; they hold a validly signed seal for tree size %d at offset %d (compare with a "
+                            "trusted checkpoint)" % (detail[1], detail[0]))
+                self.warn(msg)
                 return
             if footer_seen is not None:
                 raise Failure(STRUCTURE, "footer at offset %d is not the last frame of the file (a valid "
