@@ -53,6 +53,13 @@ pub enum Error {
     },
     #[error("invalid entry: {0}")]
     InvalidEntry(String),
+    /// Invariant 8: the writer's class may not write this kind.
+    #[error("entry {entry}: {source}")]
+    Unauthorized {
+        entry: usize,
+        #[source]
+        source: crate::registry::Unauthorized,
+    },
     #[error("log is in lockdown after a write failure ({0}); no appends are accepted until it is reopened")]
     Lockdown(String),
     #[error("the writer thread has stopped")]

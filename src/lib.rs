@@ -2,10 +2,12 @@
 //! agents. See `docs/ARCHITECTURE.md` for the map.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod authority;
 pub mod error;
 pub mod log;
 pub mod projections;
 pub mod registry;
+pub mod time;
 
 pub use error::{Error, Result};
 pub use log::writer::{Ack, NewEntry};

@@ -22,6 +22,19 @@ pub struct Meta {
     pub segment_bytes: u64,
     /// Path of the signing key, relative to the log directory or absolute.
     pub key_file: String,
+    /// A wall clock this far from the log's clock (by boot-time evidence)
+    /// is recorded as a `clock.skew` entry (SPEC §4.5). Default 300.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_skew_tolerance_s: Option<u64>,
+}
+
+impl Meta {
+    pub fn skew_tolerance_ns(&self) -> u64 {
+        self.clock_skew_tolerance_s
+            .map_or(crate::time::SKEW_TOLERANCE_NS_DEFAULT, |s| {
+                s.saturating_mul(crate::time::NS_PER_S)
+            })
+    }
 }
 
 impl Meta {
@@ -162,6 +175,7 @@ pub fn create(root: &Path, opts: &InitOptions) -> Result<(Meta, SigningKey)> {
         public_key: hex::encode(key.verifying_key().as_bytes()),
         segment_bytes: opts.segment_bytes,
         key_file,
+        clock_skew_tolerance_s: None,
     };
     fs::create_dir_all(dir.segments_dir()).at(dir.segments_dir())?;
     let tmp = root.join("argus.json.tmp");

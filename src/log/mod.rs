@@ -20,8 +20,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use writer::{Ack, Committed, NewEntry, Request, Writer};
 
-/// The principal Argus itself appends as.
-pub const ARGUS_ACTOR: &str = "argus";
 
 /// An open, writable log. Cheap to share by reference across producer
 /// threads; every `append` blocks until its entries are durable and sealed.
@@ -46,6 +44,11 @@ impl Log {
     /// Opens an existing log: takes the writer lock, recovers the tail and,
     /// if bytes were cut, records that in a `log.recovered` entry.
     pub fn open(root: &Path) -> Result<Self> {
+        Self::open_with(root, Arc::new(crate::time::SystemClock::new()))
+    }
+
+    /// As `open`, with time from `clock` (tests move a clock by hand).
+    pub fn open_with(root: &Path, clock: Arc<dyn crate::time::Clock>) -> Result<Self> {
         let d = LogDir::new(root);
         let meta = d.read_meta()?;
         let lock = WriterLock::acquire(root)?;
@@ -60,7 +63,12 @@ impl Log {
         let log_id = meta.log_id()?;
         let rec = recovery::recover(&d, &log_id, &key.verifying_key())?;
         let committed = Arc::new(Committed::default());
-        let writer = Writer::new(d, log_id, key, meta.segment_bytes, &rec, committed.clone())?;
+        let cfg = writer::WriterConfig {
+            segment_bytes: meta.segment_bytes,
+            clock,
+            skew_tolerance_ns: meta.skew_tolerance_ns(),
+        };
+        let writer = Writer::new(d, log_id, key, cfg, &rec, committed.clone())?;
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("argus-writer".into())
@@ -86,7 +94,7 @@ impl Log {
                 job_id: None,
                 step_id: None,
                 agent: None,
-                actor: ARGUS_ACTOR.into(),
+                actor: crate::authority::Actor::argus().to_string(),
                 parent: None,
                 payload,
             }])?;
@@ -115,6 +123,12 @@ impl Log {
             registry
                 .validate(&e.kind, &payload)
                 .map_err(|r| Error::InvalidEntry(format!("entry {}: {r}", i + 1)))?;
+            registry
+                .authorize(&e.kind, &crate::authority::Actor::parse(&e.actor))
+                .map_err(|source| Error::Unauthorized {
+                    entry: i + 1,
+                    source,
+                })?;
         }
         let (reply, rx) = mpsc::sync_channel(1);
         let tx = self.tx.as_ref().ok_or(Error::WriterGone)?;

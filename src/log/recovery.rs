@@ -45,7 +45,9 @@ pub struct Recovered {
     pub next_seq: u64,
     pub last_hash: Hash32,
     pub range: CompactRange,
-    pub last_ts_ns: u64,
+    /// Time of the last sealed entry (or of the last seal, if the segment
+    /// holds no entry): what the writer's clock is first judged against.
+    pub last_ts_ns: Option<u64>,
     pub has_footer: bool,
     pub entries_in_segment: u64,
     /// Cuts not yet recorded in the log (this open's and any earlier one's).
@@ -122,7 +124,7 @@ pub fn recover(dir: &LogDir, log_id: &LogId, key: &VerifyingKey) -> Result<Recov
         next_seq: base,
         last_hash: h.prev_hash,
         range: h.frontier.clone(),
-        last_ts_ns: 0,
+        last_ts_ns: None,
         has_footer: false,
         entries_in_segment: 0,
         unrecorded: Vec::new(),
@@ -130,7 +132,7 @@ pub fn recover(dir: &LogDir, log_id: &LogId, key: &VerifyingKey) -> Result<Recov
     let mut pending = read_pending(dir);
     let mut recorded_ids: Vec<String> = Vec::new();
     let mut ids_unsealed: Vec<String> = Vec::new();
-    let mut ts = 0u64;
+    let mut last_entry_ts: Option<u64> = None;
     while let Some(item) = walk.next() {
         match item.map_err(|f| incons(f.offset(), f.to_string()))? {
             Item::Entry { entry: v, .. } => {
@@ -141,7 +143,7 @@ pub fn recover(dir: &LogDir, log_id: &LogId, key: &VerifyingKey) -> Result<Recov
                         }
                     }
                 }
-                ts = ts.max(v.ts_ns);
+                last_entry_ts = Some(v.ts_ns);
             }
             Item::Seal { seal, end, .. } => {
                 let c = walk.state();
@@ -149,7 +151,7 @@ pub fn recover(dir: &LogDir, log_id: &LogId, key: &VerifyingKey) -> Result<Recov
                 st.next_seq = c.next_seq;
                 st.last_hash = c.last_hash.unwrap_or(h.prev_hash);
                 st.range = c.range.clone();
-                st.last_ts_ns = ts.max(seal.ts_ns);
+                st.last_ts_ns = last_entry_ts.or(Some(seal.ts_ns));
                 st.entries_in_segment = c.entries;
                 recorded_ids.append(&mut ids_unsealed);
             }

@@ -19,6 +19,7 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
+use crate::time::{Clock, ClockJudge, Skew};
 
 /// Largest payload accepted, in bytes. Keeps every frame well under the
 /// format's 16 MiB frame limit.
@@ -110,6 +111,13 @@ struct Active {
     index: Vec<(u64, u64)>,
 }
 
+/// How a writer runs: where segments roll and where time comes from.
+pub struct WriterConfig {
+    pub segment_bytes: u64,
+    pub clock: Arc<dyn Clock>,
+    pub skew_tolerance_ns: u64,
+}
+
 pub(crate) struct Writer {
     dir: LogDir,
     log_id: LogId,
@@ -119,17 +127,18 @@ pub(crate) struct Writer {
     next_seq: u64,
     last_hash: Hash32,
     range: CompactRange,
-    last_ts_ns: u64,
+    /// Time of the last entry written (not a maximum: clocks may step back).
+    last_ts_ns: Option<u64>,
+    clock: Arc<dyn Clock>,
+    judge: ClockJudge,
     lockdown: Option<String>,
     committed: Arc<Committed>,
     buf: Vec<u8>,
 }
 
+/// This process's wall clock (see `crate::time` for what entries' times mean).
 pub fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
+    crate::time::wall_now_ns()
 }
 
 /// Checks one entry against the limits and grammar before any byte is written.
@@ -183,10 +192,16 @@ impl Writer {
         dir: LogDir,
         log_id: LogId,
         key: SigningKey,
-        segment_bytes: u64,
+        cfg: WriterConfig,
         rec: &Recovered,
         committed: Arc<Committed>,
     ) -> Result<Self> {
+        let WriterConfig {
+            segment_bytes,
+            clock,
+            skew_tolerance_ns,
+        } = cfg;
+        let dir_root = dir.root.clone();
         let path = dir.segment_path(rec.base_seq);
         let file = OpenOptions::new().write(true).open(&path).at(&path)?;
         let mut w = Self {
@@ -206,6 +221,8 @@ impl Writer {
             last_hash: rec.last_hash,
             range: rec.range.clone(),
             last_ts_ns: rec.last_ts_ns,
+            judge: ClockJudge::open(&dir_root, clock.as_ref(), skew_tolerance_ns),
+            clock,
             lockdown: None,
             committed,
             buf: Vec::new(),
@@ -243,10 +260,31 @@ impl Writer {
         write_new_file(dir, 0, &bytes)
     }
 
-    fn next_ts(&mut self) -> u64 {
-        // Non-decreasing, so log time can drive deterministic timeouts.
-        self.last_ts_ns = self.last_ts_ns.max(now_ns());
-        self.last_ts_ns
+    /// This commit's time: the writer's wall clock as it is. It is not
+    /// forced to be non-decreasing (one wrong clock would then pin every
+    /// later entry to its time); a jump is recorded instead, and rules count
+    /// log time (`crate::time::LogClock`).
+    fn next_ts(&mut self) -> (u64, Option<Skew>) {
+        let now = self.clock.wall_ns();
+        let boot = self.clock.boot();
+        let skew = self.judge.check(now, boot.as_ref(), self.last_ts_ns);
+        (now, skew)
+    }
+
+    /// The `clock.skew` entry that goes first in a commit after a jump.
+    fn skew_entry(skew: &Skew) -> NewEntry {
+        let payload = serde_json::to_value(skew)
+            .and_then(|v| serde_json::to_vec(&v))
+            .unwrap_or_default();
+        NewEntry {
+            kind: crate::time::CLOCK_SKEW_KIND.into(),
+            job_id: None,
+            step_id: None,
+            agent: None,
+            actor: crate::authority::Actor::argus().to_string(),
+            parent: None,
+            payload,
+        }
     }
 
     fn seal_frame(&mut self, out: &mut Vec<u8>, ts: u64) {
@@ -297,52 +335,53 @@ impl Writer {
                 return Self::fail_all(group, || Error::Lockdown(reason.clone()));
             }
         }
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        let ts = self.next_ts();
-        let mut accepted = Vec::with_capacity(group.len());
+        // Validate first: a request that fails writes nothing, and the clock
+        // is judged only for a commit that will happen.
+        let mut valid = Vec::with_capacity(group.len());
+        let mut seq = self.next_seq;
         for req in group {
-            let mut seq = self.next_seq;
             let check = req.entries.iter().enumerate().try_for_each(|(i, e)| {
                 validate(e, seq + i as u64).map_err(|m| format!("entry {}: {m}", i + 1))
             });
-            if let Err(m) = check {
-                let _ = req.reply.send(Err(Error::InvalidEntry(m)));
-                continue;
+            match check {
+                Ok(()) => {
+                    seq += req.entries.len() as u64;
+                    valid.push(req);
+                }
+                Err(m) => {
+                    let _ = req.reply.send(Err(Error::InvalidEntry(m)));
+                }
             }
+        }
+        if valid.is_empty() {
+            return;
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let (ts, skew) = self.next_ts();
+        // A clock jump goes on record first, so every entry after it is read
+        // in its light; it rides in this commit, under the same seal.
+        if let Some(skew) = &skew {
+            if let Err(reason) = self.encode_one(&mut buf, &Self::skew_entry(skew), ts) {
+                return self.fail_closed(valid, reason);
+            }
+        }
+        let mut accepted = Vec::with_capacity(valid.len());
+        for req in valid {
             let mut acks = Vec::with_capacity(req.entries.len());
             for e in &req.entries {
-                let fields = e.fields(seq, ts, self.last_hash);
-                let (body, hash) = match encode_entry(&fields) {
-                    Ok(x) => x,
-                    Err(err) => {
-                        // Cannot happen for validated input; fail closed if it does.
-                        let reason = format!("encoding seq {seq}: {err}");
-                        self.lockdown = Some(reason.clone());
+                match self.encode_one(&mut buf, e, ts) {
+                    Ok(ack) => acks.push(ack),
+                    Err(reason) => {
                         let _ = req.reply.send(Err(Error::Lockdown(reason.clone())));
-                        return Self::fail_all(
-                            accepted.into_iter().map(|(r, _)| r).collect(),
-                            || Error::Lockdown(reason.clone()),
-                        );
+                        let rest = accepted.into_iter().map(|(r, _)| r).collect();
+                        return self.fail_closed(rest, reason);
                     }
-                };
-                if (seq - self.seg.base_seq).is_multiple_of(INDEX_STRIDE) {
-                    self.seg.index.push((seq, self.seg.len + buf.len() as u64));
                 }
-                encode_frame(&mut buf, FrameType::Entry, &body);
-                self.range.push(&hash);
-                self.last_hash = hash;
-                acks.push(Ack { seq, hash });
-                seq += 1;
-                self.next_seq = seq;
-                self.seg.entries += 1;
             }
             accepted.push((req, acks));
         }
-        if accepted.is_empty() {
-            self.buf = buf;
-            return;
-        }
+        self.last_ts_ns = Some(ts);
         self.seal_frame(&mut buf, ts);
         let res = self
             .seg
@@ -371,10 +410,37 @@ impl Writer {
         self.buf = buf;
     }
 
+    /// Encodes one entry at the next seq into `buf` and advances the chain.
+    /// An encoding failure cannot happen for validated input; if it does, the
+    /// writer fails closed.
+    fn encode_one(&mut self, buf: &mut Vec<u8>, e: &NewEntry, ts: u64) -> Result<Ack, String> {
+        let seq = self.next_seq;
+        let (body, hash) = encode_entry(&e.fields(seq, ts, self.last_hash))
+            .map_err(|err| format!("encoding seq {seq}: {err}"))?;
+        if (seq - self.seg.base_seq).is_multiple_of(INDEX_STRIDE) {
+            self.seg.index.push((seq, self.seg.len + buf.len() as u64));
+        }
+        encode_frame(buf, FrameType::Entry, &body);
+        self.range.push(&hash);
+        self.last_hash = hash;
+        self.next_seq = seq + 1;
+        self.seg.entries += 1;
+        Ok(Ack { seq, hash })
+    }
+
+    /// Lockdown: after a failure whose effect on the file is unknown,
+    /// acknowledge nothing and accept nothing more.
+    fn fail_closed(&mut self, group: Vec<Request>, reason: String) {
+        tracing::error!(%reason, "entering lockdown");
+        self.lockdown = Some(reason.clone());
+        Self::fail_all(group, || Error::Lockdown(reason.clone()));
+    }
+
     /// Seals the active segment (seal + footer) and starts the next one.
     fn roll(&mut self) -> Result<()> {
         let mut buf = Vec::new();
-        let ts = self.next_ts();
+        // The roll's seal needs a time, not a judgement: no entries move.
+        let ts = self.clock.wall_ns();
         self.seal_frame(&mut buf, ts);
         let footer = Footer {
             base_seq: self.seg.base_seq,

@@ -132,7 +132,7 @@ impl Agents {
             Ignored {
                 slug: slug.to_string(),
                 seq: ev.seq,
-                ts_ns: ev.ts_ns,
+                ts_ns: ev.log_ns,
                 kind: ev.kind.to_string(),
                 version: ev.u64("version"),
                 current_version,
@@ -170,7 +170,7 @@ impl Projection for Agents {
             a.enabled = false;
             a.disabled_reason = Some(ev.str("reason").unwrap_or("").to_string());
             a.updated_seq = ev.seq;
-            a.updated_ts_ns = ev.ts_ns;
+            a.updated_ts_ns = ev.log_ns;
             tx.put_json(&key, a);
             return Ok(());
         }
@@ -201,7 +201,7 @@ impl Projection for Agents {
             (_, prev) => {
                 let (registered_seq, registered_ts_ns, ignored) = prev
                     .map(|p| (p.registered_seq, p.registered_ts_ns, p.ignored))
-                    .unwrap_or((ev.seq, ev.ts_ns, 0));
+                    .unwrap_or((ev.seq, ev.log_ns, 0));
                 Agent {
                     slug: slug.to_string(),
                     enabled: true,
@@ -216,7 +216,7 @@ impl Projection for Agents {
         overlay(&mut a, ev.payload);
         a.version = version;
         a.updated_seq = ev.seq;
-        a.updated_ts_ns = ev.ts_ns;
+        a.updated_ts_ns = ev.log_ns;
         tx.put_json(&key, a.clone());
         tx.put_json(
             &version_key(slug, version),
@@ -226,7 +226,7 @@ impl Projection for Agents {
                 kind: ev.kind.to_string(),
                 changelog: ev.str("changelog").map(str::to_string),
                 seq: ev.seq,
-                ts_ns: ev.ts_ns,
+                ts_ns: ev.log_ns,
                 actor: ev.actor.to_string(),
                 snapshot: a,
             },

@@ -306,7 +306,7 @@ fn remove_deadline(tx: &mut Tx<'_>, p: &Proposal) {
 /// first item not yet due.
 fn expire_due(ev: &Event<'_>, tx: &mut Tx<'_>, mode: &mut ModeState) -> Result<(), StoreError> {
     let next: Option<u64> = tx.get_json(NEXT_DEADLINE_KEY)?;
-    if next.is_none_or(|n| ev.ts_ns < n) {
+    if next.is_none_or(|n| ev.log_ns < n) {
         return Ok(());
     }
     let mut remaining = None;
@@ -315,7 +315,7 @@ fn expire_due(ev: &Event<'_>, tx: &mut Tx<'_>, mode: &mut ModeState) -> Result<(
             tx.del(&key);
             continue;
         };
-        if deadline_ns > ev.ts_ns {
+        if deadline_ns > ev.log_ns {
             remaining = Some(deadline_ns);
             break;
         }
@@ -328,7 +328,7 @@ fn expire_due(ev: &Event<'_>, tx: &mut Tx<'_>, mode: &mut ModeState) -> Result<(
             p.status = EXPIRED.into();
             p.expiry_recorded = false;
             p.decided_seq = Some(ev.seq);
-            p.decided_ts_ns = Some(ev.ts_ns);
+            p.decided_ts_ns = Some(ev.log_ns);
             mode.expired += 1;
             tx.put_json(&pkey, p);
         }
@@ -396,9 +396,9 @@ fn on_created(ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<(), StoreError> {
         revision: old.as_ref().map_or(1, |o| o.revision + 1),
         first_seq: old.as_ref().map_or(ev.seq, |o| o.first_seq),
         created_seq: ev.seq,
-        created_ts_ns: ev.ts_ns,
+        created_ts_ns: ev.log_ns,
         timeout_s,
-        deadline_ns: ev.ts_ns.saturating_add(timeout_s.saturating_mul(NS_PER_S)),
+        deadline_ns: ev.log_ns.saturating_add(timeout_s.saturating_mul(NS_PER_S)),
         status: PENDING.into(),
         last_seq: ev.seq,
         ..Proposal::default()
@@ -435,7 +435,7 @@ fn on_approved(ev: &Event<'_>, tx: &mut Tx<'_>, mode: &mut ModeState) -> Result<
     remove_deadline(tx, &p);
     p.status = APPROVED.into();
     p.decided_seq = Some(ev.seq);
-    p.decided_ts_ns = Some(ev.ts_ns);
+    p.decided_ts_ns = Some(ev.log_ns);
     p.approver = Some(ev.str("approver").unwrap_or(ev.actor).to_string());
     p.reason = opt_str(ev, "reason");
     p.approval_mode = Some(ev.str("mode").unwrap_or(&mode.mode).to_string());
@@ -460,7 +460,7 @@ fn on_rejected(ev: &Event<'_>, tx: &mut Tx<'_>, mode: &mut ModeState) -> Result<
     mode.rejected += 1;
     p.status = REJECTED.into();
     p.decided_seq = Some(ev.seq);
-    p.decided_ts_ns = Some(ev.ts_ns);
+    p.decided_ts_ns = Some(ev.log_ns);
     p.approver = Some(ev.str("approver").unwrap_or(ev.actor).to_string());
     p.reason = opt_str(ev, "reason");
     p.last_seq = ev.seq;
@@ -483,7 +483,7 @@ fn on_expired(ev: &Event<'_>, tx: &mut Tx<'_>, mode: &mut ModeState) -> Result<(
         mode.expired += 1;
         p.status = EXPIRED.into();
         p.decided_seq = Some(ev.seq);
-        p.decided_ts_ns = Some(ev.ts_ns);
+        p.decided_ts_ns = Some(ev.log_ns);
     } else if p.status != EXPIRED || p.expiry_recorded {
         return Ok(());
     }
@@ -591,11 +591,11 @@ fn on_mode_changed(ev: &Event<'_>, mode: &mut ModeState) {
     let Some(to) = ev.str("to").filter(|t| rank(t).is_some()) else {
         return;
     };
-    let unmet = preconditions(mode, to, ev.ts_ns);
+    let unmet = preconditions(mode, to, ev.log_ns);
     let mut history = std::mem::take(&mut mode.history);
     history.push(ModeChange {
         seq: ev.seq,
-        ts_ns: ev.ts_ns,
+        ts_ns: ev.log_ns,
         from: mode.mode.clone(),
         to: to.to_string(),
         actor: ev.actor.to_string(),
@@ -605,7 +605,7 @@ fn on_mode_changed(ev: &Event<'_>, mode: &mut ModeState) {
     *mode = ModeState {
         history,
         violations_total: mode.violations_total,
-        ..ModeState::starting_at(ev.ts_ns)
+        ..ModeState::starting_at(ev.log_ns)
     };
     mode.mode = to.to_string();
 }
@@ -628,7 +628,7 @@ impl Projection for Approvals {
         let stored: Option<ModeState> = tx.get_json(MODE_KEY)?;
         let mut mode = stored
             .clone()
-            .unwrap_or_else(|| ModeState::starting_at(ev.ts_ns));
+            .unwrap_or_else(|| ModeState::starting_at(ev.log_ns));
         // Before the entry itself: an approval stamped after the deadline
         // finds the proposal already expired.
         expire_due(ev, tx, &mut mode)?;
@@ -660,7 +660,7 @@ fn touches_mode(ev: &Event<'_>, tx: &Tx<'_>) -> Result<bool, StoreError> {
         return Ok(true);
     }
     let next: Option<u64> = tx.get_json(NEXT_DEADLINE_KEY)?;
-    Ok(next.is_some_and(|n| ev.ts_ns >= n))
+    Ok(next.is_some_and(|n| ev.log_ns >= n))
 }
 
 /// The entry's own effect; `mode` is only touched by the kinds `touches_mode`

@@ -146,7 +146,7 @@ impl Breaker {
 
     fn open(&mut self, ev: &Event<'_>) {
         self.state = OPEN.to_string();
-        self.opened_at_ns = Some(ev.ts_ns);
+        self.opened_at_ns = Some(ev.log_ns);
         self.opened_seq = Some(ev.seq);
         self.probe_in_flight = false;
         self.trips += 1;
@@ -189,7 +189,7 @@ impl Breakers {
         let mut idx = Self::index(tx)?;
         let due: Vec<String> = idx
             .iter()
-            .filter(|(_, &at)| ev.ts_ns >= at)
+            .filter(|(_, &at)| ev.log_ns >= at)
             .map(|(t, _)| t.clone())
             .collect();
         if due.is_empty() {
@@ -201,7 +201,7 @@ impl Breakers {
             if let Some(mut b) = tx.get_json::<Breaker>(&key)? {
                 if b.state == OPEN {
                     b.state = HALF_OPEN.to_string();
-                    b.half_open_at_ns = Some(ev.ts_ns);
+                    b.half_open_at_ns = Some(ev.log_ns);
                     b.half_open_seq = Some(ev.seq);
                     b.probe_in_flight = false;
                     b.last_change_seq = Some(ev.seq);
@@ -223,7 +223,7 @@ impl Breakers {
         let mut idx = Self::index(tx)?;
         idx.insert(
             b.tool.clone(),
-            ev.ts_ns
+            ev.log_ns
                 .saturating_add(cfg.recovery_probe_seconds.saturating_mul(NS_PER_S)),
         );
         Self::put_index(tx, &idx);
@@ -293,9 +293,9 @@ impl Projection for Breakers {
             && matches!((call_id, b.probe_call_id.as_deref()), (Some(c), Some(p)) if c != p);
         match (ev.kind, b.state.as_str()) {
             ("tool.call_started", HALF_OPEN) => {
-                if b.allows(&cfg, ev.ts_ns) {
+                if b.allows(&cfg, ev.log_ns) {
                     b.probe_in_flight = true;
-                    b.probe_started_ns = Some(ev.ts_ns);
+                    b.probe_started_ns = Some(ev.log_ns);
                     b.probe_seq = Some(ev.seq);
                     b.probe_call_id = call_id.map(str::to_string);
                 } else {
@@ -317,8 +317,8 @@ impl Projection for Breakers {
                     CLOSED => {
                         let window = cfg.window_seconds.saturating_mul(NS_PER_S);
                         b.failures_ts_ns
-                            .retain(|&t| t <= ev.ts_ns && ev.ts_ns - t < window);
-                        b.failures_ts_ns.push(ev.ts_ns);
+                            .retain(|&t| t <= ev.log_ns && ev.log_ns - t < window);
+                        b.failures_ts_ns.push(ev.log_ns);
                         let keep = usize::try_from(cfg.failure_threshold).unwrap_or(usize::MAX);
                         let excess = b.failures_ts_ns.len().saturating_sub(keep);
                         b.failures_ts_ns.drain(..excess);

@@ -92,7 +92,7 @@ impl Dlq {
         }
         item.status = status.to_string();
         item.resolved_seq = Some(ev.seq);
-        item.resolved_ts_ns = Some(ev.ts_ns);
+        item.resolved_ts_ns = Some(ev.log_ns);
         item.resolved_by = Some(ev.actor.to_string());
         item.resolution_reason = ev.str("reason").map(str::to_string);
         if let Some(r) = replay_job_id {
@@ -166,7 +166,7 @@ impl Projection for Dlq {
                     last_error: track.last_error,
                     last_error_seq: track.last_error_seq,
                     enqueued_seq: ev.seq,
-                    enqueued_ts_ns: ev.ts_ns,
+                    enqueued_ts_ns: ev.log_ns,
                     enqueued_by: ev.actor.to_string(),
                     status: PENDING.to_string(),
                     replays,

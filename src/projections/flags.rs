@@ -267,7 +267,7 @@ impl Projection for Flags {
                     expires_at_ns: expires_at.as_deref().and_then(parse_rfc3339_ns),
                     expires_at,
                     set_seq: ev.seq,
-                    set_ts_ns: ev.ts_ns,
+                    set_ts_ns: ev.log_ns,
                 };
                 tx.put_json(&flag_key(key), flag);
                 tx.del(&removed_key(key));
@@ -279,7 +279,7 @@ impl Projection for Flags {
                     Removed {
                         key: key.to_string(),
                         removed_seq: ev.seq,
-                        removed_ts_ns: ev.ts_ns,
+                        removed_ts_ns: ev.log_ns,
                     },
                 );
             }

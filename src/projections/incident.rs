@@ -138,7 +138,7 @@ fn set(tx: &mut Tx<'_>, ev: &Event<'_>, state: &str, reason: Option<String>, tri
             reason,
             trigger: Some(trigger.into()),
             since_seq: Some(ev.seq),
-            since_ts_ns: Some(ev.ts_ns),
+            since_ts_ns: Some(ev.log_ns),
             actor: Some(ev.actor.to_string()),
         },
     );
@@ -157,7 +157,7 @@ fn clear_windows(ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<(), StoreError> {
     tx.del(ERRORS_KEY);
     tx.del(STALE_KEY);
     let mut s: Spend = tx.get_json(SPEND_KEY)?.unwrap_or_default();
-    let now_min = ev.ts_ns / MIN_NS;
+    let now_min = ev.log_ns / MIN_NS;
     s.mins.retain(|&m, _| m + HOUR_MIN <= now_min);
     tx.put_json(SPEND_KEY, s);
     Ok(())
@@ -167,7 +167,7 @@ type Trigger = Option<(&'static str, String)>;
 
 fn error_rate(ev: &Event<'_>, tx: &mut Tx<'_>, is_error: bool) -> Result<Trigger, StoreError> {
     let mut w: Errors = tx.get_json(ERRORS_KEY)?.unwrap_or_default();
-    let sec = ev.ts_ns / SEC_NS;
+    let sec = ev.log_ns / SEC_NS;
     w.secs.retain(|&s, _| s + WINDOW_S > sec);
     let b = w.secs.entry(sec).or_default();
     b[0] += u64::from(is_error);
@@ -193,7 +193,7 @@ fn error_rate(ev: &Event<'_>, tx: &mut Tx<'_>, is_error: bool) -> Result<Trigger
 fn spend_spike(ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<Trigger, StoreError> {
     let usd = to_micros(ev.f64("usd").unwrap_or(0.0));
     let mut s: Spend = tx.get_json(SPEND_KEY)?.unwrap_or_default();
-    let now_min = ev.ts_ns / MIN_NS;
+    let now_min = ev.log_ns / MIN_NS;
     s.first_min.get_or_insert(now_min);
     s.mins.retain(|&m, _| m + SPEND_KEPT_MIN > now_min);
     let e = s.mins.entry(now_min).or_default();
@@ -238,9 +238,9 @@ fn stale_workers(ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<Trigger, StoreError>
         return Ok(None);
     };
     let mut s: Stale = tx.get_json(STALE_KEY)?.unwrap_or_default();
-    let cutoff = ev.ts_ns.saturating_sub(WINDOW_S * SEC_NS);
+    let cutoff = ev.log_ns.saturating_sub(WINDOW_S * SEC_NS);
     s.workers.retain(|_, &mut t| t > cutoff);
-    s.workers.insert(worker.to_string(), ev.ts_ns);
+    s.workers.insert(worker.to_string(), ev.log_ns);
     let trigger = (s.workers.len() > STALE_WORKERS_MAX).then(|| {
         let names: Vec<&str> = s.workers.keys().map(String::as_str).collect();
         (

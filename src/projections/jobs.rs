@@ -87,7 +87,7 @@ impl Projection for Jobs {
             job_id: job_id.to_string(),
             status: "received".into(),
             first_seq: ev.seq,
-            received_ts_ns: ev.ts_ns,
+            received_ts_ns: ev.log_ns,
             seq_chunk: ev.seq,
             ..Job::default()
         };
@@ -100,14 +100,14 @@ impl Projection for Jobs {
             match ev.kind {
                 "job.received" => {
                     job.job_type = ev.str("job_type").map(str::to_string);
-                    job.received_ts_ns = ev.ts_ns;
+                    job.received_ts_ns = ev.log_ns;
                 }
                 "job.planning" | "job.dispatched" | "run.claimed" | "worker.claimed" => {
                     set_status(&mut job.status, "running")
                 }
                 "job.progress" => {
                     set_status(&mut job.status, "running");
-                    job.first_update_ts_ns.get_or_insert(ev.ts_ns);
+                    job.first_update_ts_ns.get_or_insert(ev.log_ns);
                 }
                 "job.retrying" => {
                     set_status(&mut job.status, "retrying");
@@ -115,7 +115,7 @@ impl Projection for Jobs {
                 }
                 "job.completed" | "job.failed" | "job.cancelled" | "job.timed_out" => {
                     job.status = ev.kind.trim_start_matches("job.").into();
-                    job.finished_ts_ns = Some(ev.ts_ns);
+                    job.finished_ts_ns = Some(ev.log_ns);
                     if let Some(e) = ev.str("error") {
                         job.last_error = Some(e.to_string());
                     }
@@ -139,7 +139,7 @@ impl Projection for Jobs {
                 && job.first_update_ts_ns.is_none()
                 && ev.kind.starts_with("job.")
             {
-                job.first_update_ts_ns = Some(ev.ts_ns);
+                job.first_update_ts_ns = Some(ev.log_ns);
             }
             if job.chunk_seqs >= SEQS_PER_CHUNK {
                 job.seq_chunk = ev.seq;

@@ -156,7 +156,7 @@ impl Projection for MemoryGate {
                 reviewed_seq: None,
                 reviewed_ts_ns: None,
                 created_seq: ev.seq,
-                created_ts_ns: ev.ts_ns,
+                created_ts_ns: ev.log_ns,
                 late_decisions: Vec::new(),
             };
             p.rederive();
@@ -198,7 +198,7 @@ impl Projection for MemoryGate {
                     p.reviewer = ev.str("reviewer").map(str::to_string);
                     p.review_reason = ev.str("reason").map(str::to_string);
                     p.reviewed_seq = Some(ev.seq);
-                    p.reviewed_ts_ns = Some(ev.ts_ns);
+                    p.reviewed_ts_ns = Some(ev.log_ns);
                 }
             }
             _ => return Ok(()),

@@ -21,7 +21,9 @@ pub mod store;
 pub mod workers;
 // @@mods: one `pub mod <name>;` line per projection file, above this marker
 
+use crate::authority::Class;
 use crate::log::reader::LogReader;
+use crate::time::LogClock;
 use log_format::{EntryView, Hash32};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -36,7 +38,12 @@ pub use store::{StoreError, Tx, View};
 /// One committed entry as projections see it: payload already parsed.
 pub struct Event<'a> {
     pub seq: u64,
-    pub ts_ns: u64,
+    /// Log time (`crate::time::LogClock`): what every time rule counts in.
+    /// Never goes backwards, and a clock jump moves it only by the real time
+    /// the writer witnessed.
+    pub log_ns: u64,
+    /// The writer's wall clock as stored: for display, never for rules.
+    pub wall_ns: u64,
     pub kind: &'a str,
     pub job_id: Option<&'a str>,
     pub step_id: Option<&'a str>,
@@ -65,8 +72,25 @@ pub trait Projection: Send + Sync {
     fn version(&self) -> u32;
     /// Folds one event into the state. Must depend only on the event and the
     /// state, never on wall-clock time, randomness or the environment.
+    /// Only entries whose writer class may write their kind arrive here.
     fn apply(&self, ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<(), StoreError>;
+
+    /// An entry whose writer class may not write its kind (a forged decision
+    /// from an older build or a hand-made log): it changes no state, but a
+    /// projection may record that it was ignored, and why, for its view.
+    fn apply_refused(
+        &self,
+        _ev: &Event<'_>,
+        _reason: &str,
+        _tx: &mut Tx<'_>,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
+
+/// Bump when the engine changes what reaches `apply` (writer-class checks,
+/// log time): every projection is rebuilt.
+const ENGINE_VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -83,13 +107,21 @@ pub enum ProjectionError {
     LaneFailed,
     #[error("starting a projection catch-up thread: {0}")]
     Spawn(#[source] std::io::Error),
+    #[error("the built-in event registry is broken: {0}")]
+    Registry(String),
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 struct Checkpoint {
     version: u32,
+    #[serde(default)]
+    engine: u32,
     next_seq: u64,
     last_hash: String,
+    /// The log clock after `next_seq` entries, so a resumed catch-up folds
+    /// time exactly as a rebuild does.
+    #[serde(default)]
+    clock: LogClock,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -212,15 +244,26 @@ impl Projections {
         Ok(out)
     }
 
-    /// Where each projection resumes; clears any whose checkpoint is unusable.
-    fn resume_points(&self, reader: &LogReader, size: u64) -> Result<Vec<u64>, ProjectionError> {
+    /// Where each projection resumes, with the log clock there; clears any
+    /// whose checkpoint is unusable.
+    fn resume_points(
+        &self,
+        reader: &LogReader,
+        size: u64,
+    ) -> Result<Vec<(u64, LogClock)>, ProjectionError> {
         let mut out = Vec::with_capacity(self.set.len());
         for p in &self.set {
             let tree = self.tree(p.name())?;
             let cp = Self::checkpoint(&tree)?;
             let ok = match &cp {
                 None => false,
-                Some(cp) if cp.version != p.version() || cp.next_seq > size => false,
+                Some(cp)
+                    if cp.version != p.version()
+                        || cp.engine != ENGINE_VERSION
+                        || cp.next_seq > size =>
+                {
+                    false
+                }
                 Some(cp) if cp.next_seq == 0 => true,
                 Some(cp) => {
                     Self::hash_at(reader, cp.next_seq - 1)?
@@ -230,7 +273,7 @@ impl Projections {
                 }
             };
             if ok {
-                out.push(cp.map(|c| c.next_seq).unwrap_or(0));
+                out.push(cp.map(|c| (c.next_seq, c.clock)).unwrap_or_default());
             } else {
                 if cp.is_some() {
                     tracing::info!(
@@ -239,10 +282,21 @@ impl Projections {
                     );
                 }
                 tree.clear().map_err(StoreError::from)?;
-                out.push(0);
+                out.push((0, LogClock::default()));
             }
         }
         Ok(out)
+    }
+
+    /// The log clock at the projections' head (after `catch_up`): where
+    /// views start counting "now" from.
+    pub fn log_clock(&self) -> Result<LogClock, ProjectionError> {
+        let Some(p) = self.set.first() else {
+            return Ok(LogClock::default());
+        };
+        Ok(Self::checkpoint(&self.tree(p.name())?)?
+            .map(|c| c.clock)
+            .unwrap_or_default())
     }
 
     /// How many threads a catch-up may use. Projections are independent, so
@@ -265,7 +319,7 @@ impl Projections {
     ) -> Result<u64, ProjectionError> {
         let size = reader.latest_seal()?.tree_size;
         let next = self.resume_points(reader, size)?;
-        let Some(&start) = next.iter().min() else {
+        let Some(start) = next.iter().map(|n| n.0).min() else {
             return Ok(size);
         };
         if start >= size {
@@ -286,7 +340,8 @@ impl Projections {
                     .map(|i| Member {
                         projection: self.set[i].as_ref(),
                         tree: &trees[i],
-                        next: next[i],
+                        next: next[i].0,
+                        clock: next[i].1,
                     })
                     .collect();
                 let (tx, done) = (tx.clone(), &done[lane]);
@@ -368,6 +423,8 @@ struct Member<'a> {
     tree: &'a sled::Tree,
     /// First seq this projection has not applied.
     next: u64,
+    /// The log clock after `next` entries.
+    clock: LogClock,
 }
 
 /// Applies `start..size` (from the first seq any of its projections lacks)
@@ -381,24 +438,30 @@ fn run_lane(
     size: u64,
     done: &AtomicU64,
 ) -> Result<(), ProjectionError> {
-    let Some(lane_start) = members.iter().map(|m| m.next).min() else {
+    let Some(first) = members.iter().min_by_key(|m| m.next) else {
         return Ok(());
     };
+    let (lane_start, mut clock) = (first.next, first.clock);
     let from = lane_start.max(start);
     if from >= size {
         done.store(size - start, Ordering::Relaxed);
         return Ok(());
     }
     let staged: Vec<RefCell<store::Staged>> = members.iter().map(|_| Default::default()).collect();
-    let commit_all = |next_seq: u64, last_hash: &Hash32| -> Result<(), ProjectionError> {
+    let commit_all = |next_seq: u64,
+                      last_hash: &Hash32,
+                      clock: LogClock|
+     -> Result<(), ProjectionError> {
         for (m, staged) in members.iter().zip(&staged) {
             if m.next > next_seq {
                 continue;
             }
             let cp = Checkpoint {
                 version: m.projection.version(),
+                engine: ENGINE_VERSION,
                 next_seq,
                 last_hash: hex::encode(last_hash),
+                clock,
             };
             store::commit(m.tree, staged, serde_json::to_vec(&cp).unwrap_or_default())?;
         }
@@ -406,11 +469,21 @@ fn run_lane(
     };
     let mut last_hash = [0u8; 32];
     let mut err: Option<ProjectionError> = None;
+    let registry = crate::registry::builtin().map_err(ProjectionError::Registry)?;
     reader.for_each(from, size.saturating_sub(1), |v: &EntryView<'_>| {
         let payload: Value = serde_json::from_slice(v.payload).unwrap_or(Value::Null);
+        let class = Class::of_actor(v.actor);
+        let allowed = registry.writers(v.kind).contains(&class);
+        // Only Argus's own record of a clock jump may say how much time
+        // passed across it.
+        let witnessed = (allowed && v.kind == crate::time::CLOCK_SKEW_KIND)
+            .then(|| payload.get("witnessed_ns").and_then(Value::as_u64))
+            .flatten();
+        let log_ns = clock.advance(v.ts_ns, witnessed);
         let ev = Event {
             seq: v.seq,
-            ts_ns: v.ts_ns,
+            log_ns,
+            wall_ns: v.ts_ns,
             kind: v.kind,
             job_id: v.job_id,
             step_id: v.step_id,
@@ -419,11 +492,23 @@ fn run_lane(
             parent: v.parent,
             payload: &payload,
         };
+        let refused = (!allowed).then(|| {
+            registry
+                .authorize(v.kind, &crate::authority::Actor::parse(v.actor))
+                .err()
+                .map(|u| u.to_string())
+                .unwrap_or_default()
+        });
         for (m, staged) in members.iter().zip(&staged) {
             if m.next > v.seq {
                 continue;
             }
-            if let Err(e) = m.projection.apply(&ev, &mut Tx::new(m.tree, staged)) {
+            let mut tx = Tx::new(m.tree, staged);
+            let r = match &refused {
+                None => m.projection.apply(&ev, &mut tx),
+                Some(reason) => m.projection.apply_refused(&ev, reason, &mut tx),
+            };
+            if let Err(e) = r {
                 err = Some(e.into());
                 return ControlFlow::Break(());
             }
@@ -435,7 +520,7 @@ fn run_lane(
             last_hash = v.hash();
         }
         if commit_point {
-            if let Err(e) = commit_all(v.seq + 1, &last_hash) {
+            if let Err(e) = commit_all(v.seq + 1, &last_hash, clock) {
                 err = Some(e);
                 return ControlFlow::Break(());
             }
@@ -446,7 +531,7 @@ fn run_lane(
     if let Some(e) = err {
         return Err(e);
     }
-    commit_all(size, &last_hash)?;
+    commit_all(size, &last_hash, clock)?;
     done.store(size - start, Ordering::Relaxed);
     Ok(())
 }

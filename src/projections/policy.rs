@@ -207,7 +207,7 @@ fn set_policy(ev: &Event<'_>, tx: &mut Tx<'_>) {
             config: config.clone(),
             enabled,
             set_seq: ev.seq,
-            set_ts_ns: ev.ts_ns,
+            set_ts_ns: ev.log_ns,
             set_by: ev.actor.to_string(),
         },
     );
@@ -218,7 +218,7 @@ fn log_cost(ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<(), StoreError> {
     let cpu = to_micros(ev.f64("cpu_seconds").unwrap_or(0.0));
     let tool = ev.str("tool");
     if let Some(agent) = ev.agent {
-        let day = ev.ts_ns / DAY_NS;
+        let day = ev.log_ns / DAY_NS;
         let key = day_key(day, agent);
         let init = || DaySpend {
             agent: agent.to_string(),
@@ -248,7 +248,7 @@ fn log_call(ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<(), StoreError> {
         tool: tool.to_string(),
         per_sec: Default::default(),
     };
-    let sec = ev.ts_ns / NS_PER_S;
+    let sec = ev.log_ns / NS_PER_S;
     let window_s = RATE_WINDOW_NS / NS_PER_S;
     tx.update_json(&key, init, |c: &mut Calls| {
         // Buckets are in second order: drop the expired ones from the front.
@@ -335,7 +335,8 @@ pub(crate) mod testkit {
         for e in evs {
             let ev = Event {
                 seq: e.seq,
-                ts_ns: e.ts_ns,
+                log_ns: e.ts_ns,
+                wall_ns: e.ts_ns,
                 kind: e.kind,
                 job_id: e.job_id.as_deref(),
                 step_id: None,

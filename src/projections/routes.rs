@@ -127,7 +127,7 @@ impl Projection for Routes {
                         .and_then(Value::as_bool)
                         .unwrap_or(true),
                     set_seq: ev.seq,
-                    set_ts_ns: ev.ts_ns,
+                    set_ts_ns: ev.log_ns,
                 };
                 tx.put_json(&route_key(task_type, model), route);
             }

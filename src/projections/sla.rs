@@ -224,7 +224,7 @@ impl Projection for Sla {
                     job_id: job_id.to_string(),
                     job_type: jt.to_string(),
                     received_seq: ev.seq,
-                    received_ts_ns: ev.ts_ns,
+                    received_ts_ns: ev.log_ns,
                     target,
                     ..JobSla::default()
                 };
@@ -236,7 +236,7 @@ impl Projection for Sla {
                 };
                 if job.first_update_seq.is_none() && job.end_seq.is_none() {
                     job.first_update_seq = Some(ev.seq);
-                    job.first_update_ts_ns = Some(ev.ts_ns);
+                    job.first_update_ts_ns = Some(ev.log_ns);
                     tx.put_json(&key, job);
                 }
             }
@@ -251,7 +251,7 @@ impl Projection for Sla {
                 if job.end_seq.is_none() || reopen {
                     job.end_kind = Some(ev.kind.to_string());
                     job.end_seq = Some(ev.seq);
-                    job.end_ts_ns = Some(ev.ts_ns);
+                    job.end_ts_ns = Some(ev.log_ns);
                     tx.put_json(&key, job);
                 }
             }

@@ -213,7 +213,7 @@ impl Workers {
         Ok(tx.get_json(&worker_key(id))?.unwrap_or_else(|| Worker {
             worker_id: id.to_string(),
             first_seen_seq: ev.seq,
-            first_seen_ts_ns: ev.ts_ns,
+            first_seen_ts_ns: ev.log_ns,
             ..Worker::default()
         }))
     }
@@ -230,7 +230,7 @@ impl Workers {
             id: id.to_string(),
             worker_id: worker.to_string(),
             claimed_seq: ev.seq,
-            claimed_ts_ns: ev.ts_ns,
+            claimed_ts_ns: ev.log_ns,
             lease_ms: ev.u64("lease_ms"),
             renewed_seq: None,
             renewed_ts_ns: None,
@@ -261,7 +261,7 @@ impl Projection for Workers {
                 };
                 let mut w = Self::worker(ev, tx, id)?;
                 w.last_heartbeat_seq = Some(ev.seq);
-                w.last_heartbeat_ts_ns = Some(ev.ts_ns);
+                w.last_heartbeat_ts_ns = Some(ev.log_ns);
                 w.heartbeats += 1;
                 if ev.kind == "worker.heartbeat" {
                     w.job_id = ev.str("job_id").map(str::to_string);
@@ -298,7 +298,7 @@ impl Projection for Workers {
                 match tx.get_json::<Claim>(&key)? {
                     Some(mut c) if c.worker_id == worker => {
                         c.renewed_seq = Some(ev.seq);
-                        c.renewed_ts_ns = Some(ev.ts_ns);
+                        c.renewed_ts_ns = Some(ev.log_ns);
                         c.lease_ms = ev.u64("lease_ms").or(c.lease_ms);
                         tx.put_json(&key, c);
                     }

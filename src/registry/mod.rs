@@ -3,6 +3,7 @@
 //! live under the documented extension namespace `x.`.
 mod constitution;
 
+use crate::authority::{Actor, Class};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -38,8 +39,32 @@ pub struct Rejection {
 pub struct KindDef {
     pub family: String,
     pub description: String,
+    /// The classes that may write this kind (invariant 8).
+    pub writers: Vec<Class>,
+    /// For kinds agents may not write: what does write them.
+    pub command: Option<String>,
     pub schema: Value,
     validator: jsonschema::Validator,
+}
+
+/// A writer whose class may not write a kind. The message names who may,
+/// and the command that writes it, so an agent that tried learns the way.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} may be written only by {}, not by {class} {actor}{}", writers_text(.writers), .command.as_ref().map(|c| format!(" (use {c})")).unwrap_or_default())]
+pub struct Unauthorized {
+    pub kind: String,
+    pub class: Class,
+    pub actor: String,
+    pub writers: Vec<Class>,
+    pub command: Option<String>,
+}
+
+fn writers_text(w: &[Class]) -> String {
+    let names: Vec<&str> = w.iter().map(|c| c.as_str()).collect();
+    match names.as_slice() {
+        [one] => format!("the {one}"),
+        _ => format!("the {}", names.join(" or the ")),
+    }
 }
 
 pub struct Registry {
@@ -71,11 +96,27 @@ impl Registry {
             let schema = def["schema"].clone();
             let validator =
                 jsonschema::validator_for(&schema).map_err(|e| format!("schema of {kind}: {e}"))?;
+            let writers = def["writers"]
+                .as_array()
+                .ok_or_else(|| format!("{kind} names no writers"))?
+                .iter()
+                .map(|w| {
+                    w.as_str()
+                        .and_then(Class::parse)
+                        .ok_or_else(|| format!("{kind}: unknown writer class {w}"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let command = def["command"].as_str().map(str::to_string);
+            if !writers.contains(&Class::Agent) && command.is_none() {
+                return Err(format!("{kind}: agents may not write it, so it must name its command"));
+            }
             kinds.insert(
                 kind.clone(),
                 KindDef {
                     family: def["family"].as_str().unwrap_or_default().to_string(),
                     description: def["description"].as_str().unwrap_or_default().to_string(),
+                    writers,
+                    command,
                     schema,
                     validator,
                 },
@@ -90,6 +131,31 @@ impl Registry {
 
     pub fn get(&self, kind: &str) -> Option<&KindDef> {
         self.kinds.get(kind)
+    }
+
+    /// The classes that may write `kind`. Unregistered kinds (the `x.`
+    /// namespace) are agents' own.
+    pub fn writers(&self, kind: &str) -> &[Class] {
+        self.kinds
+            .get(kind)
+            .map_or(&[Class::Agent][..], |d| d.writers.as_slice())
+    }
+
+    /// Whether `actor` may write `kind` (invariant 8). Checked at append,
+    /// and again by projections, so a log written by an older build or by
+    /// hand is judged the same way.
+    pub fn authorize(&self, kind: &str, actor: &Actor) -> Result<(), Unauthorized> {
+        let writers = self.writers(kind);
+        if writers.contains(&actor.class) {
+            return Ok(());
+        }
+        Err(Unauthorized {
+            kind: kind.to_string(),
+            class: actor.class,
+            actor: actor.to_string(),
+            writers: writers.to_vec(),
+            command: self.kinds.get(kind).and_then(|d| d.command.clone()),
+        })
     }
 
     /// Checks one payload against its kind. Argus's constitutional rules for
@@ -160,6 +226,22 @@ mod tests {
         ] {
             assert!(r.get(k).is_some(), "registry lacks {k}");
         }
+    }
+
+    #[test]
+    fn decisions_are_not_agent_kinds_and_name_their_command() {
+        let r = builtin().unwrap();
+        let agent = Actor::parse("agent:uid:0:root");
+        let e = r.authorize("proposal.approved", &agent).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("use argusctl approvals approve"), "{msg}");
+        assert!(r.authorize("proposal.created", &agent).is_ok());
+        assert!(r.authorize("x.team.custom", &agent).is_ok());
+        let op = Actor::parse("operator:uid:0:root");
+        assert!(r.authorize("proposal.approved", &op).is_ok());
+        assert!(r.authorize("proposal.created", &op).is_err(), "operators do not write agents' work");
+        assert!(r.authorize("log.recovered", &Actor::argus()).is_ok());
+        assert!(r.authorize("clock.skew", &op).is_err());
     }
 
     #[test]

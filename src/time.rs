@@ -1,0 +1,475 @@
+//! Time: what an entry's timestamp means, the log's own clock, and how one
+//! wrong clock is caught instead of believed (SPEC §4.5).
+//!
+//! An entry's `ts_ns` is its writer's wall clock at commit, nothing more: a
+//! process whose clock reads 2030 writes 2030, and the next process with a
+//! correct clock writes today again. Rules that count time (approval expiry,
+//! days in a mode, SLA windows, staleness, budget days) never subtract two
+//! timestamps. They use *log time*, a fold over the log that credits only
+//! time the log witnessed ([`LogClock`]): the forward steps between
+//! consecutive entries, except across a clock jump, which the writer detects
+//! and records as a `clock.skew` entry saying how much real time passed.
+//!
+//! The writer detects a jump by comparing its wall clock with an anchor: a
+//! (wall clock, time since boot) pair that the log's last trusted writer
+//! saw, kept in `DIR/clock.json`. Time since boot comes from the kernel
+//! (`/proc/uptime` and `CLOCK_BOOTTIME`), which a process cannot set, and
+//! `settimeofday` does not move. Two wall clocks that disagree by more than
+//! the tolerance, given the boot time that passed between their readings,
+//! are a jump.
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+pub const NS_PER_S: u64 = 1_000_000_000;
+pub const NS_PER_DAY: u64 = 86_400 * NS_PER_S;
+/// Default tolerance before a clock difference is recorded as a jump.
+pub const SKEW_TOLERANCE_NS_DEFAULT: u64 = 300 * NS_PER_S;
+/// The anchor file in the log directory. A hint, not the truth: deleting it
+/// only makes the next writer unable to judge a forward jump once.
+pub const ANCHOR_FILE: &str = "clock.json";
+/// The kind of the entry that records a jump.
+pub const CLOCK_SKEW_KIND: &str = "clock.skew";
+
+/// RFC 3339 UTC with nanoseconds, e.g. `2026-11-23T10:00:00.123456789Z`.
+pub fn rfc3339_ns(ts_ns: u64) -> String {
+    let secs = ts_ns / NS_PER_S;
+    let nanos = ts_ns % NS_PER_S;
+    let days = (secs / 86_400) as i64;
+    let sod = secs % 86_400;
+    // Civil-from-days (H. Hinnant), valid for the whole u64 ns range.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60
+    )
+}
+
+/// A duration as a human reads it: `3d 4h`, `12m 5s`, `850ms`.
+pub fn human_ns(ns: u64) -> String {
+    let s = ns / NS_PER_S;
+    match s {
+        0 => format!("{}ms", ns / 1_000_000),
+        1..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m {}s", s / 60, s % 60),
+        3600..=86_399 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+/// Time since boot, from the kernel, with the boot it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootTime {
+    pub boot_id: String,
+    pub uptime_ns: u64,
+}
+
+/// Where time comes from. Production reads the system; tests inject a clock
+/// they move by hand, so a test can make days pass that the log witnessed.
+pub trait Clock: Send + Sync {
+    fn wall_ns(&self) -> u64;
+    /// `None` when the platform gives no boot-time evidence.
+    fn boot(&self) -> Option<BootTime>;
+}
+
+/// The machine's clocks. The wall clock is whatever the process sees
+/// (libfaketime included); boot time is read from `/proc` once, then
+/// advanced with `CLOCK_BOOTTIME` deltas, so an interposed clock library
+/// cannot shift the anchor comparison across processes.
+pub struct SystemClock {
+    base: Option<(BootTime, u64)>,
+}
+
+fn read_small(path: &str) -> Option<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut s = String::new();
+    f.by_ref().take(256).read_to_string(&mut s).ok()?;
+    Some(s)
+}
+
+fn proc_boot_time() -> Option<BootTime> {
+    let boot_id = read_small("/proc/sys/kernel/random/boot_id")?
+        .trim()
+        .to_string();
+    if boot_id.is_empty() || !boot_id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+        return None;
+    }
+    let up = read_small("/proc/uptime")?;
+    let secs = up.split_whitespace().next()?;
+    let (whole, frac) = secs.split_once('.').unwrap_or((secs, "0"));
+    let whole: u64 = whole.parse().ok()?;
+    let frac_digits = frac.get(..frac.len().min(9))?;
+    let frac_ns: u64 = format!("{frac_digits:0<9}").parse().ok()?;
+    Some(BootTime {
+        boot_id,
+        uptime_ns: whole.checked_mul(NS_PER_S)?.checked_add(frac_ns)?,
+    })
+}
+
+fn boottime_ns() -> Option<u64> {
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).ok()?;
+    u64::try_from(t.tv_sec())
+        .ok()?
+        .checked_mul(NS_PER_S)?
+        .checked_add(u64::try_from(t.tv_nsec()).ok()?)
+}
+
+impl SystemClock {
+    pub fn new() -> Self {
+        let base = proc_boot_time().and_then(|b| Some((b, boottime_ns()?)));
+        Self { base }
+    }
+}
+
+impl Default for SystemClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for SystemClock {
+    fn wall_ns(&self) -> u64 {
+        wall_now_ns()
+    }
+    fn boot(&self) -> Option<BootTime> {
+        let (b, at) = self.base.as_ref()?;
+        let now = boottime_ns()?;
+        Some(BootTime {
+            boot_id: b.boot_id.clone(),
+            uptime_ns: b.uptime_ns + now.saturating_sub(*at),
+        })
+    }
+}
+
+/// This process's wall clock, ns since the Unix epoch (0 before 1970).
+pub fn wall_now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// A wall-clock reading and the boot time at which it was taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anchor {
+    pub boot_id: String,
+    pub uptime_ns: u64,
+    pub wall_ns: u64,
+}
+
+impl Anchor {
+    /// What a clock that agrees with this anchor reads at `boot`, if it is
+    /// the same boot.
+    pub fn expected_wall_ns(&self, boot: &BootTime) -> Option<u64> {
+        (boot.boot_id == self.boot_id && boot.uptime_ns >= self.uptime_ns)
+            .then(|| self.wall_ns.saturating_add(boot.uptime_ns - self.uptime_ns))
+    }
+}
+
+fn nofollow() -> i32 {
+    nix::fcntl::OFlag::O_NOFOLLOW.bits() | nix::fcntl::OFlag::O_NONBLOCK.bits()
+}
+
+/// Reads the anchor; a missing, unreadable, oversized, non-regular or
+/// malformed file is no anchor.
+pub fn read_anchor(dir: &Path) -> Option<Anchor> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nofollow())
+        .open(dir.join(ANCHOR_FILE))
+        .ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = Vec::new();
+    f.take(4096).read_to_end(&mut text).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+/// Replaces the anchor whole (a new temp file, then rename; never through
+/// a link). Best effort: the anchor is a hint, and a log on a read-only
+/// medium cannot keep one.
+pub fn write_anchor(dir: &Path, a: &Anchor) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let bytes = serde_json::to_vec(a).map_err(std::io::Error::other)?;
+    let tmp = dir.join(format!("{ANCHOR_FILE}.tmp"));
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(nofollow())
+        .open(&tmp)?;
+    f.write_all(&bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(ANCHOR_FILE))
+}
+
+/// How a jump was judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Evidence {
+    /// The anchor and this writer share a boot: real elapsed time is known.
+    BootTime,
+    /// No usable anchor: only a step backwards past the last entry shows.
+    LastEntry,
+}
+
+/// A clock jump, recorded as a `clock.skew` entry before the entries whose
+/// time it explains.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skew {
+    /// "forward" or "backward".
+    pub direction: &'static str,
+    /// Time of the entry before the jump.
+    pub previous_ts_ns: u64,
+    /// What this writer's clock read.
+    pub wall_ns: u64,
+    /// What the clock should have read, by the evidence.
+    pub expected_ns: u64,
+    /// `wall_ns - expected_ns`.
+    pub skew_ns: i64,
+    /// Log time this entry adds: the real time that passed since the
+    /// previous entry, by the evidence (0 when unknown).
+    pub witnessed_ns: u64,
+    pub evidence: Evidence,
+    pub tolerance_ns: u64,
+}
+
+/// The writer's clock check: one per writer, consulted at every commit.
+pub struct ClockJudge {
+    anchor: Option<Anchor>,
+    tolerance_ns: u64,
+    dir: std::path::PathBuf,
+}
+
+impl ClockJudge {
+    /// Loads the anchor. When there is none for this boot, this writer's
+    /// clock becomes the anchor (nothing to compare with); a backward step
+    /// past the last entry is still caught.
+    pub fn open(dir: &Path, clock: &dyn Clock, tolerance_ns: u64) -> Self {
+        let boot = clock.boot();
+        let mut anchor = read_anchor(dir);
+        let usable = match (&anchor, &boot) {
+            (Some(a), Some(b)) => a.expected_wall_ns(b).is_some(),
+            _ => false,
+        };
+        if !usable {
+            anchor = boot.map(|b| Anchor {
+                boot_id: b.boot_id,
+                uptime_ns: b.uptime_ns,
+                wall_ns: clock.wall_ns(),
+            });
+            if let Some(a) = &anchor {
+                let _ = write_anchor(dir, a);
+            }
+        }
+        Self {
+            anchor,
+            tolerance_ns,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Judges the clock reading `now` (taken at `boot`) against the anchor
+    /// and, failing that, against the last entry's time. On a jump, this
+    /// writer's clock becomes the anchor: the log's clock is now this one,
+    /// and the jump is on record.
+    pub fn check(&mut self, now: u64, boot: Option<&BootTime>, last_ts: Option<u64>) -> Option<Skew> {
+        let prev = last_ts.unwrap_or(now);
+        let by_anchor = match (&self.anchor, boot) {
+            (Some(a), Some(b)) => a.expected_wall_ns(b),
+            _ => None,
+        };
+        let (expected, evidence) = match by_anchor {
+            Some(e) => (e, Evidence::BootTime),
+            // No evidence of elapsed time: only a step back shows.
+            None if now.saturating_add(self.tolerance_ns) < prev => (prev, Evidence::LastEntry),
+            None => return None,
+        };
+        let skew = i128::from(now) - i128::from(expected);
+        if skew.unsigned_abs() <= u128::from(self.tolerance_ns) {
+            return None;
+        }
+        if let Some(b) = boot {
+            let a = Anchor {
+                boot_id: b.boot_id.clone(),
+                uptime_ns: b.uptime_ns,
+                wall_ns: now,
+            };
+            let _ = write_anchor(&self.dir, &a);
+            self.anchor = Some(a);
+        }
+        Some(Skew {
+            direction: if skew > 0 { "forward" } else { "backward" },
+            previous_ts_ns: prev,
+            wall_ns: now,
+            expected_ns: expected,
+            skew_ns: skew.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64,
+            witnessed_ns: expected.saturating_sub(prev),
+            evidence,
+            tolerance_ns: self.tolerance_ns,
+        })
+    }
+}
+
+/// The log's clock: a deterministic fold over entries in seq order. Log
+/// time starts at the first entry's timestamp and advances by each forward
+/// step between consecutive entries; a `clock.skew` entry written by Argus
+/// advances it by the real time it witnessed instead of by the jump.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogClock {
+    /// Log time of the last entry folded.
+    pub log_ns: u64,
+    /// Timestamp of the last entry folded.
+    pub last_ts_ns: u64,
+    /// Whether any entry has been folded.
+    pub started: bool,
+}
+
+impl LogClock {
+    /// Folds one entry and returns its log time. `witnessed` is the
+    /// `witnessed_ns` of a `clock.skew` entry written by Argus, else `None`.
+    pub fn advance(&mut self, ts_ns: u64, witnessed: Option<u64>) -> u64 {
+        if !self.started {
+            self.started = true;
+            self.log_ns = ts_ns;
+        } else {
+            let credit = witnessed.unwrap_or_else(|| ts_ns.saturating_sub(self.last_ts_ns));
+            self.log_ns = self.log_ns.saturating_add(credit);
+        }
+        self.last_ts_ns = ts_ns;
+        self.log_ns
+    }
+
+    /// Log time "now", for a view: the last entry's log time plus the real
+    /// time that passed since it, judged like the writer judges it. A view's
+    /// own clock counts only when there is no anchor to contradict it.
+    pub fn now_ns(&self, dir: &Path, clock: &dyn Clock) -> LogNow {
+        let wall = clock.wall_ns();
+        let expected = match (read_anchor(dir), clock.boot()) {
+            (Some(a), Some(b)) => a.expected_wall_ns(&b),
+            _ => None,
+        };
+        let reference = expected.unwrap_or(wall);
+        let since_last = reference.saturating_sub(self.last_ts_ns);
+        LogNow {
+            log_ns: if self.started {
+                self.log_ns.saturating_add(since_last)
+            } else {
+                reference
+            },
+            clock_off_ns: expected.map(|e| i128::from(wall) - i128::from(e)),
+        }
+    }
+}
+
+/// "Now" in log time, and how far this process's clock is from the log's.
+#[derive(Debug, Clone, Copy)]
+pub struct LogNow {
+    pub log_ns: u64,
+    pub clock_off_ns: Option<i128>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_known_values() {
+        assert_eq!(rfc3339_ns(0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(
+            rfc3339_ns(1_795_435_200_123_456_789),
+            "2026-11-23T12:00:00.123456789Z"
+        );
+        assert_eq!(
+            rfc3339_ns(951_782_400_000_000_000),
+            "2000-02-29T00:00:00.000000000Z"
+        );
+    }
+
+    #[test]
+    fn log_clock_credits_forward_steps_and_witnessed_jumps_only() {
+        let mut c = LogClock::default();
+        let day = NS_PER_DAY;
+        assert_eq!(c.advance(100 * day, None), 100 * day);
+        assert_eq!(c.advance(100 * day + 5, None), 100 * day + 5);
+        // A jump ahead, recorded with 2 s witnessed: 2 s count, not 4 years.
+        assert_eq!(c.advance(1500 * day, Some(2 * NS_PER_S)), 100 * day + 5 + 2 * NS_PER_S);
+        // Steps inside the wrong clock's time are real durations.
+        assert_eq!(c.advance(1500 * day + 10, None), 100 * day + 15 + 2 * NS_PER_S);
+        // Back to the right clock: a step back counts nothing...
+        let l = c.advance(100 * day + 60, Some(40));
+        assert_eq!(l, 100 * day + 15 + 2 * NS_PER_S + 40);
+        // ...and log time never goes backwards.
+        assert_eq!(c.advance(90 * day, None), l);
+    }
+
+    struct Fixed(u64, Option<BootTime>);
+    impl Clock for Fixed {
+        fn wall_ns(&self) -> u64 {
+            self.0
+        }
+        fn boot(&self) -> Option<BootTime> {
+            self.1.clone()
+        }
+    }
+
+    #[test]
+    fn judge_records_a_jump_against_the_anchor_and_moves_the_anchor() {
+        let tmp = tempfile::tempdir().unwrap();
+        let boot = |up: u64| BootTime {
+            boot_id: "b1".into(),
+            uptime_ns: up,
+        };
+        let t0 = 1_000 * NS_PER_DAY;
+        let first = Fixed(t0, Some(boot(50 * NS_PER_S)));
+        let mut j = ClockJudge::open(tmp.path(), &first, SKEW_TOLERANCE_NS_DEFAULT);
+        // Ten real minutes later, the clock agrees: nothing to record.
+        let b = boot(650 * NS_PER_S);
+        assert_eq!(j.check(t0 + 600 * NS_PER_S, Some(&b), Some(t0)), None);
+        // A second writer whose clock is 31 days ahead, 20 s after that.
+        let b = boot(670 * NS_PER_S);
+        let mut j2 = ClockJudge::open(tmp.path(), &Fixed(0, Some(b.clone())), SKEW_TOLERANCE_NS_DEFAULT);
+        let fast = t0 + 620 * NS_PER_S + 31 * NS_PER_DAY;
+        let s = j2.check(fast, Some(&b), Some(t0 + 600 * NS_PER_S)).unwrap();
+        assert_eq!(s.direction, "forward");
+        assert_eq!(s.witnessed_ns, 20 * NS_PER_S);
+        assert_eq!(s.evidence, Evidence::BootTime);
+        // The fast clock is now the log's clock: its next commit is fine...
+        let b = boot(680 * NS_PER_S);
+        assert_eq!(j2.check(fast + 10 * NS_PER_S, Some(&b), Some(fast)), None);
+        // ...and the right clock coming back is a jump backwards.
+        let mut j3 = ClockJudge::open(tmp.path(), &Fixed(0, Some(b.clone())), SKEW_TOLERANCE_NS_DEFAULT);
+        let back = j3.check(t0 + 640 * NS_PER_S, Some(&b), Some(fast + 10 * NS_PER_S)).unwrap();
+        assert_eq!(back.direction, "backward");
+        assert_eq!(back.witnessed_ns, 0);
+    }
+
+    #[test]
+    fn without_evidence_only_a_step_back_is_a_jump() {
+        let tmp = tempfile::tempdir().unwrap();
+        let none = Fixed(0, None);
+        let mut j = ClockJudge::open(tmp.path(), &none, SKEW_TOLERANCE_NS_DEFAULT);
+        let t = 1_000 * NS_PER_DAY;
+        assert_eq!(j.check(t + NS_PER_DAY, None, Some(t)), None, "a quiet day is not a jump");
+        let s = j.check(t - NS_PER_DAY, None, Some(t)).unwrap();
+        assert_eq!((s.direction, s.evidence), ("backward", Evidence::LastEntry));
+    }
+}
