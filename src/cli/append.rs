@@ -106,15 +106,19 @@ pub fn parse_line(bytes: &[u8], actor: &str) -> Result<NewEntry, String> {
             m
         }
     })?;
-    crate::registry::builtin()?
-        .validate(&entry.kind, payload_value)
-        .map_err(|r| {
-            format!(
-                "field `{}`: {}",
-                r.path.trim_start_matches('/').replace('/', "."),
-                r.reason
-            )
-        })?;
+    let registry = crate::registry::builtin()?;
+    // Agents write their own work only: a decision kind is refused here,
+    // with the command that does write it, before its payload is judged.
+    registry
+        .authorize(&entry.kind, &crate::authority::Actor::parse(actor))
+        .map_err(|u| format!("field `kind`: {u}"))?;
+    registry.validate(&entry.kind, payload_value).map_err(|r| {
+        format!(
+            "field `{}`: {}",
+            r.path.trim_start_matches('/').replace('/', "."),
+            r.reason
+        )
+    })?;
     Ok(entry)
 }
 
@@ -196,17 +200,6 @@ fn one(line: &[u8], line_no: u64, actor: &str) -> Option<Result<NewEntry, LineEr
     }))
 }
 
-/// The principal recorded as `actor` for entries appended from this process.
-pub fn local_actor() -> String {
-    use std::os::unix::fs::MetadataExt;
-    match std::env::var("USER").or_else(|_| std::env::var("LOGNAME")) {
-        Ok(user) if !user.is_empty() => format!("user:{user}"),
-        _ => match std::fs::metadata("/proc/self") {
-            Ok(m) => format!("uid:{}", m.uid()),
-            Err(_) => "user:unknown".into(),
-        },
-    }
-}
 
 pub fn run(dir: &Path) -> Result<i32> {
     let log = Log::open(dir).with_context(|| format!("opening {} for append", dir.display()))?;
@@ -217,7 +210,9 @@ pub fn run(dir: &Path) -> Result<i32> {
         );
     }
     let (tx, rx) = mpsc::sync_channel::<Chunk>(64);
-    let actor = local_actor();
+    // The agent path: whoever runs `append` writes as an agent, named by
+    // the operating system (never by USER or any other variable).
+    let actor = crate::authority::local_actor(crate::authority::Class::Agent).to_string();
     std::thread::spawn(move || reader_thread(actor, tx));
     let mut out = Out::default();
     while let Ok(first) = rx.recv() {

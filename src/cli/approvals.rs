@@ -50,6 +50,9 @@ pub enum ApprovalsCmd {
         /// The parameter_hash you reviewed; refuse if the proposal now has other parameters.
         #[arg(long = "hash")]
         expect_hash: Option<String>,
+        /// A label recorded beside your operating-system identity (a role, a ticket); it never replaces it.
+        #[arg(long = "actor", value_name = "LABEL")]
+        label: Option<String>,
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -62,6 +65,9 @@ pub enum ApprovalsCmd {
         id: String,
         #[arg(long)]
         reason: String,
+        /// A label recorded beside your operating-system identity (a role, a ticket); it never replaces it.
+        #[arg(long = "actor", value_name = "LABEL")]
+        label: Option<String>,
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -85,14 +91,16 @@ pub fn run(cmd: ApprovalsCmd) -> Result<i32> {
             id,
             reason,
             expect_hash,
+            label,
             format,
-        } => approve(&dir, &id, reason, expect_hash, format),
+        } => approve(&dir, &id, reason, expect_hash, label, format),
         ApprovalsCmd::Reject {
             dir,
             id,
             reason,
+            label,
             format,
-        } => reject(&dir, &id, &reason, format),
+        } => reject(&dir, &id, &reason, label, format),
         ApprovalsCmd::Sweep { dir, format } => sweep(&dir, format),
     }
     .map(|_| 0)
@@ -126,7 +134,7 @@ fn snapshot(dir: &Path) -> Result<Snapshot> {
             .collect();
         Ok((proposals, mode, playbooks))
     })?;
-    let now_ns = super::state::now_ns(&st.reader)?;
+    let now_ns = super::state::now_ns(&st)?;
     Ok(Snapshot {
         proposals,
         mode,
@@ -145,7 +153,7 @@ fn find_at(dir: &Path, id: &str) -> Result<(Option<Proposal>, u64)> {
     let p = st
         .projections
         .with_view(NAME, |v| v.get_json::<Proposal>(&proposal_key(id)))?;
-    Ok((p, super::state::now_ns(&st.reader)?))
+    Ok((p, super::state::now_ns(&st)?))
 }
 
 fn awaiting(p: &Proposal) -> bool {
@@ -242,9 +250,13 @@ fn show(dir: &Path, id: &str, format: Format) -> Result<()> {
             if let Some(seq) = p.decided_seq {
                 lines.push(String::new());
                 lines.push(format!(
-                    "DECISION: {} at seq {seq} by {}{}{}",
+                    "DECISION: {} at seq {seq} by {}{}{}{}",
                     p.display_status(),
                     opt(&p.approver),
+                    p.approver_label
+                        .as_ref()
+                        .map(|l| format!(" (\"{l}\")"))
+                        .unwrap_or_default(),
                     p.playbook
                         .as_ref()
                         .map(|b| format!(" (playbook {b})"))
@@ -254,6 +266,16 @@ fn show(dir: &Path, id: &str, format: Format) -> Result<()> {
                         .map(|r| format!(": {r}"))
                         .unwrap_or_default()
                 ));
+            }
+            if !p.ignored.is_empty() {
+                lines.push(String::new());
+                lines.push("IGNORED DECISIONS (changed nothing):".into());
+                for i in &p.ignored {
+                    lines.push(format!(
+                        "  seq {} {} by {}: {}",
+                        i.seq, i.kind, i.actor, i.reason
+                    ));
+                }
             }
             if let Some(v) = &p.violation {
                 lines.push(String::new());
@@ -310,19 +332,46 @@ fn report(format: Format, seq: u64, kind: &str, payload: &Value, text: String) {
     out.flush();
 }
 
+/// Separation of duties, checked before anything is written: the agent
+/// that proposed cannot approve its own proposal, under its own name or a
+/// label. The projection applies the same rule to entries written by hand.
+fn check_not_own_agent(p: &Proposal, label: Option<&str>) -> Result<()> {
+    let me = crate::authority::local_actor(crate::authority::Class::Operator);
+    if let Some(agent) = p.agent.as_deref() {
+        if me.name() == agent || label == Some(agent) {
+            bail!(
+                "separation of duties: you ({me}) are the proposal's own agent {agent:?}; another operator must decide it"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn label_value(label: Option<String>) -> Result<Option<String>> {
+    match label {
+        Some(l) if l.trim().is_empty() || l.len() > 128 || l.chars().any(char::is_control) => {
+            bail!("--actor LABEL must be 1 to 128 printable characters")
+        }
+        other => Ok(other),
+    }
+}
+
 fn approve(
     dir: &Path,
     id: &str,
     reason: Option<String>,
     expect_hash: Option<String>,
+    label: Option<String>,
     format: Format,
 ) -> Result<()> {
+    let label = label_value(label)?;
     let lock = lock_for_decision(dir)?;
     let snap = snapshot(dir)?;
     let Some(p) = snap.proposals.iter().find(|p| p.proposal_id == id) else {
         bail!("no proposal {id:?} in {}", dir.display());
     };
     check_decidable(p, snap.now_ns, "approved")?;
+    check_not_own_agent(p, label.as_deref())?;
     if let Some(h) = expect_hash.as_deref() {
         if h != p.parameter_hash {
             bail!(
@@ -336,12 +385,16 @@ fn approve(
         "proposal_id": id,
         "parameter_hash": p.parameter_hash,
         "mode": snap.mode.mode,
-        "approver": super::append::local_actor(),
+        "approver": crate::authority::local_principal(),
     });
     if let Some(r) = reason.filter(|r| !r.trim().is_empty()) {
         payload["reason"] = r.into();
     }
+    if let Some(l) = label {
+        payload["actor_label"] = l.into();
+    }
     let seq = lock.append(Decision {
+        class: crate::authority::Class::Operator,
         kind: "proposal.approved",
         job_id: p.job_id.as_deref(),
         agent: p.agent.as_deref(),
@@ -373,7 +426,14 @@ fn approve(
     Ok(())
 }
 
-fn reject(dir: &Path, id: &str, reason: &str, format: Format) -> Result<()> {
+fn reject(
+    dir: &Path,
+    id: &str,
+    reason: &str,
+    label: Option<String>,
+    format: Format,
+) -> Result<()> {
+    let label = label_value(label)?;
     if reason.trim().is_empty() {
         bail!("a rejection needs a reason: --reason TEXT");
     }
@@ -383,12 +443,16 @@ fn reject(dir: &Path, id: &str, reason: &str, format: Format) -> Result<()> {
         bail!("no proposal {id:?} in {}", dir.display());
     };
     check_decidable(p, snap.now_ns, "rejected")?;
-    let payload = json!({
+    let mut payload = json!({
         "proposal_id": id,
         "reason": reason,
-        "approver": super::append::local_actor(),
+        "approver": crate::authority::local_principal(),
     });
+    if let Some(l) = label {
+        payload["actor_label"] = l.into();
+    }
     let seq = lock.append(Decision {
+        class: crate::authority::Class::Operator,
         kind: "proposal.rejected",
         job_id: p.job_id.as_deref(),
         agent: p.agent.as_deref(),
@@ -411,6 +475,7 @@ fn sweep(dir: &Path, format: Format) -> Result<()> {
     let mut done = 0usize;
     let mut write = |p: &Proposal, kind: &str, payload: Value, text: String| -> Result<()> {
         let seq = lock.append(Decision {
+            class: crate::authority::Class::Operator,
             kind,
             job_id: p.job_id.as_deref(),
             agent: p.agent.as_deref(),

@@ -10,7 +10,7 @@ use std::path::Path;
 
 pub fn run(dir: &Path, check: Option<&str>, format: Format) -> Result<()> {
     let st = super::state::open(dir)?;
-    let now_ns = super::state::now_ns(&st.reader)?;
+    let now_ns = super::state::now_ns(&st)?;
     let mut out = Out::default();
     if let Some(tool) = check {
         let (b, cfg) = st.projections.with_view(NAME, |v| {

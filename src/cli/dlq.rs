@@ -176,6 +176,7 @@ pub fn replay(dir: &Path, job: &str, format: Format) -> Result<()> {
         payload["input"] = input.clone();
     }
     let seq = lock.append(super::state::Decision {
+        class: crate::authority::Class::Operator,
         kind: "job.replayed",
         job_id: Some(&new_id),
         agent: None,
@@ -205,6 +206,7 @@ pub fn discard(dir: &Path, job: &str, reason: &str, format: Format) -> Result<()
     let lock = super::state::lock_for_decision(dir)?;
     let i = pending(dir, job, "discard")?;
     let seq = lock.append(super::state::Decision {
+        class: crate::authority::Class::Operator,
         kind: "dlq.reviewed",
         job_id: Some(job),
         agent: None,

@@ -29,7 +29,7 @@ pub fn parse_context(pairs: &[String]) -> Result<BTreeMap<String, String>> {
 pub fn is_enabled(dir: &Path, key: &str, context: &[String], format: Format) -> Result<()> {
     let ctx = parse_context(context)?;
     let st = super::state::open(dir)?;
-    let now_ns = super::state::now_ns(&st.reader)?;
+    let now_ns = super::state::now_ns(&st)?;
     let (flag, removed) = st.projections.with_view(NAME, |v| {
         Ok((
             v.get_json::<Flag>(&flag_key(key))?,
@@ -80,6 +80,7 @@ pub fn set(dir: &Path, a: SetArgs<'_>, format: Format) -> Result<()> {
     let seq = super::state::append_one(
         dir,
         super::state::Decision {
+            class: crate::authority::Class::Operator,
             kind: "flag.set",
             job_id: None,
             agent: None,
@@ -106,7 +107,7 @@ pub fn set(dir: &Path, a: SetArgs<'_>, format: Format) -> Result<()> {
 
 pub fn list(dir: &Path, format: Format) -> Result<()> {
     let st = super::state::open(dir)?;
-    let now_ns = super::state::now_ns(&st.reader)?;
+    let now_ns = super::state::now_ns(&st)?;
     let flags: Vec<Flag> = st
         .projections
         .with_view(NAME, |v| v.scan_json::<Flag>(b"flag/"))?

@@ -78,7 +78,7 @@ fn load(dir: &Path) -> Result<(ModeState, u64)> {
         .projections
         .with_view(NAME, |v| v.get_json(MODE_KEY))?
         .unwrap_or_default();
-    let now_ns = super::state::now_ns(&st.reader)?;
+    let now_ns = super::state::now_ns(&st)?;
     Ok((mode, now_ns))
 }
 
@@ -217,6 +217,7 @@ fn set(
     }
     let payload = json!({"from": m.mode, "to": to, "reason": parts.join("; ")});
     let seq = lock.append(Decision {
+        class: crate::authority::Class::Operator,
         kind: "mode.changed",
         job_id: None,
         agent: None,

@@ -92,7 +92,7 @@ fn check_cmd(dir: &Path, req: &Request<'_>, format: Format) -> Result<i32> {
         bail!("--cost must be a non-negative number of USD");
     }
     let st = state::open(dir)?;
-    let now_ns = state::now_ns(&st.reader)?;
+    let now_ns = state::now_ns(&st)?;
     let (policies, today, run, calls) = st.projections.with_view(policy::NAME, |v| {
         Ok((
             policy::policies(v)?,
@@ -133,6 +133,7 @@ fn check_cmd(dir: &Path, req: &Request<'_>, format: Format) -> Result<i32> {
         let seq = state::append_one(
             dir,
             Decision {
+                class: crate::authority::Class::Argus,
                 kind: "policy.denied",
                 job_id: req.job,
                 agent: Some(req.agent),
@@ -227,7 +228,7 @@ fn agent_limit(policies: &[Policy], agent: &str, field: &str) -> Option<(u64, St
 pub fn budget(dir: &Path, agent: Option<&str>, day: Option<&str>, format: Format) -> Result<()> {
     let day = day.map(parse_day).transpose()?;
     let st = state::open(dir)?;
-    let now_ns = state::now_ns(&st.reader)?;
+    let now_ns = state::now_ns(&st)?;
     let day = day.unwrap_or(now_ns / DAY_NS);
     let (policies, days) = st.projections.with_view(policy::NAME, |v| {
         Ok((policy::policies(v)?, policy::days(v, day)?))

@@ -94,7 +94,7 @@ fn summary(jobs: &[JobSla], all_targets: &BTreeMap<String, Target>, now_ns: u64)
 
 pub fn run(dir: &Path, show: Show, format: Format) -> Result<()> {
     let st = super::state::open(dir)?;
-    let now_ns = super::state::now_ns(&st.reader)?;
+    let now_ns = super::state::now_ns(&st)?;
     let (jobs, stored) = st.projections.with_view(NAME, |v| {
         Ok((
             v.scan_json::<JobSla>(JOB_PREFIX)?,

@@ -1,5 +1,6 @@
 //! Opening the projections for a view: every view catches them up to the
 //! log's sealed head before answering, with a progress bar on a terminal.
+use crate::authority::{local_actor, Class};
 use crate::log::reader::LogReader;
 use crate::projections::{self, Projections};
 use anyhow::{Context, Result};
@@ -49,9 +50,12 @@ pub fn catch_up(reader: &LogReader, p: &mut Projections) -> Result<u64> {
     Ok(size)
 }
 
-/// What a mutating command writes: one entry, by the local principal. The
-/// command changes nothing else; projections derive the new state from it.
+/// What a mutating command writes: one entry, by the local principal in the
+/// command's writer class (an operator's decision, or Argus's own, such as a
+/// policy denial). The command changes nothing else; projections derive the
+/// new state from it.
 pub struct Decision<'a> {
+    pub class: Class,
     pub kind: &'a str,
     pub job_id: Option<&'a str>,
     pub agent: Option<&'a str>,
@@ -86,7 +90,7 @@ impl DecisionLock {
             job_id: d.job_id.map(str::to_string),
             step_id: None,
             agent: d.agent.map(str::to_string),
-            actor: super::append::local_actor(),
+            actor: local_actor(d.class).to_string(),
             parent: d.parent,
             payload: serde_json::to_vec(&d.payload)?,
         }])?;
@@ -96,16 +100,26 @@ impl DecisionLock {
     }
 }
 
-/// "Now" for a live view or check: the time an entry appended now would
-/// carry. The writer stamps `max(wall clock, newest entry)`, so this is the
-/// same. Projections never read it (they fold entry timestamps only, so
-/// replay is deterministic); views use it so that a quiet log still ages: a
-/// worker whose heartbeats stopped is reported dead, an open breaker
-/// reaches half-open and a rate-limit window slides even when nothing new
-/// is appended.
-pub fn now_ns(reader: &LogReader) -> Result<u64> {
-    Ok(reader
-        .latest_seal()?
-        .ts_ns
-        .max(crate::log::writer::now_ns()))
+/// "Now" for a live view or check, in log time: the log clock at the
+/// newest entry plus the real time that passed since it, judged as the
+/// writer judges it (`crate::time`). Projections never read it (they fold
+/// entry times only, so replay is deterministic); views use it so that a
+/// quiet log still ages: a worker whose heartbeats stopped is reported dead,
+/// an open breaker reaches half-open and a rate-limit window slides even
+/// when nothing new is appended. A process whose own clock is off does not
+/// move it: the log's clock anchor outvotes it, and a note says so.
+pub fn now_ns(st: &State) -> Result<u64> {
+    let clock = st.projections.log_clock()?;
+    let now = clock.now_ns(&st.reader.dir.root, &crate::time::SystemClock::new());
+    if let Some(off) = now.clock_off_ns {
+        let tol = i128::from(st.reader.meta.skew_tolerance_ns());
+        if off.abs() > tol {
+            eprintln!(
+                "argusctl: note: this machine's clock is {} {} the log's clock; times are judged in log time",
+                crate::time::human_ns(off.unsigned_abs().min(u128::from(u64::MAX)) as u64),
+                if off > 0 { "ahead of" } else { "behind" }
+            );
+        }
+    }
+    Ok(now.log_ns)
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 
 pub fn run(dir: &Path, t: Thresholds, all: bool, format: Format) -> Result<()> {
     let st = super::state::open(dir)?;
-    let now_ns = super::state::now_ns(&st.reader)?;
+    let now_ns = super::state::now_ns(&st)?;
     let (workers, claims) = st.projections.with_view(NAME, |v| {
         Ok((
             v.scan_json::<Worker>(WORKER_PREFIX)?,

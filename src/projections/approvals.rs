@@ -94,6 +94,40 @@ pub struct Proposal {
     /// constitutional violation): which entry, and the status it had.
     #[serde(default)]
     pub violation: Option<String>,
+    /// The label the approver gave (`--actor`), beside the principal.
+    #[serde(default)]
+    pub approver_label: Option<String>,
+    /// Decisions about this proposal that changed nothing, and why: a
+    /// forged approval, one bound to other parameters, one by the proposal's
+    /// own agent, an expiry not yet due in log time.
+    #[serde(default)]
+    pub ignored: Vec<Ignored>,
+}
+
+/// A decision entry the queue did not honour.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Ignored {
+    pub seq: u64,
+    pub kind: String,
+    pub actor: String,
+    pub reason: String,
+}
+
+/// Most ignored decisions kept per proposal; more would let a flood of
+/// forged entries grow one record without bound.
+const IGNORED_KEPT: usize = 32;
+
+impl Proposal {
+    fn ignore(&mut self, ev: &Event<'_>, reason: impl Into<String>) {
+        if self.ignored.len() < IGNORED_KEPT {
+            self.ignored.push(Ignored {
+                seq: ev.seq,
+                kind: ev.kind.to_string(),
+                actor: ev.actor.to_string(),
+                reason: reason.into(),
+            });
+        }
+    }
 }
 
 impl Proposal {
@@ -138,6 +172,15 @@ pub struct ModeChange {
     pub unmet: Vec<String>,
 }
 
+/// A `mode.changed` entry that did not change the mode, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IgnoredModeChange {
+    pub seq: u64,
+    pub actor: String,
+    pub to: String,
+    pub reason: String,
+}
+
 /// The operating mode and the evidence its next change is judged on.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ModeState {
@@ -155,6 +198,9 @@ pub struct ModeState {
     pub violations: u64,
     pub violations_total: u64,
     pub history: Vec<ModeChange>,
+    /// Mode changes written by someone who may not change the mode.
+    #[serde(default)]
+    pub ignored: Vec<IgnoredModeChange>,
 }
 
 impl Default for ModeState {
@@ -185,6 +231,7 @@ impl ModeState {
             violations: 0,
             violations_total: 0,
             history: Vec::new(),
+            ignored: Vec::new(),
         }
     }
 
@@ -416,16 +463,35 @@ fn on_approved(ev: &Event<'_>, tx: &mut Tx<'_>, mode: &mut ModeState) -> Result<
     let Some(mut p) = tx.get_json::<Proposal>(&key)? else {
         return Ok(());
     };
-    if p.status != PENDING || ev.str("parameter_hash") != Some(p.parameter_hash.as_str()) {
+    let playbook = ev.str("playbook");
+    let refusal = if p.status != PENDING {
+        Some(format!("the proposal is {}, not pending", p.display_status()))
+    } else if ev.str("parameter_hash") != Some(p.parameter_hash.as_str()) {
+        Some(format!(
+            "bound to parameter_hash {}, but the proposal's parameters now hash to {}",
+            ev.str("parameter_hash").unwrap_or("(none)"),
+            p.parameter_hash
+        ))
+    } else {
+        own_agent(ev, &p)
+    };
+    if let Some(reason) = refusal {
+        p.ignore(ev, reason);
+        tx.put_json(&key, p);
         return Ok(());
     }
-    let playbook = ev.str("playbook");
     if let Some(name) = playbook {
-        if mode.mode == "alpha" {
-            return Ok(());
-        }
         let book: Option<Playbook> = tx.get_json(&playbook_key(name))?;
-        if !book.is_some_and(|b| b.matches(&p)) {
+        let why = if mode.mode == "alpha" {
+            Some("a playbook approval in mode alpha".to_string())
+        } else if !book.is_some_and(|b| b.matches(&p)) {
+            Some(format!("playbook {name} does not cover this proposal"))
+        } else {
+            None
+        };
+        if let Some(reason) = why {
+            p.ignore(ev, reason);
+            tx.put_json(&key, p);
             return Ok(());
         }
         mode.auto_approved += 1;
@@ -436,7 +502,8 @@ fn on_approved(ev: &Event<'_>, tx: &mut Tx<'_>, mode: &mut ModeState) -> Result<
     p.status = APPROVED.into();
     p.decided_seq = Some(ev.seq);
     p.decided_ts_ns = Some(ev.log_ns);
-    p.approver = Some(ev.str("approver").unwrap_or(ev.actor).to_string());
+    p.approver = Some(ev.actor.to_string());
+    p.approver_label = opt_str(ev, "actor_label");
     p.reason = opt_str(ev, "reason");
     p.approval_mode = Some(ev.str("mode").unwrap_or(&mode.mode).to_string());
     p.playbook = playbook.map(str::to_string);
@@ -454,6 +521,8 @@ fn on_rejected(ev: &Event<'_>, tx: &mut Tx<'_>, mode: &mut ModeState) -> Result<
         return Ok(());
     };
     if p.status != PENDING {
+        p.ignore(ev, format!("the proposal is {}, not pending", p.display_status()));
+        tx.put_json(&key, p);
         return Ok(());
     }
     remove_deadline(tx, &p);
@@ -461,14 +530,15 @@ fn on_rejected(ev: &Event<'_>, tx: &mut Tx<'_>, mode: &mut ModeState) -> Result<
     p.status = REJECTED.into();
     p.decided_seq = Some(ev.seq);
     p.decided_ts_ns = Some(ev.log_ns);
-    p.approver = Some(ev.str("approver").unwrap_or(ev.actor).to_string());
+    p.approver = Some(ev.actor.to_string());
+    p.approver_label = opt_str(ev, "actor_label");
     p.reason = opt_str(ev, "reason");
     p.last_seq = ev.seq;
     tx.put_json(&key, p);
     Ok(())
 }
 
-fn on_expired(ev: &Event<'_>, tx: &mut Tx<'_>, mode: &mut ModeState) -> Result<(), StoreError> {
+fn on_expired(ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<(), StoreError> {
     let Some(id) = ev.str("proposal_id") else {
         return Ok(());
     };
@@ -477,13 +547,16 @@ fn on_expired(ev: &Event<'_>, tx: &mut Tx<'_>, mode: &mut ModeState) -> Result<(
         return Ok(());
     };
     if p.status == PENDING {
-        // Recorded before this projection saw the deadline pass (a producer
-        // that auto-denies on its own clock): the entry is still the decision.
-        remove_deadline(tx, &p);
-        mode.expired += 1;
-        p.status = EXPIRED.into();
-        p.decided_seq = Some(ev.seq);
-        p.decided_ts_ns = Some(ev.log_ns);
+        // Expiry is a rule of log time: an expiry stamped by a clock that ran
+        // ahead of the log's is not due, and changes nothing.
+        let reason = format!(
+            "not due in log time: the deadline is {}, the entry's log time {}",
+            crate::time::rfc3339_ns(p.deadline_ns),
+            crate::time::rfc3339_ns(ev.log_ns)
+        );
+        p.ignore(ev, reason);
+        tx.put_json(&key, p);
+        return Ok(());
     } else if p.status != EXPIRED || p.expiry_recorded {
         return Ok(());
     }
@@ -524,6 +597,18 @@ fn on_lifecycle(
     p.last_seq = ev.seq;
     tx.put_json(&key, p);
     Ok(())
+}
+
+/// Separation of duties: the agent that proposed may not approve, whatever
+/// class it writes as. Compared by name: the approver's principal name, and
+/// the label it gave, against the proposal's agent.
+fn own_agent(ev: &Event<'_>, p: &Proposal) -> Option<String> {
+    let agent = p.agent.as_deref()?;
+    let approver = crate::authority::Actor::parse(ev.actor);
+    let label = ev.str("actor_label");
+    (approver.name() == agent || label == Some(agent)).then(|| {
+        format!("separation of duties: the approver {approver} is the proposal's own agent {agent}")
+    })
 }
 
 fn on_playbook_set(ev: &Event<'_>, tx: &mut Tx<'_>) {
@@ -605,6 +690,7 @@ fn on_mode_changed(ev: &Event<'_>, mode: &mut ModeState) {
     *mode = ModeState {
         history,
         violations_total: mode.violations_total,
+        ignored: std::mem::take(&mut mode.ignored),
         ..ModeState::starting_at(ev.log_ns)
     };
     mode.mode = to.to_string();
@@ -617,7 +703,42 @@ impl Projection for Approvals {
         NAME
     }
     fn version(&self) -> u32 {
-        2
+        3
+    }
+    fn apply_refused(
+        &self,
+        ev: &Event<'_>,
+        reason: &str,
+        tx: &mut Tx<'_>,
+    ) -> Result<(), StoreError> {
+        match ev.kind {
+            "proposal.approved" | "proposal.rejected" | "proposal.expired" => {
+                let Some(id) = ev.str("proposal_id") else {
+                    return Ok(());
+                };
+                let key = proposal_key(id);
+                if let Some(mut p) = tx.get_json::<Proposal>(&key)? {
+                    p.ignore(ev, format!("forged: {reason}"));
+                    tx.put_json(&key, p);
+                }
+            }
+            "mode.changed" => {
+                let mut mode: ModeState = tx
+                    .get_json(MODE_KEY)?
+                    .unwrap_or_else(|| ModeState::starting_at(ev.log_ns));
+                if mode.ignored.len() < IGNORED_KEPT {
+                    mode.ignored.push(IgnoredModeChange {
+                        seq: ev.seq,
+                        actor: ev.actor.to_string(),
+                        to: ev.str("to").unwrap_or_default().to_string(),
+                        reason: format!("forged: {reason}"),
+                    });
+                }
+                tx.put_json(MODE_KEY, mode);
+            }
+            _ => {}
+        }
+        Ok(())
     }
     fn apply(&self, ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<(), StoreError> {
         if !touches_mode(ev, tx)? {
@@ -670,7 +791,7 @@ fn apply_kind(ev: &Event<'_>, tx: &mut Tx<'_>, mode: &mut ModeState) -> Result<(
         "proposal.created" => on_created(ev, tx)?,
         "proposal.approved" => on_approved(ev, tx, mode)?,
         "proposal.rejected" => on_rejected(ev, tx, mode)?,
-        "proposal.expired" => on_expired(ev, tx, mode)?,
+        "proposal.expired" => on_expired(ev, tx)?,
         "proposal.executing" => on_lifecycle(ev, tx, mode, "executing")?,
         "proposal.completed" => on_lifecycle(ev, tx, mode, "completed")?,
         "proposal.failed" => on_lifecycle(ev, tx, mode, "failed")?,
