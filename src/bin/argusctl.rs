@@ -37,6 +37,9 @@ enum Cmd {
         after_help = "Each line: {\"kind\": \"a.b\", \"job_id\"?, \"step_id\"?, \"agent\"?, \"parent\"?: <seq>, \"payload\"?: <any JSON>}.\nLines that arrive together are committed together. A malformed line stops the run with exit 2, naming the line and field; every line before it stays committed.\n\nExamples:\n  echo '{\"kind\":\"cost.logged\",\"job_id\":\"j1\",\"payload\":{\"usd\":0.02}}' | argusctl append ./audit\n  agent-runner | argusctl append ./audit > acks.jsonl"
     )]
     Append { dir: PathBuf },
+    /// Operator configuration: policies, routes, agents, SLA targets, breakers, playbooks.
+    #[command(subcommand)]
+    Config(ConfigCmd),
     /// Print sealed entries in seq order.
     #[command(
         after_help = "Examples:\n  argusctl cat ./audit --from 100 --to 120\n  argusctl cat ./audit -o json | jq 'select(.kind==\"cost.logged\") | .payload.usd'"
@@ -269,6 +272,15 @@ enum Cmd {
 }
 
 #[derive(Subcommand)]
+enum ConfigCmd {
+    /// Apply configuration entries (JSON lines on stdin) as the operator; all commit together or none.
+    #[command(
+        after_help = "Each line has the shape `append` takes: {\"kind\", \"job_id\"?, \"agent\"?, \"payload\"}. Only\nconfiguration kinds are accepted: policy.set/removed, route.set/removed, agent.registered/updated/\ndisabled, sla.target_set, breaker.configured, playbook.set/removed, flag.removed and manual\nmemory reviews. Decisions with a command of their own (approve, reject, mode set, flag set,\ndlq replay) are refused here, naming that command; agents' work belongs to `append`.\nThe entries are recorded with the operator class and your operating-system identity.\n\nExamples:\n  echo '{\"kind\":\"policy.set\",\"payload\":{\"policy_id\":\"budget-r\",\"policy_type\":\"budget\",\"scope\":\"agent:researcher\",\"config\":{\"daily_usd\":5}}}' \\\n    | argusctl config apply ./audit\n  argusctl config apply ./audit < routes.jsonl"
+    )]
+    Apply { dir: PathBuf },
+}
+
+#[derive(Subcommand)]
 enum ProjCmd {
     /// Each projection's applied seq, lag behind the log and state digest (after catching up).
     #[command(
@@ -303,6 +315,7 @@ fn run(cli: Cli) -> Result<i32> {
             key_file,
         } => cli::init::run(dir, segment_bytes, key_file).map(|_| 0),
         Cmd::Append { dir } => cli::append::run(&dir),
+        Cmd::Config(ConfigCmd::Apply { dir }) => cli::config::apply(&dir),
         Cmd::Cat {
             dir,
             from,

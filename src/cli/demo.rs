@@ -53,7 +53,11 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         },
     )
     .with_context(|| format!("creating demo log in {}", dir.display()))?;
-    let actor = "user:demo";
+    // The session mixes agents' work with an operator's configuration and
+    // approvals; each line is written in the class its kind calls for.
+    let registry = crate::registry::builtin().map_err(anyhow::Error::msg)?;
+    let agent = crate::authority::local_actor(crate::authority::Class::Agent).to_string();
+    let operator = crate::authority::local_actor(crate::authority::Class::Operator).to_string();
     let mut n = 0;
     // Steps of the session arrive in small groups, as concurrent agents would.
     let lines: Vec<&str> = SESSION.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -64,6 +68,18 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
             .enumerate()
             .map(|(i, l)| {
                 let line = bind_approval(l, &mut params)?;
+                let kind = serde_json::from_str::<serde_json::Value>(&line)?["kind"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let actor = if registry
+                    .writers(&kind)
+                    .contains(&crate::authority::Class::Agent)
+                {
+                    &agent
+                } else {
+                    &operator
+                };
                 super::append::parse_line(line.as_bytes(), actor)
                     .map_err(|m| anyhow::anyhow!("demo line {}: {m}", n + i + 1))
             })

@@ -4,6 +4,7 @@ pub mod agents;
 pub mod append;
 pub mod approvals;
 pub mod breakers;
+pub mod config;
 pub mod demo;
 pub mod dlq;
 pub mod flags;

@@ -83,6 +83,12 @@ pub fn append_one(dir: &Path, d: Decision<'_>) -> Result<u64> {
 }
 
 impl DecisionLock {
+    /// Appends entries the caller built (one group commit), durable and
+    /// sealed on return.
+    pub fn append_entries(&self, entries: Vec<crate::NewEntry>) -> Result<Vec<crate::Ack>> {
+        Ok(self.log.append(entries)?)
+    }
+
     /// Appends one decision entry (durable and sealed on return) and returns its seq.
     pub fn append(&self, d: Decision<'_>) -> Result<u64> {
         let acks = self.log.append(vec![crate::NewEntry {

@@ -1,0 +1,85 @@
+//! `argusctl config apply`: an operator's configuration, as JSON lines.
+//!
+//! Policies, routes, agent definitions, SLA targets, breakers, playbooks,
+//! flag removals and manual memory reviews are operator decisions without a
+//! command of their own. They arrive here, not through `append` (the agent
+//! path), and are recorded with the operator class and the operating
+//! system's word on who ran the command. All lines commit together, or none
+//! does: a configuration is applied whole.
+use super::{Out, EXIT_USAGE};
+use crate::authority::{local_actor, Class};
+use anyhow::{Context, Result};
+use std::io::Read;
+use std::path::Path;
+
+/// What `config apply` writes: the kinds whose registry entry names it.
+const COMMAND: &str = "argusctl config apply";
+/// Largest configuration accepted on stdin.
+const INPUT_BYTES_MAX: usize = 64 << 20;
+
+pub fn apply(dir: &Path) -> Result<i32> {
+    let mut input = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(INPUT_BYTES_MAX as u64 + 1)
+        .read_to_end(&mut input)
+        .context("reading stdin")?;
+    if input.len() > INPUT_BYTES_MAX {
+        eprintln!(
+            "argusctl: stdin is over {} MiB; split the configuration",
+            INPUT_BYTES_MAX >> 20
+        );
+        return Ok(EXIT_USAGE);
+    }
+    let registry = crate::registry::builtin().map_err(anyhow::Error::msg)?;
+    let actor = local_actor(Class::Operator).to_string();
+    let mut entries = Vec::new();
+    for (i, line) in input.split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let e = match super::append::parse_line(line, &actor) {
+            Ok(e) => e,
+            Err(m) => return Ok(refuse(i + 1, &m)),
+        };
+        let is_config = registry
+            .get(&e.kind)
+            .and_then(|d| d.command.as_deref())
+            .is_some_and(|c| c.contains(COMMAND));
+        if !is_config {
+            let how = registry
+                .get(&e.kind)
+                .and_then(|d| d.command.clone())
+                .map_or_else(
+                    || "agents write it with `argusctl append`".to_string(),
+                    |c| format!("use {c}"),
+                );
+            return Ok(refuse(
+                i + 1,
+                &format!("field `kind`: {} is not configuration ({how})", e.kind),
+            ));
+        }
+        entries.push(e);
+    }
+    if entries.is_empty() {
+        return Ok(0);
+    }
+    let log = super::state::lock_for_decision(dir)?;
+    let acks = log.append_entries(entries)?;
+    let mut out = Out::default();
+    for a in acks {
+        out.line(&format!(
+            r#"{{"seq":{},"hash":"{}"}}"#,
+            a.seq,
+            hex::encode(a.hash)
+        ));
+    }
+    out.flush();
+    Ok(0)
+}
+
+fn refuse(line: usize, message: &str) -> i32 {
+    eprintln!("argusctl: stdin line {line}: {message}; nothing was written");
+    EXIT_USAGE
+}
