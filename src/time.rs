@@ -291,7 +291,12 @@ impl ClockJudge {
     /// and, failing that, against the last entry's time. On a jump, this
     /// writer's clock becomes the anchor: the log's clock is now this one,
     /// and the jump is on record.
-    pub fn check(&mut self, now: u64, boot: Option<&BootTime>, last_ts: Option<u64>) -> Option<Skew> {
+    pub fn check(
+        &mut self,
+        now: u64,
+        boot: Option<&BootTime>,
+        last_ts: Option<u64>,
+    ) -> Option<Skew> {
         let prev = last_ts.unwrap_or(now);
         let by_anchor = match (&self.anchor, boot) {
             (Some(a), Some(b)) => a.expected_wall_ns(b),
@@ -411,9 +416,15 @@ mod tests {
         assert_eq!(c.advance(100 * day, None), 100 * day);
         assert_eq!(c.advance(100 * day + 5, None), 100 * day + 5);
         // A jump ahead, recorded with 2 s witnessed: 2 s count, not 4 years.
-        assert_eq!(c.advance(1500 * day, Some(2 * NS_PER_S)), 100 * day + 5 + 2 * NS_PER_S);
+        assert_eq!(
+            c.advance(1500 * day, Some(2 * NS_PER_S)),
+            100 * day + 5 + 2 * NS_PER_S
+        );
         // Steps inside the wrong clock's time are real durations.
-        assert_eq!(c.advance(1500 * day + 10, None), 100 * day + 15 + 2 * NS_PER_S);
+        assert_eq!(
+            c.advance(1500 * day + 10, None),
+            100 * day + 15 + 2 * NS_PER_S
+        );
         // Back to the right clock: a step back counts nothing...
         let l = c.advance(100 * day + 60, Some(40));
         assert_eq!(l, 100 * day + 15 + 2 * NS_PER_S + 40);
@@ -446,7 +457,11 @@ mod tests {
         assert_eq!(j.check(t0 + 600 * NS_PER_S, Some(&b), Some(t0)), None);
         // A second writer whose clock is 31 days ahead, 20 s after that.
         let b = boot(670 * NS_PER_S);
-        let mut j2 = ClockJudge::open(tmp.path(), &Fixed(0, Some(b.clone())), SKEW_TOLERANCE_NS_DEFAULT);
+        let mut j2 = ClockJudge::open(
+            tmp.path(),
+            &Fixed(0, Some(b.clone())),
+            SKEW_TOLERANCE_NS_DEFAULT,
+        );
         let fast = t0 + 620 * NS_PER_S + 31 * NS_PER_DAY;
         let s = j2.check(fast, Some(&b), Some(t0 + 600 * NS_PER_S)).unwrap();
         assert_eq!(s.direction, "forward");
@@ -456,8 +471,14 @@ mod tests {
         let b = boot(680 * NS_PER_S);
         assert_eq!(j2.check(fast + 10 * NS_PER_S, Some(&b), Some(fast)), None);
         // ...and the right clock coming back is a jump backwards.
-        let mut j3 = ClockJudge::open(tmp.path(), &Fixed(0, Some(b.clone())), SKEW_TOLERANCE_NS_DEFAULT);
-        let back = j3.check(t0 + 640 * NS_PER_S, Some(&b), Some(fast + 10 * NS_PER_S)).unwrap();
+        let mut j3 = ClockJudge::open(
+            tmp.path(),
+            &Fixed(0, Some(b.clone())),
+            SKEW_TOLERANCE_NS_DEFAULT,
+        );
+        let back = j3
+            .check(t0 + 640 * NS_PER_S, Some(&b), Some(fast + 10 * NS_PER_S))
+            .unwrap();
         assert_eq!(back.direction, "backward");
         assert_eq!(back.witnessed_ns, 0);
     }
@@ -468,7 +489,11 @@ mod tests {
         let none = Fixed(0, None);
         let mut j = ClockJudge::open(tmp.path(), &none, SKEW_TOLERANCE_NS_DEFAULT);
         let t = 1_000 * NS_PER_DAY;
-        assert_eq!(j.check(t + NS_PER_DAY, None, Some(t)), None, "a quiet day is not a jump");
+        assert_eq!(
+            j.check(t + NS_PER_DAY, None, Some(t)),
+            None,
+            "a quiet day is not a jump"
+        );
         let s = j.check(t - NS_PER_DAY, None, Some(t)).unwrap();
         assert_eq!((s.direction, s.evidence), ("backward", Evidence::LastEntry));
     }

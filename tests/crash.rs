@@ -484,12 +484,15 @@ fn unsealed_entries_at_tail_are_cut_and_recorded_by_next_append() {
 
 #[test]
 fn corruption_in_last_segment_refuses_append_and_cuts_nothing() {
-    // A bad frame followed by a valid one is damage to committed data:
-    // recovery must refuse, name the place, and truncate nothing.
+    // Damage to a commit that a later commit followed is damage to data
+    // that was durable (SPEC §7.2 row 4): recovery must refuse, name the
+    // place, and truncate nothing. (Damage confined to the *last* commit is
+    // what a power cut leaves; tests/tail_faults.rs covers that row.)
     let (tmp, key) = init_log(None);
     let dir = tmp.path();
     append(dir, &small_entries(0, 5));
     let (seg, before) = append_commit(dir, 5, 3);
+    append(dir, &small_entries(8, 2));
     let m = parse_segment(&seg);
     let victim = m
         .entries()

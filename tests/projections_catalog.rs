@@ -90,7 +90,7 @@ fn agent_events() -> Vec<Value> {
 fn agents_hold_current_definition_and_version_history() {
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
-    append(dir, &agent_events());
+    record(dir, &agent_events());
     let d = ds(dir);
 
     let list = lines_of(&["agents", &d, "-o", "json"]);
@@ -134,7 +134,7 @@ fn agents_hold_current_definition_and_version_history() {
         json!(["web_search", "read_file"]),
         "v1 snapshot is the definition as it stood at v1"
     );
-    assert_eq!(one["versions"][0]["actor"], "user:tester");
+    assert_eq!(one["versions"][0]["actor"], actor_of("operator"));
     let ignored = one["ignored_entries"].as_array().unwrap();
     assert_eq!(ignored.len(), 2, "{one:#}");
     for (i, v) in ignored.iter().zip([2, 1]) {
@@ -167,7 +167,7 @@ fn agents_hold_current_definition_and_version_history() {
 fn agent_update_of_unknown_slug_creates_it_and_reregistration_needs_higher_version() {
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
-    append(
+    record(
         dir,
         &[
             ev(
@@ -215,7 +215,7 @@ fn chain(v: &Value) -> Vec<String> {
 fn route_chain_sorted_by_priority_then_model_and_filtered() {
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
-    append(
+    record(
         dir,
         &[
             route("code_review", "sonnet", 1, 0.50, Some(200_000)),
@@ -310,7 +310,7 @@ fn route_chain_sorted_by_priority_then_model_and_filtered() {
     none.assert_code(1);
     assert!(none.stderr.contains("code_review"), "{}", none.ctx());
 
-    append(
+    record(
         dir,
         &[ev(
             "route.removed",
@@ -333,7 +333,7 @@ fn route_chain_sorted_by_priority_then_model_and_filtered() {
 fn route_falls_back_to_seed_defaults_and_rejects_unknown_task_types() {
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
-    append(dir, &[route("greeting", "sonnet", 1, 0.1, None)]);
+    record(dir, &[route("greeting", "sonnet", 1, 0.1, None)]);
     let d = ds(dir);
     for (task, model) in [
         ("health_check", "haiku"),
@@ -416,7 +416,7 @@ fn flag(key: &str, enabled: bool, pct: u64, targets: &[&str], expires: Option<&s
 fn flag_rollout_is_deterministic_and_proportional() {
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
-    append(
+    record(
         dir,
         &[
             flag("zero", true, 0, &[], None),
@@ -456,7 +456,7 @@ fn flag_rollout_is_deterministic_and_proportional() {
 fn flag_rules_in_order_unknown_disabled_expired_targets() {
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
-    append(
+    record(
         dir,
         &[
             flag("targeted", true, 0, &["researcher", "u-7"], None),
@@ -555,7 +555,11 @@ fn flag_set_appends_one_entry_and_refuses_bad_input_before_appending() {
     assert_eq!(entry_count(dir), 1, "exactly one entry");
     let e = last_entry(dir);
     assert_eq!(e["kind"], "flag.set");
-    assert_eq!(e["actor"], "user:tester", "the decision records its actor");
+    assert_eq!(
+        e["actor"],
+        actor_of("operator"),
+        "the decision records its actor"
+    );
     assert_eq!(e["payload"]["target_ids"], json!(["researcher", "critic"]));
     assert_eq!(e["payload"]["expires_at"], "2999-12-31T23:59:59Z");
     assert!(on(&d, "new_synthesis_v2", &[("agent", "critic")]));
@@ -656,7 +660,7 @@ fn memory_events() -> Vec<Value> {
 fn memory_gate_boundaries_and_sweep() {
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
-    let acks = append(dir, &memory_events());
+    let acks = record(dir, &memory_events());
     let d = ds(dir);
     let want: BTreeMap<String, String> = [
         ("at-threshold", "auto_approvable"),
@@ -695,7 +699,7 @@ fn memory_gate_boundaries_and_sweep() {
             e["payload"]["reason"],
             "score >= 7.0 with a source of authority >= 0.7"
         );
-        assert_eq!(e["actor"], "user:tester");
+        assert_eq!(e["actor"], actor_of("operator"));
         let id = e["payload"]["proposal_id"].as_str().unwrap();
         let created_seq = memory_events()
             .iter()
@@ -730,7 +734,7 @@ fn memory_gate_boundaries_and_sweep() {
     assert_eq!(entry_count(dir), before + 3);
 
     // Approval is final: a later rejection is recorded, not applied.
-    append(
+    record(
         dir,
         &[ev(
             "memory.proposal.rejected",
@@ -781,7 +785,7 @@ fn rebuild_is_byte_identical(name: &str, events: &[Value]) {
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
     for chunk in events.chunks(3) {
-        append(dir, chunk);
+        record(dir, chunk);
         digests(dir, &["projections", "status"]);
     }
     let live = digests(dir, &["projections", "status"])[name].clone();

@@ -76,7 +76,7 @@ fn proposal(id: &str) -> Value {
 fn decide_twenty(dir: &Path, tag: &str) {
     let d = dir.to_str().unwrap();
     let ids: Vec<String> = (0..20).map(|i| format!("{tag}-{i}")).collect();
-    append(dir, &ids.iter().map(|id| proposal(id)).collect::<Vec<_>>());
+    record(dir, &ids.iter().map(|id| proposal(id)).collect::<Vec<_>>());
     for id in &ids[..19] {
         run(&["approvals", "approve", d, id]).assert_ok();
     }
@@ -183,7 +183,7 @@ fn daily_budget_renews_next_log_day_and_pending_proposals_expire_after_24h() {
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
     let d = dir.to_str().unwrap();
-    append(
+    record(
         dir,
         &[
             json!({"kind":"policy.set","payload":{"policy_id":"budget-r","scope":"agent:researcher",

@@ -103,7 +103,7 @@ fn incident(dir: &Path) -> Value {
 fn daily_budget_5_usd_denies_until_utc_midnight() {
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
-    append(
+    record(
         dir,
         &[
             set_policy(
@@ -176,7 +176,7 @@ fn daily_budget_5_usd_denies_until_utc_midnight() {
 fn per_run_budget_0_50_counts_only_that_job() {
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
-    append(
+    record(
         dir,
         &[
             set_policy(
@@ -221,7 +221,7 @@ fn per_run_budget_0_50_counts_only_that_job() {
 fn cpu_seconds_today_over_max_is_denied() {
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
-    append(
+    record(
         dir,
         &[
             set_policy(
@@ -235,7 +235,7 @@ fn cpu_seconds_today_over_max_is_denied() {
         ],
     );
     assert_allowed(dir, "coder", "bash", &[]);
-    append(dir, &[cost("coder", "j3", 0.0, 0.5, "bash")]);
+    record(dir, &[cost("coder", "j3", 0.0, 0.5, "bash")]);
     let v = assert_denied(dir, "coder", "bash", &[], "cpu");
     assert!(
         v["retry_after"]
@@ -256,9 +256,9 @@ fn rate_limit_10_per_minute_denies_the_11th_call() {
         json!({"tool": "browser.fetch", "max_per_minute": 10}),
     )];
     evs.extend((0..9).map(|i| call("researcher", "browser.fetch", i)));
-    append(dir, &evs);
+    record(dir, &evs);
     assert_allowed(dir, "researcher", "browser.fetch", &[]);
-    append(dir, &[call("researcher", "browser.fetch", 9)]);
+    record(dir, &[call("researcher", "browser.fetch", 9)]);
     let v = assert_denied(dir, "researcher", "browser.fetch", &[], "fetch-rate");
     let retry = v["retry_after"].as_u64().expect("retry_after seconds");
     assert!((1..=60).contains(&retry), "retry_after {retry}");
@@ -271,7 +271,7 @@ fn rate_limit_10_per_minute_denies_the_11th_call() {
 fn allowlist_docs_wildcard() {
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
-    append(
+    record(
         dir,
         &[set_policy(
             "net",
@@ -306,7 +306,7 @@ fn allowlist_docs_wildcard() {
 fn safety_policy_requires_approval_for_listed_actions() {
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
-    append(
+    record(
         dir,
         &[set_policy(
             "safe",
@@ -323,7 +323,7 @@ fn safety_policy_requires_approval_for_listed_actions() {
 fn removed_or_disabled_policies_no_longer_apply() {
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
-    append(
+    record(
         dir,
         &[
             set_policy("zero", "global", "budget", json!({"daily_usd": 0.0})),
@@ -331,7 +331,7 @@ fn removed_or_disabled_policies_no_longer_apply() {
         ],
     );
     assert_denied(dir, "a", "t", &["--cost", "0.01"], "zero");
-    append(
+    record(
         dir,
         &[json!({"kind":"policy.removed","payload":{"policy_id":"zero"}})],
     );
@@ -350,7 +350,7 @@ fn removed_or_disabled_policies_no_longer_apply() {
 fn most_restrictive_of_global_agent_and_tool_scopes_wins() {
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
-    append(
+    record(
         dir,
         &[
             set_policy("g", "global", "budget", json!({"daily_usd": 10.0})),
@@ -374,7 +374,7 @@ fn most_restrictive_of_global_agent_and_tool_scopes_wins() {
 fn every_denial_is_one_policy_denied_entry_with_the_actor_and_allowed_writes_nothing() {
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
-    append(
+    record(
         dir,
         &[
             set_policy(
@@ -415,7 +415,8 @@ fn every_denial_is_one_policy_denied_entry_with_the_actor_and_allowed_writes_not
     let e = &d[0];
     assert_eq!(e["seq"], v["recorded_seq"], "response names the entry");
     assert_eq!(
-        e["actor"], "user:tester",
+        e["actor"],
+        actor_of("argus"),
         "the actor who ran the check: {e}"
     );
     assert_eq!(e["agent"], "researcher");
@@ -474,7 +475,7 @@ fn error_rate_over_20_percent_of_at_least_10_events_is_an_incident() {
             .enumerate()
             .map(|(i, c)| outcome(c == 'F', i))
             .collect();
-        append(dir, &evs);
+        record(dir, &evs);
         assert_eq!(incident(dir)["state"], "normal", "{pattern}");
     }
     // 3 failures of 10 (30%): incident at the 10th event.
@@ -485,7 +486,7 @@ fn error_rate_over_20_percent_of_at_least_10_events_is_an_incident() {
         json!({"kind":"job.failed","job_id":"j7","agent":"worker","payload":{"error":"boom"}}),
     );
     evs.extend((8..10).map(|i| outcome(true, i)));
-    let acks = append(dir, &evs);
+    let acks = record(dir, &evs);
     let s = incident(dir);
     assert_eq!(s["state"], "incident", "{s}");
     assert_eq!(s["trigger"], "error_rate");
@@ -503,9 +504,9 @@ fn more_than_3_stale_workers_within_5_minutes_is_an_incident() {
     let dir = tmp.path();
     let hb =
         |w: &str| json!({"kind":"heartbeat.stale","payload":{"worker_id":w,"last_seen_ms":90000}});
-    append(dir, &[hb("w1"), hb("w2"), hb("w3"), hb("w3")]);
+    record(dir, &[hb("w1"), hb("w2"), hb("w3"), hb("w3")]);
     assert_eq!(incident(dir)["state"], "normal", "3 distinct workers");
-    append(dir, &[hb("w4")]);
+    record(dir, &[hb("w4")]);
     let s = incident(dir);
     assert_eq!(
         (s["state"].as_str(), s["trigger"].as_str()),
@@ -519,7 +520,7 @@ fn declared_and_resolved_by_an_operator() {
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
     assert_eq!(incident(dir)["state"], "normal");
-    let acks = append(
+    let acks = record(
         dir,
         &[
             json!({"kind":"incident.declared","payload":{"level":"degraded","reason":"provider latency"}}),
@@ -529,9 +530,9 @@ fn declared_and_resolved_by_an_operator() {
     assert_eq!(s["state"], "degraded");
     assert_eq!(s["reason"], "provider latency");
     assert_eq!(s["since_seq"], json!(acks[0].seq));
-    assert_eq!(s["actor"], "user:tester");
+    assert_eq!(s["actor"], actor_of("agent"));
     assert!(s["since"].as_str().unwrap().ends_with('Z'));
-    append(
+    record(
         dir,
         &[json!({"kind":"incident.resolved","payload":{"resolution_note":"recovered"}})],
     );
@@ -545,7 +546,7 @@ fn declared_and_resolved_by_an_operator() {
 fn incident_halves_daily_budget_5_to_2_50_and_caps_retries() {
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
-    append(
+    record(
         dir,
         &[
             set_policy(
@@ -564,14 +565,14 @@ fn incident_halves_daily_budget_5_to_2_50_and_caps_retries() {
     );
 
     // Degraded changes no budget.
-    append(
+    record(
         dir,
         &[json!({"kind":"incident.declared","payload":{"level":"degraded","reason":"slow"}})],
     );
     let v = assert_allowed(dir, "researcher", "llm", &["--cost", "0.20"]);
     assert!(v.get("incident").is_none(), "{v}");
 
-    append(
+    record(
         dir,
         &[json!({"kind":"incident.declared","payload":{"level":"incident","reason":"outage"}})],
     );
@@ -596,7 +597,7 @@ fn incident_halves_daily_budget_5_to_2_50_and_caps_retries() {
     assert_eq!(b["daily_limit_usd"], json!(2.5));
     assert_eq!(b["incident"], json!(true));
 
-    append(dir, &[json!({"kind":"incident.resolved","payload":{}})]);
+    record(dir, &[json!({"kind":"incident.resolved","payload":{}})]);
     assert_allowed(dir, "researcher", "llm", &["--cost", "0.20"]);
 }
 
@@ -629,10 +630,10 @@ fn rebuild_gives_identical_policy_and_incident_state() {
         evs.push(call(["a", "b"][i % 2], "web", i));
         evs.push(outcome(i % 4 == 0, i));
     }
-    append(dir, &evs);
+    record(dir, &evs);
     // Built live, in several catch-ups.
     assert_allowed(dir, "z", "other", &[]);
-    append(dir, &[json!({"kind":"incident.resolved","payload":{}})]);
+    record(dir, &[json!({"kind":"incident.resolved","payload":{}})]);
     let digests = |r: &Run| -> Vec<(String, String)> {
         r.json_lines()
             .into_iter()

@@ -5,7 +5,7 @@
 //! seconds use small configured windows and short real sleeps.
 mod common;
 
-use common::{append, argus, p};
+use common::{argus, p, record};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Duration;
@@ -16,7 +16,7 @@ fn sleep_ms(ms: u64) {
 
 /// Appends one batch and returns the seqs.
 fn put(dir: &Path, entries: &[Value]) -> Vec<u64> {
-    append(dir, entries).iter().map(|a| a.seq).collect()
+    record(dir, entries).iter().map(|a| a.seq).collect()
 }
 
 /// Runs `argusctl <command...> DIR <rest...> -o json`; `dlq` takes its verb

@@ -200,7 +200,6 @@ fn one(line: &[u8], line_no: u64, actor: &str) -> Option<Result<NewEntry, LineEr
     }))
 }
 
-
 pub fn run(dir: &Path) -> Result<i32> {
     let log = Log::open(dir).with_context(|| format!("opening {} for append", dir.display()))?;
     if let Some((cut, ack)) = log.recovered() {

@@ -385,7 +385,7 @@ fn approve(
         "proposal_id": id,
         "parameter_hash": p.parameter_hash,
         "mode": snap.mode.mode,
-        "approver": crate::authority::local_principal(),
+        "approver": crate::authority::local_actor(crate::authority::Class::Operator).to_string(),
     });
     if let Some(r) = reason.filter(|r| !r.trim().is_empty()) {
         payload["reason"] = r.into();
@@ -426,13 +426,7 @@ fn approve(
     Ok(())
 }
 
-fn reject(
-    dir: &Path,
-    id: &str,
-    reason: &str,
-    label: Option<String>,
-    format: Format,
-) -> Result<()> {
+fn reject(dir: &Path, id: &str, reason: &str, label: Option<String>, format: Format) -> Result<()> {
     let label = label_value(label)?;
     if reason.trim().is_empty() {
         bail!("a rejection needs a reason: --reason TEXT");
@@ -446,7 +440,7 @@ fn reject(
     let mut payload = json!({
         "proposal_id": id,
         "reason": reason,
-        "approver": crate::authority::local_principal(),
+        "approver": crate::authority::local_actor(crate::authority::Class::Operator).to_string(),
     });
     if let Some(l) = label {
         payload["actor_label"] = l.into();

@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use writer::{Ack, Committed, NewEntry, Request, Writer};
 
-
 /// An open, writable log. Cheap to share by reference across producer
 /// threads; every `append` blocks until its entries are durable and sealed.
 pub struct Log {

@@ -9,6 +9,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::log::dir::{sync_dir, LogDir};
 use crate::log::index;
 use crate::log::recovery::Recovered;
+use crate::time::{Clock, ClockJudge, Skew};
 use ed25519_dalek::SigningKey;
 use log_format::entry::{encode_entry, valid_kind, EntryFields};
 use log_format::frame::encode_frame;
@@ -19,7 +20,6 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
-use crate::time::{Clock, ClockJudge, Skew};
 
 /// Largest payload accepted, in bytes. Keeps every frame well under the
 /// format's 16 MiB frame limit.

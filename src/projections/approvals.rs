@@ -465,7 +465,10 @@ fn on_approved(ev: &Event<'_>, tx: &mut Tx<'_>, mode: &mut ModeState) -> Result<
     };
     let playbook = ev.str("playbook");
     let refusal = if p.status != PENDING {
-        Some(format!("the proposal is {}, not pending", p.display_status()))
+        Some(format!(
+            "the proposal is {}, not pending",
+            p.display_status()
+        ))
     } else if ev.str("parameter_hash") != Some(p.parameter_hash.as_str()) {
         Some(format!(
             "bound to parameter_hash {}, but the proposal's parameters now hash to {}",
@@ -521,7 +524,10 @@ fn on_rejected(ev: &Event<'_>, tx: &mut Tx<'_>, mode: &mut ModeState) -> Result<
         return Ok(());
     };
     if p.status != PENDING {
-        p.ignore(ev, format!("the proposal is {}, not pending", p.display_status()));
+        p.ignore(
+            ev,
+            format!("the proposal is {}, not pending", p.display_status()),
+        );
         tx.put_json(&key, p);
         return Ok(());
     }

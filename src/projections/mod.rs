@@ -448,25 +448,23 @@ fn run_lane(
         return Ok(());
     }
     let staged: Vec<RefCell<store::Staged>> = members.iter().map(|_| Default::default()).collect();
-    let commit_all = |next_seq: u64,
-                      last_hash: &Hash32,
-                      clock: LogClock|
-     -> Result<(), ProjectionError> {
-        for (m, staged) in members.iter().zip(&staged) {
-            if m.next > next_seq {
-                continue;
+    let commit_all =
+        |next_seq: u64, last_hash: &Hash32, clock: LogClock| -> Result<(), ProjectionError> {
+            for (m, staged) in members.iter().zip(&staged) {
+                if m.next > next_seq {
+                    continue;
+                }
+                let cp = Checkpoint {
+                    version: m.projection.version(),
+                    engine: ENGINE_VERSION,
+                    next_seq,
+                    last_hash: hex::encode(last_hash),
+                    clock,
+                };
+                store::commit(m.tree, staged, serde_json::to_vec(&cp).unwrap_or_default())?;
             }
-            let cp = Checkpoint {
-                version: m.projection.version(),
-                engine: ENGINE_VERSION,
-                next_seq,
-                last_hash: hex::encode(last_hash),
-                clock,
-            };
-            store::commit(m.tree, staged, serde_json::to_vec(&cp).unwrap_or_default())?;
-        }
-        Ok(())
-    };
+            Ok(())
+        };
     let mut last_hash = [0u8; 32];
     let mut err: Option<ProjectionError> = None;
     let registry = crate::registry::builtin().map_err(ProjectionError::Registry)?;

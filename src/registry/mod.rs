@@ -108,7 +108,9 @@ impl Registry {
                 .collect::<Result<Vec<_>, _>>()?;
             let command = def["command"].as_str().map(str::to_string);
             if !writers.contains(&Class::Agent) && command.is_none() {
-                return Err(format!("{kind}: agents may not write it, so it must name its command"));
+                return Err(format!(
+                    "{kind}: agents may not write it, so it must name its command"
+                ));
             }
             kinds.insert(
                 kind.clone(),
@@ -239,7 +241,10 @@ mod tests {
         assert!(r.authorize("x.team.custom", &agent).is_ok());
         let op = Actor::parse("operator:uid:0:root");
         assert!(r.authorize("proposal.approved", &op).is_ok());
-        assert!(r.authorize("proposal.created", &op).is_err(), "operators do not write agents' work");
+        assert!(
+            r.authorize("proposal.created", &op).is_err(),
+            "operators do not write agents' work"
+        );
         assert!(r.authorize("log.recovered", &Actor::argus()).is_ok());
         assert!(r.authorize("clock.skew", &op).is_err());
     }

@@ -6,6 +6,8 @@
 //! at one exact frame or field.
 #![allow(dead_code)]
 
+pub mod forge;
+
 use serde_json::{json, Value};
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -225,6 +227,104 @@ pub fn append(dir: &Path, entries: &[Value]) -> Vec<Ack> {
     let acks = acks_of(&r);
     assert_eq!(acks.len(), entries.len(), "one ack per entry{}", r.ctx());
     acks
+}
+
+/// The actor field this process's user gets in `class` (the operating
+/// system's uid and name, as `argusctl` records them).
+pub fn actor_of(class: &str) -> String {
+    let id = |flag: &str| {
+        let o = Command::new("id").arg(flag).output().expect("run id");
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    format!("{class}:uid:{}:{}", id("-u"), id("-un"))
+}
+
+/// This user's name, as separation of duties compares it.
+pub fn user_name() -> String {
+    let o = Command::new("id").arg("-un").output().expect("run id");
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// Records operator configuration through `argusctl config apply`.
+pub fn configure(dir: &Path, entries: &[Value]) -> Vec<Ack> {
+    let r = argus_stdin(
+        [OsStr::new("config"), OsStr::new("apply"), p(dir)],
+        &to_lines(entries),
+    );
+    r.assert_ok();
+    let acks = acks_of(&r);
+    assert_eq!(acks.len(), entries.len(), "one ack per entry{}", r.ctx());
+    acks
+}
+
+/// Writes each entry the way its writer would: agents' work through
+/// `argusctl append`, configuration through `argusctl config apply`, and
+/// other decisions (approvals, mode changes, anomalies written directly, as
+/// a hand-made or older log holds them) with `forge::forge_commit` under the
+/// writer class the registry names first. Consecutive entries of one route
+/// go together.
+pub fn record(dir: &Path, entries: &[Value]) -> Vec<Ack> {
+    let mut acks = Vec::with_capacity(entries.len());
+    let route = |e: &Value| -> &'static str {
+        let kind = e["kind"].as_str().unwrap_or_default();
+        match kind_writers(kind).as_slice() {
+            w if w.iter().any(|c| c == "agent") => "agent",
+            _ if kind_command(kind).is_some_and(|c| c.contains("config apply")) => "config",
+            _ => "forge",
+        }
+    };
+    let mut i = 0;
+    while i < entries.len() {
+        let r = route(&entries[i]);
+        let mut j = i + 1;
+        while j < entries.len() && route(&entries[j]) == r {
+            j += 1;
+        }
+        let chunk = &entries[i..j];
+        match r {
+            "agent" => acks.extend(append(dir, chunk)),
+            "config" => acks.extend(configure(dir, chunk)),
+            _ => {
+                for e in chunk {
+                    let kind = e["kind"].as_str().unwrap_or_default();
+                    let class = kind_writers(kind).first().cloned().unwrap_or_default();
+                    let done =
+                        forge::forge_commit(dir, &actor_of(&class), None, std::slice::from_ref(e));
+                    acks.extend(done.into_iter().map(|(seq, h)| Ack {
+                        seq,
+                        hash: hex::encode(h),
+                    }));
+                }
+            }
+        }
+        i = j;
+    }
+    acks
+}
+
+fn registry() -> &'static Value {
+    static R: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    R.get_or_init(|| {
+        serde_json::from_str(include_str!("../../docs/events/registry.json")).expect("registry")
+    })
+}
+
+/// The writer classes the registry names for `kind` (agents' own for `x.`).
+pub fn kind_writers(kind: &str) -> Vec<String> {
+    registry()["kinds"][kind]["writers"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|w| w.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_else(|| vec!["agent".to_string()])
+}
+
+pub fn kind_command(kind: &str) -> Option<String> {
+    registry()["kinds"][kind]["command"]
+        .as_str()
+        .map(String::from)
 }
 
 /// Appends in one `argusctl append` run, `batch` lines at a time, waiting
