@@ -317,7 +317,7 @@ fn approve(
     expect_hash: Option<String>,
     format: Format,
 ) -> Result<()> {
-    let lock = lock_for_decision(dir)?;
+    let lock = lock_for_decision(dir, "approve")?;
     let snap = snapshot(dir)?;
     let Some(p) = snap.proposals.iter().find(|p| p.proposal_id == id) else {
         bail!("no proposal {id:?} in {}", dir.display());
@@ -377,7 +377,7 @@ fn reject(dir: &Path, id: &str, reason: &str, format: Format) -> Result<()> {
     if reason.trim().is_empty() {
         bail!("a rejection needs a reason: --reason TEXT");
     }
-    let lock = lock_for_decision(dir)?;
+    let lock = lock_for_decision(dir, "reject")?;
     let snap = snapshot(dir)?;
     let Some(p) = snap.proposals.iter().find(|p| p.proposal_id == id) else {
         bail!("no proposal {id:?} in {}", dir.display());
@@ -406,7 +406,7 @@ fn reject(dir: &Path, id: &str, reason: &str, format: Format) -> Result<()> {
 }
 
 fn sweep(dir: &Path, format: Format) -> Result<()> {
-    let lock = lock_for_decision(dir)?;
+    let lock = lock_for_decision(dir, "approvals sweep")?;
     let snap = snapshot(dir)?;
     let mut done = 0usize;
     let mut write = |p: &Proposal, kind: &str, payload: Value, text: String| -> Result<()> {
