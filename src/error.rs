@@ -74,7 +74,7 @@ pub enum Error {
 
 /// "5 s", "0.2 s": how long a wait lasted, for messages.
 fn seconds(ms: u64) -> String {
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{} s", ms / 1000)
     } else {
         format!("{:.1} s", ms as f64 / 1000.0)

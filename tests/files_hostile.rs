@@ -493,6 +493,45 @@ fn symlinked_signing_key_is_refused() {
     .assert_ok();
 }
 
+#[test]
+fn symlinked_keys_and_projections_directories_are_refused() {
+    let (tmp, _key) = log_with(2, None);
+    let dir = tmp.path();
+    let outside = tempfile::tempdir().unwrap();
+
+    // keys/ behind a link: the key inside is genuine, the link is not.
+    let keys = outside.path().join("keys");
+    std::fs::rename(dir.join("keys"), &keys).unwrap();
+    symlink(&keys, dir.join("keys")).unwrap();
+    let r = append_bounded(dir, b"{\"kind\":\"x.a.b\"}\n");
+    assert_eq!(r.code, Some(1), "{}", r.ctx());
+    assert!(
+        r.stderr.contains("keys") && r.stderr.contains("symbolic link"),
+        "the error names keys/ and says it is a link{}",
+        r.ctx()
+    );
+    assert!(r.stdout.is_empty(), "{}", r.ctx());
+    std::fs::remove_file(dir.join("keys")).unwrap();
+    std::fs::rename(&keys, dir.join("keys")).unwrap();
+
+    // projections/ behind a link: sled must not open (or rebuild, i.e.
+    // delete) whatever the link points at.
+    let proj = outside.path().join("projections");
+    std::fs::create_dir(&proj).unwrap();
+    std::fs::write(proj.join("keep.txt"), "not a sled store\n").unwrap();
+    let before = listing(&proj);
+    std::fs::remove_dir_all(dir.join("projections")).ok();
+    symlink(&proj, dir.join("projections")).unwrap();
+    let r = argus_bounded(&[OsStr::new("jobs"), p(dir)]);
+    assert_eq!(r.code, Some(1), "{}", r.ctx());
+    assert!(
+        r.stderr.contains("projections") && r.stderr.contains("symbolic link"),
+        "the error names projections/ and says it is a link{}",
+        r.ctx()
+    );
+    assert_eq!(listing(&proj), before, "nothing written through the link");
+}
+
 // ---------------------------------------------------------------------------
 // init into a directory that holds something else.
 
