@@ -1,5 +1,6 @@
 //! The engine's typed errors. Binaries add context with `anyhow`; the
 //! library keeps structured fields so a caller can act on them.
+use crate::log::safe_fs::FileKind;
 use log_format::FormatError;
 use std::path::PathBuf;
 use thiserror::Error;
@@ -17,8 +18,29 @@ pub enum Error {
     NotALog { dir: PathBuf, reason: String },
     #[error("{dir} already holds an Argus log; refusing to overwrite it")]
     AlreadyALog { dir: PathBuf },
-    #[error("log {dir} is locked by another writer ({holder})")]
-    Locked { dir: PathBuf, holder: String },
+    #[error("{dir} is not empty and is not an Argus log; refusing to create a log in it", dir = dir.display())]
+    NotEmpty { dir: PathBuf },
+    /// Another process holds the writer lock and did not let go within the
+    /// wait bound. `holder` is the holder's own line from `LOCK`, capped and
+    /// stripped of control characters.
+    #[error("timed out after {} waiting for the writer lock of {} to {operation}: it is locked by {}", seconds(*waited_ms), dir.display(), if holder.is_empty() { "an unknown process" } else { holder.as_str() })]
+    Locked {
+        dir: PathBuf,
+        operation: String,
+        waited_ms: u64,
+        holder_pid: Option<u32>,
+        holder: String,
+    },
+    #[error("{path} is {kind}, not a regular file; refusing to {action} it", path = path.display())]
+    NotRegularFile {
+        path: PathBuf,
+        kind: FileKind,
+        action: &'static str,
+    },
+    #[error("{path} is {kind}, not a directory; refusing to follow it", path = path.display())]
+    NotADirectory { path: PathBuf, kind: FileKind },
+    #[error("{path} is larger than {limit} bytes; refusing to read it", path = path.display())]
+    TooLarge { path: PathBuf, limit: u64 },
     #[error("key file {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}`", path = path.display())]
     KeyPermissions { path: PathBuf, mode: u32 },
     #[error("key file {path}: {reason}", path = path.display())]
@@ -64,6 +86,15 @@ pub enum Error {
     Lockdown(String),
     #[error("the writer thread has stopped")]
     WriterGone,
+}
+
+/// "5 s", "0.2 s": how long a wait lasted, for messages.
+fn seconds(ms: u64) -> String {
+    if ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

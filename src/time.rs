@@ -176,49 +176,28 @@ impl Anchor {
     }
 }
 
-fn nofollow() -> i32 {
-    nix::fcntl::OFlag::O_NOFOLLOW.bits() | nix::fcntl::OFlag::O_NONBLOCK.bits()
-}
-
 /// Reads the anchor; a missing, unreadable, oversized, non-regular or
 /// malformed file is no anchor.
 pub fn read_anchor(dir: &Path) -> Option<Anchor> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nofollow())
-        .open(dir.join(ANCHOR_FILE))
-        .ok()?;
-    if !f.metadata().ok()?.is_file() {
-        return None;
-    }
-    let mut text = Vec::new();
-    f.take(4096).read_to_end(&mut text).ok()?;
+    let text = crate::log::safe_fs::read_capped(&dir.join(ANCHOR_FILE), 4096).ok()?;
     serde_json::from_slice(&text).ok()
 }
 
-/// Replaces the anchor whole (a new temp file, then rename; never through
+/// Replaces the anchor whole (a fresh temp file, then rename; never through
 /// a link). Best effort: the anchor is a hint, and a log on a read-only
 /// medium cannot keep one.
-pub fn write_anchor(dir: &Path, a: &Anchor) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let bytes = serde_json::to_vec(a).map_err(std::io::Error::other)?;
-    let tmp = dir.join(format!("{ANCHOR_FILE}.tmp"));
-    match std::fs::remove_file(&tmp) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .custom_flags(nofollow())
-        .open(&tmp)?;
-    f.write_all(&bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, dir.join(ANCHOR_FILE))
+pub fn write_anchor(dir: &Path, a: &Anchor) -> crate::Result<()> {
+    let bytes = serde_json::to_vec(a).map_err(|e| crate::Error::Io {
+        path: dir.join(ANCHOR_FILE),
+        source: std::io::Error::other(e),
+    })?;
+    crate::log::safe_fs::write_whole(
+        &dir.join(format!("{ANCHOR_FILE}.tmp")),
+        &dir.join(ANCHOR_FILE),
+        &bytes,
+        0o644,
+        crate::log::safe_fs::Durability::Synced,
+    )
 }
 
 /// How a jump was judged.

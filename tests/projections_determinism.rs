@@ -7,7 +7,6 @@ mod common;
 use common::{actor_of, kind_writers};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;

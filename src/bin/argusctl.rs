@@ -3,6 +3,7 @@ use anyhow::Result;
 use argus::cli::{self, Format};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -10,11 +11,25 @@ use std::path::PathBuf;
     version,
     about = "Flight recorder for autonomous agents: a signed, hash-chained, append-only log",
     long_about = "argusctl creates, appends to, reads and verifies an Argus log.\n\nEvery entry is durable (fdatasync) and covered by an Ed25519-signed seal before `append` acknowledges it. Readers need no lock and only ever see sealed entries.",
-    after_help = "Quick start:\n  argusctl demo\n  argusctl init ./audit\n  echo '{\"kind\":\"tool.call_started\",\"job_id\":\"j1\",\"payload\":{\"tool\":\"bash\"}}' | argusctl append ./audit\n  argusctl tail ./audit -f -o json | jq .\n  argusctl verify ./audit --key <hex from init>"
+    after_help = "Quick start:\n  argusctl demo\n  argusctl init ./audit\n  echo '{\"kind\":\"tool.call_started\",\"job_id\":\"j1\",\"payload\":{\"tool\":\"bash\"}}' | argusctl append ./audit\n  argusctl tail ./audit -f -o json | jq .\n  argusctl verify ./audit --key <hex from init>\n\nWriters wait for the log's writer lock (default 5 s) when another process holds it:\n  argusctl --lock-timeout 30 approvals approve ./audit janus-abc123def456\n  argusctl --lock-timeout 0 append ./audit < entries.jsonl   # fail at once if busy"
 )]
 struct Cli {
+    /// Seconds a writer (append, approve, policy check, mode set, ...) waits for another
+    /// process's writer lock before giving up; 0 fails at once.
+    #[arg(long, global = true, value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
+    lock_timeout: Duration,
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+/// A non-negative, finite number of seconds ("5", "0.5", "0").
+fn parse_seconds(s: &str) -> std::result::Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("{s:?} is not a non-negative, finite number of seconds"))
 }
 
 #[derive(Subcommand)]
@@ -308,6 +323,7 @@ enum ProjCmd {
 }
 
 fn run(cli: Cli) -> Result<i32> {
+    cli::state::set_lock_timeout(cli.lock_timeout);
     match cli.cmd {
         Cmd::Init {
             dir,
@@ -446,7 +462,11 @@ fn main() {
             let usage = e.chain().any(|c| {
                 matches!(
                     c.downcast_ref::<argus::Error>(),
-                    Some(argus::Error::NotALog { .. } | argus::Error::AlreadyALog { .. })
+                    Some(
+                        argus::Error::NotALog { .. }
+                            | argus::Error::AlreadyALog { .. }
+                            | argus::Error::NotEmpty { .. }
+                    )
                 )
             });
             std::process::exit(if usage {

@@ -5,7 +5,7 @@
 //! together are committed together. The first bad line stops the run with
 //! exit 2: every line before it is committed, nothing of it is written.
 use super::{Out, EXIT_USAGE};
-use crate::{Log, NewEntry};
+use crate::NewEntry;
 use anyhow::{Context, Result};
 use serde_json::{Map, Value};
 use std::io::Read;
@@ -201,7 +201,7 @@ fn one(line: &[u8], line_no: u64, actor: &str) -> Option<Result<NewEntry, LineEr
 }
 
 pub fn run(dir: &Path) -> Result<i32> {
-    let log = Log::open(dir).with_context(|| format!("opening {} for append", dir.display()))?;
+    let log = super::state::open_writer(dir, "append")?;
     if let Some((cut, ack)) = log.recovered() {
         eprintln!(
             "argusctl: recovered {}: cut {} unacknowledged bytes at offset {} ({}); recorded as seq {}",

@@ -365,7 +365,7 @@ fn approve(
     format: Format,
 ) -> Result<()> {
     let label = label_value(label)?;
-    let lock = lock_for_decision(dir)?;
+    let lock = lock_for_decision(dir, "approve")?;
     let snap = snapshot(dir)?;
     let Some(p) = snap.proposals.iter().find(|p| p.proposal_id == id) else {
         bail!("no proposal {id:?} in {}", dir.display());
@@ -431,7 +431,7 @@ fn reject(dir: &Path, id: &str, reason: &str, label: Option<String>, format: For
     if reason.trim().is_empty() {
         bail!("a rejection needs a reason: --reason TEXT");
     }
-    let lock = lock_for_decision(dir)?;
+    let lock = lock_for_decision(dir, "reject")?;
     let snap = snapshot(dir)?;
     let Some(p) = snap.proposals.iter().find(|p| p.proposal_id == id) else {
         bail!("no proposal {id:?} in {}", dir.display());
@@ -464,7 +464,7 @@ fn reject(dir: &Path, id: &str, reason: &str, label: Option<String>, format: For
 }
 
 fn sweep(dir: &Path, format: Format) -> Result<()> {
-    let lock = lock_for_decision(dir)?;
+    let lock = lock_for_decision(dir, "approvals sweep")?;
     let snap = snapshot(dir)?;
     let mut done = 0usize;
     let mut write = |p: &Proposal, kind: &str, payload: Value, text: String| -> Result<()> {

@@ -65,7 +65,7 @@ pub fn apply(dir: &Path) -> Result<i32> {
     if entries.is_empty() {
         return Ok(0);
     }
-    let log = super::state::lock_for_decision(dir)?;
+    let log = super::state::lock_for_decision(dir, "config apply")?;
     let acks = log.append_entries(entries)?;
     let mut out = Out::default();
     for a in acks {

@@ -163,7 +163,7 @@ pub fn show(dir: &Path, job: &str, format: Format) -> Result<()> {
 }
 
 pub fn replay(dir: &Path, job: &str, format: Format) -> Result<()> {
-    let lock = super::state::lock_for_decision(dir)?;
+    let lock = super::state::lock_for_decision(dir, "dlq replay")?;
     let i = pending(dir, job, "replay")?;
     let new_id = i.next_replay_id();
     // The input travels with the replay so the runtime can re-run it from
@@ -203,7 +203,7 @@ pub fn discard(dir: &Path, job: &str, reason: &str, format: Format) -> Result<()
     if reason.trim().is_empty() {
         bail!("--reason is empty: say why the job is discarded");
     }
-    let lock = super::state::lock_for_decision(dir)?;
+    let lock = super::state::lock_for_decision(dir, "dlq discard")?;
     let i = pending(dir, job, "discard")?;
     let seq = lock.append(super::state::Decision {
         class: crate::authority::Class::Operator,

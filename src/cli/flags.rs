@@ -79,6 +79,7 @@ pub fn set(dir: &Path, a: SetArgs<'_>, format: Format) -> Result<()> {
     }
     let seq = super::state::append_one(
         dir,
+        "flag set",
         super::state::Decision {
             class: crate::authority::Class::Operator,
             kind: "flag.set",

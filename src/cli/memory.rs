@@ -35,8 +35,7 @@ fn proposals(st: &super::state::State) -> Result<Vec<Proposal>> {
 /// (proposal_id, seq) for each. The writer lock is taken before the
 /// projections are read, so no other decision can slip in between.
 fn sweep_auto(dir: &Path) -> Result<Vec<(String, u64)>> {
-    let log =
-        crate::Log::open(dir).with_context(|| format!("opening {} for append", dir.display()))?;
+    let log = super::state::open_writer(dir, "memory sweep")?;
     let st = super::state::open(dir)?;
     let todo: Vec<Proposal> = proposals(&st)?
         .into_iter()

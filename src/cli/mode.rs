@@ -175,7 +175,7 @@ fn set(
     recommendation: Option<String>,
     format: Format,
 ) -> Result<()> {
-    let lock = lock_for_decision(dir)?;
+    let lock = lock_for_decision(dir, "mode set")?;
     let (m, now_ns) = load(dir)?;
     let to = to.as_str();
     let mut unmet = preconditions(&m, to, now_ns);

@@ -132,6 +132,7 @@ fn check_cmd(dir: &Path, req: &Request<'_>, format: Format) -> Result<i32> {
         }
         let seq = state::append_one(
             dir,
+            "policy check",
             Decision {
                 class: crate::authority::Class::Argus,
                 kind: "policy.denied",

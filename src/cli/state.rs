@@ -1,11 +1,14 @@
 //! Opening the projections for a view: every view catches them up to the
 //! log's sealed head before answering, with a progress bar on a terminal.
 use crate::authority::{local_actor, Class};
+use crate::log::lock::DEFAULT_WAIT;
 use crate::log::reader::LogReader;
 use crate::projections::{self, Projections};
 use anyhow::{Context, Result};
 use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 pub struct State {
     pub reader: LogReader,
@@ -71,15 +74,41 @@ pub struct DecisionLock {
     log: crate::Log,
 }
 
-pub fn lock_for_decision(dir: &Path) -> Result<DecisionLock> {
-    let log =
-        crate::Log::open(dir).with_context(|| format!("opening {} for append", dir.display()))?;
-    Ok(DecisionLock { log })
+pub fn lock_for_decision(dir: &Path, operation: &str) -> Result<DecisionLock> {
+    Ok(DecisionLock {
+        log: open_writer(dir, operation)?,
+    })
 }
 
 /// Appends one decision entry (durable and sealed on return) and returns its seq.
-pub fn append_one(dir: &Path, d: Decision<'_>) -> Result<u64> {
-    lock_for_decision(dir)?.append(d)
+pub fn append_one(dir: &Path, operation: &str, d: Decision<'_>) -> Result<u64> {
+    lock_for_decision(dir, operation)?.append(d)
+}
+
+/// `--lock-timeout`, in milliseconds: set once by the binary, read by every
+/// command that opens the log for writing.
+static LOCK_WAIT_MS: AtomicU64 = AtomicU64::new(DEFAULT_WAIT.as_millis() as u64);
+
+/// How long this process's writers wait for another's writer lock.
+pub fn set_lock_timeout(wait: Duration) {
+    let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+    LOCK_WAIT_MS.store(ms, Ordering::Relaxed);
+}
+
+pub fn lock_timeout() -> Duration {
+    Duration::from_millis(LOCK_WAIT_MS.load(Ordering::Relaxed))
+}
+
+/// Opens the log for writing on behalf of `operation` ("append",
+/// "approve", ...), waiting up to `--lock-timeout` for the writer lock.
+pub fn open_writer(dir: &Path, operation: &str) -> Result<crate::Log> {
+    let opts = crate::log::OpenOptions {
+        operation: operation.to_string(),
+        lock_wait: lock_timeout(),
+        clock: None,
+    };
+    crate::Log::open_with(dir, &opts)
+        .with_context(|| format!("opening {} to {operation}", dir.display()))
 }
 
 impl DecisionLock {

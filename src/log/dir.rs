@@ -1,6 +1,7 @@
 //! The log directory: where each file lives, the metadata file, and `init`.
 use crate::error::{Error, IoContext, Result};
 use crate::log::keys;
+use crate::log::safe_fs::{self, Durability, FileKind};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use log_format::segment::segment_file_name;
 use log_format::LogId;
@@ -87,11 +88,16 @@ impl LogDir {
 
     pub fn read_meta(&self) -> Result<Meta> {
         let path = self.meta_path();
-        let text = fs::read_to_string(&path).map_err(|e| Error::NotALog {
-            dir: self.root.clone(),
-            reason: format!("cannot read {META_FILE}: {e}"),
+        let bytes = safe_fs::read_capped(&path, safe_fs::SMALL_FILE_MAX).map_err(|e| match e {
+            // A planted FIFO, link or huge file is named as what it is.
+            Error::NotRegularFile { .. } | Error::TooLarge { .. } => e,
+            Error::Io { source, .. } => Error::NotALog {
+                dir: self.root.clone(),
+                reason: format!("cannot read {META_FILE}: {source}"),
+            },
+            other => other,
         })?;
-        let meta: Meta = serde_json::from_str(&text).map_err(|e| Error::NotALog {
+        let meta: Meta = serde_json::from_slice(&bytes).map_err(|e| Error::NotALog {
             dir: self.root.clone(),
             reason: format!("{META_FILE} is not valid: {e}"),
         })?;
@@ -114,13 +120,25 @@ impl LogDir {
     }
 
     /// Segment base seqs in order. Names that are not 20 digits + `.seg` are
-    /// returned as errors by the verifier; here they are simply skipped.
+    /// returned as errors by the verifier; here they are simply skipped. A
+    /// segment that is not a regular file (a link, a FIFO, a device) is
+    /// refused here, before anyone opens it.
     pub fn list_segments(&self) -> Result<Vec<u64>> {
         let dir = self.segments_dir();
         let mut out = Vec::new();
-        for ent in fs::read_dir(&dir).at(&dir)? {
-            let name = ent.at(&dir)?.file_name();
+        for ent in safe_fs::read_dir(&dir)? {
+            let ent = ent.at(&dir)?;
+            let name = ent.file_name();
             if let Some(base) = parse_segment_name(&name.to_string_lossy()) {
+                // The entry's own type: a link is reported as a link.
+                let kind = FileKind::of(ent.file_type().at(ent.path())?);
+                if kind != FileKind::Regular {
+                    return Err(Error::NotRegularFile {
+                        path: ent.path(),
+                        kind,
+                        action: "use",
+                    });
+                }
                 out.push(base);
             }
         }
@@ -146,8 +164,21 @@ pub struct InitOptions {
 /// the caller through the writer so that it carries a signed empty seal.
 pub fn create(root: &Path, opts: &InitOptions) -> Result<(Meta, SigningKey)> {
     let dir = LogDir::new(root);
-    if dir.meta_path().exists() || dir.segments_dir().exists() {
+    let present = |p: &Path| fs::symlink_metadata(p).is_ok();
+    if present(&dir.meta_path()) || present(&dir.segments_dir()) {
         return Err(Error::AlreadyALog { dir: root.into() });
+    }
+    // A log is created only in a new or empty directory: `init /etc` must
+    // not scatter argus.json, keys/ and segments/ among someone's files.
+    // `root` itself may be a link to a directory (the user chose it).
+    match fs::read_dir(root) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(Error::NotEmpty { dir: root.into() });
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).at(root),
     }
     fs::create_dir_all(root).at(root)?;
     let (key, key_file) = match &opts.key_file {
@@ -157,7 +188,9 @@ pub fn create(root: &Path, opts: &InitOptions) -> Result<(Meta, SigningKey)> {
         ),
         None => {
             let kdir = root.join("keys");
-            fs::create_dir_all(&kdir).at(&kdir)?;
+            // Not create_dir_all: the directory was empty, so anything at
+            // this name now was planted and is refused.
+            fs::create_dir(&kdir).at(&kdir)?;
             let key = keys::generate()?;
             keys::write_new(&kdir.join("signing.key"), &key)?;
             (key, "keys/signing.key".to_string())
@@ -177,14 +210,19 @@ pub fn create(root: &Path, opts: &InitOptions) -> Result<(Meta, SigningKey)> {
         key_file,
         clock_skew_tolerance_s: None,
     };
-    fs::create_dir_all(dir.segments_dir()).at(dir.segments_dir())?;
+    fs::create_dir(dir.segments_dir()).at(dir.segments_dir())?;
     let tmp = root.join("argus.json.tmp");
     let text = serde_json::to_string_pretty(&meta).map_err(|e| Error::NotALog {
         dir: root.into(),
         reason: e.to_string(),
     })?;
-    fs::write(&tmp, text + "\n").at(&tmp)?;
-    fs::rename(&tmp, dir.meta_path()).at(dir.meta_path())?;
+    safe_fs::write_whole(
+        &tmp,
+        &dir.meta_path(),
+        (text + "\n").as_bytes(),
+        0o666,
+        Durability::Synced,
+    )?;
     Ok((meta, key))
 }
 

@@ -1,9 +1,13 @@
 //! Sparse seq → offset index for sealed segments. A cache, never the truth:
 //! a missing or damaged index is rebuilt from the segment.
-use crate::error::{IoContext, Result};
+use crate::error::Result;
+use crate::log::safe_fs::{self, Durability};
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"ARGUSIDX";
+/// One 16-byte pair per 4096 entries: 16 MiB indexes a segment of about a
+/// billion entries, far beyond any real one.
+const INDEX_BYTES_MAX: u64 = 16 << 20;
 
 pub fn write(path: &Path, pairs: &[(u64, u64)]) -> Result<()> {
     let mut out = Vec::with_capacity(12 + pairs.len() * 16);
@@ -16,13 +20,13 @@ pub fn write(path: &Path, pairs: &[(u64, u64)]) -> Result<()> {
     out.extend_from_slice(&crc.to_le_bytes());
     // Unique temp name: two readers may rebuild the same index at once.
     let tmp = path.with_extension(format!("idx.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, &out).at(&tmp)?;
-    std::fs::rename(&tmp, path).at(path)
+    safe_fs::write_whole(&tmp, path, &out, 0o666, Durability::Cache)
 }
 
-/// Reads an index; `None` if it is missing or fails its checksum.
+/// Reads an index; `None` if it is missing, is not a regular file, is
+/// implausibly large or fails its checksum (the caller then rebuilds it).
 pub fn read(path: &Path) -> Option<Vec<(u64, u64)>> {
-    let b = std::fs::read(path).ok()?;
+    let b = safe_fs::read_capped(path, INDEX_BYTES_MAX).ok()?;
     if b.len() < 12 || &b[..8] != MAGIC || (b.len() - 12) % 16 != 0 {
         return None;
     }

@@ -1,11 +1,14 @@
 //! Signing keys on disk. Keys are hex seeds in files of mode 0600, and a key
 //! that anyone else can read is refused (ADR-018 S1 discipline).
 use crate::error::{Error, IoContext, Result};
+use crate::log::safe_fs;
 use ed25519_dalek::SigningKey;
-use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+
+/// A key file is one line of 64 hex digits; anything much longer is not one.
+const KEY_FILE_MAX: u64 = 4096;
 
 pub fn generate() -> Result<SigningKey> {
     let mut seed = [0u8; 32];
@@ -18,26 +21,26 @@ pub fn generate() -> Result<SigningKey> {
 
 /// Writes a new key file with mode 0600, refusing to replace an existing one.
 pub fn write_new(path: &Path, key: &SigningKey) -> Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .at(path)?;
+    let mut f = safe_fs::create_new(path, 0o600)?;
     writeln!(f, "{}", hex::encode(key.to_bytes())).at(path)?;
     f.sync_all().at(path)
 }
 
+/// Loads a key. The file may live anywhere, but it must be a regular file
+/// named directly (a link in the last component is refused: whoever can
+/// plant one could point the writer at a key they control), and the
+/// permission check is made on the open descriptor, the file actually read.
 pub fn load(path: &Path) -> Result<SigningKey> {
-    let meta = fs::metadata(path).at(path)?;
-    let mode = meta.permissions().mode() & 0o777;
+    let file = safe_fs::open_read(path)?;
+    let mode = file.metadata().at(path)?.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(Error::KeyPermissions {
             path: path.into(),
             mode,
         });
     }
-    let text = fs::read_to_string(path).at(path)?;
+    let bytes = safe_fs::read_capped_from(&file, path, KEY_FILE_MAX)?;
+    let text = String::from_utf8_lossy(&bytes);
     let seed: [u8; 32] = hex::decode(text.trim())
         .ok()
         .and_then(|v| v.try_into().ok())

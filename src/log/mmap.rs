@@ -11,9 +11,10 @@ use memmap2::Mmap;
 use std::fs::File;
 use std::path::Path;
 
-pub fn map_sealed(path: &Path) -> Result<Mmap> {
-    let file = File::open(path).at(path)?;
+/// Maps `file`, already opened (and checked to be a regular file) by the
+/// caller; `path` only names it in errors.
+pub fn map_sealed(file: &File, path: &Path) -> Result<Mmap> {
     // SAFETY: see the module comment; the mapping is read-only and the
     // segment is immutable once its footer is written.
-    unsafe { Mmap::map(&file) }.at(path)
+    unsafe { Mmap::map(file) }.at(path)
 }

@@ -7,6 +7,7 @@ pub mod lock;
 pub mod mmap;
 pub mod reader;
 pub mod recovery;
+pub mod safe_fs;
 pub mod verify;
 pub mod writer;
 
@@ -18,7 +19,31 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 use writer::{Ack, Committed, NewEntry, Request, Writer};
+
+/// How a writer opens the log: what it is opening it for, how long it
+/// waits for another process's writer lock, and where time comes from.
+#[derive(Clone)]
+pub struct OpenOptions {
+    /// What this process wants to do ("append", "approve", "policy check"),
+    /// named in the error if the lock wait times out.
+    pub operation: String,
+    /// How long to wait for the writer lock; zero fails at once.
+    pub lock_wait: Duration,
+    /// The system's clocks unless a test injects one it moves by hand.
+    pub clock: Option<Arc<dyn crate::time::Clock>>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self {
+            operation: "append".into(),
+            lock_wait: lock::DEFAULT_WAIT,
+            clock: None,
+        }
+    }
+}
 
 /// An open, writable log. Cheap to share by reference across producer
 /// threads; every `append` blocks until its entries are durable and sealed.
@@ -40,18 +65,26 @@ impl Log {
         Self::open(root)
     }
 
-    /// Opens an existing log: takes the writer lock, recovers the tail and,
-    /// if bytes were cut, records that in a `log.recovered` entry.
+    /// Opens an existing log to append, waiting the default time for the
+    /// writer lock (see `open_with`).
     pub fn open(root: &Path) -> Result<Self> {
-        Self::open_with(root, Arc::new(crate::time::SystemClock::new()))
+        Self::open_with(root, &OpenOptions::default())
     }
 
-    /// As `open`, with time from `clock` (tests move a clock by hand).
-    pub fn open_with(root: &Path, clock: Arc<dyn crate::time::Clock>) -> Result<Self> {
+    /// Opens an existing log: takes the writer lock (waiting up to
+    /// `opts.lock_wait`), recovers the tail and, if bytes were cut, records
+    /// that in a `log.recovered` entry.
+    pub fn open_with(root: &Path, opts: &OpenOptions) -> Result<Self> {
+        let clock = opts
+            .clock
+            .clone()
+            .unwrap_or_else(|| Arc::new(crate::time::SystemClock::new()));
         let d = LogDir::new(root);
         let meta = d.read_meta()?;
-        let lock = WriterLock::acquire(root)?;
-        let key = keys::load(&d.key_path(&meta))?;
+        let lock = WriterLock::acquire(root, &opts.operation, opts.lock_wait)?;
+        let key_path = d.key_path(&meta);
+        safe_fs::real_dirs_below(root, &key_path)?;
+        let key = keys::load(&key_path)?;
         if key.verifying_key() != meta.public_key()? {
             return Err(Error::BadKey {
                 path: d.key_path(&meta),
@@ -161,7 +194,8 @@ impl Drop for Log {
 }
 
 fn clean_temp_files(d: &LogDir) {
-    if let Ok(rd) = std::fs::read_dir(d.segments_dir()) {
+    // Unlinking removes a planted link, never its target.
+    if let Ok(rd) = safe_fs::read_dir(&d.segments_dir()) {
         for ent in rd.flatten() {
             if ent.file_name().to_string_lossy().ends_with(".tmp") {
                 let _ = std::fs::remove_file(ent.path());

@@ -3,7 +3,7 @@
 //! running beside the writer sees exactly what has been acknowledged.
 use crate::error::{Error, IoContext, Result};
 use crate::log::dir::{LogDir, Meta};
-use crate::log::{index, mmap};
+use crate::log::{index, mmap, safe_fs};
 use ed25519_dalek::VerifyingKey;
 use log_format::entry::decode_entry;
 use log_format::frame::FRAME_HEADER_LEN;
@@ -39,9 +39,8 @@ pub fn ends_in_footer(bytes: &[u8]) -> bool {
         )
 }
 
-fn file_ends_in_footer(path: &Path) -> Result<bool> {
+fn file_ends_in_footer(f: &std::fs::File, path: &Path) -> Result<bool> {
     use std::os::unix::fs::FileExt;
-    let f = std::fs::File::open(path).at(path)?;
     let len = f.metadata().at(path)?.len();
     let n = (FRAME_HEADER_LEN + FOOTER_LEN) as u64;
     if len < n {
@@ -53,11 +52,18 @@ fn file_ends_in_footer(path: &Path) -> Result<bool> {
 }
 
 /// Maps a sealed segment (immutable), reads the active one into memory.
+/// One descriptor, opened without following a link and checked to be a
+/// regular file, serves the footer check, the map and the read, so a FIFO
+/// or device planted as a segment is refused instead of read.
 pub fn load_path(path: &Path) -> Result<SegmentBytes> {
-    if file_ends_in_footer(path)? {
-        Ok(SegmentBytes::Mapped(mmap::map_sealed(path)?))
+    use std::io::Read;
+    let mut f = safe_fs::open_read(path)?;
+    if file_ends_in_footer(&f, path)? {
+        Ok(SegmentBytes::Mapped(mmap::map_sealed(&f, path)?))
     } else {
-        Ok(SegmentBytes::Owned(std::fs::read(path).at(path)?))
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf).at(path)?;
+        Ok(SegmentBytes::Owned(buf))
     }
 }
 
@@ -287,7 +293,7 @@ impl LogReader {
         let mut bytes = 0;
         for &b in &self.bases {
             let p = self.dir.segment_path(b);
-            bytes += std::fs::metadata(&p).at(&p)?.len();
+            bytes += safe_fs::open_read(&p)?.metadata().at(&p)?.len();
         }
         Ok(Stats {
             log_id: self.meta.log_id.clone(),

@@ -6,11 +6,11 @@
 //! open and name the place, never truncate.
 use crate::error::{Error, IoContext, Result};
 use crate::log::dir::LogDir;
+use crate::log::safe_fs::{self, Durability};
 use ed25519_dalek::VerifyingKey;
 use log_format::segment::segment_file_name;
 use log_format::walk::{ChainWalk, Checks, Item};
 use log_format::{CompactRange, Hash32, LogId, SealKey, Tail};
-use std::fs::OpenOptions;
 
 /// Cut reports written before the truncation they describe, so a crash
 /// between cutting and appending `log.recovered` cannot lose the record.
@@ -54,11 +54,17 @@ pub struct Recovered {
     pub unrecorded: Vec<CutReport>,
 }
 
-fn read_pending(dir: &LogDir) -> Vec<CutReport> {
-    std::fs::read(dir.root.join(PENDING_FILE))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
+/// Cut reports not yet recorded. A missing file means none; a file that is
+/// not a regular file or is implausibly large is refused, not ignored.
+fn read_pending(dir: &LogDir) -> Result<Vec<CutReport>> {
+    let path = dir.root.join(PENDING_FILE);
+    match safe_fs::read_capped(&path, safe_fs::SMALL_FILE_MAX) {
+        Ok(b) => Ok(serde_json::from_slice(&b).unwrap_or_default()),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(Vec::new())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn write_pending(dir: &LogDir, reports: &[CutReport]) -> Result<()> {
@@ -66,11 +72,7 @@ fn write_pending(dir: &LogDir, reports: &[CutReport]) -> Result<()> {
     let tmp = dir.root.join(format!("{PENDING_FILE}.tmp"));
     let bytes =
         serde_json::to_vec_pretty(reports).map_err(|e| Error::InvalidEntry(e.to_string()))?;
-    let f = std::fs::File::create(&tmp).at(&tmp)?;
-    std::io::Write::write_all(&mut &f, &bytes).at(&tmp)?;
-    f.sync_all().at(&tmp)?;
-    std::fs::rename(&tmp, &path).at(&path)?;
-    crate::log::dir::sync_dir(&dir.root)
+    safe_fs::write_whole(&tmp, &path, &bytes, 0o666, Durability::Synced)
 }
 
 /// Called once every pending cut is recorded in the log.
@@ -92,7 +94,7 @@ pub fn recover(dir: &LogDir, log_id: &LogId, key: &VerifyingKey) -> Result<Recov
     };
     let name = segment_file_name(base);
     let path = dir.segment_path(base);
-    let buf = std::fs::read(&path).at(&path)?;
+    let buf = safe_fs::read_all(&path)?;
     let incons = |offset: u64, reason: String| Error::Inconsistent {
         segment: name.clone(),
         offset,
@@ -129,7 +131,7 @@ pub fn recover(dir: &LogDir, log_id: &LogId, key: &VerifyingKey) -> Result<Recov
         entries_in_segment: 0,
         unrecorded: Vec::new(),
     };
-    let mut pending = read_pending(dir);
+    let mut pending = read_pending(dir)?;
     let mut recorded_ids: Vec<String> = Vec::new();
     let mut ids_unsealed: Vec<String> = Vec::new();
     let mut last_entry_ts: Option<u64> = None;
@@ -204,7 +206,7 @@ pub fn recover(dir: &LogDir, log_id: &LogId, key: &VerifyingKey) -> Result<Recov
         });
         // Record the cut durably first, then cut.
         write_pending(dir, &pending)?;
-        let f = OpenOptions::new().write(true).open(&path).at(&path)?;
+        let f = safe_fs::open_write(&path)?;
         f.set_len(st.len).at(&path)?;
         f.sync_all().at(&path)?;
     }

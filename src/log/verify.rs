@@ -2,9 +2,10 @@
 //! bytes; no stored hash is trusted. Segments are checked in parallel, each
 //! from the state its own header claims, then a sequential pass checks that
 //! every header matches where the previous segment ended.
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::log::dir::{parse_segment_name, LogDir};
 use crate::log::reader;
+use crate::log::safe_fs::{self, FileKind};
 use ed25519_dalek::VerifyingKey;
 use log_format::walk::{ChainWalk, Checks, FaultClass, Item};
 use log_format::{
@@ -300,9 +301,23 @@ pub fn verify(root: &Path, opts: &Options) -> Result<Report> {
     let seg_dir = dir.segments_dir();
     let mut names: Vec<(u64, String)> = Vec::new();
     let mut bad_names = Vec::new();
-    for ent in std::fs::read_dir(&seg_dir).at(&seg_dir)? {
-        let n = ent.at(&seg_dir)?.file_name().to_string_lossy().to_string();
+    // SPEC §2: segments/ is a real directory and every `*.seg` in it a
+    // regular file; anything else is STRUCTURE and is never opened.
+    let mut not_regular: Vec<(String, FileKind)> = Vec::new();
+    let (listing, seg_dir_kind) = match safe_fs::read_dir(&seg_dir) {
+        Ok(rd) => (Some(rd), None),
+        Err(Error::NotADirectory { kind, .. }) => (None, Some(kind)),
+        Err(e) => return Err(e),
+    };
+    for ent in listing.into_iter().flatten() {
+        let ent = ent.at(&seg_dir)?;
+        let n = ent.file_name().to_string_lossy().to_string();
         if n.ends_with(".seg") {
+            let kind = FileKind::of(ent.file_type().at(ent.path())?);
+            if kind != FileKind::Regular {
+                not_regular.push((n, kind));
+                continue;
+            }
             match parse_segment_name(&n) {
                 Some(b) => names.push((b, n)),
                 None => bad_names.push(n),
@@ -337,6 +352,31 @@ pub fn verify(root: &Path, opts: &Options) -> Result<Report> {
         rep.failure = Some(f);
         Ok(rep)
     };
+    if let Some(kind) = seg_dir_kind {
+        return finish(
+            report,
+            fail(
+                Class::Structure,
+                "",
+                0,
+                None,
+                format!("segments/ is {kind}, not a directory; refusing to follow it"),
+            ),
+        );
+    }
+    not_regular.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some((n, kind)) = not_regular.first() {
+        return finish(
+            report,
+            fail(
+                Class::Structure,
+                n,
+                0,
+                None,
+                format!("segment file is {kind}, not a regular file; refusing to read it"),
+            ),
+        );
+    }
     if let Some(n) = bad_names.first() {
         return finish(
             report,

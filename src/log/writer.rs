@@ -9,13 +9,14 @@ use crate::error::{Error, IoContext, Result};
 use crate::log::dir::{sync_dir, LogDir};
 use crate::log::index;
 use crate::log::recovery::Recovered;
+use crate::log::safe_fs;
 use crate::time::{Clock, ClockJudge, Skew};
 use ed25519_dalek::SigningKey;
 use log_format::entry::{encode_entry, valid_kind, EntryFields};
 use log_format::frame::encode_frame;
 use log_format::segment::segment_file_name;
 use log_format::{CompactRange, Footer, FrameType, Hash32, LogId, Seal, SegmentHeader};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -203,7 +204,7 @@ impl Writer {
         } = cfg;
         let dir_root = dir.root.clone();
         let path = dir.segment_path(rec.base_seq);
-        let file = OpenOptions::new().write(true).open(&path).at(&path)?;
+        let file = safe_fs::open_write(&path)?;
         let mut w = Self {
             dir,
             log_id,
@@ -257,7 +258,7 @@ impl Writer {
             now_ns(),
         );
         encode_frame(&mut bytes, FrameType::Seal, &seal.encode());
-        write_new_file(dir, 0, &bytes)
+        write_new_file(dir, 0, &bytes).map(drop)
     }
 
     /// This commit's time: the writer's wall clock as it is. It is not
@@ -469,9 +470,8 @@ impl Writer {
             frontier: self.range.clone(),
         };
         let bytes = header.encode();
-        write_new_file(&self.dir, self.next_seq, &bytes)?;
+        let file = write_new_file(&self.dir, self.next_seq, &bytes)?;
         let path = self.dir.segment_path(self.next_seq);
-        let file = OpenOptions::new().write(true).open(&path).at(&path)?;
         self.seg = Active {
             file,
             path,
@@ -485,10 +485,12 @@ impl Writer {
 }
 
 /// Creates a segment whole or not at all: write a temp file, sync, rename,
-/// sync the directory.
-fn write_new_file(dir: &LogDir, base_seq: u64, bytes: &[u8]) -> Result<()> {
+/// sync the directory. Returns the new segment open for writing (the same
+/// inode that was renamed, so nothing can be swapped in between).
+fn write_new_file(dir: &LogDir, base_seq: u64, bytes: &[u8]) -> Result<File> {
     let final_path = dir.segment_path(base_seq);
-    if final_path.exists() {
+    // Anything at the name, even a dangling link, is a conflict.
+    if std::fs::symlink_metadata(&final_path).is_ok() {
         return Err(Error::Inconsistent {
             segment: segment_file_name(base_seq),
             offset: 0,
@@ -498,18 +500,14 @@ fn write_new_file(dir: &LogDir, base_seq: u64, bytes: &[u8]) -> Result<()> {
     let tmp = dir
         .segments_dir()
         .join(format!("{}.tmp", segment_file_name(base_seq)));
-    {
-        let f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .at(&tmp)?;
-        f.write_all_at(bytes, 0).at(&tmp)?;
-        f.sync_all().at(&tmp)?;
-    }
+    // A stale temp file from a crash (or a planted link) is unlinked, then
+    // the temp file is created exclusively, never through a link.
+    let f = safe_fs::create_replacing(&tmp, 0o666)?;
+    f.write_all_at(bytes, 0).at(&tmp)?;
+    f.sync_all().at(&tmp)?;
     std::fs::rename(&tmp, &final_path).at(&final_path)?;
-    sync_dir(&dir.segments_dir())
+    sync_dir(&dir.segments_dir())?;
+    Ok(f)
 }
 
 #[cfg(test)]

@@ -168,6 +168,9 @@ pub fn all() -> Vec<Box<dyn Projection>> {
 }
 
 fn open_db(path: &Path) -> Result<sled::Db, ProjectionError> {
+    // sled would follow a link here, and the rebuild below deletes what it
+    // finds: only a real directory (or none yet) is used.
+    crate::log::safe_fs::real_dir_if_present(path)?;
     let start = Instant::now();
     loop {
         match sled::Config::new().path(path).flush_every_ms(None).open() {

@@ -38,7 +38,7 @@ pub fn forge_commit(
     };
     let (_, mut walk) = ChainWalk::segment(&bytes, checks).unwrap();
     let mut end = 0;
-    while let Some(item) = walk.next() {
+    for item in walk.by_ref() {
         match item.unwrap() {
             Item::Seal { end: e, .. } => end = e,
             Item::Footer { .. } => panic!("forge_commit: the last segment is sealed"),

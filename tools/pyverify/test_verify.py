@@ -376,6 +376,32 @@ class VerifyTest(unittest.TestCase):
         wr(os.path.join(self.d, "segments", "junk.seg"), b"")
         self.assertCode(13)
 
+    def test_symlinked_segment_is_structure(self):
+        # The link points at a byte-identical copy: only the link is wrong.
+        p = self.seg(2)
+        real = os.path.join(self.tmp, "real.seg")
+        os.rename(p, real)
+        os.symlink(real, p)
+        out = self.assertCode(13)
+        self.assertIn("symbolic link", out["message"])
+
+    def test_fifo_segment_is_structure_without_blocking(self):
+        p = self.seg(2)
+        os.remove(p)
+        os.mkfifo(p)
+        cmd = [sys.executable, VERIFY, self.d, "-o", "json", "--key", self.key]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 13, r.stdout)
+        self.assertIn("FIFO", json.loads(r.stdout)["message"])
+
+    def test_symlinked_segments_dir_is_structure(self):
+        segs = os.path.join(self.d, "segments")
+        moved = os.path.join(self.tmp, "segments-elsewhere")
+        os.rename(segs, moved)
+        os.symlink(moved, segs)
+        out = self.assertCode(13)
+        self.assertIn("symbolic link", out["message"])
+
     def test_tmp_ignored(self):
         wr(os.path.join(self.d, "segments", "%020d.seg.tmp" % 18), data=b"garbage")
         self.assertCode(0)

@@ -14,7 +14,9 @@ import base64
 import hashlib
 import json
 import os
+import errno
 import re
+import stat
 import struct
 import sys
 import zlib
@@ -380,6 +382,15 @@ def judge_tail(data, x, end, sealed_size, log_id, key_id, pk):
 
 # ---------------------------------------------------------------- verifier
 
+def file_kind(mode):
+    for test, name in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory")):
+        if test(mode):
+            return name
+    return "a file of unknown type"
+
+
 class Verifier:
     def __init__(self, directory, public_key, checkpoints):
         self.dir = directory
@@ -400,8 +411,12 @@ class Verifier:
 
     def list_segments(self):
         segdir = os.path.join(self.dir, "segments")
+        # §2: segments/ must be a directory, not a symbolic link.
+        if os.path.islink(segdir):
+            raise Failure(STRUCTURE, "segments/ is a symbolic link, not a directory; refusing to follow it",
+                          segment="segments/", offset=0)
         try:
-            names = os.listdir(segdir)
+            names = sorted(os.listdir(segdir))
         except FileNotFoundError:
             return []
         except OSError as e:
@@ -410,6 +425,14 @@ class Verifier:
         for n in names:
             if n.endswith(".tmp") or not n.endswith(".seg"):
                 continue
+            # §2: every *.seg entry must be a regular file (lstat: a link is a link).
+            try:
+                st = os.lstat(os.path.join(segdir, n))
+            except OSError as e:
+                raise Failure(ERROR, "cannot stat segments/%s: %s" % (n, e))
+            if not stat.S_ISREG(st.st_mode):
+                raise Failure(STRUCTURE, "segment file is %s, not a regular file; refusing to read it"
+                              % file_kind(st.st_mode), segment="segments/" + n, offset=0)
             stem = n[:-4]
             if not SEG_NAME.match(stem):
                 raise Failure(STRUCTURE, "segment file name is not 20 decimal digits + .seg",
@@ -482,9 +505,18 @@ class Verifier:
         seg = "segments/" + name
         path = os.path.join(self.dir, "segments", name)
         try:
-            with open(path, "rb") as f:
+            # Never follow a link or block on a FIFO swapped in after the listing.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            with os.fdopen(fd, "rb") as f:
+                mode = os.fstat(f.fileno()).st_mode
+                if not stat.S_ISREG(mode):
+                    raise Failure(STRUCTURE, "segment file is %s, not a regular file; refusing to read it"
+                                  % file_kind(mode), seg, 0)
                 raw = f.read()
         except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise Failure(STRUCTURE, "segment file is a symbolic link, not a regular file; "
+                              "refusing to read it", seg, 0)
             raise Failure(ERROR, "cannot read %s: %s" % (path, e), seg)
         data = memoryview(raw)
         end = len(data)
