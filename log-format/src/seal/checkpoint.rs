@@ -310,7 +310,10 @@ fn parse_body(text: &str) -> Result<Body, CheckpointError> {
         lines.get(i).copied().ok_or_else(|| {
             malformed(
                 i + 1,
-                format!("the note text ends after {} lines; an Argus checkpoint has {BODY_LINES}", lines.len()),
+                format!(
+                    "the note text ends after {} lines; an Argus checkpoint has {BODY_LINES}",
+                    lines.len()
+                ),
             )
         })
     };
@@ -345,7 +348,10 @@ fn parse_body(text: &str) -> Result<Body, CheckpointError> {
     if lines.len() > BODY_LINES {
         return Err(malformed(
             BODY_LINES + 1,
-            format!("the note text has {} lines; an Argus checkpoint has exactly {BODY_LINES}", lines.len()),
+            format!(
+                "the note text has {} lines; an Argus checkpoint has exactly {BODY_LINES}",
+                lines.len()
+            ),
         ));
     }
     Ok(Body {
@@ -504,7 +510,10 @@ mod tests {
         // "AAAAAB==" decodes to 5 bytes only if non-zero trailing bits are
         // allowed; "AAAAAA==" is the canonical spelling of those bytes.
         let t = seal(5).note_body(&LOG);
-        let ok = format!("{t}\n\u{2014} w AAAAAAA=\n{}", good().split_once("\n\n").unwrap().1);
+        let ok = format!(
+            "{t}\n\u{2014} w AAAAAAA=\n{}",
+            good().split_once("\n\n").unwrap().1
+        );
         assert!(Checkpoint::parse(&ok).is_ok(), "{ok:?}");
         refused_at(&ok.replace("AAAAAAA=", "AAAAAAB="), 7);
     }
@@ -532,7 +541,16 @@ mod tests {
     #[test]
     fn tree_size_is_canonical_decimal() {
         let t = good();
-        for s in ["05", "+5", "-5", " 5", "5 ", "", "0x5", "18446744073709551616"] {
+        for s in [
+            "05",
+            "+5",
+            "-5",
+            " 5",
+            "5 ",
+            "",
+            "0x5",
+            "18446744073709551616",
+        ] {
             refused_at(&t.replacen("\n5\n", &format!("\n{s}\n"), 1), 2);
         }
         let zero = seal(0).checkpoint_text(&LOG);
@@ -564,7 +582,10 @@ mod tests {
         refused_at(&t.replacen(" key ", "  key ", 1), 5);
         let kid = hex::encode(seal(5).key_id);
         refused_at(&t.replacen(&kid, &kid.to_uppercase(), 1), 5);
-        refused_at(&t.replacen(&format!("key {kid}"), &format!("key {kid} x"), 1), 5);
+        refused_at(
+            &t.replacen(&format!("key {kid}"), &format!("key {kid} x"), 1),
+            5,
+        );
     }
 
     #[test]
