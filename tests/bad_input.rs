@@ -345,7 +345,7 @@ fn directory_that_is_not_a_log_is_refused_with_a_clear_message() {
             r.ctx()
         );
     }
-    // verify's exit code for "not a log" is 2 (SPEC §7.1).
+    // verify's exit code for "not a log" is 2 (SPEC §7.3).
     let r = argus([OsStr::new("verify"), p(&empty)]);
     r.assert_code(2);
     // Nothing was created in the empty directory.

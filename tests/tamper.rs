@@ -1,5 +1,5 @@
 //! Tampering: each kind of damage to a log's files gives `argusctl verify`
-//! the exit code SPEC §7.1 assigns it, and the report names the segment
+//! the exit code SPEC §7.3 assigns it, and the report names the segment
 //! file and the offset where the damage is.
 mod common;
 

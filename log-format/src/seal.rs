@@ -10,6 +10,9 @@ use base64::Engine;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
+mod checkpoint;
+pub use checkpoint::{Checkpoint, CheckpointError, NoteSignature, MAX_SIGNATURES};
+
 pub const SEAL_LEN: usize = 148;
 /// 4-byte key id, computed as C2SP signed-note computes an Ed25519 key hash.
 pub type KeyId = [u8; 4];
@@ -141,111 +144,5 @@ impl Seal {
             origin(log_id),
             B64.encode(sig)
         )
-    }
-}
-
-/// A checkpoint parsed back from its text form.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checkpoint {
-    pub log_id: LogId,
-    pub seal: Seal,
-}
-
-fn bad(line: usize, reason: impl Into<String>) -> FormatError {
-    FormatError::Malformed {
-        what: "checkpoint",
-        offset: line as u64,
-        reason: reason.into(),
-    }
-}
-
-impl Checkpoint {
-    /// Parses a checkpoint note. The `offset` in errors is the 1-based line.
-    /// The signature is *not* checked here; call `seal.verify`.
-    pub fn parse(text: &str) -> Result<Self, FormatError> {
-        let (body, sigs) = text
-            .split_once("\n\n")
-            .ok_or_else(|| bad(0, "no blank line between note body and signatures"))?;
-        let lines: Vec<&str> = body.lines().collect();
-        if lines.len() != 5 {
-            return Err(bad(
-                0,
-                format!("expected 5 body lines, found {}", lines.len()),
-            ));
-        }
-        let log_hex = lines[0]
-            .strip_prefix("argus.log/")
-            .ok_or_else(|| bad(1, "origin must be argus.log/<log id>"))?;
-        let log_id: LogId = hex::decode(log_hex)
-            .ok()
-            .and_then(|v| v.try_into().ok())
-            .ok_or_else(|| bad(1, "log id is not 32 hex digits"))?;
-        let tree_size: u64 = lines[1]
-            .parse()
-            .map_err(|_| bad(2, "tree size is not a decimal integer"))?;
-        let root: Hash32 = B64
-            .decode(lines[2])
-            .ok()
-            .and_then(|v| v.try_into().ok())
-            .ok_or_else(|| bad(3, "root is not base64 of 32 bytes"))?;
-        let head: Hash32 = lines[3]
-            .strip_prefix("chain ")
-            .and_then(|h| hex::decode(h).ok())
-            .and_then(|v| v.try_into().ok())
-            .ok_or_else(|| bad(4, "expected `chain <64 hex digits>`"))?;
-        let mut parts = lines[4].split(' ');
-        let (ts_ns, key_hex) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some("time"), Some(ts), Some("key"), Some(k)) => (
-                ts.parse::<u64>()
-                    .map_err(|_| bad(5, "time is not an integer"))?,
-                k,
-            ),
-            _ => return Err(bad(5, "expected `time <ns> key <8 hex digits>`")),
-        };
-        let key_id: KeyId = hex::decode(key_hex)
-            .ok()
-            .and_then(|v| v.try_into().ok())
-            .ok_or_else(|| bad(5, "key id is not 8 hex digits"))?;
-        let want_name = origin(&log_id);
-        let signature = sigs
-            .lines()
-            .filter_map(|l| l.strip_prefix("\u{2014} "))
-            .filter_map(|l| l.split_once(' '))
-            .filter(|(name, _)| *name == want_name)
-            .filter_map(|(_, b)| B64.decode(b).ok())
-            .filter(|raw| raw.len() == 68 && raw[..4] == key_id)
-            .map(|raw| arr::<64>(&raw[4..]))
-            .next()
-            .ok_or_else(|| bad(6, "no signature line for this log's key id"))?;
-        Ok(Self {
-            log_id,
-            seal: Seal {
-                tree_size,
-                root,
-                head,
-                ts_ns,
-                key_id,
-                signature,
-            },
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn checkpoint_text_round_trips_and_verifies() {
-        let key = SigningKey::from_bytes(&[7u8; 32]);
-        let log_id = [3u8; 16];
-        let seal = Seal::sign(&log_id, &key, 5, [1; 32], [2; 32], 42);
-        let text = seal.checkpoint_text(&log_id);
-        let cp = Checkpoint::parse(&text).unwrap();
-        assert_eq!(cp.seal, seal);
-        assert!(cp.seal.verify(&log_id, &key.verifying_key()));
-        let other = SigningKey::from_bytes(&[8u8; 32]);
-        assert!(!cp.seal.verify(&log_id, &other.verifying_key()));
-        assert!(!cp.seal.verify(&[4u8; 16], &key.verifying_key()));
     }
 }

@@ -40,9 +40,9 @@ pub fn run(
     };
     let mut cps = Vec::new();
     for p in &checkpoints {
-        let text = std::fs::read_to_string(p)
-            .with_context(|| format!("reading checkpoint {}", p.display()))?;
-        match Checkpoint::parse(&text) {
+        let bytes =
+            std::fs::read(p).with_context(|| format!("reading checkpoint {}", p.display()))?;
+        match Checkpoint::parse_bytes(&bytes) {
             Ok(c) => cps.push(c),
             Err(e) => {
                 eprintln!("argusctl: checkpoint {}: {e}", p.display());

@@ -549,12 +549,12 @@ pub fn verify(root: &Path, opts: &Options) -> Result<Report> {
     let end = prev.as_ref().map(|p| p.end_offset).unwrap_or(0);
     for cp in &opts.checkpoints {
         let at = |class, msg: String| fail(class, &last_name, end, sealed.checked_sub(1), msg);
-        if cp.log_id != log_id || !cp.seal.verify(&log_id, &opts.key) {
+        if let Err(e) = cp.verify(&log_id, &opts.key) {
             return finish(
                 report,
                 at(
                     Class::Signature,
-                    "trusted checkpoint is not signed by this key for this log".into(),
+                    format!("trusted checkpoint is not signed by this key for this log: {e}"),
                 ),
             );
         }

@@ -508,5 +508,121 @@ class VerifyTest(unittest.TestCase):
         self.assertCode(13)
 
 
+class StrictCheckpointTest(unittest.TestCase):
+    """SPEC §5.3: a checkpoint is a C2SP signed-note parsed as strictly as Go's
+    note.Open, with the five-line §5.1 text.  Malformed -> 2, parses but no
+    valid signature by the log's key -> 11."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="pyverify-cp-")
+        self.d = os.path.join(self.tmp, "log")
+        self.w = build(self.d, segments=1)
+        self.key = self.w.pk.hex()
+        self.text = self.w.checkpoint()
+        self.body, sig_block = self.text.rsplit("\n\n", 1)
+        self.body += "\n"
+        self.sig = sig_block[:-1]
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def code_of(self, data):
+        cp = os.path.join(self.tmp, "cp.txt")
+        wr(cp, data=data if isinstance(data, bytes) else data.encode("utf-8"))
+        return run(self.d, "--checkpoint", cp, key=self.key)
+
+    def line_by(self, name, sk, body):
+        pk = sk.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        kid = hashlib.sha256(name.encode() + b"\n\x01" + pk).digest()[:4]
+        return "\u2014 %s %s\n" % (name, base64.b64encode(kid + sk.sign(body.encode())).decode())
+
+    def assertAll(self, code, cases):
+        for why, data in cases:
+            rc, out = self.code_of(data)
+            self.assertEqual(rc, code, "%s: %r -> %s" % (why, data, out))
+
+    def test_writer_text_verifies(self):
+        self.assertEqual(self.code_of(self.text)[0], 0)
+
+    def test_note_framing_is_malformed(self):
+        t, body, sig = self.text, self.body, self.sig
+        self.assertAll(2, [
+            ("CRLF", t.replace("\n", "\r\n")),
+            ("tab", t.replace("chain ", "chain\t")),
+            ("control char", t.replace("time", "\x01time")),
+            ("not UTF-8", t.encode()[:3] + b"\xff" + t.encode()[4:]),
+            ("two blank lines", body + "\n\n" + sig + "\n"),
+            ("blank line inside the body", t.replace("\n", "\n\n", 1)),
+            ("no signature block", body),
+            ("no final newline", t[:-1]),
+            ("extra final newline", t + "\n"),
+            ("junk after signatures", t + "junk\n"),
+            ("signature before body", sig + "\n\n" + body),
+            ("101 signature lines", t + "\u2014 w AAAAAAA=\n" * 100),
+        ])
+        self.assertEqual(self.code_of(t + "\u2014 w AAAAAAA=\n" * 99)[0], 0)
+
+    def test_signature_line_grammar_is_malformed(self):
+        body, sig = self.body, self.sig
+        b64 = sig.rsplit(" ", 1)[1]
+        name = self.w.origin
+        bad = [
+            ("hyphen", sig.replace("\u2014", "-", 1)),
+            ("en dash", sig.replace("\u2014", "\u2013", 1)),
+            ("two spaces after dash", sig.replace("\u2014 ", "\u2014  ", 1)),
+            ("two spaces before base64", "\u2014 %s  %s" % (name, b64)),
+            ("trailing space", sig + " "),
+            ("no base64", "\u2014 " + name),
+            ("plus in name", "\u2014 a+b " + b64),
+            ("NBSP in name", "\u2014 a\xa0b " + b64),
+            ("unpadded", "\u2014 %s %s" % (name, b64.rstrip("="))),
+            ("bad char", "\u2014 %s !%s" % (name, b64[1:])),
+            ("4 bytes", "\u2014 %s %s" % (name, base64.b64encode(b"abcd").decode())),
+            ("non-canonical trailing bits", "\u2014 w AAAAAAB="),
+        ]
+        self.assertAll(2, [(why, body + "\n" + ln + "\n") for why, ln in bad])
+
+    def test_body_fields_are_malformed_unless_canonical(self):
+        t, body = self.text, self.body
+        lines = body.split("\n")[:-1]
+        root, head, kid = lines[2], lines[3][6:], lines[4].split(" ")[3]
+        # 32 bytes leave 2 spare bits in the 43rd character; setting one
+        # gives a second spelling of the same bytes.
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+        noncanon = root[:-2] + alphabet[alphabet.index(root[-2]) | 1] + "="
+        cases = [
+            ("leading zero", t.replace("\n%d\n" % self.w.seq, "\n0%d\n" % self.w.seq, 1)),
+            ("plus sign", t.replace("\n%d\n" % self.w.seq, "\n+%d\n" % self.w.seq, 1)),
+            ("2^64", t.replace("\n%d\n" % self.w.seq, "\n18446744073709551616\n", 1)),
+            ("uppercase origin", t.replace(self.w.origin, self.w.origin.upper(), 1)),
+            ("BOM", "\ufeff" + t),
+            ("uppercase chain", t.replace(head, head.upper(), 1)),
+            ("uppercase key", t.replace("key " + kid, "key " + kid.upper(), 1)),
+            ("time leading zero", t.replace("time ", "time 0", 1)),
+            ("sixth line", t.replace("\n\n", "\nextension\n\n", 1)),
+            ("four lines", "\n".join(lines[:4]) + "\n\n" + self.sig + "\n"),
+        ]
+        self.assertEqual(base64.b64decode(noncanon), base64.b64decode(root))
+        cases.append(("non-canonical root", t.replace(root, noncanon, 1)))
+        self.assertAll(2, cases)
+
+    def test_signature_problems_are_signature(self):
+        body = self.body
+        own = self.line_by(self.w.origin, self.w.sk, body)
+        witness = Ed25519PrivateKey.generate()
+        wline = self.line_by("witness.example/w1", witness, body)
+        self.assertEqual(self.code_of(body + "\n" + wline + own)[0], 0)
+        self.assertEqual(self.code_of(body + "\n" + own + wline)[0], 0)
+        lines = body.split("\n")
+        lines[4] = lines[4].replace("time 1", "time 2", 1)
+        self.assertAll(11, [
+            ("witness only", body + "\n" + wline),
+            ("log's name, other key", body + "\n" + self.line_by(self.w.origin, witness, body)),
+            ("edited body, old signature", "\n".join(lines) + "\n" + own),
+            ("bad second line by the log's key", body + "\n" + own + self.line_by(self.w.origin, self.w.sk, "x\n")),
+            ("bad first line by the log's key", body + "\n" + self.line_by(self.w.origin, self.w.sk, "x\n") + own),
+        ])
+
+
 if __name__ == "__main__":
     unittest.main()

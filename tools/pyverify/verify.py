@@ -201,70 +201,112 @@ class Checkpoint:
         self.head = head
         self.ts_ns = ts_ns
         self.key_id_line = key_id_line
-        self.body = body
-        self.sigs = sigs   # list of (name, key_id 4 bytes, signature bytes)
+        self.body = body   # the signed note text, exact bytes
+        self.sigs = sigs   # list of (line, name, key_id 4 bytes, signature bytes)
 
 
-_DEC = re.compile(r"^(0|[1-9][0-9]*)$")
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_HEX8 = re.compile(r"^[0-9a-f]{8}$")
+_DEC = re.compile(r"\A(0|[1-9][0-9]*)\Z")
+_HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
+_HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")
+_HEX8 = re.compile(r"\A[0-9a-f]{8}\Z")
+# Unicode White_Space (what Go's unicode.IsSpace tests): no key name holds one.
+_SPACE = re.compile("[\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
+MAX_SIGNATURES = 100   # Go's note.Open refuses more; C2SP asks for a limit >= 16
+U64_MAX = 2 ** 64 - 1
+
+
+def _b64_canonical(s):
+    """Standard padded base64 in its one canonical spelling, or None."""
+    try:
+        raw = base64.b64decode(s, validate=True)
+    except ValueError:
+        return None
+    return raw if base64.b64encode(raw).decode("ascii") == s else None
+
+
+def _dec_u64(s):
+    if len(s) > 20 or not _DEC.match(s):   # 20 digits hold any u64
+        return None
+    v = int(s)
+    return v if v <= U64_MAX else None
 
 
 def parse_checkpoint(path):
-    """Parse a C2SP signed-note whose body is the §5.1 note.  Raises Usage."""
+    """Parse a checkpoint strictly (§5.3): a C2SP signed-note, exactly as Go's
+    note.Open would split and check it, whose text is the five §5.1 lines.
+    Raises Usage naming the 1-based line."""
     try:
         with open(path, "rb") as f:
             raw = f.read()
     except OSError as e:
         raise Failure(ERROR, "cannot read checkpoint %s: %s" % (path, e))
+
+    def bad(line, why):
+        return Usage("checkpoint %s: line %d: %s" % (path, line, why))
+
+    def line_at(i):
+        return raw.count(b"\n", 0, i) + 1
+
     try:
         text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise Usage("checkpoint %s is not UTF-8" % path)
-    if not text.endswith("\n"):
-        raise Usage("checkpoint %s does not end with a newline" % path)
-    i = text.rfind("\n\n")
-    if i < 0:
-        raise Usage("checkpoint %s has no blank line before its signatures" % path)
-    body = text[: i + 1]
-    sig_lines = text[i + 2:].split("\n")[:-1]
-    if not sig_lines:
-        raise Usage("checkpoint %s has no signature lines" % path)
+    except UnicodeDecodeError as e:
+        raise bad(line_at(e.start), "not valid UTF-8")
+    for i, c in enumerate(text):
+        if c < " " and c != "\n":
+            raise bad(text.count("\n", 0, i) + 1,
+                      "control character U+%04X; a signed note holds no control character but \\n" % ord(c))
+    split = raw.rfind(b"\n\n")
+    if split < 0:
+        raise bad(line_at(len(raw)), "no blank line between the note text and the signatures")
+    body, sig_block = raw[: split + 1], raw[split + 2:]
+    first_sig_line = line_at(split + 1) + 1
+    if not sig_block:
+        raise bad(first_sig_line, "no signature line after the last blank line")
+    if not sig_block.endswith(b"\n"):
+        raise bad(line_at(len(raw)), "the file does not end in a newline")
     sigs = []
-    for ln in sig_lines:
+    for n, ln in enumerate(sig_block.decode("utf-8").split("\n")[:-1]):
+        line = first_sig_line + n
+        if n == MAX_SIGNATURES:
+            raise bad(line, "more than %d signature lines" % MAX_SIGNATURES)
         if not ln.startswith("\u2014 "):
-            raise Usage("checkpoint %s: malformed signature line %r" % (path, ln))
-        parts = ln[2:].split(" ")
-        if len(parts) != 2 or not parts[0]:
-            raise Usage("checkpoint %s: malformed signature line %r" % (path, ln))
-        try:
-            blob = base64.b64decode(parts[1], validate=True)
-        except ValueError:
-            raise Usage("checkpoint %s: bad base64 in signature line" % path)
+            raise bad(line, "a signature line starts with an em dash (U+2014) and one space")
+        name, _, b64 = ln[2:].partition(" ")
+        if not name or "+" in name or _SPACE.search(name):
+            raise bad(line, "signature key name %r is empty or holds a space or '+'" % name)
+        blob = _b64_canonical(b64)
+        if blob is None:
+            raise bad(line, "the signature is not one canonical standard base64 string")
         if len(blob) < 5:
-            raise Usage("checkpoint %s: signature too short" % path)
-        sigs.append((parts[0], blob[:4], blob[4:]))
-    lines = body.split("\n")[:-1]
-    if len(lines) != 5:
-        raise Usage("checkpoint %s: note body has %d lines, want 5" % (path, len(lines)))
-    origin = lines[0]
-    if not _DEC.match(lines[1]):
-        raise Usage("checkpoint %s: bad tree size line" % path)
-    tree_size = int(lines[1])
-    try:
-        root = base64.b64decode(lines[2], validate=True)
-    except ValueError:
-        root = b""
-    if len(root) != 32 or base64.b64encode(root).decode() != lines[2]:
-        raise Usage("checkpoint %s: bad root line" % path)
-    if not lines[3].startswith("chain ") or not _HEX64.match(lines[3][6:]):
-        raise Usage("checkpoint %s: bad chain line" % path)
+            raise bad(line, "the signature decodes to %d bytes; it needs a key id and a signature" % len(blob))
+        sigs.append((line, name, blob[:4], blob[4:]))
+
+    lines = body.decode("utf-8").split("\n")[:-1]
+
+    def get(i):
+        if i >= len(lines):
+            raise bad(i + 1, "the note text ends after %d lines; an Argus checkpoint has 5" % len(lines))
+        return lines[i]
+
+    origin = get(0)
+    if not origin.startswith("argus.log/") or not _HEX32.match(origin[10:]):
+        raise bad(1, "expected argus.log/<32 lowercase hex digits>")
+    tree_size = _dec_u64(get(1))
+    if tree_size is None:
+        raise bad(2, "tree size is not a canonical decimal u64")
+    root = _b64_canonical(get(2))
+    if root is None or len(root) != 32:
+        raise bad(3, "root is not canonical base64 of 32 bytes")
+    if not get(3).startswith("chain ") or not _HEX64.match(lines[3][6:]):
+        raise bad(4, "expected chain <64 lowercase hex digits>")
     head = bytes.fromhex(lines[3][6:])
-    t = lines[4].split(" ")
-    if len(t) != 4 or t[0] != "time" or t[2] != "key" or not _DEC.match(t[1]) or not _HEX8.match(t[3]):
-        raise Usage("checkpoint %s: bad time/key line" % path)
-    return Checkpoint(path, origin, tree_size, root, head, int(t[1]), bytes.fromhex(t[3]),
-                      body.encode("utf-8"), sigs)
+    t = get(4).split(" ")
+    ts_ns = _dec_u64(t[1]) if len(t) == 4 else None
+    if len(t) != 4 or t[0] != "time" or t[2] != "key" or ts_ns is None or not _HEX8.match(t[3]):
+        raise bad(5, "expected time <canonical decimal u64> key <8 lowercase hex digits>")
+    if len(lines) > 5:
+        raise bad(6, "the note text has %d lines; an Argus checkpoint has exactly 5" % len(lines))
+    return Checkpoint(path, origin, tree_size, root, head, ts_ns, bytes.fromhex(t[3]), body, sigs)
 
 
 # ---------------------------------------------------------------- entries
@@ -624,18 +666,16 @@ class Verifier:
         origin = origin_of(self.log_id)
         if cp.origin != origin:
             raise Failure(SIGNATURE, "checkpoint %s names %r, this log is %r" % (cp.path, cp.origin, origin))
-        ok = False
-        reason = "no signature line for %s with key id %s" % (origin, self.key_id.hex())
-        for name, kid, sig in cp.sigs:
-            if name != origin or kid != self.key_id:
-                continue
+        # C2SP: lines by other keys are ignored; every line by this key
+        # (same name and key id) must verify, over the note text as given.
+        mine = [(line, sig) for line, name, kid, sig in cp.sigs if name == origin and kid == self.key_id]
+        if not mine:
+            raise Failure(SIGNATURE, "checkpoint %s: no signature line for %s with key id %s"
+                          % (cp.path, origin, self.key_id.hex()))
+        for line, sig in mine:
             bad = strict_verify(self.pk, sig, cp.body)
-            if bad is None:
-                ok = True
-                break
-            reason = bad
-        if not ok:
-            raise Failure(SIGNATURE, "checkpoint %s: %s" % (cp.path, reason))
+            if bad is not None:
+                raise Failure(SIGNATURE, "checkpoint %s: line %d: %s" % (cp.path, line, bad))
         if cp.key_id_line != self.key_id:
             raise Failure(SIGNATURE, "checkpoint %s: key line %s is not the key id %s"
                           % (cp.path, cp.key_id_line.hex(), self.key_id.hex()))
