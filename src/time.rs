@@ -281,16 +281,17 @@ impl ClockJudge {
             (Some(a), Some(b)) => a.expected_wall_ns(b),
             _ => None,
         };
+        let off = |expected: u64| i128::from(now) - i128::from(expected);
+        let tol = i128::from(self.tolerance_ns);
         let (expected, evidence) = match by_anchor {
-            Some(e) => (e, Evidence::BootTime),
-            // No evidence of elapsed time: only a step back shows.
-            None if now.saturating_add(self.tolerance_ns) < prev => (prev, Evidence::LastEntry),
-            None => return None,
+            Some(e) if off(e).abs() > tol => (e, Evidence::BootTime),
+            // The clock agrees with the evidence, or there is none: a step
+            // back past the last entry is still a jump of the log's time
+            // (the last writer ran ahead), and goes on record.
+            _ if off(prev) < -tol => (prev, Evidence::LastEntry),
+            _ => return None,
         };
-        let skew = i128::from(now) - i128::from(expected);
-        if skew.unsigned_abs() <= u128::from(self.tolerance_ns) {
-            return None;
-        }
+        let skew = off(expected);
         if let Some(b) = boot {
             let a = Anchor {
                 boot_id: b.boot_id.clone(),

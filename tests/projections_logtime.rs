@@ -1,60 +1,20 @@
 //! Rules that need days of log time, end to end through the real binary.
-//! Entries are stamped by the writer's clock, never by the client, so these
-//! tests run `argusctl` under libfaketime to append "later" entries. The
-//! writer keeps timestamps non-decreasing, so everything appended after such
-//! an entry carries its time, as on a log that really aged.
-//!
-//! Needs `faketime` (Debian package `faketime`; `tools/test-all` installs it).
-//! Under CI (`CI` set) a missing faketime fails; elsewhere the tests say so
-//! on stderr and stop early.
+//! Entries are stamped by the writer's clock, never by the client. The days
+//! pass through `common::later::append_later`, a writer whose clock is ahead
+//! and that no boot-time evidence contradicts, so the log credits the time;
+//! decisions and views then run with the real clock, whose step back is
+//! recorded and credits nothing. Log time therefore only grows by the steps
+//! the tests ask for.
 mod common;
 
+use common::later::append_later;
 use common::*;
 use serde_json::{json, Value};
 use std::ffi::OsStr;
 use std::path::Path;
-use std::process::Command;
 
-fn have_faketime() -> bool {
-    let ok = Command::new("faketime")
-        .args(["-f", "+1d", "true"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok && std::env::var_os("CI").is_some() {
-        panic!("CI: faketime is required (apt-get install faketime; tools/test-all does this)");
-    }
-    if !ok {
-        eprintln!("faketime not installed: skipping log-time test (CI fails instead)");
-    }
-    ok
-}
-
-/// Appends `entries` with the writer's clock moved `offset` ahead (faketime
-/// syntax: "+31d", "+25h").
-fn append_at(dir: &Path, offset: &str, entries: &[Value]) {
-    let out = Command::new("faketime")
-        .args(["-f", offset, bin(), "append"])
-        .arg(dir)
-        .env("USER", "tester")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin
-                .take()
-                .expect("stdin")
-                .write_all(&to_lines(entries))?;
-            c.wait_with_output()
-        })
-        .expect("run faketime argusctl append");
-    assert!(
-        out.status.success(),
-        "append at {offset}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+const HOUR: u64 = 3_600_000_000_000;
+const DAY: u64 = 24 * HOUR;
 
 fn heartbeat() -> Value {
     json!({"kind": "worker.heartbeat", "payload": {"worker_id": "w-1"}})
@@ -111,9 +71,6 @@ fn mode(dir: &Path) -> Value {
 
 #[test]
 fn beta_after_30_days_in_alpha_and_omega_after_180_days_in_beta() {
-    if !have_faketime() {
-        return;
-    }
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
     let d = dir.to_str().unwrap();
@@ -127,12 +84,13 @@ fn beta_after_30_days_in_alpha_and_omega_after_180_days_in_beta() {
     );
 
     // 29 days later: still one day short, and the message says so.
-    append_at(dir, "+29d", &[heartbeat()]);
+    append_later(dir, 29 * DAY, &[heartbeat()]);
     let r = run(&["mode", "set", d, "beta"]);
     r.assert_code(1);
     assert!(r.stderr.contains("29.0 days in alpha"), "{}", r.ctx());
 
-    append_at(dir, "+31d", &[heartbeat()]);
+    // Two more days after that heartbeat: 31 in all.
+    append_later(dir, 31 * DAY, &[heartbeat()]);
     run(&[
         "mode",
         "set",
@@ -155,11 +113,12 @@ fn beta_after_30_days_in_alpha_and_omega_after_180_days_in_beta() {
         r.ctx()
     );
     decide_twenty(dir, "b");
-    append_at(dir, "+210d", &[heartbeat()]);
+    // Log time resumed from where beta began, so 179 days more is 179 in beta.
+    append_later(dir, 179 * DAY, &[heartbeat()]);
     let r = to_omega(d);
     r.assert_code(1);
     assert!(r.stderr.contains("179.0 days in beta"), "{}", r.ctx());
-    append_at(dir, "+212d", &[heartbeat()]);
+    append_later(dir, 181 * DAY, &[heartbeat()]);
     // Omega still needs the unanimous recommendation.
     let r = run(&["mode", "set", d, "omega"]);
     r.assert_code(1);
@@ -177,9 +136,6 @@ fn beta_after_30_days_in_alpha_and_omega_after_180_days_in_beta() {
 
 #[test]
 fn daily_budget_renews_next_log_day_and_pending_proposals_expire_after_24h() {
-    if !have_faketime() {
-        return;
-    }
     let (tmp, _) = init_log(None);
     let dir = tmp.path();
     let d = dir.to_str().unwrap();
@@ -223,7 +179,7 @@ fn daily_budget_renews_next_log_day_and_pending_proposals_expire_after_24h() {
     assert_eq!(show()["status"], "pending");
 
     // 25 hours of log time later: a new UTC day, and past the 24 h default.
-    append_at(dir, "+25h", &[heartbeat()]);
+    append_later(dir, 25 * HOUR, &[heartbeat()]);
     let (code, v) = check();
     assert_eq!(code, Some(0), "the next day's budget is fresh: {v}");
     assert_eq!(v["allowed"], true);

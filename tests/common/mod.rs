@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod forge;
+pub mod later;
 
 use serde_json::{json, Value};
 use std::ffi::OsStr;
