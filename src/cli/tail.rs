@@ -47,7 +47,7 @@ pub fn run(dir: &Path, n: usize, follow: bool, filter: Filter, format: Format) -
     } else {
         0
     };
-    let mut last: VecDeque<String> = VecDeque::with_capacity(n + 1);
+    let mut last: VecDeque<String> = VecDeque::with_capacity(n.min(4096) + 1);
     let mut next_seq = from;
     r.for_each(from, u64::MAX, |v| {
         next_seq = v.seq + 1;
@@ -60,7 +60,7 @@ pub fn run(dir: &Path, n: usize, follow: bool, filter: Filter, format: Format) -
         ControlFlow::Continue(())
     })?;
     for l in &last {
-        out.line(l);
+        out.put(format, l);
     }
     out.flush();
     if follow {
@@ -117,7 +117,7 @@ fn follow_from(
                 if v.seq >= next_seq {
                     next_seq = v.seq + 1;
                     if filter.matches(v) {
-                        out.line(&render(v, format));
+                        out.put(format, &render(v, format));
                     }
                 }
                 ControlFlow::Continue(())
