@@ -498,7 +498,7 @@ fn append_with_closed_ack_stream_stops_and_reports_what_is_stored() {
         n + 1,
         "line numbers count this run's stdin lines; {ctx}"
     );
-    assert!(n >= 3 && n < 3000, "{ctx}");
+    assert!((3..3000).contains(&n), "{ctx}");
 
     let st = stats(dir);
     assert_eq!(st["entries"], json!(before + n), "stats {st}; {ctx}");
