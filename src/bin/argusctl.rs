@@ -226,10 +226,10 @@ enum Cmd {
     )]
     Workers {
         dir: PathBuf,
-        /// Seconds without a heartbeat before a worker is dead (1..=31622400, a year).
+        /// Seconds without a heartbeat before a worker is dead (0..=31622400, a year).
         #[arg(long, value_name = "S", default_value_t = 90, value_parser = args::u64_in(args::AGE_SECONDS))]
         stale_after_s: u64,
-        /// Seconds a claim may be held before it is stuck (1..=31622400, a year).
+        /// Seconds a claim may be held before it is stuck (0..=31622400, a year).
         #[arg(long, value_name = "S", default_value_t = 1800, value_parser = args::u64_in(args::AGE_SECONDS))]
         stuck_after_s: u64,
         /// Also report workers whose last heartbeat's rss_mb exceeds this (0..=16777216).

@@ -14,8 +14,9 @@ pub const SEGMENT_BYTES: std::ops::RangeInclusive<u64> = 4096..=(4 << 30);
 pub const TAIL_LINES: std::ops::RangeInclusive<u64> = 0..=1_000_000;
 /// `verify --threads`.
 pub const THREADS: std::ops::RangeInclusive<u64> = 1..=256;
-/// `workers --stale-after-s` / `--stuck-after-s`: a second to a year.
-pub const AGE_SECONDS: std::ops::RangeInclusive<u64> = 1..=366 * 86_400;
+/// `workers --stale-after-s` / `--stuck-after-s`: up to a year (0 reports
+/// every worker or claim, which tests and drills use).
+pub const AGE_SECONDS: std::ops::RangeInclusive<u64> = 0..=366 * 86_400;
 /// `route --context-length`: tokens.
 pub const CONTEXT_LENGTH: std::ops::RangeInclusive<u64> = 1..=1_000_000_000;
 /// `route --max-cost`, `policy check --cost`: US dollars.
