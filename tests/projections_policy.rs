@@ -460,7 +460,9 @@ fn bad_cost_is_refused_before_anything_is_written() {
         "t",
         "--cost=-1",
     ]);
-    r.assert_code(1);
+    // Out of its documented range: a usage error, raised before any work.
+    r.assert_code(2);
+    assert!(r.stderr.contains("--cost"), "{}", r.ctx());
     assert_eq!(entries(dir), before);
 }
 

@@ -1,6 +1,6 @@
 //! argusctl: the operator's command line for an Argus log.
 use anyhow::Result;
-use argus::cli::{self, Format};
+use argus::cli::{self, args, Format};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -40,8 +40,9 @@ enum Cmd {
     )]
     Init {
         dir: PathBuf,
-        /// Roll to a new segment once the active one reaches this many bytes.
-        #[arg(long, default_value_t = argus::log::dir::DEFAULT_SEGMENT_BYTES)]
+        /// Roll to a new segment once the active one reaches this many bytes (4096..=4294967296).
+        #[arg(long, default_value_t = argus::log::dir::DEFAULT_SEGMENT_BYTES,
+              value_parser = args::u64_in(args::SEGMENT_BYTES))]
         segment_bytes: u64,
         /// Use this existing key (hex seed, mode 0600) instead of generating DIR/keys/signing.key.
         #[arg(long)]
@@ -61,8 +62,10 @@ enum Cmd {
     )]
     Cat {
         dir: PathBuf,
+        /// First seq to print (any seq; past the head prints nothing).
         #[arg(long, default_value_t = 0)]
         from: u64,
+        /// Last seq to print, inclusive (any seq).
         #[arg(long)]
         to: Option<u64>,
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
@@ -74,7 +77,9 @@ enum Cmd {
     )]
     Tail {
         dir: PathBuf,
-        #[arg(short = 'n', long = "lines", default_value_t = 10)]
+        /// Entries to show before following (0..=1000000; 0 with -f shows only new ones).
+        #[arg(short = 'n', long = "lines", value_name = "N", default_value_t = 10,
+              value_parser = args::usize_in(args::TAIL_LINES))]
         n: usize,
         #[arg(short = 'f', long)]
         follow: bool,
@@ -107,8 +112,10 @@ enum Cmd {
         checkpoints: Vec<PathBuf>,
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
         format: Format,
-        /// Worker threads (segments are verified in parallel).
-        #[arg(long, default_value_t = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))]
+        /// Worker threads, 1..=256 (segments are verified in parallel; default: one per core).
+        #[arg(long, value_name = "N",
+              default_value_t = std::thread::available_parallelism().map(|n| n.get().min(256)).unwrap_or(2),
+              value_parser = args::usize_in(args::THREADS))]
         threads: usize,
     },
     /// List the event registry: every kind, its required payload fields and meaning.
@@ -153,11 +160,11 @@ enum Cmd {
     Route {
         dir: PathBuf,
         task_type: String,
-        /// Only routes whose max_cost_usd is at most this.
-        #[arg(long = "max-cost", value_name = "USD")]
+        /// Only routes whose max_cost_usd is at most this (0..=1e9).
+        #[arg(long = "max-cost", value_name = "USD", value_parser = args::usd)]
         max_cost: Option<f64>,
-        /// Only routes that accept a context this long.
-        #[arg(long = "context-length", value_name = "N")]
+        /// Only routes that accept a context this long (1..=1000000000 tokens).
+        #[arg(long = "context-length", value_name = "N", value_parser = args::u64_in(args::CONTEXT_LENGTH))]
         context_length: Option<u64>,
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -237,12 +244,14 @@ enum Cmd {
     )]
     Workers {
         dir: PathBuf,
-        #[arg(long, default_value_t = 90)]
+        /// Seconds without a heartbeat before a worker is dead (0..=31622400, a year).
+        #[arg(long, value_name = "S", default_value_t = 90, value_parser = args::u64_in(args::AGE_SECONDS))]
         stale_after_s: u64,
-        #[arg(long, default_value_t = 1800)]
+        /// Seconds a claim may be held before it is stuck (0..=31622400, a year).
+        #[arg(long, value_name = "S", default_value_t = 1800, value_parser = args::u64_in(args::AGE_SECONDS))]
         stuck_after_s: u64,
-        /// Also report workers whose last heartbeat's rss_mb exceeds this.
-        #[arg(long, value_name = "MB")]
+        /// Also report workers whose last heartbeat's rss_mb exceeds this (0..=16777216).
+        #[arg(long, value_name = "MB", value_parser = args::megabytes)]
         rss_max_mb: Option<f64>,
         /// Also list healthy workers (status "ok").
         #[arg(long)]
@@ -454,11 +463,23 @@ fn run(cli: Cli) -> Result<i32> {
 }
 
 fn main() {
-    let cli = Cli::parse();
-    match run(cli) {
-        Ok(code) => std::process::exit(code),
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and --version are our own text, for stdout; clap already
+        // ignores a closed pipe there.
+        Err(e) if !e.use_stderr() => e.exit(),
+        // A usage error quotes the offending argument, which can come from
+        // data (`approvals show DIR "$id"`): print it escaped, without
+        // clap's colours.
         Err(e) => {
-            eprintln!("argusctl: {e:#}");
+            cli::eprint(e.render().to_string().trim_end());
+            std::process::exit(e.exit_code());
+        }
+    };
+    match run(cli) {
+        Ok(code) => cli::exit(code),
+        Err(e) => {
+            cli::eprint(&format!("argusctl: {e:#}"));
             let usage = e.chain().any(|c| {
                 matches!(
                     c.downcast_ref::<argus::Error>(),
@@ -469,7 +490,7 @@ fn main() {
                     )
                 )
             });
-            std::process::exit(if usage {
+            cli::exit(if usage {
                 cli::EXIT_USAGE
             } else {
                 cli::EXIT_ERROR

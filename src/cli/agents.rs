@@ -1,4 +1,5 @@
 //! `argusctl agents`: the agent registry, or one agent with its versions.
+use super::safe::esc;
 use super::{Format, Out};
 use crate::projections::agents::{
     agent_key, ignored_prefix, versions_prefix, Agent, AgentVersion, Ignored, NAME,
@@ -28,10 +29,10 @@ fn list(st: &super::state::State, format: Format) -> Result<()> {
     super::print_rows(format, &agents, &header, super::as_json, |a| {
         format!(
             "{:<24} {:>7} {:<8} {}",
-            a.slug,
+            esc(&a.slug),
             a.version,
             a.enabled,
-            a.capabilities.join(",")
+            esc(&a.capabilities.join(","))
         )
     })
 }
@@ -55,7 +56,7 @@ fn show(st: &super::state::State, slug: &str, format: Format) -> Result<()> {
             ignored.len(),
             ignored
                 .iter()
-                .map(|i| format!("seq {} {} ({})", i.seq, i.kind, i.reason))
+                .map(|i| format!("seq {} {} ({})", i.seq, esc(&i.kind), esc(&i.reason)))
                 .collect::<Vec<_>>()
                 .join("; ")
         );
@@ -66,10 +67,10 @@ fn show(st: &super::state::State, slug: &str, format: Format) -> Result<()> {
             let mut v = serde_json::to_value(&agent)?;
             v["versions"] = serde_json::to_value(&versions)?;
             v["ignored_entries"] = serde_json::to_value(&ignored)?;
-            out.line(&v.to_string());
+            out.json(&v.to_string());
         }
         Format::Text => {
-            out.line(&format!("slug:          {}", agent.slug));
+            out.line(&format!("slug:          {}", esc(&agent.slug)));
             out.line(&format!("version:       {}", agent.version));
             out.line(&format!(
                 "enabled:       {}{}",
@@ -78,16 +79,20 @@ fn show(st: &super::state::State, slug: &str, format: Format) -> Result<()> {
                     .disabled_reason
                     .as_deref()
                     .filter(|_| !agent.enabled)
-                    .map(|r| format!(" (disabled: {r})"))
+                    .map(|r| format!(" (disabled: {})", esc(r)))
                     .unwrap_or_default()
             ));
             if let Some(d) = &agent.description {
-                out.line(&format!("description:   {d}"));
+                out.line(&format!("description:   {}", esc(d)));
             }
-            out.line(&format!("capabilities:  {}", agent.capabilities.join(", ")));
-            out.line(&format!("memory_read:   {}", agent.memory_read.join(", ")));
-            out.line(&format!("memory_write:  {}", agent.memory_write.join(", ")));
-            out.line(&format!("model_policy:  {}", agent.model_policy));
+            let list = |l: &[String]| esc(&l.join(", ")).to_string();
+            out.line(&format!("capabilities:  {}", list(&agent.capabilities)));
+            out.line(&format!("memory_read:   {}", list(&agent.memory_read)));
+            out.line(&format!("memory_write:  {}", list(&agent.memory_write)));
+            out.line(&format!(
+                "model_policy:  {}",
+                super::safe::json(&agent.model_policy.to_string())
+            ));
             out.line("versions:");
             for v in &versions {
                 out.line(&format!(
@@ -95,15 +100,20 @@ fn show(st: &super::state::State, slug: &str, format: Format) -> Result<()> {
                     v.version,
                     v.seq,
                     super::rfc3339_ns(v.ts_ns),
-                    v.kind,
-                    v.actor,
-                    v.changelog.as_deref().unwrap_or("")
+                    esc(&v.kind),
+                    esc(&v.actor),
+                    esc(v.changelog.as_deref().unwrap_or(""))
                 ));
             }
             if !ignored.is_empty() {
                 out.line("ignored entries:");
                 for i in &ignored {
-                    out.line(&format!("  seq {:<8} {:<16} {}", i.seq, i.kind, i.reason));
+                    out.line(&format!(
+                        "  seq {:<8} {:<16} {}",
+                        i.seq,
+                        esc(&i.kind),
+                        esc(&i.reason)
+                    ));
                 }
             }
         }

@@ -4,7 +4,7 @@
 //! line of one chunk goes to the writer as one request, so lines that arrive
 //! together are committed together. The first bad line stops the run with
 //! exit 2: every line before it is committed, nothing of it is written.
-use super::{Out, EXIT_USAGE};
+use super::{eprint, safe, Out, EXIT_ERROR, EXIT_USAGE};
 use crate::NewEntry;
 use anyhow::{Context, Result};
 use serde_json::{Map, Value};
@@ -200,13 +200,41 @@ fn one(line: &[u8], line_no: u64, actor: &str) -> Option<Result<NewEntry, LineEr
     }))
 }
 
+/// What this run has committed, to tell a producer where to resume.
+#[derive(Default)]
+struct Committed {
+    count: u64,
+    first_seq: Option<u64>,
+    last_seq: u64,
+    /// Input line of the last committed entry.
+    last_line: u64,
+}
+
+impl Committed {
+    /// "111 entries committed (seqs 0..=110, last seq 110); stopping; resume from line 112"
+    fn stopping(&self) -> String {
+        let seqs = match self.first_seq {
+            None => String::new(),
+            Some(first) => format!(
+                " (seqs {first}..={last}, last seq {last})",
+                last = self.last_seq
+            ),
+        };
+        format!(
+            "{} entries committed{seqs}; stopping; resume from line {}",
+            self.count,
+            self.last_line + 1
+        )
+    }
+}
+
 pub fn run(dir: &Path) -> Result<i32> {
     let log = super::state::open_writer(dir, "append")?;
     if let Some((cut, ack)) = log.recovered() {
-        eprintln!(
+        eprint(&format!(
             "argusctl: recovered {}: cut {} unacknowledged bytes at offset {} ({}); recorded as seq {}",
             cut.segment, cut.bytes_cut, cut.offset, cut.reason, ack.seq
-        );
+        ));
     }
     let (tx, rx) = mpsc::sync_channel::<Chunk>(64);
     // The agent path: whoever runs `append` writes as an agent, named by
@@ -214,6 +242,7 @@ pub fn run(dir: &Path) -> Result<i32> {
     let actor = crate::authority::local_actor(crate::authority::Class::Agent).to_string();
     std::thread::spawn(move || reader_thread(actor, tx));
     let mut out = Out::default();
+    let mut done = Committed::default();
     while let Ok(first) = rx.recv() {
         let mut chunk = first;
         // Merge whatever else is already parsed into the same group commit.
@@ -224,6 +253,7 @@ pub fn run(dir: &Path) -> Result<i32> {
             }
         }
         let mut entries = Vec::with_capacity(chunk.len());
+        let mut last_line = done.last_line;
         let mut bad = None;
         let next_seq = log.committed().get();
         for (line, r) in chunk {
@@ -238,7 +268,10 @@ pub fn run(dir: &Path) -> Result<i32> {
                 _ => Ok(e),
             });
             match r {
-                Ok(e) => entries.push(e),
+                Ok(e) => {
+                    entries.push(e);
+                    last_line = line;
+                }
                 Err(e) => {
                     bad = Some(e);
                     break;
@@ -246,19 +279,40 @@ pub fn run(dir: &Path) -> Result<i32> {
             }
         }
         let acks = log.append(entries).context("appending")?;
-        for a in acks {
-            out.line(&format!(
-                r#"{{"seq":{},"hash":"{}"}}"#,
-                a.seq,
-                hex::encode(a.hash)
-            ));
+        if let (Some(first), Some(last)) = (acks.first(), acks.last()) {
+            done.first_seq.get_or_insert(first.seq);
+            done.last_seq = last.seq;
+            done.count += acks.len() as u64;
+            done.last_line = last_line;
         }
-        out.flush();
+        let written = acks
+            .iter()
+            .try_for_each(|a| {
+                out.try_json(&format!(
+                    r#"{{"seq":{},"hash":"{}"}}"#,
+                    a.seq,
+                    hex::encode(a.hash)
+                ))
+            })
+            .and_then(|_| out.try_flush());
+        if let Err(e) = written {
+            // The acks are the producer's only receipt: with nobody reading
+            // them, committing more would store entries nobody knows are
+            // stored. Stop, and say exactly what is stored.
+            let what = if e.kind() == std::io::ErrorKind::BrokenPipe {
+                "stdout closed".to_string()
+            } else {
+                format!("writing acks to stdout: {e}")
+            };
+            eprint(&format!("argusctl: {what}: {}", done.stopping()));
+            return Ok(EXIT_ERROR);
+        }
         if let Some(e) = bad {
-            eprintln!(
+            // One line: the message can quote the input.
+            eprint(&safe::line(&format!(
                 "argusctl: stdin line {}: {}; nothing of this line was written",
                 e.line, e.message
-            );
+            )));
             return Ok(EXIT_USAGE);
         }
     }

@@ -3,6 +3,7 @@
 //! Every decision is one appended entry; the queue itself is the
 //! `approvals` projection, so these commands only read it, check, and
 //! append. Refusals happen before anything is written.
+use super::safe::{self, esc};
 use super::state::{lock_for_decision, Decision};
 use super::{rfc3339_ns, Format, Out};
 use crate::projections::approvals::{
@@ -176,6 +177,19 @@ fn to_json(p: &Proposal, now_ns: u64) -> Result<Value> {
     Ok(v)
 }
 
+/// `s` as one word for a POSIX shell: as is when it is plainly safe,
+/// else single-quoted, with anything a terminal would act on escaped.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@%+=,".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", safe::line(&s.replace('\'', "'\\''")))
+    }
+}
+
 fn one_line(s: &str, max: usize) -> String {
     let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
     if flat.chars().count() <= max {
@@ -200,13 +214,13 @@ fn list(dir: &Path, all: bool, format: Format) -> Result<()> {
     super::print_rows(format, &rows, &header, json, |p| {
         format!(
             "{:<24} {:<23} {:<6} {:<16} {:<16} {:<20} {}",
-            p.proposal_id,
+            esc(&p.proposal_id),
             status_text(p, snap.now_ns),
-            p.risk,
-            p.action_type,
-            p.agent.as_deref().unwrap_or("-"),
+            esc(&p.risk),
+            esc(&p.action_type),
+            esc(p.agent.as_deref().unwrap_or("-")),
             rfc3339_ns(p.deadline_ns).get(..19).unwrap_or_default(),
-            one_line(&p.rationale, 60)
+            esc(&one_line(&p.rationale, 60))
         )
     })
 }
@@ -217,12 +231,17 @@ fn show(dir: &Path, id: &str, format: Format) -> Result<()> {
     };
     let mut out = Out::default();
     match format {
-        Format::Json => out.line(&to_json(&p, now_ns)?.to_string()),
+        Format::Json => out.json(&to_json(&p, now_ns)?.to_string()),
         Format::Text => {
-            let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+            let opt = |o: &Option<String>| esc(o.as_deref().unwrap_or("-")).to_string();
+            let params = serde_json::to_string_pretty(&p.parameters)?;
             let mut lines = vec![
-                format!("PROPOSAL: {}  (revision {})", p.proposal_id, p.revision),
-                format!("Status:   {}", status_text(&p, now_ns)),
+                format!(
+                    "PROPOSAL: {}  (revision {})",
+                    esc(&p.proposal_id),
+                    p.revision
+                ),
+                format!("Status:   {}", esc(&status_text(&p, now_ns))),
                 format!(
                     "Created:  {} (seq {})",
                     rfc3339_ns(p.created_ts_ns),
@@ -235,23 +254,25 @@ fn show(dir: &Path, id: &str, format: Format) -> Result<()> {
                 ),
                 format!("Agent:    {}   Job: {}", opt(&p.agent), opt(&p.job_id)),
                 String::new(),
-                format!("ACTION TYPE: {}", p.action_type),
-                format!("RISK LEVEL:  {}", p.risk.to_uppercase()),
+                format!("ACTION TYPE: {}", esc(&p.action_type)),
+                format!("RISK LEVEL:  {}", esc(&p.risk.to_uppercase())),
                 String::new(),
-                format!("MISSION CONTEXT:\n  {}", opt(&p.mission_context)),
-                format!("RATIONALE:\n  {}", p.rationale),
-                format!("ROLLBACK PLAN:\n  {}", opt(&p.rollback_plan)),
-                format!(
-                    "PARAMETERS:\n  {}",
-                    serde_json::to_string_pretty(&p.parameters)?.replace('\n', "\n  ")
-                ),
-                format!("PARAMETER HASH: {}", p.parameter_hash),
+                "MISSION CONTEXT:".into(),
+                format!("  {}", opt(&p.mission_context)),
+                "RATIONALE:".into(),
+                format!("  {}", esc(&p.rationale)),
+                "ROLLBACK PLAN:".into(),
+                format!("  {}", opt(&p.rollback_plan)),
+                "PARAMETERS:".into(),
             ];
+            // Pretty JSON: its own line breaks, strings already JSON-escaped.
+            lines.extend(params.lines().map(|l| format!("  {}", safe::json(l))));
+            lines.push(format!("PARAMETER HASH: {}", esc(&p.parameter_hash)));
             if let Some(seq) = p.decided_seq {
                 lines.push(String::new());
                 lines.push(format!(
                     "DECISION: {} at seq {seq} by {}{}{}{}",
-                    p.display_status(),
+                    esc(&p.display_status()),
                     opt(&p.approver),
                     p.approver_label
                         .as_ref()
@@ -259,11 +280,11 @@ fn show(dir: &Path, id: &str, format: Format) -> Result<()> {
                         .unwrap_or_default(),
                     p.playbook
                         .as_ref()
-                        .map(|b| format!(" (playbook {b})"))
+                        .map(|b| format!(" (playbook {})", esc(b)))
                         .unwrap_or_default(),
                     p.reason
                         .as_ref()
-                        .map(|r| format!(": {r}"))
+                        .map(|r| format!(": {}", esc(r)))
                         .unwrap_or_default()
                 ));
             }
@@ -280,16 +301,25 @@ fn show(dir: &Path, id: &str, format: Format) -> Result<()> {
             if let Some(v) = &p.violation {
                 lines.push(String::new());
                 lines.push(format!(
-                    "CONSTITUTIONAL VIOLATION: acted on without approval ({v})"
+                    "CONSTITUTIONAL VIOLATION: acted on without approval ({})",
+                    esc(v)
                 ));
             }
             if p.status == PENDING {
+                // Quoted for a POSIX shell, so the commands can be pasted
+                // even when the id holds spaces or quotes.
+                let (d, id) = (
+                    shell_word(&dir.display().to_string()),
+                    shell_word(&p.proposal_id),
+                );
                 lines.push(String::new());
+                lines.push("COMMANDS:".into());
                 lines.push(format!(
-                    "COMMANDS:\n  Approve: argusctl approvals approve {d} {id} --hash {h}\n  Reject:  argusctl approvals reject {d} {id} --reason 'Your reason here'",
-                    d = dir.display(),
-                    id = p.proposal_id,
-                    h = p.parameter_hash
+                    "  Approve: argusctl approvals approve {d} {id} --hash {}",
+                    esc(&p.parameter_hash)
+                ));
+                lines.push(format!(
+                    "  Reject:  argusctl approvals reject {d} {id} --reason 'Your reason here'"
                 ));
             }
             for l in lines {
@@ -325,7 +355,7 @@ fn report(format: Format, seq: u64, kind: &str, payload: &Value, text: String) {
     let mut out = Out::default();
     match format {
         Format::Json => {
-            out.line(&json!({"seq": seq, "kind": kind, "payload": payload}).to_string())
+            out.json(&json!({"seq": seq, "kind": kind, "payload": payload}).to_string())
         }
         Format::Text => out.line(&text),
     }
@@ -419,8 +449,9 @@ fn approve(
         "proposal.approved",
         &payload,
         format!(
-            "approved {id} (seq {seq}, parameter_hash {})",
-            p.parameter_hash
+            "approved {} (seq {seq}, parameter_hash {})",
+            esc(id),
+            esc(&p.parameter_hash)
         ),
     );
     Ok(())
@@ -458,7 +489,7 @@ fn reject(dir: &Path, id: &str, reason: &str, label: Option<String>, format: For
         seq,
         "proposal.rejected",
         &payload,
-        format!("rejected {id} (seq {seq})"),
+        format!("rejected {} (seq {seq})", esc(id)),
     );
     Ok(())
 }
@@ -489,7 +520,7 @@ fn sweep(dir: &Path, format: Format) -> Result<()> {
                 p,
                 "proposal.expired",
                 payload,
-                format!("expired {}", p.proposal_id),
+                format!("expired {}", esc(&p.proposal_id)),
             )?;
         }
     }
@@ -515,7 +546,8 @@ fn sweep(dir: &Path, format: Format) -> Result<()> {
                 payload,
                 format!(
                     "auto-approved {} by playbook {}",
-                    p.proposal_id, book.playbook
+                    esc(&p.proposal_id),
+                    esc(&book.playbook)
                 ),
             )?;
         }

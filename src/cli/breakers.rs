@@ -1,5 +1,6 @@
 //! `argusctl breakers`: each tool's circuit breaker now (`state::now_ns`), and
 //! `--check TOOL`: may a call start, and if not, which fallback to use.
+use super::safe::esc;
 use super::{Format, Out};
 use crate::projections::breakers::{
     breaker_key, config_key, Breaker, Config, BREAKER_PREFIX, CLOSED, NAME,
@@ -25,16 +26,17 @@ pub fn run(dir: &Path, check: Option<&str>, format: Format) -> Result<()> {
         };
         let v = json!({"tool": tool, "state": state, "allow": allow, "fallback": cfg.fallback});
         match format {
-            Format::Json => out.line(&v.to_string()),
+            Format::Json => out.json(&v.to_string()),
             Format::Text => out.line(&format!(
-                "{tool}: {state}, {}{}",
+                "{}: {state}, {}{}",
+                esc(tool),
                 if allow {
                     "call allowed"
                 } else {
                     "call not allowed"
                 },
                 match (&cfg.fallback, allow) {
-                    (Some(f), false) => format!("; use fallback {f}"),
+                    (Some(f), false) => format!("; use fallback {}", esc(f)),
                     (None, false) => "; no fallback configured".into(),
                     _ => String::new(),
                 }
@@ -57,7 +59,7 @@ pub fn run(dir: &Path, check: Option<&str>, format: Format) -> Result<()> {
         Format::Json => {
             for (b, cfg) in &rows {
                 let now = b.at(cfg, now_ns);
-                out.line(
+                out.json(
                     &json!({
                         "tool": b.tool,
                         "state": now.state,
@@ -89,7 +91,7 @@ pub fn run(dir: &Path, check: Option<&str>, format: Format) -> Result<()> {
                 let now = b.at(cfg, now_ns);
                 out.line(&format!(
                     "{:<22} {:<9} {:>4}/{:<4} {:<31} {:<31} {}",
-                    b.tool,
+                    esc(&b.tool),
                     now.state,
                     b.failures_in_window(cfg, now_ns),
                     cfg.failure_threshold,
@@ -99,7 +101,7 @@ pub fn run(dir: &Path, check: Option<&str>, format: Format) -> Result<()> {
                     now.next_probe_ns(cfg)
                         .map(super::rfc3339_ns)
                         .unwrap_or_else(|| "-".into()),
-                    cfg.fallback.as_deref().unwrap_or("-")
+                    esc(cfg.fallback.as_deref().unwrap_or("-"))
                 ));
             }
         }

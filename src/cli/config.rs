@@ -25,10 +25,10 @@ pub fn apply(dir: &Path) -> Result<i32> {
         .read_to_end(&mut input)
         .context("reading stdin")?;
     if input.len() > INPUT_BYTES_MAX {
-        eprintln!(
+        super::eprint(&format!(
             "argusctl: stdin is over {} MiB; split the configuration",
             INPUT_BYTES_MAX >> 20
-        );
+        ));
         return Ok(EXIT_USAGE);
     }
     let registry = crate::registry::builtin().map_err(anyhow::Error::msg)?;
@@ -80,6 +80,8 @@ pub fn apply(dir: &Path) -> Result<i32> {
 }
 
 fn refuse(line: usize, message: &str) -> i32 {
-    eprintln!("argusctl: stdin line {line}: {message}; nothing was written");
+    super::eprint(&format!(
+        "argusctl: stdin line {line}: {message}; nothing was written"
+    ));
     EXIT_USAGE
 }

@@ -155,10 +155,12 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
             super::policy::budget(&dir, None, None, Format::Text)
         }),
     ];
+    // Each view writes through its own `Out`: flush around it to keep order.
     for (title, view) in views {
-        println!("{title}:");
+        out.line(&format!("{title}:"));
+        out.flush();
         view()?;
-        println!();
+        out.line("");
     }
     out.line("Try next:");
     let d = dir.display();

@@ -2,6 +2,7 @@
 //!
 //! `replay` and `discard` are decisions: each appends exactly one entry and
 //! the projection derives the item's new status from it.
+use super::safe::{self, esc};
 use super::{Format, Out};
 use crate::projections::dlq::{item_key, Item, ITEM_PREFIX, NAME};
 use anyhow::{bail, Result};
@@ -115,13 +116,13 @@ pub fn list(dir: &Path, all: bool, format: Format) -> Result<()> {
     super::print_rows(format, &items, &header, super::as_json, |i| {
         format!(
             "{:<24} {:<20} {:<10} {:>7} {:>8}  {} / {}",
-            i.job_id,
-            i.job_type.as_deref().unwrap_or("-"),
-            i.status,
+            esc(&i.job_id),
+            esc(i.job_type.as_deref().unwrap_or("-")),
+            esc(&i.status),
             i.retry_count,
             i.enqueued_seq,
-            i.failure_reason,
-            i.last_error.as_deref().unwrap_or("-")
+            esc(&i.failure_reason),
+            esc(i.last_error.as_deref().unwrap_or("-"))
         )
     })
 }
@@ -130,14 +131,16 @@ pub fn show(dir: &Path, job: &str, format: Format) -> Result<()> {
     let i = item(dir, job)?;
     let mut out = Out::default();
     match format {
-        Format::Json => out.line(&serde_json::to_string(&i)?),
+        Format::Json => out.json(&serde_json::to_string(&i)?),
         Format::Text => {
-            let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+            let opt =
+                |v: Option<String>| v.map(|s| esc(&s).to_string()).unwrap_or_else(|| "-".into());
+            let text = |s: &str| esc(s).to_string();
             for (k, v) in [
-                ("job", i.job_id.clone()),
+                ("job", text(&i.job_id)),
                 ("type", opt(i.job_type.clone())),
-                ("status", i.status.clone()),
-                ("failure_reason", i.failure_reason.clone()),
+                ("status", text(&i.status)),
+                ("failure_reason", text(&i.failure_reason)),
                 ("last_error", opt(i.last_error.clone())),
                 (
                     "last_error_seq",
@@ -147,8 +150,14 @@ pub fn show(dir: &Path, job: &str, format: Format) -> Result<()> {
                 ("max_retries", opt(i.max_retries.map(|s| s.to_string()))),
                 ("enqueued_seq", i.enqueued_seq.to_string()),
                 ("enqueued_at", super::rfc3339_ns(i.enqueued_ts_ns)),
-                ("enqueued_by", i.enqueued_by.clone()),
-                ("input", opt(i.input.as_ref().map(|v| v.to_string()))),
+                ("enqueued_by", text(&i.enqueued_by)),
+                (
+                    "input",
+                    i.input
+                        .as_ref()
+                        .map(|v| safe::json(&v.to_string()).into_owned())
+                        .unwrap_or_else(|| "-".into()),
+                ),
                 ("resolved_seq", opt(i.resolved_seq.map(|s| s.to_string()))),
                 ("resolved_by", opt(i.resolved_by.clone())),
                 ("resolution_reason", opt(i.resolution_reason.clone())),
@@ -185,13 +194,15 @@ pub fn replay(dir: &Path, job: &str, format: Format) -> Result<()> {
     })?;
     let mut out = Out::default();
     match format {
-        Format::Json => out.line(
+        Format::Json => out.json(
             &json!({"seq": seq, "kind": "job.replayed", "job_id": new_id,
                     "original_job_id": job, "dlq_seq": i.enqueued_seq})
             .to_string(),
         ),
         Format::Text => out.line(&format!(
-            "replayed {job} as {new_id} (seq {seq}, from dlq seq {})",
+            "replayed {} as {} (seq {seq}, from dlq seq {})",
+            esc(job),
+            esc(&new_id),
             i.enqueued_seq
         )),
     }
@@ -215,12 +226,12 @@ pub fn discard(dir: &Path, job: &str, reason: &str, format: Format) -> Result<()
     })?;
     let mut out = Out::default();
     match format {
-        Format::Json => out.line(
+        Format::Json => out.json(
             &json!({"seq": seq, "kind": "dlq.reviewed", "job_id": job,
                     "resolution": "discarded"})
             .to_string(),
         ),
-        Format::Text => out.line(&format!("discarded {job} (seq {seq})")),
+        Format::Text => out.line(&format!("discarded {} (seq {seq})", esc(job))),
     }
     out.flush();
     Ok(())

@@ -1,5 +1,6 @@
 //! `argusctl flag is-enabled|set` and `argusctl flags`: feature flags.
-use super::{Format, Out};
+use super::safe::esc;
+use super::{eprint, Format, Out};
 use crate::projections::flags::{
     evaluate, flag_key, parse_rfc3339_ns, removed_key, Flag, Removed, NAME,
 };
@@ -39,12 +40,12 @@ pub fn is_enabled(dir: &Path, key: &str, context: &[String], format: Format) -> 
     let d = evaluate(key, flag.as_ref(), removed.as_ref(), &ctx, now_ns);
     let mut out = Out::default();
     match format {
-        Format::Json => out.line(&serde_json::to_string(&d)?),
+        Format::Json => out.json(&serde_json::to_string(&d)?),
         Format::Text => out.line(&format!(
             "{} {}: {}",
-            d.key,
+            esc(&d.key),
             if d.enabled { "enabled" } else { "disabled" },
-            d.reason
+            esc(&d.reason)
         )),
     }
     out.flush();
@@ -90,17 +91,17 @@ pub fn set(dir: &Path, a: SetArgs<'_>, format: Format) -> Result<()> {
         },
     )?;
     if a.enabled && a.rollout_pct.unwrap_or(0) == 0 && a.targets.is_empty() {
-        eprintln!(
+        eprint(&format!(
             "argusctl: note: {} is enabled with rollout 0% and no targets, so no context sees it; add --rollout-pct or --target",
-            a.key
-        );
+            esc(a.key)
+        ));
     }
     let mut out = Out::default();
     match format {
         Format::Json => {
-            out.line(&json!({"seq": seq, "kind": "flag.set", "key": a.key}).to_string())
+            out.json(&json!({"seq": seq, "kind": "flag.set", "key": a.key}).to_string())
         }
-        Format::Text => out.line(&format!("flag {} set (seq {seq})", a.key)),
+        Format::Text => out.line(&format!("flag {} set (seq {seq})", esc(a.key))),
     }
     out.flush();
     Ok(())
@@ -128,12 +129,12 @@ pub fn list(dir: &Path, format: Format) -> Result<()> {
     super::print_rows(format, &flags, &header, json, |f| {
         format!(
             "{:<28} {:<8} {:>6}% {:<8} {:<30} {}",
-            f.key,
+            esc(&f.key),
             f.enabled,
             f.rollout_pct,
             expired(f),
-            f.expires_at.as_deref().unwrap_or("-"),
-            f.target_ids.join(",")
+            esc(f.expires_at.as_deref().unwrap_or("-")),
+            esc(&f.target_ids.join(","))
         )
     })
 }

@@ -1,5 +1,6 @@
 //! `argusctl incident`: the system mode (normal / degraded / incident), why
 //! and since when, from the incident projection.
+use super::safe::esc;
 use super::{Format, Out};
 use crate::projections::incident;
 use anyhow::Result;
@@ -14,7 +15,7 @@ pub fn show(dir: &Path, format: Format) -> Result<()> {
     let since = s.since_ts_ns.map(super::rfc3339_ns);
     let mut out = Out::default();
     match format {
-        Format::Json => out.line(
+        Format::Json => out.json(
             &json!({
                 "state": s.state,
                 "reason": s.reason,
@@ -28,15 +29,15 @@ pub fn show(dir: &Path, format: Format) -> Result<()> {
             .to_string(),
         ),
         Format::Text => {
-            out.line(&format!("state:   {}", s.state));
+            out.line(&format!("state:   {}", esc(&s.state)));
             if let Some(r) = &s.reason {
-                out.line(&format!("reason:  {r}"));
+                out.line(&format!("reason:  {}", esc(r)));
             }
             if let (Some(t), Some(seq)) = (&since, s.since_seq) {
                 out.line(&format!(
                     "since:   {t} (seq {seq}, {} by {})",
-                    s.trigger.as_deref().unwrap_or("-"),
-                    s.actor.as_deref().unwrap_or("-")
+                    esc(s.trigger.as_deref().unwrap_or("-")),
+                    esc(s.actor.as_deref().unwrap_or("-"))
                 ));
             }
             if let Some(e) = effects(&s.state) {

@@ -1,4 +1,5 @@
 //! `argusctl jobs`: every job with its status, cost and duration.
+use super::safe::esc;
 use super::{Format, Out};
 use crate::projections::jobs::{Job, NAME};
 use anyhow::Result;
@@ -21,8 +22,8 @@ pub fn show(dir: &Path, job_id: &str, format: Format) -> Result<()> {
     v["seqs"] = seqs.into();
     let mut out = Out::default();
     match format {
-        Format::Json => out.line(&v.to_string()),
-        Format::Text => out.line(&serde_json::to_string_pretty(&v)?),
+        Format::Json => out.json(&v.to_string()),
+        Format::Text => out.json_lines(&serde_json::to_string_pretty(&v)?),
     }
     out.flush();
     Ok(())
@@ -48,9 +49,9 @@ pub fn list(dir: &Path, format: Format) -> Result<()> {
     super::print_rows(format, &jobs, &header, json, |j| {
         format!(
             "{:<20} {:<20} {:<14} {:>10.4} {:>12} {:>8}",
-            j.job_id,
-            j.job_type.as_deref().unwrap_or("-"),
-            j.status,
+            esc(&j.job_id),
+            esc(j.job_type.as_deref().unwrap_or("-")),
+            esc(&j.status),
             j.cost_usd,
             j.duration_ms()
                 .map(|d| d.to_string())

@@ -7,7 +7,7 @@ pub fn list(format: Format) -> Result<()> {
     let mut out = Out::default();
     for (kind, def) in reg.kinds() {
         match format {
-            Format::Json => out.line(&serde_json::json!({"kind": kind, "family": def.family, "description": def.description, "schema": def.schema}).to_string()),
+            Format::Json => out.json(&serde_json::json!({"kind": kind, "family": def.family, "description": def.description, "schema": def.schema}).to_string()),
             Format::Text => {
                 let required: Vec<&str> = def.schema["required"].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect()).unwrap_or_default();
                 out.line(&format!("{kind:<28} requires [{}]  {}", required.join(", "), def.description));

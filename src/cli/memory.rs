@@ -1,6 +1,7 @@
 //! `argusctl memory`: memory proposals with their gate status, and
 //! `--sweep`, which records the auto-approvals the gate allows.
-use super::Format;
+use super::safe::esc;
+use super::{eprint, Format};
 use crate::projections::memory_gate::{Proposal, AUTO_REASON, NAME};
 use anyhow::{Context, Result};
 use serde_json::json;
@@ -9,14 +10,14 @@ use std::path::Path;
 pub fn run(dir: &Path, sweep: bool, status: Option<&str>, format: Format) -> Result<()> {
     if sweep {
         let approved = sweep_auto(dir)?;
-        eprintln!(
+        eprint(&format!(
             "argusctl: sweep approved {} proposal(s){}",
             approved.len(),
             approved
                 .iter()
-                .map(|(id, seq)| format!(" {id}@seq{seq}"))
+                .map(|(id, seq)| format!(" {}@seq{seq}", esc(id)))
                 .collect::<String>()
-        );
+        ));
     }
     list(dir, status, format)
 }
@@ -91,15 +92,15 @@ fn list(dir: &Path, status: Option<&str>, format: Format) -> Result<()> {
     super::print_rows(format, &rows, &header, json, |p| {
         format!(
             "{:<24} {:<16} {:>5} {:>9} {:>5}  {:<24} {}",
-            p.proposal_id,
-            p.status,
+            esc(&p.proposal_id),
+            esc(&p.status),
             num(p.score),
             num(p.max_authority()),
             p.target_layer
                 .map(|l| l.to_string())
                 .unwrap_or_else(|| "-".into()),
-            p.target_key,
-            p.reviewer.as_deref().unwrap_or("-")
+            esc(&p.target_key),
+            esc(p.reviewer.as_deref().unwrap_or("-"))
         )
     })
 }

@@ -1,8 +1,12 @@
 //! `argusctl` commands. Each file holds one command; this module holds what
 //! they share: output formats, entry rendering and broken-pipe handling.
+//! Every byte a command prints goes through `Out` (stdout) or `eprint`
+//! (stderr), which escape it with `safe`, so no stored string can drive the
+//! operator's terminal and a closed pipe never panics.
 pub mod agents;
 pub mod append;
 pub mod approvals;
+pub mod args;
 pub mod breakers;
 pub mod config;
 pub mod demo;
@@ -19,6 +23,7 @@ pub mod policy;
 pub mod projections;
 pub mod read;
 pub mod routes;
+pub mod safe;
 pub mod sla;
 pub mod state;
 pub mod workers;
@@ -40,39 +45,111 @@ pub enum Format {
 pub const EXIT_ERROR: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 
-/// Writes to stdout; a closed pipe (`| head`) ends the process quietly.
+/// Writes to stdout. Text lines pass through `safe::line`, JSON through
+/// `safe::json`. A closed pipe (`| head`) ends the process quietly with 0:
+/// the reader has what it wanted. Commands whose exit code is their answer
+/// (`verify`, `policy check`) use `Out::keeping_exit_code`, so a closed pipe
+/// cannot turn "tampered" or "denied" into 0; `append`, whose output is a
+/// receipt, uses the `try_` methods and handles a closed pipe itself.
 pub struct Out {
     w: std::io::BufWriter<std::io::Stdout>,
+    exit_on_close: bool,
+    closed: bool,
 }
 
 impl Default for Out {
     fn default() -> Self {
         Self {
             w: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()),
+            exit_on_close: true,
+            closed: false,
         }
     }
 }
 
 impl Out {
+    /// On a closed stdout, drop further output and let the command return
+    /// its own exit code.
+    pub fn keeping_exit_code() -> Self {
+        let mut out = Self::default();
+        out.exit_on_close = false;
+        out
+    }
+    /// One line of text for a person.
     pub fn line(&mut self, s: &str) {
-        let r = self
-            .w
-            .write_all(s.as_bytes())
-            .and_then(|_| self.w.write_all(b"\n"));
-        Self::check(r);
+        if !self.closed {
+            let r = self.raw_line(&safe::line(s));
+            self.check(r);
+        }
+    }
+    /// One line of JSON (or one line of pretty-printed JSON).
+    pub fn json(&mut self, s: &str) {
+        if !self.closed {
+            let r = self.try_json(s);
+            self.check(r);
+        }
+    }
+    /// Pretty-printed JSON, line by line.
+    pub fn json_lines(&mut self, s: &str) {
+        for l in s.lines() {
+            self.json(l);
+        }
+    }
+    /// A line that is JSON in `-o json` and text otherwise.
+    pub fn put(&mut self, format: Format, s: &str) {
+        match format {
+            Format::Json => self.json(s),
+            Format::Text => self.line(s),
+        }
+    }
+    pub fn try_json(&mut self, s: &str) -> std::io::Result<()> {
+        self.raw_line(&safe::json(s))
     }
     pub fn flush(&mut self) {
-        let r = self.w.flush();
-        Self::check(r);
+        if !self.closed {
+            let r = self.w.flush();
+            self.check(r);
+        }
     }
-    fn check(r: std::io::Result<()>) {
+    pub fn try_flush(&mut self) -> std::io::Result<()> {
+        self.w.flush()
+    }
+    fn raw_line(&mut self, s: &str) -> std::io::Result<()> {
+        self.w
+            .write_all(s.as_bytes())
+            .and_then(|_| self.w.write_all(b"\n"))
+    }
+    fn check(&mut self, r: std::io::Result<()>) {
         if let Err(e) = r {
             if e.kind() == std::io::ErrorKind::BrokenPipe {
-                std::process::exit(0);
+                if self.exit_on_close {
+                    exit(0);
+                }
+                self.closed = true;
+                return;
             }
-            eprintln!("argusctl: writing to stdout: {e}");
-            std::process::exit(EXIT_ERROR);
+            eprint(&format!("argusctl: writing to stdout: {e}"));
+            exit(EXIT_ERROR);
         }
+    }
+}
+
+/// Ends the process. `std::process::exit` skips destructors, so a scratch
+/// projection store (read-only logs) is removed here first.
+pub fn exit(code: i32) -> ! {
+    crate::projections::store::remove_temporary();
+    std::process::exit(code)
+}
+
+/// Writes a message to stderr, each of its lines through `safe::line`.
+/// Unlike `eprintln!` it never panics: a closed stderr loses the message,
+/// not the exit code.
+pub fn eprint(msg: &str) {
+    let mut e = std::io::stderr().lock();
+    for l in msg.split('\n') {
+        let _ = e
+            .write_all(safe::line(l).as_bytes())
+            .and_then(|_| e.write_all(b"\n"));
     }
 }
 
@@ -90,7 +167,7 @@ pub fn print_rows<T>(
     match format {
         Format::Json => {
             for r in rows {
-                out.line(&json(r)?.to_string());
+                out.json(&json(r)?.to_string());
             }
         }
         Format::Text => {
@@ -111,7 +188,9 @@ pub fn as_json<T: serde::Serialize>(row: &T) -> anyhow::Result<serde_json::Value
 
 impl Drop for Out {
     fn drop(&mut self) {
-        let _ = self.w.flush();
+        if !self.closed {
+            let _ = self.w.flush();
+        }
     }
 }
 
@@ -154,7 +233,8 @@ struct EntryJson<'a> {
     prev: String,
 }
 
-/// One entry in the chosen format, as a single line.
+/// One entry in the chosen format, as a single line (print it with
+/// `Out::put`, which applies the format's escaping).
 pub fn render(v: &EntryView<'_>, format: Format) -> String {
     let text = std::str::from_utf8(v.payload).unwrap_or("null");
     let text = if text.is_empty() { "null" } else { text };
@@ -181,18 +261,25 @@ pub fn render(v: &EntryView<'_>, format: Format) -> String {
         })
         .unwrap_or_default(),
         Format::Text => {
-            let mut s = format!("{:>6} {} {:<24}", v.seq, rfc3339_ns(v.ts_ns), v.kind);
+            let mut s = format!(
+                "{:>6} {} {:<24}",
+                v.seq,
+                rfc3339_ns(v.ts_ns),
+                safe::esc(v.kind)
+            );
             for (k, val) in [("job", v.job_id), ("step", v.step_id), ("agent", v.agent)] {
                 if let Some(val) = val {
-                    s.push_str(&format!(" {k}={val}"));
+                    s.push_str(&format!(" {k}={}", safe::esc(val)));
                 }
             }
-            s.push_str(&format!(" actor={}", v.actor));
+            s.push_str(&format!(" actor={}", safe::esc(v.actor)));
             if let Some(p) = v.parent {
                 s.push_str(&format!(" parent={p}"));
             }
             s.push(' ');
-            s.push_str(payload.get());
+            // The payload stays JSON you can paste: its strings are already
+            // JSON-escaped, so only invisible characters need rewriting.
+            s.push_str(&safe::json(payload.get()));
             s
         }
     }

@@ -3,6 +3,7 @@
 //! A promotion is written only when the log already shows its
 //! preconditions, judged in log time (the newest entry's timestamp), so
 //! anyone replaying the log can check the decision was allowed.
+use super::safe::esc;
 use super::state::{lock_for_decision, Decision};
 use super::{rfc3339_ns, Format, Out};
 use crate::projections::approvals::{days_text, preconditions, ModeState, MODES, MODE_KEY, NAME};
@@ -113,10 +114,10 @@ fn show(dir: &Path, format: Format) -> Result<()> {
                 "next_mode_unmet": unmet,
                 "history": m.history,
             });
-            out.line(&v.to_string());
+            out.json(&v.to_string());
         }
         Format::Text => {
-            out.line(&format!("mode:                     {}", m.mode));
+            out.line(&format!("mode:                     {}", esc(&m.mode)));
             out.line(&format!(
                 "days in mode:             {} (since {})",
                 days_text(in_mode),
@@ -142,7 +143,7 @@ fn show(dir: &Path, format: Format) -> Result<()> {
                 } else {
                     out.line(&format!("to {n}: not yet"));
                     for u in &unmet {
-                        out.line(&format!("  - {u}"));
+                        out.line(&format!("  - {}", esc(u)));
                     }
                 }
             }
@@ -151,14 +152,14 @@ fn show(dir: &Path, format: Format) -> Result<()> {
                     "seq {:>8} {} {} -> {} by {}: {}{}",
                     h.seq,
                     rfc3339_ns(h.ts_ns),
-                    h.from,
-                    h.to,
-                    h.actor,
-                    h.reason,
+                    esc(&h.from),
+                    esc(&h.to),
+                    esc(&h.actor),
+                    esc(&h.reason),
                     if h.unmet.is_empty() {
                         String::new()
                     } else {
-                        format!("  [preconditions not shown: {}]", h.unmet.join("; "))
+                        format!("  [preconditions not shown: {}]", esc(&h.unmet.join("; ")))
                     }
                 ));
             }
@@ -227,9 +228,9 @@ fn set(
     let mut out = Out::default();
     match format {
         Format::Json => {
-            out.line(&json!({"seq": seq, "kind": "mode.changed", "payload": payload}).to_string())
+            out.json(&json!({"seq": seq, "kind": "mode.changed", "payload": payload}).to_string())
         }
-        Format::Text => out.line(&format!("mode {} -> {to} (seq {seq})", m.mode)),
+        Format::Text => out.line(&format!("mode {} -> {to} (seq {seq})", esc(&m.mode))),
     }
     out.flush();
     Ok(())

@@ -6,6 +6,7 @@
 //! rate-limit window still slides and a new UTC day renews budgets. A denial is an Argus decision and
 //! is recorded as one `policy.denied` entry (invariant 4); an allowed check
 //! writes nothing.
+use super::safe::{self, esc};
 use super::state::{self, Decision};
 use super::{Format, Out};
 use crate::projections::incident;
@@ -31,8 +32,8 @@ pub enum PolicyCmd {
         agent: String,
         #[arg(long)]
         tool: String,
-        /// Expected cost of the call in USD, counted against budgets.
-        #[arg(long, default_value_t = 0.0)]
+        /// Expected cost of the call in USD, counted against budgets (0..=1e9).
+        #[arg(long, value_name = "USD", default_value_t = 0.0, value_parser = super::args::usd)]
         cost: f64,
         /// Domain the call will contact, checked against allowlists.
         #[arg(long)]
@@ -151,14 +152,15 @@ fn check_cmd(dir: &Path, req: &Request<'_>, format: Format) -> Result<i32> {
         out["incident"] = true.into();
         out["max_retries"] = 1.into();
     }
-    let mut o = Out::default();
+    // Exit 3 is the answer: a closed stdout must not turn a denial into 0.
+    let mut o = Out::keeping_exit_code();
     match format {
-        Format::Json => o.line(&out.to_string()),
+        Format::Json => o.json(&out.to_string()),
         Format::Text => match &denial {
             None => o.line("allowed"),
             Some(d) => o.line(&format!(
                 "denied: {}{}",
-                d.reason,
+                esc(&d.reason),
                 d.retry_after_s
                     .map(|s| format!(" (retry after {s} s)"))
                     .unwrap_or_default()
@@ -179,7 +181,11 @@ fn list(dir: &Path, format: Format) -> Result<()> {
     super::print_rows(format, &policies, &header, super::as_json, |p| {
         format!(
             "{:<24} {:<24} {:<16} {:<8} {}",
-            p.policy_id, p.scope, p.policy_type, p.enabled, p.config
+            esc(&p.policy_id),
+            esc(&p.scope),
+            esc(&p.policy_type),
+            p.enabled,
+            safe::json(&p.config.to_string())
         )
     })
 }
@@ -274,7 +280,7 @@ pub fn budget(dir: &Path, agent: Option<&str>, day: Option<&str>, format: Format
     }
     let mut out = Out::default();
     match format {
-        Format::Json => rows.iter().for_each(|r| out.line(&r.to_string())),
+        Format::Json => rows.iter().for_each(|r| out.json(&r.to_string())),
         Format::Text => {
             out.line(&format!(
                 "{:<20} {:<10} {:>10} {:>10} {:>10} {:>10}",
@@ -288,7 +294,7 @@ pub fn budget(dir: &Path, agent: Option<&str>, day: Option<&str>, format: Format
             for r in &rows {
                 out.line(&format!(
                     "{:<20} {:<10} {:>10} {:>10} {:>10} {:>10.1}",
-                    r["agent"].as_str().unwrap_or("-"),
+                    esc(r["agent"].as_str().unwrap_or("-")),
                     r["day"].as_str().unwrap_or("-"),
                     usd(&r["spent_usd"]),
                     usd(&r["daily_limit_usd"]),

@@ -1,7 +1,6 @@
 //! `argusctl projections status|rebuild`.
 use super::Format;
 use crate::log::reader::LogReader;
-use crate::projections::{self, Projections};
 use anyhow::Result;
 use std::path::Path;
 
@@ -27,7 +26,7 @@ pub fn rebuild(
     format: Format,
 ) -> Result<()> {
     let reader = LogReader::open(dir)?;
-    let mut p = Projections::open(dir, projections::all())?;
+    let mut p = super::state::open_projections(dir)?;
     if let Some(n) = threads {
         p.set_lanes(n);
     }

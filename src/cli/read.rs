@@ -9,7 +9,7 @@ pub fn cat(dir: &Path, from: u64, to: Option<u64>, format: Format) -> Result<()>
     let r = LogReader::open(dir).with_context(|| format!("opening {}", dir.display()))?;
     let mut out = Out::default();
     r.for_each(from, to.unwrap_or(u64::MAX), |v| {
-        out.line(&render(v, format));
+        out.put(format, &render(v, format));
         ControlFlow::Continue(())
     })?;
     out.flush();

@@ -1,4 +1,5 @@
 //! `argusctl route`: resolve the model fallback chain for a task type.
+use super::safe::esc;
 use super::{Format, Out};
 use crate::projections::routes::{
     excluded_because, sort_chain, task_prefix, Constraints, Route, IMPLICIT, NAME,
@@ -59,23 +60,25 @@ pub fn resolve(dir: &Path, task_type: &str, c: Constraints, format: Format) -> R
 
     let mut out = Out::default();
     match format {
-        Format::Json => out.line(&result.to_string()),
+        Format::Json => out.json(&result.to_string()),
         Format::Text => {
             if result["source"] == "default" {
                 out.line(&format!(
-                    "task type {task_type}: no route configured; using the built-in default (PRD-018 §4.3)"
+                    "task type {}: no route configured; using the built-in default (PRD-018 §4.3)",
+                    esc(task_type)
                 ));
             } else {
                 out.line(&format!(
-                    "task type {task_type}: configured routes, in order"
+                    "task type {}: configured routes, in order",
+                    esc(task_type)
                 ));
             }
             for (i, r) in result["chain"].as_array().into_iter().flatten().enumerate() {
                 out.line(&format!(
                     "{:>3}. {}/{:<24} priority {:<4} max_cost_usd {:<8} {}",
                     i + 1,
-                    r["provider"].as_str().unwrap_or("-"),
-                    r["model"].as_str().unwrap_or("-"),
+                    esc(r["provider"].as_str().unwrap_or("-")),
+                    esc(r["model"].as_str().unwrap_or("-")),
                     r["priority"],
                     r["max_cost_usd"]
                         .as_f64()
@@ -87,8 +90,8 @@ pub fn resolve(dir: &Path, task_type: &str, c: Constraints, format: Format) -> R
             for e in result["excluded"].as_array().into_iter().flatten() {
                 out.line(&format!(
                     "     excluded {}: {}",
-                    e["model"].as_str().unwrap_or("-"),
-                    e["reason"].as_str().unwrap_or("")
+                    esc(e["model"].as_str().unwrap_or("-")),
+                    esc(e["reason"].as_str().unwrap_or(""))
                 ));
             }
             if let Some(n) = result["note"].as_str() {

@@ -1,5 +1,6 @@
 //! `argusctl sla`: p50/p95 of time to first update and to completion per job
 //! type, breaches, and the breaches not yet recorded as `sla.breach`.
+use super::safe::esc;
 use super::{Format, Out};
 use crate::projections::sla::{
     nearest_rank, targets, Breach, JobSla, Target, JOB_PREFIX, NAME, TARGET_PREFIX,
@@ -126,7 +127,7 @@ pub fn run(dir: &Path, show: Show, format: Format) -> Result<()> {
             super::print_rows(format, &rows, &header, super::as_json, |r| {
                 format!(
                     "{:<20} {:>5} {:>9} {:>9} {:>9} {:>10} {:>10} {:>10} {:>8}",
-                    r.job_type,
+                    esc(&r.job_type),
                     r.jobs,
                     ms(r.target_first_update_ms),
                     ms(r.first_update_p50_ms),
@@ -154,8 +155,8 @@ pub fn run(dir: &Path, show: Show, format: Format) -> Result<()> {
             super::print_rows(format, &breaches, &header, super::as_json, |b| {
                 format!(
                     "{:<24} {:<20} {:<22} {:>10} {:>10} {:<5} {:>8}",
-                    b.job_id,
-                    b.job_type,
+                    esc(&b.job_id),
+                    esc(&b.job_type),
                     b.metric,
                     b.target_ms,
                     b.actual_ms,
@@ -178,14 +179,14 @@ pub fn run(dir: &Path, show: Show, format: Format) -> Result<()> {
                     breaches: j.breaches(now_ns).iter().map(|b| b.metric).collect(),
                 };
                 match format {
-                    Format::Json => out.line(&serde_json::to_string(&row)?),
+                    Format::Json => out.json(&serde_json::to_string(&row)?),
                     Format::Text => out.line(&format!(
                         "{:<24} {:<20} tfu={:>8} done={:>8} end={:<14} breaches={}",
-                        row.job_id,
-                        row.job_type,
+                        esc(row.job_id),
+                        esc(row.job_type),
                         ms(row.time_to_first_update_ms),
                         ms(row.time_to_completion_ms),
-                        row.end.unwrap_or("-"),
+                        esc(row.end.unwrap_or("-")),
                         row.breaches.join(",")
                     )),
                 }

@@ -19,13 +19,30 @@ pub struct State {
 
 pub fn open(dir: &Path) -> Result<State> {
     let reader = LogReader::open(dir).with_context(|| format!("opening {}", dir.display()))?;
-    let mut projections = Projections::open(dir, projections::all())?;
+    let mut projections = open_projections(dir)?;
     let size = catch_up(&reader, &mut projections)?;
     Ok(State {
         reader,
         projections,
         size,
     })
+}
+
+/// Opens the projections; on a log whose `projections/` cannot be written
+/// (a read-only copy), says once per process that they are rebuilt in a
+/// temporary store, since every view then replays the whole log.
+pub fn open_projections(dir: &Path) -> Result<Projections> {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    let p = Projections::open(dir, projections::all())?;
+    if let projections::store::Backing::Temporary { reason } = p.backing() {
+        SAID.call_once(|| {
+            super::eprint(&format!(
+                "argusctl: {} is read-only ({reason}); projections rebuilt in memory for this run",
+                dir.display()
+            ))
+        });
+    }
+    Ok(p)
 }
 
 pub fn catch_up(reader: &LogReader, p: &mut Projections) -> Result<u64> {
@@ -149,11 +166,11 @@ pub fn now_ns(st: &State) -> Result<u64> {
     if let Some(off) = now.clock_off_ns {
         let tol = i128::from(st.reader.meta.skew_tolerance_ns());
         if off.abs() > tol {
-            eprintln!(
+            super::eprint(&format!(
                 "argusctl: note: this machine's clock is {} {} the log's clock; times are judged in log time",
                 crate::time::human_ns(off.unsigned_abs().min(u128::from(u64::MAX)) as u64),
                 if off > 0 { "ahead of" } else { "behind" }
-            );
+            ));
         }
     }
     Ok(now.log_ns)

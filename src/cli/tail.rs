@@ -48,7 +48,7 @@ pub fn run(dir: &Path, n: usize, follow: bool, filter: Filter, format: Format) -
     } else {
         0
     };
-    let mut last: VecDeque<String> = VecDeque::with_capacity(n + 1);
+    let mut last: VecDeque<String> = VecDeque::with_capacity(n.min(4096) + 1);
     let mut next_seq = from;
     r.for_each(from, u64::MAX, |v| {
         next_seq = v.seq + 1;
@@ -61,7 +61,7 @@ pub fn run(dir: &Path, n: usize, follow: bool, filter: Filter, format: Format) -
         ControlFlow::Continue(())
     })?;
     for l in &last {
-        out.line(l);
+        out.put(format, l);
     }
     out.flush();
     if follow {
@@ -119,7 +119,7 @@ fn follow_from(
                 if v.seq >= next_seq {
                     next_seq = v.seq + 1;
                     if filter.matches(v) {
-                        out.line(&render(v, format));
+                        out.put(format, &render(v, format));
                     }
                 }
                 ControlFlow::Continue(())

@@ -1,5 +1,5 @@
 //! `argusctl verify`: offline verification with documented exit codes.
-use super::{Format, EXIT_USAGE};
+use super::{eprint, Format, Out, EXIT_USAGE};
 use crate::log::dir::{parse_public_key, LogDir};
 use crate::log::verify::{verify, Options};
 use anyhow::{Context, Result};
@@ -16,24 +16,24 @@ pub fn run(
 ) -> Result<i32> {
     let d = LogDir::new(dir);
     if !d.segments_dir().is_dir() {
-        eprintln!(
+        eprint(&format!(
             "argusctl: {} is not an Argus log (no segments/ directory)",
             dir.display()
-        );
+        ));
         return Ok(EXIT_USAGE);
     }
     let (key, pinned) = match key {
         Some(k) => match parse_public_key(&k) {
             Ok(k) => (k, true),
             Err(e) => {
-                eprintln!("argusctl: --key: {e}");
+                eprint(&format!("argusctl: --key: {e}"));
                 return Ok(EXIT_USAGE);
             }
         },
         None => match d.read_meta().and_then(|m| m.public_key()) {
             Ok(k) => (k, false),
             Err(e) => {
-                eprintln!("argusctl: no --key given and {e}");
+                eprint(&format!("argusctl: no --key given and {e}"));
                 return Ok(EXIT_USAGE);
             }
         },
@@ -45,7 +45,7 @@ pub fn run(
         match Checkpoint::parse_bytes(&bytes) {
             Ok(c) => cps.push(c),
             Err(e) => {
-                eprintln!("argusctl: checkpoint {}: {e}", p.display());
+                eprint(&format!("argusctl: checkpoint {}: {e}", p.display()));
                 return Ok(EXIT_USAGE);
             }
         }
@@ -82,14 +82,16 @@ pub fn run(
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    // The exit code is the verdict: a closed stdout must not turn it into 0.
+    let mut out = Out::keeping_exit_code();
     match format {
-        Format::Json => println!("{}", serde_json::to_string(&report)?),
+        Format::Json => out.json(&serde_json::to_string(&report)?),
         Format::Text => {
             for w in &report.warnings {
-                eprintln!("warning: {w}");
+                eprint(&format!("warning: {w}"));
             }
             match &report.failure {
-                None => println!(
+                None => out.line(&format!(
                     "OK: {} entries ({} sealed) in {} segments, {} bytes; root {} head {}; key {} {}; {} checkpoint(s) matched",
                     report.entries,
                     report.sealed_size,
@@ -100,10 +102,11 @@ pub fn run(
                     report.public_key,
                     if report.key_pinned { "pinned" } else { "NOT pinned" },
                     report.checkpoints_checked
-                ),
-                Some(f) => println!("FAIL {f}"),
+                )),
+                Some(f) => out.line(&format!("FAIL {f}")),
             }
         }
     }
+    out.flush();
     Ok(report.code)
 }

@@ -1,5 +1,6 @@
 //! `argusctl workers`: dead workers and stuck claims now (`state::now_ns`), each
 //! with the entry that shows it. Reporting only; nothing is released here.
+use super::safe::esc;
 use super::{Format, Out};
 use crate::projections::workers::{
     findings, Claim, Thresholds, Worker, CLAIM_PREFIX, NAME, WORKER_PREFIX,
@@ -24,7 +25,7 @@ pub fn run(dir: &Path, t: Thresholds, all: bool, format: Format) -> Result<()> {
     match format {
         Format::Json => {
             for f in &found {
-                out.line(&serde_json::to_string(f)?);
+                out.json(&serde_json::to_string(f)?);
             }
             if all {
                 for w in workers
@@ -32,7 +33,7 @@ pub fn run(dir: &Path, t: Thresholds, all: bool, format: Format) -> Result<()> {
                     .filter(|w| !found.iter().any(|f| f.worker_id == w.worker_id))
                 {
                     let last = w.last_heartbeat_ts_ns.unwrap_or(w.first_seen_ts_ns);
-                    out.line(
+                    out.json(
                         &json!({
                             "worker_id": w.worker_id,
                             "status": "ok",
@@ -54,14 +55,19 @@ pub fn run(dir: &Path, t: Thresholds, all: bool, format: Format) -> Result<()> {
             ));
             for f in &found {
                 let claim = match (&f.job_id, &f.run_id) {
-                    (Some(j), _) => format!("job/{j}"),
-                    (_, Some(r)) => format!("run/{r}"),
-                    _ if !f.claims.is_empty() => f.claims.join(","),
+                    (Some(j), _) => format!("job/{}", esc(j)),
+                    (_, Some(r)) => format!("run/{}", esc(r)),
+                    _ if !f.claims.is_empty() => esc(&f.claims.join(",")).to_string(),
                     _ => "-".into(),
                 };
                 out.line(&format!(
                     "{:<20} {:<6} {:<24} {:>10} {:>8}  {}",
-                    f.worker_id, f.status, claim, f.age_ms, f.evidence_seq, f.reason
+                    esc(&f.worker_id),
+                    f.status,
+                    claim,
+                    f.age_ms,
+                    f.evidence_seq,
+                    esc(&f.reason)
                 ));
             }
             if all {
@@ -72,9 +78,9 @@ pub fn run(dir: &Path, t: Thresholds, all: bool, format: Format) -> Result<()> {
                     let last = w.last_heartbeat_ts_ns.unwrap_or(w.first_seen_ts_ns);
                     out.line(&format!(
                         "{:<20} {:<6} {:<24} {:>10} {:>8}  heartbeat current",
-                        w.worker_id,
+                        esc(&w.worker_id),
                         "ok",
-                        w.job_id.as_deref().unwrap_or("-"),
+                        esc(w.job_id.as_deref().unwrap_or("-")),
                         now_ns.saturating_sub(last) / 1_000_000,
                         w.last_heartbeat_seq.unwrap_or(w.first_seen_seq)
                     ));

@@ -32,7 +32,7 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 pub use store::{StoreError, Tx, View};
 
 /// One committed entry as projections see it: payload already parsed.
@@ -144,6 +144,7 @@ const BUSY_WAIT: Duration = Duration::from_secs(30);
 pub struct Projections {
     path: PathBuf,
     db: sled::Db,
+    backing: store::Backing,
     set: Vec<Box<dyn Projection>>,
     lanes: usize,
 }
@@ -167,49 +168,37 @@ pub fn all() -> Vec<Box<dyn Projection>> {
     ]
 }
 
-fn open_db(path: &Path) -> Result<sled::Db, ProjectionError> {
-    // sled would follow a link here, and the rebuild below deletes what it
-    // finds: only a real directory (or none yet) is used.
-    crate::log::safe_fs::real_dir_if_present(path)?;
-    let start = Instant::now();
-    loop {
-        match sled::Config::new().path(path).flush_every_ms(None).open() {
-            Ok(db) => return Ok(db),
-            Err(sled::Error::Io(e))
-                if e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("lock") =>
-            {
-                if start.elapsed() > BUSY_WAIT {
-                    return Err(ProjectionError::Busy {
-                        path: path.into(),
-                        waited_s: BUSY_WAIT.as_secs(),
-                    });
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Err(e) => {
-                // The store is a disposable cache: a store that cannot be
-                // opened is discarded and rebuilt from the log.
-                tracing::warn!(error = %e, path = %path.display(), "projection store unreadable; rebuilding");
-                std::fs::remove_dir_all(path).map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
-                return Ok(sled::open(path).map_err(StoreError::from)?);
-            }
-        }
-    }
-}
-
 impl Projections {
     /// Opens (or creates) `DIR/projections`. Two processes never share it: the
-    /// second waits up to 30 s for sled's lock, then fails with `Busy`.
+    /// second waits up to 30 s for sled's lock, then fails with `Busy`. When
+    /// it cannot be written, state lives in a temporary store for this
+    /// process instead (see `backing`).
     pub fn open(log_dir: &Path, set: Vec<Box<dyn Projection>>) -> Result<Self, ProjectionError> {
         let path = log_dir.join("projections");
-        let db = open_db(&path)?;
+        // sled would follow a link here, and a damaged store is deleted and
+        // rebuilt: only a real directory (or none yet) is used.
+        crate::log::safe_fs::real_dir_if_present(&path)?;
+        let (db, backing) = store::open(&path, BUSY_WAIT).map_err(|e| match e {
+            store::OpenError::Busy => ProjectionError::Busy {
+                path: path.clone(),
+                waited_s: BUSY_WAIT.as_secs(),
+            },
+            store::OpenError::Store(e) => e.into(),
+        })?;
         let lanes = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_LANES));
         Ok(Self {
             path,
             db,
+            backing,
             set,
             lanes,
         })
+    }
+
+    /// Whether state persists in `DIR/projections` or lives in a temporary
+    /// store for this process only.
+    pub fn backing(&self) -> &store::Backing {
+        &self.backing
     }
 
     pub fn path(&self) -> &Path {

@@ -398,6 +398,156 @@ pub fn commit(
     Ok(())
 }
 
+// ---------------------------------------------------------------- opening
+
+/// Where this process keeps projection state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backing {
+    /// `DIR/projections`, kept between runs.
+    Persistent,
+    /// `DIR/projections` cannot be written (a read-only copy of a log, a
+    /// read-only file system, another user's store), so state is rebuilt
+    /// from the log into a scratch store removed when the process ends.
+    /// `reason` says what could not be written.
+    Temporary { reason: String },
+}
+
+/// Why `open` gave up.
+#[derive(Debug)]
+pub enum OpenError {
+    /// Another process holds the store's lock past the wait.
+    Busy,
+    Store(StoreError),
+}
+
+impl From<StoreError> for OpenError {
+    fn from(e: StoreError) -> Self {
+        OpenError::Store(e)
+    }
+}
+
+/// sled reports a held lock as an I/O error.
+fn is_busy(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io)
+        if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock"))
+}
+
+/// Errors that mean "you may not write here", as opposed to a damaged store.
+fn is_read_only(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+    )
+}
+
+fn sled_read_only(e: &sled::Error) -> Option<&std::io::Error> {
+    match e {
+        sled::Error::Io(io) if is_read_only(io) => Some(io),
+        _ => None,
+    }
+}
+
+/// Opens the store at `path`, waiting up to `busy_wait` for another process
+/// to release it. A store that cannot be written is replaced by a temporary
+/// one (`Backing::Temporary`): views must work on a read-only copy of a log,
+/// and rebuilding from the log, rather than reading whatever state the copy
+/// carries, is also what a forensic reader should want. A store that is
+/// writable but unreadable is a damaged cache: it is discarded and rebuilt.
+pub fn open(
+    path: &std::path::Path,
+    busy_wait: std::time::Duration,
+) -> Result<(sled::Db, Backing), OpenError> {
+    let start = std::time::Instant::now();
+    let temporary = |e: &std::io::Error| -> Result<(sled::Db, Backing), OpenError> {
+        let reason = format!("{}: {e}", path.display());
+        Ok((open_temporary()?, Backing::Temporary { reason }))
+    };
+    loop {
+        match sled::Config::new().path(path).flush_every_ms(None).open() {
+            Ok(db) => return Ok((db, Backing::Persistent)),
+            Err(e) if is_busy(&e) => {
+                if start.elapsed() > busy_wait {
+                    return Err(OpenError::Busy);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(e) => {
+                if let Some(io) = sled_read_only(&e) {
+                    return temporary(io);
+                }
+                // The store is a disposable cache: a store that cannot be
+                // opened is discarded and rebuilt from the log.
+                tracing::warn!(error = %e, path = %path.display(), "projection store unreadable; rebuilding");
+                match std::fs::remove_dir_all(path) {
+                    Ok(()) => {}
+                    Err(io) if io.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(io) if is_read_only(&io) => return temporary(&io),
+                    Err(io) => return Err(StoreError::Sled(sled::Error::Io(io)).into()),
+                }
+                return match sled::open(path) {
+                    Ok(db) => Ok((db, Backing::Persistent)),
+                    Err(e) => match sled_read_only(&e) {
+                        Some(io) => temporary(io),
+                        None => Err(StoreError::from(e).into()),
+                    },
+                };
+            }
+        }
+    }
+}
+
+/// Scratch stores of this process, removed by `remove_temporary` or when
+/// their `Db` is dropped.
+static TEMPORARY: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// A scratch store in `/dev/shm` (memory) when it is there, else in the
+/// temp directory; sled deletes it when the last handle is dropped.
+fn open_temporary() -> Result<sled::Db, StoreError> {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = format!(
+        "argus-projections-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let shm = std::path::Path::new("/dev/shm");
+    let mut last = None;
+    for base in [shm.to_path_buf(), std::env::temp_dir()] {
+        if !base.is_dir() {
+            continue;
+        }
+        let path = base.join(&name);
+        match sled::Config::new()
+            .path(&path)
+            .temporary(true)
+            .flush_every_ms(None)
+            .open()
+        {
+            Ok(db) => {
+                if let Ok(mut t) = TEMPORARY.lock() {
+                    t.push(path);
+                }
+                return Ok(db);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.map_or_else(
+        || StoreError::Sled(sled::Error::Unsupported("no temporary directory".into())),
+        StoreError::from,
+    ))
+}
+
+/// Removes this process's scratch stores now. For exits that skip
+/// destructors (`std::process::exit`), so a read-only session leaves
+/// nothing behind in memory or on disk.
+pub fn remove_temporary() {
+    if let Ok(mut t) = TEMPORARY.lock() {
+        for p in t.drain(..) {
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
