@@ -84,32 +84,15 @@ fn hostile_entries() -> Vec<Value> {
     ]
 }
 
-/// A log holding `H` in every field a view shows, appended by a user whose
-/// name is hostile too (the actor comes from `$USER`).
+/// A log holding `H` in every field a view shows: each entry written by its
+/// writer's path (`common::record`), plus one written by hand under an actor
+/// whose name is hostile too (the actor field is shown by `cat`/`tail`).
 fn hostile_log() -> tempfile::TempDir {
     let (tmp, _) = init_log(None);
     let entries = hostile_entries();
-    let mut child = cmd([OsStr::new("append"), p(tmp.path())])
-        .env("USER", H)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn append");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(&to_lines(&entries)).expect("write stdin");
-    drop(stdin);
-    let out = child.wait_with_output().expect("wait append");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "append of hostile entries failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).lines().count(),
-        entries.len()
-    );
+    common::forge::forge_commit(tmp.path(), &format!("agent:{H}"), None, &entries[..1]);
+    let acks = record(tmp.path(), &entries[1..]);
+    assert_eq!(acks.len(), entries.len() - 1);
     tmp
 }
 
@@ -224,7 +207,7 @@ fn json_output_decodes_to_the_exact_stored_strings() {
         let v = r.json_lines();
         (r, v)
     };
-    let actor = format!("user:{H}");
+    let actor = format!("agent:{H}");
 
     let (r, cat) = json_of(&["cat", &d]);
     assert_eq!(cat[0]["job_id"], h("job"), "{}", r.ctx());
@@ -267,7 +250,12 @@ fn json_output_decodes_to_the_exact_stored_strings() {
     }
     let (r, mode) = json_of(&["mode", "show", &d]);
     assert_eq!(mode[0]["history"][0]["reason"], H, "{}", r.ctx());
-    assert_eq!(mode[0]["history"][0]["actor"], actor, "{}", r.ctx());
+    assert_eq!(
+        mode[0]["history"][0]["actor"],
+        actor_of("operator"),
+        "{}",
+        r.ctx()
+    );
     let (r, route) = json_of(&["route", &d, &h("task")]);
     assert_eq!(route[0]["chosen"]["provider"], H, "{}", r.ctx());
     let (r, show) = json_of(&["approvals", "show", &d, &h("prop")]);
@@ -401,7 +389,7 @@ fn closed_stdout_never_panics() {
 fn closed_stdout_keeps_verify_and_policy_verdicts() {
     let (tmp, key) = init_log(None);
     let dir = tmp.path();
-    append(
+    record(
         dir,
         &[
             json!({"kind": "policy.set", "payload": {"policy_id": "allow", "scope": "global",

@@ -90,6 +90,15 @@ enum Cmd {
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// The log at a glance: size, head, log time, and warnings (clock jumps on record, a clock that disagrees, an unrecorded recovery).
+    #[command(
+        after_help = "Log time is the log's own clock: it advances only by time the log witnessed, so a writer\nwhose clock jumped does not move it (each jump is a clock.skew entry, listed here).\n\nExamples:\n  argusctl status ./audit\n  argusctl status ./audit -o json | jq .warnings"
+    )]
+    Status {
+        dir: PathBuf,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Print entries, segments, bytes, head seq, head hash and log id as JSON.
     #[command(after_help = "Example:\n  argusctl stats ./audit | jq .entries")]
     Stats { dir: PathBuf },
@@ -355,6 +364,7 @@ fn run(cli: Cli) -> Result<i32> {
             kind,
             format,
         } => cli::tail::run(&dir, n, follow, cli::tail::Filter { job, kind }, format).map(|_| 0),
+        Cmd::Status { dir, format } => cli::status::run(&dir, format).map(|_| 0),
         Cmd::Stats { dir } => cli::info::stats(&dir).map(|_| 0),
         Cmd::Checkpoint { dir } => cli::info::checkpoint(&dir).map(|_| 0),
         Cmd::Verify {

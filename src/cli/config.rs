@@ -39,27 +39,31 @@ pub fn apply(dir: &Path) -> Result<i32> {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
+        // Which kind, first: a decision or an agent's kind is refused for
+        // what it is, before its payload is judged.
+        let kind = serde_json::from_slice::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string));
+        if let Some(kind) = kind {
+            let def = registry.get(&kind);
+            let is_config = def
+                .and_then(|d| d.command.as_deref())
+                .is_some_and(|c| c.contains(COMMAND));
+            if !is_config {
+                let how = def.and_then(|d| d.command.clone()).map_or_else(
+                    || "agents write it with `argusctl append`".to_string(),
+                    |c| format!("use {c}"),
+                );
+                return Ok(refuse(
+                    i + 1,
+                    &format!("field `kind`: {kind} is not configuration ({how})"),
+                ));
+            }
+        }
         let e = match super::append::parse_line(line, &actor) {
             Ok(e) => e,
             Err(m) => return Ok(refuse(i + 1, &m)),
         };
-        let is_config = registry
-            .get(&e.kind)
-            .and_then(|d| d.command.as_deref())
-            .is_some_and(|c| c.contains(COMMAND));
-        if !is_config {
-            let how = registry
-                .get(&e.kind)
-                .and_then(|d| d.command.clone())
-                .map_or_else(
-                    || "agents write it with `argusctl append`".to_string(),
-                    |c| format!("use {c}"),
-                );
-            return Ok(refuse(
-                i + 1,
-                &format!("field `kind`: {} is not configuration ({how})", e.kind),
-            ));
-        }
         entries.push(e);
     }
     if entries.is_empty() {

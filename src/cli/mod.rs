@@ -26,6 +26,7 @@ pub mod routes;
 pub mod safe;
 pub mod sla;
 pub mod state;
+pub mod status;
 pub mod workers;
 // @@cli-mods: one `pub mod <name>;` line per command file, above this marker
 pub mod tail;

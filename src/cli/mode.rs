@@ -113,6 +113,7 @@ fn show(dir: &Path, format: Format) -> Result<()> {
                 "next_mode": next,
                 "next_mode_unmet": unmet,
                 "history": m.history,
+                "ignored": m.ignored,
             });
             out.json(&v.to_string());
         }
@@ -161,6 +162,15 @@ fn show(dir: &Path, format: Format) -> Result<()> {
                     } else {
                         format!("  [preconditions not shown: {}]", esc(&h.unmet.join("; ")))
                     }
+                ));
+            }
+            for i in &m.ignored {
+                out.line(&format!(
+                    "seq {:>8} IGNORED mode change to {} by {}: {}",
+                    i.seq,
+                    esc(&i.to),
+                    esc(&i.actor),
+                    esc(&i.reason)
                 ));
             }
         }

@@ -98,18 +98,71 @@ struct SegResult {
     unsealed: u64,
     entries: u64,
     roots_at: Vec<(u64, Hash32)>,
+    /// Clock jumps on record, and steps back no record explains (SPEC §4.5).
+    clock_notes: Vec<String>,
 }
 
 struct Ctx<'a> {
     log_id: LogId,
     key: &'a VerifyingKey,
     want_sizes: Vec<u64>,
+    skew_tolerance_ns: u64,
 }
 
 impl Ctx<'_> {
     fn seal_key(&self) -> SealKey<'_> {
         SealKey::new(self.log_id, self.key)
     }
+}
+
+/// Most clock notes one segment reports; the count says how many more.
+const CLOCK_NOTES_MAX: usize = 8;
+
+/// Notes a recorded clock jump, or a step back in time that no `clock.skew`
+/// entry explains (a log written by hand, or by a build that did not record
+/// jumps). Neither is a failure: an entry's time is only its writer's clock.
+fn clock_note(
+    v: &log_format::EntryView<'_>,
+    last_ts: &mut Option<(u64, bool)>,
+    notes: &mut Vec<String>,
+    tolerance_ns: u64,
+) {
+    let recorded = v.kind == crate::time::CLOCK_SKEW_KIND
+        && crate::authority::Class::of_actor(v.actor) == crate::authority::Class::Argus;
+    let note = if recorded {
+        let p: serde_json::Value = serde_json::from_slice(v.payload).unwrap_or_default();
+        let skew = p["skew_ns"].as_i64().unwrap_or(0);
+        Some(format!(
+            "seq {}: clock jump on record: a writer's clock read {} {} the log's clock (evidence {}); log time counted {} across it",
+            v.seq,
+            crate::time::human_ns(skew.unsigned_abs()),
+            if skew >= 0 { "ahead of" } else { "behind" },
+            p["evidence"].as_str().unwrap_or("?"),
+            crate::time::human_ns(p["witnessed_ns"].as_u64().unwrap_or(0)),
+        ))
+    } else {
+        match *last_ts {
+            Some((prev, explained))
+                if !explained && v.ts_ns.saturating_add(tolerance_ns) < prev =>
+            {
+                Some(format!(
+                    "seq {}: time steps back {} with no clock.skew entry before it",
+                    v.seq,
+                    crate::time::human_ns(prev - v.ts_ns)
+                ))
+            }
+            _ => None,
+        }
+    };
+    if let Some(n) = note {
+        if notes.len() < CLOCK_NOTES_MAX {
+            notes.push(n);
+        } else if notes.len() == CLOCK_NOTES_MAX {
+            notes.push("more clock notes in this segment not shown".into());
+        }
+    }
+    // A recorded jump explains the next entry's step.
+    *last_ts = Some((v.ts_ns, recorded));
 }
 
 impl From<FaultClass> for Class {
@@ -161,6 +214,7 @@ fn check_segment(
         unsealed: 0,
         entries: 0,
         roots_at: Vec::new(),
+        clock_notes: Vec::new(),
     };
     let checks = Checks {
         chain: true,
@@ -223,6 +277,7 @@ fn check_segment(
     }
     let mut since_seal = 0u64;
     let mut done_bytes = 0u64;
+    let mut last_ts: Option<(u64, bool)> = None;
     while let Some(item) = walk.next() {
         let item = match item {
             Ok(i) => i,
@@ -238,7 +293,13 @@ fn check_segment(
             }
         };
         match item {
-            Item::Entry { offset, .. } => {
+            Item::Entry { entry, offset, .. } => {
+                clock_note(
+                    &entry,
+                    &mut last_ts,
+                    &mut r.clock_notes,
+                    ctx.skew_tolerance_ns,
+                );
                 if offset - done_bytes > (8 << 20) {
                     progress(offset - done_bytes);
                     done_bytes = offset;
@@ -431,6 +492,7 @@ pub fn verify(root: &Path, opts: &Options) -> Result<Report> {
     let ctx = Ctx {
         log_id,
         key: &opts.key,
+        skew_tolerance_ns: crate::time::SKEW_TOLERANCE_NS_DEFAULT,
         want_sizes: opts.checkpoints.iter().map(|c| c.seal.tree_size).collect(),
     };
 
@@ -523,6 +585,7 @@ pub fn verify(root: &Path, opts: &Options) -> Result<Report> {
             );
         }
         report.entries += r.entries;
+        report.warnings.extend(r.clock_notes.iter().cloned());
         if r.last_seal.is_some() {
             last_seal = r.last_seal.clone();
         }

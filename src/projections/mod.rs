@@ -9,6 +9,7 @@
 pub mod agents;
 pub mod approvals;
 pub mod breakers;
+pub mod clock;
 pub mod dlq;
 pub mod flags;
 pub mod incident;
@@ -164,6 +165,7 @@ pub fn all() -> Vec<Box<dyn Projection>> {
         Box::new(workers::Workers),
         Box::new(policy::Policies),
         Box::new(incident::Incident),
+        Box::new(clock::Clock),
         // @@projections: one `Box::new(...)` line per projection, above this marker
     ]
 }

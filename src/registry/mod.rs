@@ -156,7 +156,13 @@ impl Registry {
             class: actor.class,
             actor: actor.to_string(),
             writers: writers.to_vec(),
-            command: self.kinds.get(kind).and_then(|d| d.command.clone()),
+            command: self
+                .kinds
+                .get(kind)
+                .and_then(|d| d.command.clone())
+                .or_else(|| {
+                    (writers == [Class::Agent]).then(|| "argusctl append, the agents' path".into())
+                }),
         })
     }
 
