@@ -3,6 +3,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod error;
+pub mod json;
 pub mod log;
 pub mod projections;
 pub mod registry;
