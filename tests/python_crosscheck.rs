@@ -2,8 +2,8 @@
 //! SPEC.md alone) must agree with `argusctl verify` on every log here: the
 //! golden vectors and freshly generated multi-segment logs, intact and
 //! tampered; and its `canonical_json`, written from SPEC §4.1.1, must
-//! reproduce every payload `argusctl append` stores. Under CI (`CI` set) a missing Python or missing packages is a
-//! failure, never a skip.
+//! reproduce every payload `argusctl append` stores. Under CI (`CI` set) a
+//! missing Python or missing packages is a failure, never a skip.
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
