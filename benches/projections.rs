@@ -57,7 +57,7 @@ fn entry(i: u64) -> NewEntry {
         agent: Some(agent.into()),
         actor: format!("agent:{agent}"),
         parent: None,
-        payload: payload.to_string().into_bytes(),
+        payload: argus::json::to_canonical(&payload),
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod authority;
 pub mod error;
+pub mod json;
 pub mod log;
 pub mod projections;
 pub mod registry;

@@ -201,8 +201,7 @@ pub fn write_anchor(dir: &Path, a: &Anchor) -> crate::Result<()> {
 }
 
 /// How a jump was judged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Evidence {
     /// The anchor and this writer share a boot: real elapsed time is known.
     BootTime,
@@ -212,7 +211,7 @@ pub enum Evidence {
 
 /// A clock jump, recorded as a `clock.skew` entry before the entries whose
 /// time it explains.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skew {
     /// "forward" or "backward".
     pub direction: &'static str,
@@ -229,6 +228,36 @@ pub struct Skew {
     pub witnessed_ns: u64,
     pub evidence: Evidence,
     pub tolerance_ns: u64,
+}
+
+impl Skew {
+    /// The `clock.skew` payload. Times are RFC 3339 and durations whole
+    /// milliseconds, so every number stays within what canonical JSON keeps
+    /// exactly (SPEC §4.1.1: nanoseconds since 1970 do not).
+    pub fn payload(&self) -> serde_json::Value {
+        let ms = |ns: u64| ns / 1_000_000;
+        serde_json::json!({
+            "direction": self.direction,
+            "previous_ts": rfc3339_ns(self.previous_ts_ns),
+            "wall_ts": rfc3339_ns(self.wall_ns),
+            "expected_ts": rfc3339_ns(self.expected_ns),
+            "skew_ms": self.skew_ns / 1_000_000,
+            "witnessed_ms": ms(self.witnessed_ns),
+            "evidence": match self.evidence {
+                Evidence::BootTime => "boot_time",
+                Evidence::LastEntry => "last_entry",
+            },
+            "tolerance_ms": ms(self.tolerance_ns),
+        })
+    }
+}
+
+/// What a `clock.skew` entry written by Argus credits to log time.
+pub fn witnessed_ns(payload: &serde_json::Value) -> Option<u64> {
+    payload
+        .get("witnessed_ms")?
+        .as_u64()?
+        .checked_mul(1_000_000)
 }
 
 /// The writer's clock check: one per writer, consulted at every commit.
@@ -461,6 +490,28 @@ mod tests {
             .unwrap();
         assert_eq!(back.direction, "backward");
         assert_eq!(back.witnessed_ns, 0);
+    }
+
+    #[test]
+    fn skew_payload_is_canonical_and_fits_its_schema() {
+        let s = Skew {
+            direction: "forward",
+            previous_ts_ns: 1_796_000_000_123_456_789,
+            wall_ns: 1_798_000_000_000_000_001,
+            expected_ns: 1_796_000_002_000_000_000,
+            skew_ns: 1_998_000_000_000_000,
+            witnessed_ns: 1_876_543_211,
+            evidence: Evidence::BootTime,
+            tolerance_ns: SKEW_TOLERANCE_NS_DEFAULT,
+        };
+        let v = s.payload();
+        let bytes = crate::json::to_canonical(&v);
+        crate::json::is_canonical(&bytes).unwrap();
+        crate::registry::builtin()
+            .unwrap()
+            .validate(CLOCK_SKEW_KIND, &v)
+            .unwrap();
+        assert_eq!(witnessed_ns(&v), Some(1_876_000_000));
     }
 
     #[test]

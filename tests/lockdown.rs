@@ -21,9 +21,7 @@ fn a_write_that_fails_puts_the_writer_in_lockdown_and_acks_nothing_unstored() {
     // Room for a few dozen 1 KiB entries beyond what is there (bash counts
     // ulimit -f in 1024-byte blocks).
     let limit_kib = before / 1024 + 48;
-    let script = format!(
-        "trap '' XFSZ; ulimit -f {limit_kib}; exec \"$0\" append \"$1\"",
-    );
+    let script = format!("trap '' XFSZ; ulimit -f {limit_kib}; exec \"$0\" append \"$1\"",);
     let mut child = Command::new("bash")
         .args(["-c", &script, bin()])
         .arg(dir)
@@ -38,7 +36,10 @@ fn a_write_that_fails_puts_the_writer_in_lockdown_and_acks_nothing_unstored() {
     let mut acked = Vec::new();
     for i in 0..200u64 {
         let line = json!({"kind": "x.fill", "payload": {"i": i, "pad": pad}}).to_string();
-        if writeln!(stdin, "{line}").and_then(|_| stdin.flush()).is_err() {
+        if writeln!(stdin, "{line}")
+            .and_then(|_| stdin.flush())
+            .is_err()
+        {
             break;
         }
         match acks.next() {
@@ -49,8 +50,15 @@ fn a_write_that_fails_puts_the_writer_in_lockdown_and_acks_nothing_unstored() {
     drop(stdin);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(0), "the failed write must fail the run: {stderr}");
-    assert!(stderr.contains("lockdown"), "the error must say lockdown: {stderr}");
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "the failed write must fail the run: {stderr}"
+    );
+    assert!(
+        stderr.contains("lockdown"),
+        "the error must say lockdown: {stderr}"
+    );
     assert!(
         !acked.is_empty() && acked.len() < 200,
         "some entries fit, the limit stopped the rest: {} acked",

@@ -426,7 +426,8 @@ fn every_denial_is_one_policy_denied_entry_with_the_actor_and_allowed_writes_not
     assert_eq!(e["payload"]["policy_id"], "net");
     assert_eq!(e["payload"]["domain"], "evil.com");
     assert_eq!(e["payload"]["retry_after_s"], Value::Null);
-    assert_eq!(e["payload"]["cost_usd"], json!(0.0));
+    // Stored in canonical JSON (SPEC §4.1.1), where 0.0 is written `0`.
+    assert_eq!(e["payload"]["cost_usd"].as_f64(), Some(0.0));
     assert_eq!(e["payload"]["reason"], v["reason"]);
 
     let v = assert_denied(dir, "researcher", "llm", &["--cost", "0.10"], "budget");

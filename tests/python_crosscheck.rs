@@ -1,8 +1,9 @@
 //! The independent Python verifier (`tools/pyverify/verify.py`, written from
 //! SPEC.md alone) must agree with `argusctl verify` on every log here: the
 //! golden vectors and freshly generated multi-segment logs, intact and
-//! tampered. Under CI (`CI` set) a missing Python or missing packages is a
-//! failure, never a skip.
+//! tampered; and its `canonical_json`, written from SPEC §4.1.1, must
+//! reproduce every payload `argusctl append` stores. Under CI (`CI` set) a
+//! missing Python or missing packages is a failure, never a skip.
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -203,4 +204,163 @@ fn python_verifier_agrees_on_generated_logs_intact_and_tampered() {
     make_log(&other, 50);
     let (r, p, detail) = codes(&other, &key);
     assert_eq!((r, p), (Some(11), Some(11)), "{detail}");
+}
+
+/// Payload spellings `argusctl append` must accept, chosen to exercise
+/// every rule of SPEC §4.1.1: key order by UTF-16 (astral keys against
+/// U+E000..U+FFFF), escapes, ECMAScript number forms, negative zero, nesting.
+const PAYLOAD_CORPUS: &[&str] = &[
+    r#"{"é": 1, "a": 2, "\u00e9x": 3, "A": 4, "": 5}"#,
+    r#"{"\ud83d\ude00": "astral", "\uffff": "bmp max", "\ue000": "pua", "\ud834\udd1e": "clef", "z": 0}"#,
+    r#""\u0000\u001f\b\f\n\r\t\"\\\/\u007f\u2028\u2029 é 日本 🚀""#,
+    r#"[0.1, 0.2, 0.30000000000000004, 1e21, 1E21, 1e-7, 1e-6, 0.000001, 5e-324, 1.7976931348623157e308]"#,
+    r#"[-0.0, -0, 0, 0.0, 123456789012345680000, 1.5, -2.5e-10, 100, 1e300, 2e-3, 4.50, 1e20]"#,
+    r#"[9007199254740992, -9007199254740992, 4294967296, -1, 333333333.3333333]"#,
+    r#"[[1,[2,[3,[4,[]]]]],{"a":{"b":{"c":[{}]}}}, [], {}, null, true, false]"#,
+    r#"{"z": {"y": [3, 2, 1], "x": {"\u0080": 1, "\u007f": 2}}, "m": "combining é", "n": null}"#,
+];
+
+#[test]
+fn python_canonical_json_reproduces_every_stored_payload() {
+    if !python_ready() {
+        eprintln!("skipping: python3 with blake3 + cryptography not installed");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let out = Command::new(env!("CARGO_BIN_EXE_argusctl"))
+        .args(["init", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let key = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut input = String::new();
+    for p in PAYLOAD_CORPUS {
+        input.push_str(&format!("{{\"kind\":\"x.form.case\",\"payload\":{p}}}\n"));
+    }
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_argusctl"))
+        .args(["append", dir.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let done = child.wait_with_output().unwrap();
+    assert!(
+        done.status.success(),
+        "append refused the corpus: {}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+
+    #[derive(serde::Deserialize)]
+    struct Line {
+        payload: Box<serde_json::value::RawValue>,
+    }
+    let cat = Command::new(env!("CARGO_BIN_EXE_argusctl"))
+        .args(["cat", dir.to_str().unwrap(), "-o", "json"])
+        .output()
+        .unwrap();
+    let stored: Vec<String> = String::from_utf8(cat.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Line>(l)
+                .unwrap()
+                .payload
+                .get()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(stored.len(), PAYLOAD_CORPUS.len());
+
+    // Python canonicalises both the producer's spelling and the stored bytes.
+    let script = "import sys, json\n\
+        sys.path.insert(0, sys.argv[1])\n\
+        from verify import canonical_json\n\
+        for line in sys.stdin:\n    \
+            print(' '.join(canonical_json(json.loads(bytes.fromhex(x).decode('utf-8'))).hex() for x in line.split()))\n";
+    let mut py = Command::new("python3")
+        .args([
+            "-c",
+            script,
+            root().join("tools/pyverify").to_str().unwrap(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut feed = String::new();
+    for (i, s) in PAYLOAD_CORPUS.iter().zip(&stored) {
+        feed.push_str(&format!("{} {}\n", hex::encode(i), hex::encode(s)));
+    }
+    py.stdin.take().unwrap().write_all(feed.as_bytes()).unwrap();
+    let py = py.wait_with_output().unwrap();
+    assert!(
+        py.status.success(),
+        "python: {}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    let lines: Vec<String> = String::from_utf8(py.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(lines.len(), stored.len());
+    for ((input, s), line) in PAYLOAD_CORPUS.iter().zip(&stored).zip(&lines) {
+        let want = hex::encode(s);
+        let (of_input, of_stored) = line.split_once(' ').unwrap();
+        let show = |h: &str| String::from_utf8_lossy(&hex::decode(h).unwrap()).into_owned();
+        assert_eq!(
+            of_input,
+            want,
+            "python's canonical form of the input {input}\n  python: {}\n  stored: {s}",
+            show(of_input)
+        );
+        assert_eq!(of_stored, want, "python re-canonicalises the stored {s}");
+    }
+
+    // verify.py --check-payload-form finds nothing to warn about here; on
+    // the golden vector (written before §4.1.1) it warns and still passes.
+    let check = |d: &Path, key: &str| {
+        let out = Command::new("python3")
+            .arg(root().join("tools/pyverify/verify.py"))
+            .args([
+                d.to_str().unwrap(),
+                "--key",
+                key,
+                "--check-payload-form",
+                "-o",
+                "json",
+            ])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), v)
+    };
+    let (code, v) = check(&dir, &key);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["warnings"], serde_json::json!([]), "{v}");
+    let vectors = root().join("log-format/vectors");
+    let tiny_key = std::fs::read_to_string(vectors.join("tiny.pub")).unwrap();
+    let (code, v) = check(&vectors.join("tiny"), tiny_key.trim());
+    assert_eq!(code, Some(0), "{v}");
+    assert!(
+        v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("not Argus canonical JSON")),
+        "{v}"
+    );
 }

@@ -120,14 +120,15 @@ fn mix(mut x: u64) -> u64 {
 
 /// The JSON payload of event `i`: a completed agent tool call (~100 bytes;
 /// numbers have a fixed digit count, only the tool name varies in length).
+/// Written in Argus canonical JSON (keys sorted), as `Log::append` requires.
 pub fn payload(i: u64) -> Vec<u8> {
     let r = mix(i);
     format!(
-        r#"{{"tool":"{}","call_id":"call_{:010}","exit_code":0,"duration_ms":{},"output_bytes":{}}}"#,
-        TOOLS[(r % 4) as usize],
+        r#"{{"call_id":"call_{:010}","duration_ms":{},"exit_code":0,"output_bytes":{},"tool":"{}"}}"#,
         i,
         100_000 + (r >> 8) % 900_000,
         1_000_000 + (r >> 28) % 9_000_000,
+        TOOLS[(r % 4) as usize],
     )
     .into_bytes()
 }

@@ -45,15 +45,25 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
+/// A strict-reader error as the line's message: the field path, then why.
+fn line_json_error(e: &crate::json::JsonError) -> String {
+    let what = if e.reason.is_syntax() {
+        format!("malformed JSON: {}", e.reason)
+    } else {
+        e.reason.to_string()
+    };
+    if e.pointer.is_empty() {
+        format!("{what} (byte {})", e.column)
+    } else {
+        format!("field `{}`: {what} (byte {})", e.field(), e.column)
+    }
+}
+
 /// Parses one input line into an entry, naming the field that is wrong.
 pub fn parse_line(bytes: &[u8], actor: &str) -> Result<NewEntry, String> {
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        format!(
-            "not valid UTF-8 (invalid byte at column {})",
-            e.valid_up_to() + 1
-        )
-    })?;
-    let value: Value = serde_json::from_str(text).map_err(|e| format!("malformed JSON: {e}"))?;
+    // The strict reader, so a duplicate `kind` or a number the payload could
+    // not keep is refused here, naming the field, instead of silently changed.
+    let value = crate::json::parse(bytes, LINE_BYTES_MAX).map_err(|e| line_json_error(&e))?;
     let Value::Object(obj) = value else {
         return Err(format!("expected a JSON object, got {}", type_name(&value)));
     };
@@ -87,7 +97,8 @@ pub fn parse_line(bytes: &[u8], actor: &str) -> Result<NewEntry, String> {
         }
     };
     let payload_value = obj.get("payload").unwrap_or(&Value::Null);
-    let payload = serde_json::to_vec(payload_value).map_err(|e| format!("field `payload`: {e}"))?;
+    // Stored exactly as hashed, in the one form anyone can recompute.
+    let payload = crate::json::to_canonical(payload_value);
     let entry = NewEntry {
         kind,
         job_id: opt_string(&obj, "job_id")?,

@@ -57,11 +57,11 @@ fn sweep_auto(dir: &Path) -> Result<Vec<(String, u64)>> {
                 agent: None,
                 actor: actor.clone(),
                 parent: Some(p.created_seq),
-                payload: serde_json::to_vec(&json!({
+                payload: crate::json::to_canonical(&json!({
                     "proposal_id": p.proposal_id,
                     "reviewer": "auto",
                     "reason": AUTO_REASON,
-                }))?,
+                })),
             })
         })
         .collect::<Result<Vec<_>>>()?;

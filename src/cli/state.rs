@@ -144,7 +144,7 @@ impl DecisionLock {
             agent: d.agent.map(str::to_string),
             actor: local_actor(d.class).to_string(),
             parent: d.parent,
-            payload: serde_json::to_vec(&d.payload)?,
+            payload: crate::json::to_canonical(&d.payload),
         }])?;
         acks.first()
             .map(|a| a.seq)

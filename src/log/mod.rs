@@ -119,8 +119,9 @@ impl Log {
         };
         // Record every cut not yet in the log, then forget the pending file.
         for cut in rec.unrecorded {
-            let payload =
-                serde_json::to_vec(&cut).map_err(|e| Error::InvalidEntry(e.to_string()))?;
+            let payload = serde_json::to_value(&cut)
+                .map(|v| crate::json::to_canonical(&v))
+                .map_err(|e| Error::InvalidEntry(e.to_string()))?;
             let ack = log.append(vec![NewEntry {
                 kind: "log.recovered".into(),
                 job_id: None,
@@ -149,9 +150,7 @@ impl Log {
         // writes nothing.
         let registry = crate::registry::builtin().map_err(Error::InvalidEntry)?;
         for (i, e) in entries.iter().enumerate() {
-            let payload: serde_json::Value = serde_json::from_slice(&e.payload).map_err(|err| {
-                Error::InvalidEntry(format!("entry {}: payload is not valid JSON: {err}", i + 1))
-            })?;
+            let payload = canonical_payload(i, &e.payload)?;
             registry
                 .validate(&e.kind, &payload)
                 .map_err(|r| Error::InvalidEntry(format!("entry {}: {r}", i + 1)))?;
@@ -191,6 +190,26 @@ impl Drop for Log {
             let _ = t.join();
         }
     }
+}
+
+/// The payload's value, read once (strict) for the registry, if its bytes
+/// are exactly Argus canonical JSON (SPEC §4.1.1): what is hashed is then
+/// what anyone holding the document recomputes.
+fn canonical_payload(i: usize, payload: &[u8]) -> Result<serde_json::Value> {
+    let limit = writer::PAYLOAD_BYTES_MAX;
+    if payload.len() > limit {
+        return Err(Error::InvalidEntry(format!(
+            "entry {}: payload is {} bytes; the limit is {limit}",
+            i + 1,
+            payload.len()
+        )));
+    }
+    crate::json::parse_canonical(payload, limit).map_err(|err| {
+        Error::InvalidEntry(format!(
+            "entry {}: payload is not canonical JSON (SPEC §4.1.1): {err}",
+            i + 1
+        ))
+    })
 }
 
 fn clean_temp_files(d: &LogDir) {

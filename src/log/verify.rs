@@ -131,14 +131,14 @@ fn clock_note(
         && crate::authority::Class::of_actor(v.actor) == crate::authority::Class::Argus;
     let note = if recorded {
         let p: serde_json::Value = serde_json::from_slice(v.payload).unwrap_or_default();
-        let skew = p["skew_ns"].as_i64().unwrap_or(0);
+        let skew = p["skew_ms"].as_i64().unwrap_or(0).saturating_mul(1_000_000);
         Some(format!(
             "seq {}: clock jump on record: a writer's clock read {} {} the log's clock (evidence {}); log time counted {} across it",
             v.seq,
             crate::time::human_ns(skew.unsigned_abs()),
             if skew >= 0 { "ahead of" } else { "behind" },
             p["evidence"].as_str().unwrap_or("?"),
-            crate::time::human_ns(p["witnessed_ns"].as_u64().unwrap_or(0)),
+            crate::time::human_ns(crate::time::witnessed_ns(&p).unwrap_or(0)),
         ))
     } else {
         match *last_ts {

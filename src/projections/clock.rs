@@ -53,10 +53,10 @@ impl Projection for Clock {
             direction: ev.str("direction").unwrap_or_default().to_string(),
             skew_ns: ev
                 .payload
-                .get("skew_ns")
+                .get("skew_ms")
                 .and_then(|v| v.as_i64())
                 .unwrap_or(0),
-            witnessed_ns: ev.u64("witnessed_ns").unwrap_or(0),
+            witnessed_ns: crate::time::witnessed_ns(ev.payload).unwrap_or(0),
             evidence: ev.str("evidence").unwrap_or_default().to_string(),
             wall_ns: ev.wall_ns,
             log_ns: ev.log_ns,

@@ -469,7 +469,7 @@ fn run_lane(
         // Only Argus's own record of a clock jump may say how much time
         // passed across it.
         let witnessed = (allowed && v.kind == crate::time::CLOCK_SKEW_KIND)
-            .then(|| payload.get("witnessed_ns").and_then(Value::as_u64))
+            .then(|| crate::time::witnessed_ns(&payload))
             .flatten();
         let log_ns = clock.advance(v.ts_ns, witnessed);
         let ev = Event {

@@ -14,12 +14,12 @@ const REGISTRY_JSON: &str = include_str!("../../docs/events/registry.json");
 pub const EXTENSION_NAMESPACE: &str = "x.";
 
 /// The hash an approval binds to: BLAKE3 (derive-key) over the canonical
-/// JSON of a proposal's `parameters` (keys sorted, no whitespace). Approving
+/// JSON (SPEC §4.1.1) of a proposal's `parameters`, the same form the log
+/// stores, so anyone holding the stored payload recomputes it. Approving
 /// with a hash of other parameters than the proposal's is refused, so an
 /// approval can never be replayed onto a changed proposal.
 pub fn parameter_hash(parameters: &Value) -> String {
-    // serde_json's map is a BTreeMap here (no preserve_order), so keys are sorted.
-    let canonical = serde_json::to_vec(parameters).unwrap_or_default();
+    let canonical = crate::json::to_canonical(parameters);
     hex::encode(blake3::derive_key(
         "argus v1 proposal parameters",
         &canonical,

@@ -440,7 +440,8 @@ pub fn gen_entry(seq: u64, rng: &mut XorShift) -> Value {
         }
         3 => json!([seq, "array payload", {"k": "v"}, [], {}]),
         4 => json!("just a string ∑"),
-        _ => json!({"usd": 0.25, "tokens": rng.below(100_000), "big": u64::MAX, "neg": -17}),
+        // 2^53: the largest integer a payload can hold exactly (SPEC §4.1.1).
+        _ => json!({"usd": 0.25, "tokens": rng.below(100_000), "big": 1u64 << 53, "neg": -17}),
     };
     // An absent payload and an explicit null are the same thing.
     if !payload.is_null() || rng.below(2) == 0 {

@@ -624,5 +624,66 @@ class StrictCheckpointTest(unittest.TestCase):
         ])
 
 
+class PayloadFormTest(unittest.TestCase):
+    """canonical_json and --check-payload-form (SPEC §4.1.1)."""
+
+    @classmethod
+    def setUpClass(cls):
+        sys.path.insert(0, HERE)
+        import verify
+        cls.v = verify
+
+    def test_rfc8785_appendix_b_numbers(self):
+        table = [
+            ("0000000000000000", "0"), ("8000000000000000", "0"),
+            ("0000000000000001", "5e-324"), ("8000000000000001", "-5e-324"),
+            ("7fefffffffffffff", "1.7976931348623157e+308"),
+            ("ffefffffffffffff", "-1.7976931348623157e+308"),
+            ("4340000000000000", "9007199254740992"), ("c340000000000000", "-9007199254740992"),
+            ("4430000000000000", "295147905179352830000"),
+            ("44b52d02c7e14af5", "9.999999999999997e+22"), ("44b52d02c7e14af6", "1e+23"),
+            ("44b52d02c7e14af7", "1.0000000000000001e+23"),
+            ("444b1ae4d6e2ef4e", "999999999999999700000"), ("444b1ae4d6e2ef4f", "999999999999999900000"),
+            ("444b1ae4d6e2ef50", "1e+21"), ("3eb0c6f7a0b5ed8c", "9.999999999999997e-7"),
+            ("3eb0c6f7a0b5ed8d", "0.000001"), ("41b3de4355555553", "333333333.3333332"),
+            ("41b3de4355555554", "333333333.33333325"), ("41b3de4355555555", "333333333.3333333"),
+            ("41b3de4355555556", "333333333.3333334"), ("41b3de4355555557", "333333333.33333343"),
+            ("becbf647612f3696", "-0.0000033333333333333333"), ("43143ff3c1cb0959", "1424953923781206.2"),
+        ]
+        for bits, want in table:
+            f = struct.unpack(">d", bytes.fromhex(bits))[0]
+            self.assertEqual(self.v.canonical_json(f), want.encode(), bits)
+
+    def test_rfc8785_sample_and_sorting(self):
+        sample = ('{"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],'
+                  ' "string": "\\u20ac$\\u000F\\u000aA\'\\u0042\\u0022\\u005c\\\\\\"\\/",'
+                  ' "literals": [null, true, false]}')
+        self.assertEqual(
+            self.v.canonical_json(json.loads(sample)),
+            '{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],'
+            '"string":"\u20ac$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}'.encode())
+        keys = ["\u20ac", "\r", "\ufb33", "1", "\U0001F600", "\u0080", "\u00f6"]
+        out = self.v.canonical_json({k: i for i, k in enumerate(keys)}).decode()
+        self.assertEqual(out, '{"\\r":1,"1":3,"\u0080":5,"\u00f6":6,"\u20ac":0,"\U0001F600":4,"\ufb33":2}')
+
+    def test_non_canonical_payloads_warn_but_verify(self):
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d)
+        w = Writer(d)
+        w.append(payload=b'{"a":1,"b":[0.5,"\xc3\xa9"]}')
+        w.append(payload=b'{"b":1,"a":2}')
+        w.append(payload=b'{"a": 1}')
+        w.append(payload=b'{"a":1,"a":1}')
+        w.append(payload=b'5.0')
+        w.commit()
+        rc, out = run(d, "--check-payload-form", key=w.pk.hex())
+        self.assertEqual(rc, 0, out)
+        form = [x for x in out["warnings"] if "canonical" in x]
+        self.assertEqual([x.split(" seq ")[1].split(":")[0] for x in form], ["1", "2", "3", "4"], form)
+        self.assertTrue(any("duplicate key" in x for x in form), form)
+        rc, out = run(d, key=w.pk.hex())
+        self.assertEqual((rc, out["warnings"]), (0, []))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -4,6 +4,7 @@
 Written from log-format/SPEC.md alone (no Rust source was read).
 
     python3 tools/pyverify/verify.py DIR [--key HEX] [--checkpoint FILE]... [-o text|json]
+                                         [--check-payload-form]
 
 Exit codes (SPEC §7.3): 0 intact, 1 could not run, 2 usage, 10 CONTENT,
 11 SIGNATURE, 12 TRUNCATION, 13 STRUCTURE.
@@ -11,6 +12,7 @@ Exit codes (SPEC §7.3): 0 intact, 1 could not run, 2 usage, 10 CONTENT,
 
 import argparse
 import base64
+import decimal
 import hashlib
 import json
 import os
@@ -45,6 +47,7 @@ KIND_RE = re.compile(rb"^[a-z0-9_]+(\.[a-z0-9_]+)*\Z")
 
 CTX_ENTRY = "argus.log v1 entry"
 CTX_PAYLOAD = "argus.log v1 payload"
+PAYLOAD_FORM_WARNINGS_MAX = 10
 
 OK, ERROR, USAGE = 0, 1, 2
 CONTENT, SIGNATURE, TRUNCATION, STRUCTURE = 10, 11, 12, 13
@@ -360,6 +363,130 @@ def entry_hash(body, R, p, fields):
     return h.digest()
 
 
+# ---------------------------------------------------------------- payload form (§4.1.1)
+
+class NotCanonical(ValueError):
+    pass
+
+
+def _canonical_number(x):
+    """§4.1.1 numbers: the IEEE 754 double in ECMAScript Number::toString form."""
+    try:
+        f = float(x)
+    except OverflowError:
+        raise NotCanonical("integer %d is beyond the range of a double" % x)
+    if f != f or f in (float("inf"), float("-inf")):
+        raise NotCanonical("NaN and infinities are not JSON")
+    if f == 0:
+        return "0"
+    if f < 0:
+        return "-" + _canonical_number(-f)
+    # repr() is the shortest string that reads back as the same double (and
+    # of equally near ones, the even); Decimal only takes its digits apart.
+    sign, digits, exp = decimal.Decimal(repr(f)).normalize().as_tuple()
+    s = "".join(map(str, digits))
+    k = len(s)
+    n = exp + k          # value = 0.s x 10^n
+    if k <= n <= 21:
+        return s + "0" * (n - k)
+    if 0 < n <= 21:
+        return s[:n] + "." + s[n:]
+    if -6 < n <= 0:
+        return "0." + "0" * (-n) + s
+    e = n - 1
+    return s[0] + ("." + s[1:] if k > 1 else "") + "e" + ("+" if e >= 0 else "-") + str(abs(e))
+
+
+_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n",
+                  "\f": "\\f", "\r": "\\r"}
+
+
+def _canonical_string(s):
+    out = ['"']
+    for c in s:
+        if c in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[c])
+        elif ord(c) < 0x20:
+            out.append("\\u%04x" % ord(c))
+        elif 0xD800 <= ord(c) <= 0xDFFF:
+            raise NotCanonical("lone surrogate U+%04X is not a character" % ord(c))
+        else:
+            out.append(c)
+    out.append('"')
+    return "".join(out)
+
+
+def _canonical(v, out):
+    if v is None:
+        out.append("null")
+    elif v is True:
+        out.append("true")
+    elif v is False:
+        out.append("false")
+    elif isinstance(v, (int, float)):
+        out.append(_canonical_number(v))
+    elif isinstance(v, str):
+        out.append(_canonical_string(v))
+    elif isinstance(v, list):
+        out.append("[")
+        for i, item in enumerate(v):
+            if i:
+                out.append(",")
+            _canonical(item, out)
+        out.append("]")
+    elif isinstance(v, dict):
+        out.append("{")
+        # UTF-16 code units compare like the big-endian UTF-16 bytes.
+        for i, key in enumerate(sorted(v, key=lambda k: k.encode("utf-16-be", "surrogatepass"))):
+            if i:
+                out.append(",")
+            out.append(_canonical_string(key))
+            out.append(":")
+            _canonical(v[key], out)
+        out.append("}")
+    else:
+        raise NotCanonical("%r is not a JSON value" % type(v).__name__)
+
+
+def canonical_json(value):
+    """§4.1.1: the Argus canonical JSON bytes of a parsed JSON value."""
+    out = []
+    _canonical(value, out)
+    return "".join(out).encode("utf-8")
+
+
+def _no_duplicates(pairs):
+    d = {}
+    for k, v in pairs:
+        if k in d:
+            raise NotCanonical("duplicate key %r" % k)
+        d[k] = v
+    return d
+
+
+def _no_constant(name):
+    raise NotCanonical("%s is not JSON" % name)
+
+
+def payload_form_problem(payload):
+    """Why `payload` (bytes) is not Argus canonical JSON, or None if it is."""
+    try:
+        text = bytes(payload).decode("utf-8")
+    except UnicodeDecodeError as e:
+        return "not UTF-8 (%s)" % e.reason
+    try:
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        canonical = canonical_json(value)
+    except NotCanonical as e:
+        return str(e)
+    except ValueError as e:
+        return "not JSON (%s)" % e
+    if canonical != bytes(payload):
+        shown = canonical[:60].decode("utf-8", "replace")
+        return "canonical form differs (it begins %s)" % shown
+    return None
+
+
 # ---------------------------------------------------------------- frames
 
 def frame_valid_at(data, off, end):
@@ -447,9 +574,22 @@ class Verifier:
         self.key_id = None
         self.segments = 0
         self.wanted_roots = {}   # tree_size -> (root, head) for checkpoints
+        self.check_form = False  # --check-payload-form: warn on non-canonical payloads
+        self.not_canonical = 0
 
     def warn(self, msg):
         self.warnings.append(msg)
+
+    def check_payload_form(self, seg, off, seq, payload):
+        """§4.1.1 is for writers: a payload in another form still verifies
+        (logs from older builds), so this is only ever a warning."""
+        problem = payload_form_problem(payload)
+        if problem is None:
+            return
+        self.not_canonical += 1
+        if self.not_canonical <= PAYLOAD_FORM_WARNINGS_MAX:
+            self.warn("%s offset %d seq %d: payload is not Argus canonical JSON (SPEC §4.1.1): %s"
+                      % (seg, off, seq, problem))
 
     def list_segments(self):
         segdir = os.path.join(self.dir, "segments")
@@ -495,6 +635,9 @@ class Verifier:
         for i, (num, name) in enumerate(segs):
             self.verify_segment(num, name, i == 0, i == last)
             self.segments += 1
+        if self.not_canonical > PAYLOAD_FORM_WARNINGS_MAX:
+            self.warn("%d payloads in all are not Argus canonical JSON (SPEC §4.1.1); the first %d are listed"
+                      % (self.not_canonical, PAYLOAD_FORM_WARNINGS_MAX))
         if self.next_seq > self.sealed_size:
             self.warn("%d unsealed entries (seq %d..%d were never acknowledged)" % (
                 self.next_seq - self.sealed_size, self.sealed_size, self.next_seq - 1))
@@ -611,6 +754,8 @@ class Verifier:
                                   if seq else "chain broken: prev of seq 0 is not zero", seg, off, seq)
                 if payload_hash != _blake3.blake3(fields[5], derive_key_context=CTX_PAYLOAD).digest():
                     raise Failure(CONTENT, "payload hash mismatch", seg, off, seq)
+                if self.check_form:
+                    self.check_payload_form(seg, off, seq, fields[5])
                 e = entry_hash(body, R, p, fields)
                 self.range.push(e)
                 self.last_hash = e
@@ -699,6 +844,8 @@ def main(argv=None):
     ap.add_argument("--key", help="pinned Ed25519 public key, 64 hex digits")
     ap.add_argument("--checkpoint", action="append", default=[], help="trusted checkpoint file (repeatable)")
     ap.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    ap.add_argument("--check-payload-form", action="store_true",
+                    help="warn (exit code unchanged) about payloads not in Argus canonical JSON (SPEC §4.1.1)")
     args = ap.parse_args(argv)
 
     warnings = []
@@ -731,6 +878,7 @@ def main(argv=None):
                             "can rewrite that file too (use --key)")
         cps = [parse_checkpoint(p) for p in args.checkpoint]
         v = Verifier(args.dir, pk, cps)
+        v.check_form = args.check_payload_form
         v.run()
         warnings.extend(v.warnings)
         result = Failure(OK, "intact: %d entries, sealed_size %d, %d segments"
