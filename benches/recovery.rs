@@ -202,9 +202,141 @@ fn kill_run(argusctl: &Path, root: &Path, run_for: Duration) -> KillRun {
     }
 }
 
+/// The tails of SPEC §7.2's judgement, 8 MiB each, after three commits.
+fn hostile_tail_bytes(kind: &str, seal_frame: &[u8]) -> Vec<u8> {
+    const N: usize = 8 << 20;
+    match kind {
+        "zeros" => vec![0u8; N],
+        "random" => {
+            let mut x = 0x9E37_79B9_7F4A_7C15u64;
+            (0..N / 8)
+                .flat_map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x.to_le_bytes()
+                })
+                .collect()
+        }
+        // A frame header every 9 bytes claiming a 1 MiB body: the tail that
+        // made the old judgement quadratic.
+        "long headers" => [0xAB, 0xCD, 0xEF, 0x01, 0x00, 0x00, 0x10, 0x00, 0x01]
+            .iter()
+            .copied()
+            .cycle()
+            .take(N)
+            .collect(),
+        // CRC-valid seal frames with the right key id and a bad signature.
+        _ => {
+            let mut one = seal_frame.to_vec();
+            one[9 + 84] ^= 0x55;
+            let mut out = vec![0xEE];
+            let mut i = 0u64;
+            while out.len() + one.len() <= N {
+                one[9..17].copy_from_slice(&(1000 + i).to_le_bytes());
+                let crc = crc32fast::hash(&one[4..]);
+                one[..4].copy_from_slice(&crc.to_le_bytes());
+                out.extend_from_slice(&one);
+                i += 1;
+            }
+            out
+        }
+    }
+}
+
+/// Judging a hostile 8 MiB tail must be linear: recovery (on a fresh copy
+/// each rep) and verify, beside reading and BLAKE3-hashing the same bytes.
+fn hostile_tails() {
+    println!("Hostile 8 MiB tails after three commits (median of {REPS}; ratio to fs::read + BLAKE3 of the segment):");
+    let mut rows = Vec::new();
+    for kind in ["zeros", "random", "long headers", "seal flood"] {
+        let tmp = temp_dir("hostile-");
+        let base = tmp.path().join("base");
+        {
+            let log = create_log(&base, DEFAULT_SEGMENT_BYTES);
+            for i in 0..3 {
+                log.append(events(i * 5, 5)).expect("append");
+            }
+        }
+        let seg = last_segment(&base);
+        let bytes = std::fs::read(&seg).expect("read segment");
+        let seal_at = bytes.len() - 157;
+        let tail = hostile_tail_bytes(kind, &bytes[seal_at..]);
+        OpenOptions::new()
+            .append(true)
+            .open(&seg)
+            .and_then(|mut f| f.write_all(&tail))
+            .expect("append tail");
+        let meta = LogDir::new(&base).read_meta().expect("meta");
+        let (log_id, key) = (meta.log_id().expect("id"), meta.public_key().expect("key"));
+        let (mut t_rec, mut t_ver, mut t_base, mut outcome) =
+            (Vec::new(), Vec::new(), Vec::new(), String::new());
+        for rep in 0..REPS {
+            let t = Instant::now();
+            let b = std::fs::read(&seg).expect("read");
+            std::hint::black_box(blake3::hash(&b));
+            t_base.push(t.elapsed().as_secs_f64());
+            let opts = argus::log::verify::Options {
+                key,
+                key_pinned: true,
+                checkpoints: vec![],
+                threads: 1,
+                progress: None,
+            };
+            let t = Instant::now();
+            let rep_v = argus::log::verify::verify(&base, &opts).expect("verify runs");
+            t_ver.push(t.elapsed().as_secs_f64());
+            let copy = tmp.path().join(format!("copy{rep}"));
+            std::fs::create_dir_all(copy.join("segments")).expect("mkdir");
+            std::fs::copy(base.join("argus.json"), copy.join("argus.json")).expect("copy meta");
+            std::fs::copy(
+                &seg,
+                copy.join("segments").join(seg.file_name().expect("name")),
+            )
+            .expect("copy seg");
+            let t = Instant::now();
+            let rec = argus::log::recovery::recover(&LogDir::new(&copy), &log_id, &key);
+            t_rec.push(t.elapsed().as_secs_f64());
+            outcome = format!(
+                "verify {} / recovery {}",
+                if rep_v.failure.is_some() {
+                    "CONTENT"
+                } else {
+                    "torn (ok)"
+                },
+                if rec.is_ok() { "cut" } else { "refused" }
+            );
+        }
+        let (r, v, b) = (median(&t_rec), median(&t_ver), median(&t_base));
+        rows.push(vec![
+            kind.to_string(),
+            outcome,
+            fmt_secs(r),
+            fmt_ratio(r / b),
+            fmt_secs(v),
+            fmt_ratio(v / b),
+            fmt_secs(b),
+        ]);
+    }
+    print_table(
+        &[
+            "tail",
+            "judged",
+            "recover()",
+            "x base",
+            "verify",
+            "x base",
+            "base",
+        ],
+        &rows,
+    );
+    println!();
+}
+
 fn main() {
     print_environment("recovery");
     print_entry_sizes();
+    hostile_tails();
     let scale = scale();
     let root_dir = bench_root();
     let mut target = (1024.0 * scale) as u64 * MIB;

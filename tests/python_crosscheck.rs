@@ -4,6 +4,8 @@
 //! tampered; and its `canonical_json`, written from SPEC §4.1.1, must
 //! reproduce every payload `argusctl append` stores. Under CI (`CI` set) a
 //! missing Python or missing packages is a failure, never a skip.
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -262,24 +264,10 @@ fn python_canonical_json_reproduces_every_stored_payload() {
         String::from_utf8_lossy(&done.stderr)
     );
 
-    #[derive(serde::Deserialize)]
-    struct Line {
-        payload: Box<serde_json::value::RawValue>,
-    }
-    let cat = Command::new(env!("CARGO_BIN_EXE_argusctl"))
-        .args(["cat", dir.to_str().unwrap(), "-o", "json"])
-        .output()
-        .unwrap();
-    let stored: Vec<String> = String::from_utf8(cat.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Line>(l)
-                .unwrap()
-                .payload
-                .get()
-                .to_string()
-        })
+    // The stored bytes themselves, from the segment files.
+    let stored: Vec<String> = common::stored_payloads(&dir)
+        .into_values()
+        .map(|(b, _)| String::from_utf8(b).unwrap())
         .collect();
     assert_eq!(stored.len(), PAYLOAD_CORPUS.len());
 

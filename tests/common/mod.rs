@@ -230,6 +230,24 @@ pub fn append(dir: &Path, entries: &[Value]) -> Vec<Ack> {
     acks
 }
 
+/// Every entry's stored payload bytes and stored payload hash, read from
+/// the segment files by seq (not through `cat`, whose JSON output escapes
+/// terminal-active characters).
+pub fn stored_payloads(dir: &Path) -> std::collections::BTreeMap<u64, (Vec<u8>, Vec<u8>)> {
+    let mut out = std::collections::BTreeMap::new();
+    for path in segment_files(dir) {
+        let bytes = std::fs::read(&path).unwrap();
+        for f in parse_segment(&path).entries() {
+            let l = entry_layout(&path, f);
+            let (at, len) = l.payload();
+            let payload = bytes[at as usize..(at + len) as usize].to_vec();
+            let h = l.payload_hash_at() as usize;
+            out.insert(l.seq, (payload, bytes[h..h + 32].to_vec()));
+        }
+    }
+    out
+}
+
 /// The actor field this process's user gets in `class` (the operating
 /// system's uid and name, as `argusctl` records them).
 pub fn actor_of(class: &str) -> String {
