@@ -263,6 +263,7 @@ fn library_append_refuses_payloads_that_are_not_canonical_json() {
         &InitOptions {
             segment_bytes: 1 << 20,
             key_file: None,
+            clock_skew_tolerance_s: None,
         },
     )
     .unwrap();

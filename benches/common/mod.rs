@@ -280,6 +280,7 @@ pub fn create_log(root: &Path, segment_bytes: u64) -> argus::Log {
         &argus::log::dir::InitOptions {
             segment_bytes,
             key_file: None,
+            clock_skew_tolerance_s: None,
         },
     )
     .expect("create log")

@@ -36,7 +36,7 @@ fn parse_seconds(s: &str) -> std::result::Result<Duration, String> {
 enum Cmd {
     /// Create a new log and its Ed25519 signing key (mode 0600).
     #[command(
-        after_help = "Prints {\"log_id\": ..., \"public_key\": ...}. Keep the public key somewhere else: it is what `verify --key` pins.\n\nExamples:\n  argusctl init ./audit\n  argusctl init ./audit --segment-bytes 1048576 --key-file /etc/argus/signing.key"
+        after_help = "Prints {\"log_id\": ..., \"public_key\": ...}. Keep the public key somewhere else: it is what `verify --key` pins.\n\nExamples:\n  argusctl init ./audit\n  argusctl init ./audit --segment-bytes 1048576 --key-file /etc/argus/signing.key\n  argusctl init ./audit --clock-tolerance-s 60"
     )]
     Init {
         dir: PathBuf,
@@ -47,6 +47,10 @@ enum Cmd {
         /// Use this existing key (hex seed, mode 0600) instead of generating DIR/keys/signing.key.
         #[arg(long)]
         key_file: Option<PathBuf>,
+        /// A writer clock this many seconds off the log's clock is recorded as a clock.skew entry (1..=86400; default 300).
+        #[arg(long = "clock-tolerance-s", value_name = "SECONDS",
+              value_parser = args::u64_in(args::CLOCK_TOLERANCE_S))]
+        clock_tolerance_s: Option<u64>,
     },
     /// Append JSON lines from stdin; print {"seq","hash"} per entry once durable and sealed.
     #[command(
@@ -347,7 +351,8 @@ fn run(cli: Cli) -> Result<i32> {
             dir,
             segment_bytes,
             key_file,
-        } => cli::init::run(dir, segment_bytes, key_file).map(|_| 0),
+            clock_tolerance_s,
+        } => cli::init::run(dir, segment_bytes, key_file, clock_tolerance_s).map(|_| 0),
         Cmd::Append { dir } => cli::append::run(&dir),
         Cmd::Config(ConfigCmd::Apply { dir }) => cli::config::apply(&dir),
         Cmd::Cat {

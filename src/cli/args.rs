@@ -9,6 +9,9 @@ use clap::builder::{RangedU64ValueParser, TypedValueParser};
 
 /// `init --segment-bytes`: a segment must hold its header and a few frames;
 /// above 4 GiB a sealed segment stops being cheap to map and verify.
+/// `init --clock-tolerance-s`: a second to a day.
+pub const CLOCK_TOLERANCE_S: std::ops::RangeInclusive<u64> = 1..=86_400;
+
 pub const SEGMENT_BYTES: std::ops::RangeInclusive<u64> = 4096..=(4 << 30);
 /// `tail -n`: 0 (with `-f`, only new entries) up to a million lines kept.
 pub const TAIL_LINES: std::ops::RangeInclusive<u64> = 0..=1_000_000;

@@ -50,6 +50,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         &InitOptions {
             segment_bytes: 4096,
             key_file: None,
+            clock_skew_tolerance_s: None,
         },
     )
     .with_context(|| format!("creating demo log in {}", dir.display()))?;

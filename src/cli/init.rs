@@ -5,7 +5,12 @@ use crate::Log;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 
-pub fn run(dir: PathBuf, segment_bytes: u64, key_file: Option<PathBuf>) -> Result<()> {
+pub fn run(
+    dir: PathBuf,
+    segment_bytes: u64,
+    key_file: Option<PathBuf>,
+    clock_skew_tolerance_s: Option<u64>,
+) -> Result<()> {
     // clap enforces the range for argusctl; this keeps library callers to it.
     if !super::args::SEGMENT_BYTES.contains(&segment_bytes) {
         anyhow::bail!(
@@ -19,6 +24,7 @@ pub fn run(dir: PathBuf, segment_bytes: u64, key_file: Option<PathBuf>) -> Resul
         &InitOptions {
             segment_bytes,
             key_file,
+            clock_skew_tolerance_s,
         },
     )
     .with_context(|| format!("creating log in {}", dir.display()))?;

@@ -158,6 +158,8 @@ pub fn parse_segment_name(name: &str) -> Option<u64> {
 pub struct InitOptions {
     pub segment_bytes: u64,
     pub key_file: Option<PathBuf>,
+    /// Clock jump tolerance in seconds (`None`: the default, 300).
+    pub clock_skew_tolerance_s: Option<u64>,
 }
 
 /// Creates the directory layout and metadata. The first segment is written by
@@ -208,7 +210,7 @@ pub fn create(root: &Path, opts: &InitOptions) -> Result<(Meta, SigningKey)> {
         public_key: hex::encode(key.verifying_key().as_bytes()),
         segment_bytes: opts.segment_bytes,
         key_file,
-        clock_skew_tolerance_s: None,
+        clock_skew_tolerance_s: opts.clock_skew_tolerance_s,
     };
     fs::create_dir(dir.segments_dir()).at(dir.segments_dir())?;
     let tmp = root.join("argus.json.tmp");
