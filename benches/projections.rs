@@ -77,6 +77,7 @@ fn main() {
             &InitOptions {
                 segment_bytes: 64 << 20,
                 key_file: None,
+                clock_skew_tolerance_s: None,
             },
         )
         .expect("create log");
