@@ -88,21 +88,6 @@ fn notecheck() -> Option<PathBuf> {
     .clone()
 }
 
-fn python_ready() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import blake3, cryptography"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok && std::env::var_os("CI").is_some() {
-        panic!("CI: python3 with blake3 and cryptography is required (pip install -r tools/pyverify/requirements.txt)");
-    }
-    if !ok {
-        eprintln!("skipping: python3 with blake3 + cryptography not installed");
-    }
-    ok
-}
-
 /// Go's verdict on a note file.
 #[derive(Debug)]
 struct GoVerdict {

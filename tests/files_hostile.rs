@@ -140,18 +140,6 @@ fn listing(dir: &Path) -> Vec<(String, u64, bool)> {
     v
 }
 
-fn python_ready() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import blake3, cryptography"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok && std::env::var_os("CI").is_some() {
-        panic!("CI: python3 with blake3 and cryptography is required");
-    }
-    ok
-}
-
 /// The Python verifier's exit code on `dir`, or None if Python is missing.
 fn pyverify(dir: &Path, key: &str) -> Option<Run> {
     if !python_ready() {

@@ -6,23 +6,13 @@
 //! missing Python or missing packages is a failure, never a skip.
 mod common;
 
+use common::python_ready;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn python_ready() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import blake3, cryptography"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok && std::env::var_os("CI").is_some() {
-        panic!("CI: python3 with blake3 and cryptography is required (pip install -r tools/pyverify/requirements.txt)");
-    }
-    ok
 }
 
 fn codes(dir: &Path, key: &str) -> (Option<i32>, Option<i32>, String) {

@@ -237,6 +237,34 @@ fn corrupt_variants(tiny: &BTreeMap<String, Vec<u8>>) -> Vec<(&'static str, i32,
         .unwrap()
         .extend_from_slice(&[0x11, 0x22, 0x33, 0x44, 0x05]);
     out.push(("torn_tail", 0, v));
+    // SPEC §7.2 row 2: a power cut kept the later pages of the last commit
+    // (its second entry and its signed seal) and lost the first entry's: a
+    // torn tail, not corruption.
+    let seg4_frames = frame_offsets(&tiny[&seg4]);
+    let (first, second) = (seg4_frames[0], seg4_frames[1]);
+    let mut v = tiny.clone();
+    v.get_mut(&seg4).unwrap()[first..second].fill(0);
+    out.push(("power_cut_torn_commit", 0, v));
+    // Row 3: the same damage, but a valid frame starts where the signed seal
+    // ends (a later write began), so the damaged commit was durable.
+    let mut v = tiny.clone();
+    let seg = v.get_mut(&seg4).unwrap();
+    let second_frame = seg[second..seg4_frames[2]].to_vec();
+    seg.extend_from_slice(&second_frame);
+    seg[first..second].fill(0);
+    out.push(("write_after_signed_seal", 10, v));
+    out
+}
+
+/// Offsets of the frames of a segment, after its header.
+fn frame_offsets(seg: &[u8]) -> Vec<usize> {
+    let (_, mut off) = log_format::SegmentHeader::decode(seg).unwrap();
+    let mut out = Vec::new();
+    while off + 9 <= seg.len() {
+        out.push(off);
+        let len = u32::from_le_bytes(seg[off + 4..off + 8].try_into().unwrap()) as usize;
+        off += 9 + len;
+    }
     out
 }
 

@@ -195,29 +195,7 @@ impl Drop for Out {
     }
 }
 
-/// RFC 3339 UTC with nanoseconds, e.g. `2026-11-23T10:00:00.123456789Z`.
-pub fn rfc3339_ns(ts_ns: u64) -> String {
-    let secs = ts_ns / 1_000_000_000;
-    let nanos = ts_ns % 1_000_000_000;
-    let days = (secs / 86_400) as i64;
-    let sod = secs % 86_400;
-    // Civil-from-days (H. Hinnant), valid for the whole u64 ns range.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    )
-}
+pub use crate::time::rfc3339_ns;
 
 #[derive(serde::Serialize)]
 struct EntryJson<'a> {
@@ -283,21 +261,5 @@ pub fn render(v: &EntryView<'_>, format: Format) -> String {
             s.push_str(&safe::json(payload.get()));
             s
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn rfc3339_known_values() {
-        assert_eq!(super::rfc3339_ns(0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(
-            super::rfc3339_ns(1_795_435_200_123_456_789),
-            "2026-11-23T12:00:00.123456789Z"
-        );
-        assert_eq!(
-            super::rfc3339_ns(951_782_400_000_000_000),
-            "2000-02-29T00:00:00.000000000Z"
-        );
     }
 }

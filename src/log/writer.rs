@@ -46,6 +46,20 @@ pub struct NewEntry {
 }
 
 impl NewEntry {
+    /// An entry Argus writes itself (class `argus`): no job, no agent, a
+    /// canonical payload.
+    pub fn argus(kind: &str, payload: &serde_json::Value) -> Self {
+        Self {
+            kind: kind.into(),
+            job_id: None,
+            step_id: None,
+            agent: None,
+            actor: crate::authority::Actor::argus().to_string(),
+            parent: None,
+            payload: crate::json::to_canonical(payload),
+        }
+    }
+
     /// The format-level fields of this entry once the writer has given it a
     /// place in the chain.
     pub fn fields(&self, seq: u64, ts_ns: u64, prev: Hash32) -> EntryFields<'_> {
@@ -274,16 +288,7 @@ impl Writer {
 
     /// The `clock.skew` entry that goes first in a commit after a jump.
     fn skew_entry(skew: &Skew) -> NewEntry {
-        let payload = crate::json::to_canonical(&skew.payload());
-        NewEntry {
-            kind: crate::time::CLOCK_SKEW_KIND.into(),
-            job_id: None,
-            step_id: None,
-            agent: None,
-            actor: crate::authority::Actor::argus().to_string(),
-            parent: None,
-            payload,
-        }
+        NewEntry::argus(crate::time::CLOCK_SKEW_KIND, &skew.payload())
     }
 
     fn seal_frame(&mut self, out: &mut Vec<u8>, ts: u64) {

@@ -109,7 +109,7 @@ pub fn evaluate(
                     false,
                     format!(
                         "expired at {at} (log time now {})",
-                        crate::cli::rfc3339_ns(now_ns)
+                        crate::time::rfc3339_ns(now_ns)
                     ),
                 )
             }

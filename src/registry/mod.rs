@@ -183,9 +183,13 @@ impl Registry {
                 format!("unknown kind; use a registered kind (`argusctl kinds`) or the `{EXTENSION_NAMESPACE}` extension namespace"),
             ));
         };
-        if let Some(err) = def.validator.iter_errors(payload).next() {
-            let at = err.instance_path().to_string();
-            return Err(reject(format!("/payload{at}"), err.to_string()));
+        // `is_valid` stops at the first failure without building errors;
+        // only a refusal pays for the message.
+        if !def.validator.is_valid(payload) {
+            if let Some(err) = def.validator.iter_errors(payload).next() {
+                let at = err.instance_path().to_string();
+                return Err(reject(format!("/payload{at}"), err.to_string()));
+            }
         }
         if kind == "proposal.created" {
             check_proposal(payload)

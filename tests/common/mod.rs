@@ -230,6 +230,23 @@ pub fn append(dir: &Path, entries: &[Value]) -> Vec<Ack> {
     acks
 }
 
+/// Whether the Python verifier's packages are importable. Under CI (`CI`
+/// set) their absence fails the test instead of skipping it.
+pub fn python_ready() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import blake3, cryptography"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok && std::env::var_os("CI").is_some() {
+        panic!("CI: python3 with blake3 and cryptography is required (pip install -r tools/pyverify/requirements.txt)");
+    }
+    if !ok {
+        eprintln!("skipping: python3 with blake3 + cryptography not installed");
+    }
+    ok
+}
+
 /// Every entry's stored payload bytes and stored payload hash, read from
 /// the segment files by seq (not through `cat`, whose JSON output escapes
 /// terminal-active characters).
