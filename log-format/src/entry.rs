@@ -3,7 +3,7 @@
 //!
 //! The body is read through bytecheck (`rkyv::access`), never unchecked,
 //! because bytes on disk are untrusted. rkyv is pinned to little-endian,
-//! unaligned, 32-bit relative pointers (SPEC §5.1), so a record can be read
+//! unaligned, 32-bit relative pointers (SPEC §4.1), so a record can be read
 //! straight out of an mmapped segment at any offset.
 use crate::error::FormatError;
 use crate::hash::{payload_hash, Hash32};
@@ -15,7 +15,7 @@ pub const NO_PARENT: u64 = u64::MAX;
 pub const ENTRY_ROOT_LEN: usize = 136;
 
 /// The stored form of one entry. Field order is normative: it fixes both the
-/// archived layout and the order of variable-length data (SPEC §5.1).
+/// archived layout and the order of variable-length data (SPEC §4.1).
 #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct EntryRecord {
     pub seq: u64,
@@ -168,7 +168,7 @@ pub fn decode_entry(body: &[u8], offset: u64) -> Result<EntryView<'_>, FormatErr
 }
 
 impl EntryView<'_> {
-    /// The entry hash (SPEC §5.3): metadata plus the payload *hash*, never the
+    /// The entry hash (SPEC §4.2): metadata plus the payload *hash*, never the
     /// payload itself, so redacting a payload leaves the chain intact.
     pub fn hash(&self) -> Hash32 {
         let mut h = crate::hash::entry_hasher();
@@ -207,7 +207,7 @@ pub fn valid_kind(kind: &str) -> bool {
         })
 }
 
-/// Hand-written encoder that follows SPEC §5.1 byte for byte. Tests compare
+/// Hand-written encoder that follows SPEC §4.1 byte for byte. Tests compare
 /// it with rkyv's output so the spec and the code cannot drift apart.
 pub fn spec_encode(f: &EntryFields<'_>) -> Vec<u8> {
     let fields: [&[u8]; 6] = [

@@ -120,7 +120,7 @@ mod tests {
 
     #[test]
     fn crc_variant_is_iso_hdlc() {
-        // SPEC §2 names the check value; this pins crc32fast to it.
+        // SPEC §1 names the check value; this pins crc32fast to it.
         assert_eq!(crc32fast::hash(b"123456789"), 0xCBF4_3926);
     }
 

@@ -4,9 +4,9 @@
 /// A 32-byte BLAKE3 output.
 pub type Hash32 = [u8; 32];
 
-/// BLAKE3 derive-key context for entry hashes (SPEC §5.3).
+/// BLAKE3 derive-key context for entry hashes (SPEC §4.2).
 pub const CTX_ENTRY: &str = "argus.log v1 entry";
-/// BLAKE3 derive-key context for payload hashes (SPEC §5.2).
+/// BLAKE3 derive-key context for payload hashes (SPEC §4.1, field 4).
 pub const CTX_PAYLOAD: &str = "argus.log v1 payload";
 
 use blake3::hazmat::{hash_derive_key_context, ContextKey, HasherExt};

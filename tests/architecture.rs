@@ -1,0 +1,158 @@
+//! The module boundaries of docs/ARCHITECTURE.md ("Rules of the house"),
+//! checked on the source: every `crate::<module>` a file names is an edge,
+//! and an edge the rules forbid fails this test, naming the file and line.
+//! Test modules (`#[cfg(test)]` to the end of the file) are not counted:
+//! a test may reach wherever it needs to.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Which top-level modules each one must not use. `cli` is the top of the
+/// library: nothing but the binaries may depend on it.
+const FORBIDDEN: &[(&str, &[&str])] = &[
+    (
+        "error",
+        &["projections", "cli", "time", "json", "authority"],
+    ),
+    (
+        "authority",
+        &["log", "projections", "cli", "registry", "time", "json"],
+    ),
+    (
+        "json",
+        &["log", "projections", "cli", "registry", "time", "authority"],
+    ),
+    ("registry", &["log", "projections", "cli", "time"]),
+    ("time", &["projections", "cli", "registry", "authority"]),
+    ("log", &["projections", "cli"]),
+    ("projections", &["cli"]),
+];
+
+/// Narrower rules: a module may use another only through these paths.
+const ONLY_THROUGH: &[(&str, &str, &[&str])] = &[
+    // Time keeps its anchor file with the log's file-safety rules, and
+    // nothing else of the log.
+    ("time", "log", &["crate::log::safe_fs"]),
+];
+
+/// Names the crate root re-exports, and the module that defines them.
+const ROOT_ITEMS: &[(&str, &str)] = &[
+    ("Error", "error"),
+    ("Result", "error"),
+    ("Log", "log"),
+    ("Ack", "log"),
+    ("NewEntry", "log"),
+];
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// The top-level module a file under src/ belongs to (`None` for the crate
+/// root and the binaries).
+fn module_of(src: &Path, file: &Path) -> Option<String> {
+    let rel = file.strip_prefix(src).unwrap();
+    let first = rel.components().next()?.as_os_str().to_string_lossy();
+    let name = first.strip_suffix(".rs").unwrap_or(&first).to_string();
+    (name != "lib" && name != "bin").then_some(name)
+}
+
+/// `crate::x` references per line, outside comments and test modules.
+fn references(text: &str) -> Vec<(usize, String, String)> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let code = line.trim_start();
+        if code.starts_with("#[cfg(test)]") {
+            break;
+        }
+        if code.starts_with("//") {
+            continue;
+        }
+        let mut rest = code;
+        while let Some(at) = rest.find("crate::") {
+            let tail = &rest[at + "crate::".len()..];
+            if let Some(group) = tail.strip_prefix('{') {
+                let inner = group.split('}').next().unwrap_or("");
+                for item in inner.split(',') {
+                    let name: String = item
+                        .trim()
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    if !name.is_empty() {
+                        out.push((i + 1, name.clone(), format!("crate::{name}")));
+                    }
+                }
+            } else {
+                let path: String = tail
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+                    .collect();
+                let name = path.split("::").next().unwrap_or("").to_string();
+                if !name.is_empty() {
+                    out.push((i + 1, name, format!("crate::{path}")));
+                }
+            }
+            rest = &tail[1.min(tail.len())..];
+        }
+    }
+    out
+}
+
+#[test]
+fn no_module_reaches_across_a_forbidden_boundary() {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let root: BTreeMap<&str, &str> = ROOT_ITEMS.iter().copied().collect();
+    let mut violations = Vec::new();
+    let mut edges = 0;
+    for f in &files {
+        let Some(from) = module_of(&src, f) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(f).unwrap();
+        for (line, name, path) in references(&text) {
+            let to = root.get(name.as_str()).copied().unwrap_or(name.as_str());
+            if to == from {
+                continue;
+            }
+            edges += 1;
+            let forbidden = FORBIDDEN
+                .iter()
+                .any(|(m, no)| *m == from && no.contains(&to));
+            let narrowed = ONLY_THROUGH.iter().any(|(m, t, ok)| {
+                *m == from && *t == to && !ok.iter().any(|p| path.starts_with(p))
+            });
+            if forbidden || narrowed {
+                violations.push(format!(
+                    "{}:{line}: `{from}` uses `{path}`, which docs/ARCHITECTURE.md forbids",
+                    f.strip_prefix(&src).unwrap().display()
+                ));
+            }
+        }
+    }
+    assert!(
+        edges > 20,
+        "the scan found only {edges} edges: is it reading src/?"
+    );
+    assert!(
+        violations.is_empty(),
+        "forbidden module edges:\n  {}",
+        violations.join("\n  ")
+    );
+}
+
+#[test]
+fn the_scanner_sees_grouped_and_plain_paths_and_skips_tests() {
+    let text = "use crate::{cli::Out, log::reader};\nlet x = crate::time::wall_now_ns();\n// crate::cli::no\n#[cfg(test)]\nmod tests { use crate::cli::Format; }\n";
+    let names: Vec<String> = references(text).into_iter().map(|r| r.1).collect();
+    assert_eq!(names, ["cli", "log", "time"]);
+}
