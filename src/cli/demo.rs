@@ -44,9 +44,46 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
             crate::log::writer::now_ns() / 1_000_000
         )),
     };
+    let (n, public_key) = write_session(&dir)?;
+    let key = crate::log::dir::parse_public_key(&public_key).map_err(anyhow::Error::msg)?;
+    let report = verify(
+        &dir,
+        &Options {
+            key,
+            key_pinned: true,
+            checkpoints: vec![],
+            threads: 2,
+            progress: None,
+        },
+    )?;
+    show_log(&dir, n, &report)?;
+    show_views(&dir)?;
+    let mut out = Out::default();
+    out.line("Try next:");
+    let d = dir.display();
+    for cmd in [
+        format!("argusctl tail {d} -n 5 -o json | jq ."),
+        format!("argusctl tail {d} --job job-9c21"),
+        format!("argusctl status {d}"),
+        format!("argusctl verify {d} --key {public_key}"),
+        format!("argusctl checkpoint {d} > cp.txt && argusctl verify {d} --checkpoint cp.txt"),
+    ] {
+        out.line(&format!("  {cmd}"));
+    }
+    out.flush();
+    if let Some(f) = report.failure {
+        anyhow::bail!("demo log failed verification: {f}");
+    }
+    Ok(())
+}
+
+/// Creates the log and appends the session, each line in the writer class
+/// its kind calls for (agents' work, an operator's configuration and
+/// approvals). Returns the entries written and the public key.
+fn write_session(dir: &std::path::Path) -> Result<(usize, String)> {
     // Small segments so the demo shows a multi-segment log.
     let log = Log::create(
-        &dir,
+        dir,
         &InitOptions {
             segment_bytes: 4096,
             key_file: None,
@@ -54,8 +91,6 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         },
     )
     .with_context(|| format!("creating demo log in {}", dir.display()))?;
-    // The session mixes agents' work with an operator's configuration and
-    // approvals; each line is written in the class its kind calls for.
     let registry = crate::registry::builtin().map_err(anyhow::Error::msg)?;
     let agent = crate::authority::local_actor(crate::authority::Class::Agent).to_string();
     let operator = crate::authority::local_actor(crate::authority::Class::Operator).to_string();
@@ -91,20 +126,12 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         // SLA and timing views something to measure.
         std::thread::sleep(std::time::Duration::from_millis(25));
     }
-    let public_key = log.meta().public_key.clone();
-    drop(log);
-    let key = crate::log::dir::parse_public_key(&public_key).map_err(anyhow::Error::msg)?;
-    let report = verify(
-        &dir,
-        &Options {
-            key,
-            key_pinned: true,
-            checkpoints: vec![],
-            threads: 2,
-            progress: None,
-        },
-    )?;
-    let r = LogReader::open(&dir)?;
+    Ok((n, log.meta().public_key.clone()))
+}
+
+/// The verdict, the latest checkpoint and the last entries.
+fn show_log(dir: &std::path::Path, n: usize, report: &crate::log::verify::Report) -> Result<()> {
+    let r = LogReader::open(dir)?;
     let mut out = Out::default();
     out.line(&format!("Demo log: {}", dir.display()));
     out.line(&format!(
@@ -135,7 +162,12 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     })?;
     out.line("");
     out.flush();
-    // The projections, derived from the log just written.
+    Ok(())
+}
+
+/// The projections, derived from the log just written.
+fn show_views(dir: &std::path::Path) -> Result<()> {
+    let dir = dir.to_path_buf();
     let views: [(&str, &dyn Fn() -> Result<()>); 5] = [
         ("argusctl jobs", &|| super::jobs::list(&dir, Format::Text)),
         ("argusctl approvals list --all", &|| {
@@ -157,25 +189,13 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         }),
     ];
     // Each view writes through its own `Out`: flush around it to keep order.
+    let mut out = Out::default();
     for (title, view) in views {
         out.line(&format!("{title}:"));
         out.flush();
         view()?;
         out.line("");
     }
-    out.line("Try next:");
-    let d = dir.display();
-    for cmd in [
-        format!("argusctl tail {d} -n 5 -o json | jq ."),
-        format!("argusctl tail {d} --job job-9c21"),
-        format!("argusctl verify {d} --key {public_key}"),
-        format!("argusctl checkpoint {d} > cp.txt && argusctl verify {d} --checkpoint cp.txt"),
-    ] {
-        out.line(&format!("  {cmd}"));
-    }
     out.flush();
-    if let Some(f) = report.failure {
-        anyhow::bail!("demo log failed verification: {f}");
-    }
     Ok(())
 }
