@@ -355,3 +355,40 @@ pub fn build_index(bytes: &[u8], header_len: usize, base: u64) -> Vec<(u64, u64)
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::dir::InitOptions;
+    use crate::{Log, NewEntry};
+
+    #[test]
+    fn one_reader_loads_each_segment_once_whatever_it_is_asked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            segment_bytes: 1 << 20,
+            key_file: None,
+            clock_skew_tolerance_s: None,
+        };
+        let log = Log::create(tmp.path(), &opts).unwrap();
+        let e = NewEntry {
+            actor: "agent:t".into(),
+            ..NewEntry::argus("x.test", &serde_json::json!({"a": 1}))
+        };
+        log.append(vec![e.clone(), e.clone(), e]).unwrap();
+        drop(log);
+        let r = LogReader::open(tmp.path()).unwrap();
+        assert_eq!(r.latest_seal().unwrap().tree_size, 3);
+        let mut seen = 0;
+        for from in [0, 1, 2] {
+            r.for_each(from, from, |_| {
+                seen += 1;
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        }
+        assert_eq!(seen, 3);
+        assert_eq!(r.stats().unwrap().entries, 3);
+        assert_eq!(r.segment_loads(), 1, "the active segment was loaded again");
+    }
+}
