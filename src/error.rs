@@ -1,6 +1,8 @@
 //! The engine's typed errors. Binaries add context with `anyhow`; the
 //! library keeps structured fields so a caller can act on them.
+use crate::log::entry::Problem;
 use crate::log::safe_fs::FileKind;
+use log_format::tail::Proof;
 use log_format::FormatError;
 use std::path::PathBuf;
 use thiserror::Error;
@@ -45,19 +47,42 @@ pub enum Error {
     KeyPermissions { path: PathBuf, mode: u32 },
     #[error("key file {path}: {reason}", path = path.display())]
     BadKey { path: PathBuf, reason: String },
+    /// `argus.json` parsed, but one of its fields cannot be used.
+    #[error("{path}: field `{field}`: {reason}", path = path.display())]
+    BadMeta {
+        path: PathBuf,
+        field: &'static str,
+        reason: String,
+    },
+    /// The operating system's random source failed; nothing was written
+    /// that needed the random bytes.
+    #[error("the operating system's random source failed while choosing {purpose}: {source}")]
+    Random {
+        purpose: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Serialising one of Argus's own documents failed (a bug, not input).
+    #[error("encoding {what}: {source}")]
+    Encode {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("segment {segment}: {source}")]
     Format {
         segment: String,
         #[source]
         source: FormatError,
     },
-    #[error("segment {segment} offset {offset}: corruption in committed data ({reason}); not a torn tail: {proof}. Refusing to open; run `argusctl verify` for details")]
+    #[error("segment {segment} offset {offset}: corruption in committed data ({cause}); not a torn tail: {proof}. Refusing to open; run `argusctl verify` for details")]
     Corrupt {
         segment: String,
         offset: u64,
-        reason: String,
+        /// The invalid frame.
+        cause: FormatError,
         /// Why the bytes after the damage prove it was committed (SPEC §7.2).
-        proof: String,
+        proof: Proof,
     },
     /// A valid frame with wrong content (SPEC §7): a payload that does not
     /// match its hash, a broken chain, a seq gap. Never a torn write.
@@ -67,14 +92,28 @@ pub enum Error {
         #[source]
         fault: log_format::Fault,
     },
+    /// A segment the writer would resume from, or create, does not fit the
+    /// log; the reason is typed so a caller can tell a foreign segment from
+    /// a broken chain.
     #[error("segment {segment} offset {offset}: {reason}")]
     Inconsistent {
         segment: String,
         offset: u64,
-        reason: String,
+        #[source]
+        reason: Inconsistency,
     },
-    #[error("invalid entry: {0}")]
-    InvalidEntry(String),
+    /// Entry `entry` (1-based, within one `append` call) was refused before
+    /// any seq was assigned; `problem` names the field and why.
+    #[error("invalid entry: entry {entry}: {problem}")]
+    InvalidEntry {
+        entry: usize,
+        #[source]
+        problem: Problem,
+    },
+    /// The event registry compiled into this build does not load (a build
+    /// defect; `registry_compiles` in the tests catches it).
+    #[error("the built-in event registry is broken: {0}")]
+    Registry(String),
     /// Invariant 8: the writer's class may not write this kind.
     #[error("entry {entry}: {source}")]
     Unauthorized {
@@ -86,6 +125,41 @@ pub enum Error {
     Lockdown(String),
     #[error("the writer thread has stopped")]
     WriterGone,
+}
+
+/// Why a segment does not fit where the writer finds it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum Inconsistency {
+    #[error("segment belongs to another log")]
+    ForeignLog,
+    #[error("header base seq {found} does not match file name")]
+    BaseSeqMismatch { found: u64 },
+    /// A valid frame with wrong content in the segment recovery walks.
+    #[error("{0}")]
+    Fault(log_format::Fault),
+    #[error("segment file already exists")]
+    SegmentExists,
+}
+
+impl Error {
+    /// Entry `entry` was refused for `problem`; an authority refusal keeps
+    /// its own variant, since a caller reacts to it differently.
+    pub(crate) fn invalid(entry: usize, problem: Problem) -> Self {
+        match problem {
+            Problem::Unauthorized(source) => Self::Unauthorized { entry, source },
+            problem => Self::InvalidEntry { entry, problem },
+        }
+    }
+
+    /// A random-source failure, kept as an OS error where there is one.
+    pub(crate) fn random(purpose: &'static str, e: getrandom::Error) -> Self {
+        let source = e
+            .raw_os_error()
+            .map(std::io::Error::from_raw_os_error)
+            .unwrap_or_else(|| std::io::Error::other(e.to_string()));
+        Self::Random { purpose, source }
+    }
 }
 
 /// "5 s", "0.2 s": how long a wait lasted, for messages.

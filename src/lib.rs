@@ -1,6 +1,8 @@
 //! Argus: a signed, hash-chained, append-only flight recorder for autonomous
 //! agents. See `docs/ARCHITECTURE.md` for the map.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
+// The one exception, mapping sealed segments, is `log::mmap`.
+#![deny(unsafe_code)]
 
 pub mod authority;
 pub mod error;

@@ -98,6 +98,17 @@ pub fn encode_entry(f: &EntryFields<'_>) -> Result<(Vec<u8>, Hash32), FormatErro
     Ok((bytes.to_vec(), view.hash()))
 }
 
+/// The seq and prev of an encoded entry body, read from their fixed places
+/// in the archived root (SPEC §5.1: the root ends the body; seq at its
+/// offset 0, prev at 24) without validating the rest. For a writer to check
+/// what it is about to write; readers use [`decode_entry`].
+pub fn encoded_seq_prev(body: &[u8]) -> Option<(u64, Hash32)> {
+    let root = body.len().checked_sub(ENTRY_ROOT_LEN)?;
+    let seq = u64::from_le_bytes(body.get(root..root + 8)?.try_into().ok()?);
+    let prev = body.get(root + 24..root + 56)?.try_into().ok()?;
+    Some((seq, prev))
+}
+
 fn utf8<'a>(b: &'a [u8], offset: u64, field: &'static str) -> Result<&'a str, FormatError> {
     std::str::from_utf8(b).map_err(|_| FormatError::NotUtf8 { offset, field })
 }
@@ -281,6 +292,15 @@ mod tests {
         assert_eq!(v.parent, Some(3));
         assert!(v.payload_matches());
         assert_eq!(v.hash(), h);
+    }
+
+    #[test]
+    fn encoded_seq_prev_reads_what_decode_reads() {
+        let f = sample("tool.call_started", b"{\"a\":1}", Some("job-1"));
+        let (bytes, _) = encode_entry(&f).unwrap();
+        let v = decode_entry(&bytes, 0).unwrap();
+        assert_eq!(encoded_seq_prev(&bytes), Some((v.seq, v.prev)));
+        assert_eq!(encoded_seq_prev(&bytes[..ENTRY_ROOT_LEN - 1]), None);
     }
 
     #[test]

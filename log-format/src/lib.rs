@@ -6,6 +6,7 @@
 //! is corruption. It holds no policy, no I/O scheduling and no async runtime,
 //! so that an auditor can read it next to the spec and nothing else.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
+#![deny(unsafe_code)]
 
 pub mod entry;
 pub mod error;

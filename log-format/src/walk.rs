@@ -176,6 +176,24 @@ impl Fault {
         }
     }
 
+    /// A stable snake_case name for the variant, for machine-readable
+    /// reports (`argusctl verify -o json`), so no one parses the message.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::BadEntry { .. } => "bad_entry",
+            Self::SeqGap { .. } => "seq_gap",
+            Self::ChainBroken { .. } => "chain_broken",
+            Self::PayloadMismatch { .. } => "payload_mismatch",
+            Self::BadSeal { .. } => "bad_seal",
+            Self::SealSize { .. } => "seal_size",
+            Self::SealMismatch { .. } => "seal_mismatch",
+            Self::SealKeyId { .. } => "seal_key_id",
+            Self::SealSignature { .. } => "seal_signature",
+            Self::BadFooter { .. } => "bad_footer",
+            Self::AfterFooter { .. } => "after_footer",
+        }
+    }
+
     /// File offset of the frame at fault.
     pub fn offset(&self) -> u64 {
         match self {

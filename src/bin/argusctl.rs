@@ -495,21 +495,23 @@ fn main() {
         Ok(code) => cli::exit(code),
         Err(e) => {
             cli::eprint(&format!("argusctl: {e:#}"));
-            let usage = e.chain().any(|c| {
-                matches!(
-                    c.downcast_ref::<argus::Error>(),
-                    Some(
-                        argus::Error::NotALog { .. }
-                            | argus::Error::AlreadyALog { .. }
-                            | argus::Error::NotEmpty { .. }
-                    )
-                )
-            });
-            cli::exit(if usage {
-                cli::EXIT_USAGE
-            } else {
-                cli::EXIT_ERROR
-            });
+            cli::exit(exit_code(&e));
         }
+    }
+}
+
+/// The exit code for a failed command, by the variant of the first engine
+/// error in its chain, never by its text: a directory or `argus.json` that
+/// is not a usable log is a usage error (2); anything else could not run (1).
+fn exit_code(e: &anyhow::Error) -> i32 {
+    let Some(err) = e.chain().find_map(|c| c.downcast_ref::<argus::Error>()) else {
+        return cli::EXIT_ERROR;
+    };
+    match err {
+        argus::Error::NotALog { .. }
+        | argus::Error::AlreadyALog { .. }
+        | argus::Error::NotEmpty { .. }
+        | argus::Error::BadMeta { .. } => cli::EXIT_USAGE,
+        _ => cli::EXIT_ERROR,
     }
 }

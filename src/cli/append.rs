@@ -5,6 +5,7 @@
 //! together are committed together. The first bad line stops the run with
 //! exit 2: every line before it is committed, nothing of it is written.
 use super::{eprint, safe, Out, EXIT_ERROR, EXIT_USAGE};
+use crate::log::entry::{Field, Problem, ValidEntry};
 use crate::NewEntry;
 use anyhow::{Context, Result};
 use serde_json::{Map, Value};
@@ -60,7 +61,7 @@ fn line_json_error(e: &crate::json::JsonError) -> String {
 }
 
 /// Parses one input line into an entry, naming the field that is wrong.
-pub fn parse_line(bytes: &[u8], actor: &str) -> Result<NewEntry, String> {
+pub fn parse_line(bytes: &[u8], actor: &str) -> Result<ValidEntry, String> {
     // The strict reader, so a duplicate `kind` or a number the payload could
     // not keep is refused here, naming the field, instead of silently changed.
     let value = crate::json::parse(bytes, LINE_BYTES_MAX).map_err(|e| line_json_error(&e))?;
@@ -96,9 +97,7 @@ pub fn parse_line(bytes: &[u8], actor: &str) -> Result<NewEntry, String> {
             ))
         }
     };
-    let payload_value = obj.get("payload").unwrap_or(&Value::Null);
-    // Stored exactly as hashed, in the one form anyone can recompute.
-    let payload = crate::json::to_canonical(payload_value);
+    let payload = obj.get("payload").unwrap_or(&Value::Null);
     let entry = NewEntry {
         kind,
         job_id: opt_string(&obj, "job_id")?,
@@ -106,34 +105,30 @@ pub fn parse_line(bytes: &[u8], actor: &str) -> Result<NewEntry, String> {
         agent: opt_string(&obj, "agent")?,
         actor: actor.to_string(),
         parent,
-        payload,
+        payload: Vec::new(),
     };
-    // Limits and grammar are the writer's rules; check them here too so the
-    // error names this line rather than the batch.
-    crate::log::writer::validate(&entry, u64::MAX).map_err(|m| {
-        if m.starts_with("kind") {
-            format!("field `kind`: {m}")
-        } else {
-            m
-        }
-    })?;
+    // The writer's rules, judged here on the value just read so the error
+    // names this line rather than the batch, and so the payload is parsed
+    // and schema-checked once: `Log::append` takes the `ValidEntry` as is.
     let registry = crate::registry::builtin()?;
-    // Agents write their own work only: a decision kind is refused here,
-    // with the command that does write it, before its payload is judged.
-    registry
-        .authorize(&entry.kind, &crate::authority::Actor::parse(actor))
-        .map_err(|u| format!("field `kind`: {u}"))?;
-    registry.validate(&entry.kind, payload_value).map_err(|r| {
-        format!(
+    ValidEntry::from_value(entry, payload, registry).map_err(|p| line_problem(&p))
+}
+
+/// A refused entry as the line's message, naming the field by the
+/// problem's variant (never by its text).
+fn line_problem(p: &Problem) -> String {
+    match p {
+        Problem::Schema(r) => format!(
             "field `{}`: {}",
             r.path.trim_start_matches('/').replace('/', "."),
             r.reason
-        )
-    })?;
-    Ok(entry)
+        ),
+        p if p.field() == Field::Kind => format!("field `kind`: {p}"),
+        p => p.to_string(),
+    }
 }
 
-type Chunk = Vec<(u64, Result<NewEntry, LineError>)>;
+type Chunk = Vec<(u64, Result<ValidEntry, LineError>)>;
 
 /// Reads stdin in OS-sized chunks and parses every complete line in each.
 fn reader_thread(actor: String, tx: mpsc::SyncSender<Chunk>) {
@@ -194,7 +189,7 @@ fn reader_thread(actor: String, tx: mpsc::SyncSender<Chunk>) {
     }
 }
 
-fn one(line: &[u8], line_no: u64, actor: &str) -> Option<Result<NewEntry, LineError>> {
+fn one(line: &[u8], line_no: u64, actor: &str) -> Option<Result<ValidEntry, LineError>> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     if line.iter().all(|b| b.is_ascii_whitespace()) {
         return None;

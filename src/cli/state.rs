@@ -131,7 +131,10 @@ pub fn open_writer(dir: &Path, operation: &str) -> Result<crate::Log> {
 impl DecisionLock {
     /// Appends entries the caller built (one group commit), durable and
     /// sealed on return.
-    pub fn append_entries(&self, entries: Vec<crate::NewEntry>) -> Result<Vec<crate::Ack>> {
+    pub fn append_entries<E: crate::log::entry::IntoValid>(
+        &self,
+        entries: Vec<E>,
+    ) -> Result<Vec<crate::Ack>> {
         Ok(self.log.append(entries)?)
     }
 

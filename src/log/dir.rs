@@ -27,6 +27,10 @@ pub struct Meta {
     /// is recorded as a `clock.skew` entry (SPEC §4.5). Default 300.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock_skew_tolerance_s: Option<u64>,
+    /// Where this file was read from (or is written to), to name it in
+    /// errors about its fields.
+    #[serde(skip)]
+    path: PathBuf,
 }
 
 impl Meta {
@@ -43,16 +47,21 @@ impl Meta {
         hex::decode(&self.log_id)
             .ok()
             .and_then(|v| v.try_into().ok())
-            .ok_or_else(|| Error::BadKey {
-                path: META_FILE.into(),
-                reason: "log_id is not 32 hex digits".into(),
-            })
+            .ok_or_else(|| self.bad("log_id", "not 32 hex digits".into()))
     }
     pub fn public_key(&self) -> Result<VerifyingKey> {
-        parse_public_key(&self.public_key).map_err(|reason| Error::BadKey {
-            path: META_FILE.into(),
+        parse_public_key(&self.public_key).map_err(|reason| self.bad("public_key", reason))
+    }
+    fn bad(&self, field: &'static str, reason: String) -> Error {
+        Error::BadMeta {
+            path: if self.path.as_os_str().is_empty() {
+                META_FILE.into()
+            } else {
+                self.path.clone()
+            },
+            field,
             reason,
-        })
+        }
     }
 }
 
@@ -97,10 +106,11 @@ impl LogDir {
             },
             other => other,
         })?;
-        let meta: Meta = serde_json::from_slice(&bytes).map_err(|e| Error::NotALog {
+        let mut meta: Meta = serde_json::from_slice(&bytes).map_err(|e| Error::NotALog {
             dir: self.root.clone(),
             reason: format!("{META_FILE} is not valid: {e}"),
         })?;
+        meta.path = path;
         if meta.format != "argus.log" {
             return Err(Error::NotALog {
                 dir: self.root.clone(),
@@ -199,10 +209,7 @@ pub fn create(root: &Path, opts: &InitOptions) -> Result<(Meta, SigningKey)> {
         }
     };
     let mut log_id = [0u8; 16];
-    getrandom::fill(&mut log_id).map_err(|e| Error::BadKey {
-        path: "<os random>".into(),
-        reason: e.to_string(),
-    })?;
+    getrandom::fill(&mut log_id).map_err(|e| Error::random("a log id", e))?;
     let meta = Meta {
         format: "argus.log".into(),
         version: log_format::FORMAT_VERSION,
@@ -211,12 +218,13 @@ pub fn create(root: &Path, opts: &InitOptions) -> Result<(Meta, SigningKey)> {
         segment_bytes: opts.segment_bytes,
         key_file,
         clock_skew_tolerance_s: opts.clock_skew_tolerance_s,
+        path: dir.meta_path(),
     };
     fs::create_dir(dir.segments_dir()).at(dir.segments_dir())?;
     let tmp = root.join("argus.json.tmp");
-    let text = serde_json::to_string_pretty(&meta).map_err(|e| Error::NotALog {
-        dir: root.into(),
-        reason: e.to_string(),
+    let text = serde_json::to_string_pretty(&meta).map_err(|source| Error::Encode {
+        what: META_FILE,
+        source,
     })?;
     safe_fs::write_whole(
         &tmp,

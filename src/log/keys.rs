@@ -12,10 +12,7 @@ const KEY_FILE_MAX: u64 = 4096;
 
 pub fn generate() -> Result<SigningKey> {
     let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| Error::BadKey {
-        path: "<os random>".into(),
-        reason: e.to_string(),
-    })?;
+    getrandom::fill(&mut seed).map_err(|e| Error::random("a signing key", e))?;
     Ok(SigningKey::from_bytes(&seed))
 }
 

@@ -1,20 +1,75 @@
 //! The one place Argus uses `unsafe`: mapping sealed segments.
 //!
-//! Safety argument: only segments that end in a valid footer are mapped.
-//! The writer never modifies a sealed segment, recovery only truncates bytes
-//! *after* a footer (which readers never touch, they stop at the footer), and
-//! nothing in Argus rewrites a segment in place. Another process that
-//! truncates a mapped file could still raise SIGBUS; that is outside the
-//! contract, as for any mmap-based reader.
+//! Safety argument. `Mmap::map` is unsafe because the mapped bytes can
+//! change, or vanish (SIGBUS), if the file is modified or truncated while
+//! mapped; Rust's `&[u8]` promises neither happens. This module therefore
+//! maps only what it has itself seen to be a sealed segment: a regular file
+//! whose last bytes, read through the same open descriptor, are a CRC-valid
+//! footer frame, and it maps exactly the length it checked. A sealed segment
+//! is never modified by Argus: the writer never writes after a footer,
+//! recovery truncates only the last segment and only after its last seal
+//! (a segment with a footer has nothing after it to cut), and nothing
+//! rewrites a segment in place. Another process that truncates or rewrites
+//! a mapped file could still raise SIGBUS or change bytes under a reader;
+//! that is outside the contract, as for any mmap-based reader, and such
+//! changes are caught by the hashes readers check, not trusted.
+//!
+//! The unsafe function is private; the only way in is [`map_if_sealed`],
+//! which checks the precondition first.
 use crate::error::{IoContext, Result};
-use memmap2::Mmap;
+use log_format::frame::FRAME_HEADER_LEN;
+use log_format::segment::FOOTER_LEN;
+use log_format::FrameType;
+use memmap2::{Mmap, MmapOptions};
 use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-/// Maps `file`, already opened (and checked to be a regular file) by the
-/// caller; `path` only names it in errors.
-pub fn map_sealed(file: &File, path: &Path) -> Result<Mmap> {
-    // SAFETY: see the module comment; the mapping is read-only and the
-    // segment is immutable once its footer is written.
-    unsafe { Mmap::map(file) }.at(path)
+/// Maps `file` if it is a sealed segment (ends in a valid footer), else
+/// `None` and the caller reads it. `file` was opened by the caller without
+/// following a link and checked to be a regular file; `path` only names it
+/// in errors.
+pub fn map_if_sealed(file: &File, path: &Path) -> Result<Option<Mmap>> {
+    let len = file.metadata().at(path)?.len();
+    if !ends_in_footer_at(file, path, len)? {
+        return Ok(None);
+    }
+    // SAFETY: the precondition of `map_sealed` was just checked on this
+    // descriptor, for this length.
+    let map = unsafe { map_sealed(file, len) }.at(path)?;
+    Ok(Some(map))
+}
+
+/// Whether the `len`-byte file ends in a CRC-valid footer frame, read with
+/// one pread on the descriptor that will be mapped.
+fn ends_in_footer_at(file: &File, path: &Path, len: u64) -> Result<bool> {
+    let n = (FRAME_HEADER_LEN + FOOTER_LEN) as u64;
+    if len < n {
+        return Ok(false);
+    }
+    let mut tail = vec![0u8; n as usize];
+    file.read_exact_at(&mut tail, len - n).at(path)?;
+    Ok(ends_in_footer(&tail))
+}
+
+/// True when `bytes` end in a CRC-valid footer frame.
+fn ends_in_footer(bytes: &[u8]) -> bool {
+    let n = FRAME_HEADER_LEN + FOOTER_LEN;
+    bytes.len() >= n
+        && matches!(
+            log_format::frame::decode_frame(&bytes[bytes.len() - n..], 0),
+            Ok(f) if f.frame_type == FrameType::Footer
+        )
+}
+
+/// Maps the first `len` bytes of `file`, read-only.
+///
+/// # Safety
+/// `file` must be a regular file whose first `len` bytes end in a valid
+/// footer frame (a sealed segment, which nothing in Argus modifies; see the
+/// module comment), checked on this same descriptor.
+unsafe fn map_sealed(file: &File, len: u64) -> std::io::Result<Mmap> {
+    let len = usize::try_from(len).map_err(std::io::Error::other)?;
+    // SAFETY: the caller upholds this function's contract.
+    unsafe { MmapOptions::new().len(len).map(file) }
 }

@@ -6,12 +6,13 @@ use crate::log::dir::{LogDir, Meta};
 use crate::log::{index, mmap, safe_fs};
 use ed25519_dalek::VerifyingKey;
 use log_format::entry::decode_entry;
-use log_format::frame::FRAME_HEADER_LEN;
-use log_format::segment::{segment_file_name, FOOTER_LEN};
+use log_format::segment::segment_file_name;
 use log_format::walk::{ChainState, ChainWalk, Checks, Fault, Item};
 use log_format::{EntryView, FrameType, FrameWalk, LogId, Seal, SealKey, SegmentHeader, Tail};
 use std::ops::{ControlFlow, Deref};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// A segment's bytes: mapped when sealed, read into memory when active.
 pub enum SegmentBytes {
@@ -29,28 +30,6 @@ impl Deref for SegmentBytes {
     }
 }
 
-/// True when the file ends in a CRC-valid footer frame.
-pub fn ends_in_footer(bytes: &[u8]) -> bool {
-    let n = FRAME_HEADER_LEN + FOOTER_LEN;
-    bytes.len() >= n
-        && matches!(
-            log_format::frame::decode_frame(&bytes[bytes.len() - n..], 0),
-            Ok(f) if f.frame_type == FrameType::Footer
-        )
-}
-
-fn file_ends_in_footer(f: &std::fs::File, path: &Path) -> Result<bool> {
-    use std::os::unix::fs::FileExt;
-    let len = f.metadata().at(path)?.len();
-    let n = (FRAME_HEADER_LEN + FOOTER_LEN) as u64;
-    if len < n {
-        return Ok(false);
-    }
-    let mut tail = vec![0u8; n as usize];
-    f.read_exact_at(&mut tail, len - n).at(path)?;
-    Ok(ends_in_footer(&tail))
-}
-
 /// Maps a sealed segment (immutable), reads the active one into memory.
 /// One descriptor, opened without following a link and checked to be a
 /// regular file, serves the footer check, the map and the read, so a FIFO
@@ -58,13 +37,12 @@ fn file_ends_in_footer(f: &std::fs::File, path: &Path) -> Result<bool> {
 pub fn load_path(path: &Path) -> Result<SegmentBytes> {
     use std::io::Read;
     let mut f = safe_fs::open_read(path)?;
-    if file_ends_in_footer(&f, path)? {
-        Ok(SegmentBytes::Mapped(mmap::map_sealed(&f, path)?))
-    } else {
-        let mut buf = Vec::new();
-        f.read_to_end(&mut buf).at(path)?;
-        Ok(SegmentBytes::Owned(buf))
+    if let Some(map) = mmap::map_if_sealed(&f, path)? {
+        return Ok(SegmentBytes::Mapped(map));
     }
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).at(path)?;
+    Ok(SegmentBytes::Owned(buf))
 }
 
 /// Where a walk over a segment stopped.
@@ -135,13 +113,21 @@ pub fn visit_sealed<'a>(
         return Err(Error::Corrupt {
             segment: segment.to_string(),
             offset,
-            reason: cause.to_string(),
-            proof: proof.to_string(),
+            cause,
+            proof,
         });
     }
     Ok(cur)
 }
 
+/// A snapshot of the log: the segments listed when it was opened, each
+/// read (active) or mapped (sealed) at most once, the first time it is
+/// needed, and kept for the reader's life. A view asks several questions
+/// of one reader (the latest seal, each projection's resume point, one walk
+/// per catch-up lane, stats); they all see the same bytes, and the active
+/// segment is read once instead of once per question. Entries sealed after
+/// the snapshot are not seen: open a new reader (or follow, as `tail -f`
+/// does) to see them. Shared across catch-up lanes by reference.
 pub struct LogReader {
     pub dir: LogDir,
     pub meta: Meta,
@@ -151,6 +137,11 @@ pub struct LogReader {
     /// takes a pinned key.
     pub key: VerifyingKey,
     pub bases: Vec<u64>,
+    /// One slot per entry of `bases`. A slot's lock is held while its
+    /// segment loads, so lanes that want it at once wait for one load.
+    loaded: Vec<Mutex<Option<Arc<SegmentBytes>>>>,
+    /// Segment files this reader has read or mapped.
+    loads: AtomicU64,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -181,12 +172,49 @@ impl LogReader {
             meta,
             log_id,
             key,
+            loaded: bases.iter().map(|_| Mutex::new(None)).collect(),
             bases,
+            loads: AtomicU64::new(0),
         })
     }
 
-    pub fn load(&self, base: u64) -> Result<SegmentBytes> {
-        load_path(&self.dir.segment_path(base))
+    /// The bytes of segment `base` as this reader first loaded them.
+    pub fn load(&self, base: u64) -> Result<Arc<SegmentBytes>> {
+        let Some(slot) = self
+            .bases
+            .binary_search(&base)
+            .ok()
+            .and_then(|i| self.loaded.get(i))
+        else {
+            // Not in the snapshot: read it, but do not keep it.
+            self.loads.fetch_add(1, Ordering::Relaxed);
+            return Ok(Arc::new(load_path(&self.dir.segment_path(base))?));
+        };
+        let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(bytes) = slot.as_ref() {
+            return Ok(bytes.clone());
+        }
+        self.loads.fetch_add(1, Ordering::Relaxed);
+        let bytes = Arc::new(load_path(&self.dir.segment_path(base))?);
+        *slot = Some(bytes.clone());
+        Ok(bytes)
+    }
+
+    /// How many segment files this reader has read or mapped: each at most
+    /// once, whatever was asked of it.
+    pub fn segment_loads(&self) -> u64 {
+        self.loads.load(Ordering::Relaxed)
+    }
+
+    /// A loaded segment's length, without touching the file again.
+    fn loaded_len(&self, base: u64) -> Option<u64> {
+        let i = self.bases.binary_search(&base).ok()?;
+        let slot = self
+            .loaded
+            .get(i)?
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        slot.as_ref().map(|b| b.len() as u64)
     }
 
     fn header(&self, base: u64, bytes: &[u8]) -> Result<(SegmentHeader, usize)> {
@@ -292,8 +320,13 @@ impl LogReader {
         let seal = self.latest_seal()?;
         let mut bytes = 0;
         for &b in &self.bases {
-            let p = self.dir.segment_path(b);
-            bytes += safe_fs::open_read(&p)?.metadata().at(&p)?.len();
+            bytes += match self.loaded_len(b) {
+                Some(n) => n,
+                None => {
+                    let p = self.dir.segment_path(b);
+                    safe_fs::open_read(&p)?.metadata().at(&p)?.len()
+                }
+            };
         }
         Ok(Stats {
             log_id: self.meta.log_id.clone(),
@@ -321,4 +354,41 @@ pub fn build_index(bytes: &[u8], header_len: usize, base: u64) -> Vec<(u64, u64)
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::dir::InitOptions;
+    use crate::{Log, NewEntry};
+
+    #[test]
+    fn one_reader_loads_each_segment_once_whatever_it_is_asked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            segment_bytes: 1 << 20,
+            key_file: None,
+            clock_skew_tolerance_s: None,
+        };
+        let log = Log::create(tmp.path(), &opts).unwrap();
+        let e = NewEntry {
+            actor: "agent:t".into(),
+            ..NewEntry::argus("x.test", &serde_json::json!({"a": 1}))
+        };
+        log.append(vec![e.clone(), e.clone(), e]).unwrap();
+        drop(log);
+        let r = LogReader::open(tmp.path()).unwrap();
+        assert_eq!(r.latest_seal().unwrap().tree_size, 3);
+        let mut seen = 0;
+        for from in [0, 1, 2] {
+            r.for_each(from, from, |_| {
+                seen += 1;
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        }
+        assert_eq!(seen, 3);
+        assert_eq!(r.stats().unwrap().entries, 3);
+        assert_eq!(r.segment_loads(), 1, "the active segment was loaded again");
+    }
 }

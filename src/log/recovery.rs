@@ -4,13 +4,15 @@
 //! acks only once a covering seal is durable), so it may be cut. A bad frame
 //! followed by any valid frame is corruption of committed data: refuse to
 //! open and name the place, never truncate.
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Inconsistency, IoContext, Result};
 use crate::log::dir::LogDir;
 use crate::log::safe_fs::{self, Durability};
 use ed25519_dalek::VerifyingKey;
 use log_format::segment::segment_file_name;
+use log_format::tail::FoundSeal;
 use log_format::walk::{ChainWalk, Checks, Item};
-use log_format::{CompactRange, Hash32, LogId, SealKey, Tail};
+use log_format::{CompactRange, EntryView, Hash32, LogId, SealKey, SegmentHeader, Tail};
+use std::path::Path;
 
 /// Cut reports written before the truncation they describe, so a crash
 /// between cutting and appending `log.recovered` cannot lose the record.
@@ -70,8 +72,10 @@ fn read_pending(dir: &LogDir) -> Result<Vec<CutReport>> {
 fn write_pending(dir: &LogDir, reports: &[CutReport]) -> Result<()> {
     let path = dir.root.join(PENDING_FILE);
     let tmp = dir.root.join(format!("{PENDING_FILE}.tmp"));
-    let bytes =
-        serde_json::to_vec_pretty(reports).map_err(|e| Error::InvalidEntry(e.to_string()))?;
+    let bytes = serde_json::to_vec_pretty(reports).map_err(|source| Error::Encode {
+        what: PENDING_FILE,
+        source,
+    })?;
     safe_fs::write_whole(&tmp, &path, &bytes, 0o666, Durability::Synced)
 }
 
@@ -84,22 +88,13 @@ pub fn clear_pending(dir: &LogDir) -> Result<()> {
     }
 }
 
+/// Walks the last segment to its last valid seal and cuts anything after
+/// it that SPEC §7.2 judges a torn tail (or unsealed entries), recording the
+/// cut durably first. Damage that proves committed data was lost refuses to
+/// open.
 pub fn recover(dir: &LogDir, log_id: &LogId, key: &VerifyingKey) -> Result<Recovered> {
-    let bases = dir.list_segments()?;
-    let Some(&base) = bases.last() else {
-        return Err(Error::NotALog {
-            dir: dir.root.clone(),
-            reason: "no segment files in segments/".into(),
-        });
-    };
+    let (base, buf) = load_last_segment(dir)?;
     let name = segment_file_name(base);
-    let path = dir.segment_path(base);
-    let buf = safe_fs::read_all(&path)?;
-    let incons = |offset: u64, reason: String| Error::Inconsistent {
-        segment: name.clone(),
-        offset,
-        reason,
-    };
     // Recovery needs the chain and the Merkle range to resume writing; the
     // payload hashes and seal signatures are `verify`'s to check.
     let checks = Checks {
@@ -111,19 +106,83 @@ pub fn recover(dir: &LogDir, log_id: &LogId, key: &VerifyingKey) -> Result<Recov
         segment: name.clone(),
         source,
     })?;
+    check_header(&name, &h, base, log_id)?;
+    let mut pending = read_pending(dir)?;
+    let (mut st, recorded_ids) = walk_to_last_seal(&name, &h, &mut walk)?;
+    let (reason, signed_seal) = judge_tail(&name, &walk, &SealKey::new(*log_id, key))?;
+    // The cut loses the unsealed entries walked, or, when the torn bytes
+    // held a signed seal, every entry that seal covered.
+    let lost_to = walk
+        .state()
+        .next_seq
+        .max(signed_seal.map_or(0, |s| s.tree_size));
+    // Only ids in sealed entries count as recorded: anything after the last
+    // seal is about to be cut.
+    pending.retain(|r| !recorded_ids.contains(&r.recovery_id));
+    let file_len = buf.len() as u64;
+    if file_len > st.len {
+        let mut id = [0u8; 8];
+        getrandom::fill(&mut id).map_err(|e| Error::random("a recovery id", e))?;
+        pending.push(CutReport {
+            recovery_id: hex::encode(id),
+            segment: name,
+            offset: st.len,
+            bytes_cut: file_len - st.len,
+            seq_from: (lost_to > st.next_seq).then_some(st.next_seq),
+            seq_to: (lost_to > st.next_seq).then(|| lost_to - 1),
+            reason,
+            signed_seal_tree_size: signed_seal.map(|s| s.tree_size),
+            signed_seal_offset: signed_seal.map(|s| s.offset),
+        });
+        cut(dir, &dir.segment_path(base), st.len, &pending)?;
+    }
+    st.unrecorded = pending;
+    Ok(st)
+}
+
+/// The last segment's base seq and bytes.
+fn load_last_segment(dir: &LogDir) -> Result<(u64, Vec<u8>)> {
+    let bases = dir.list_segments()?;
+    let Some(&base) = bases.last() else {
+        return Err(Error::NotALog {
+            dir: dir.root.clone(),
+            reason: "no segment files in segments/".into(),
+        });
+    };
+    Ok((base, safe_fs::read_all(&dir.segment_path(base))?))
+}
+
+/// The header belongs to this log and to this file name.
+fn check_header(name: &str, h: &SegmentHeader, base: u64, log_id: &LogId) -> Result<()> {
+    let incons = |offset: u64, reason: Inconsistency| Error::Inconsistent {
+        segment: name.to_string(),
+        offset,
+        reason,
+    };
     if &h.log_id != log_id {
-        return Err(incons(12, "segment belongs to another log".into()));
+        return Err(incons(12, Inconsistency::ForeignLog));
     }
     if h.base_seq != base {
         return Err(incons(
             28,
-            format!("header base seq {} does not match file name", h.base_seq),
+            Inconsistency::BaseSeqMismatch { found: h.base_seq },
         ));
     }
+    Ok(())
+}
+
+/// Walks every valid frame; returns the writer state at the last seal (or
+/// footer) and the recovery ids of `log.recovered` entries that a seal
+/// covers. A valid frame with wrong content is an error naming its fault.
+fn walk_to_last_seal(
+    name: &str,
+    h: &SegmentHeader,
+    walk: &mut ChainWalk<'_, '_>,
+) -> Result<(Recovered, Vec<String>)> {
     let mut st = Recovered {
-        base_seq: base,
+        base_seq: h.base_seq,
         len: walk.offset(),
-        next_seq: base,
+        next_seq: h.base_seq,
         last_hash: h.prev_hash,
         range: h.frontier.clone(),
         last_ts_ns: None,
@@ -131,19 +190,19 @@ pub fn recover(dir: &LogDir, log_id: &LogId, key: &VerifyingKey) -> Result<Recov
         entries_in_segment: 0,
         unrecorded: Vec::new(),
     };
-    let mut pending = read_pending(dir)?;
     let mut recorded_ids: Vec<String> = Vec::new();
     let mut ids_unsealed: Vec<String> = Vec::new();
     let mut last_entry_ts: Option<u64> = None;
     while let Some(item) = walk.next() {
-        match item.map_err(|f| incons(f.offset(), f.to_string()))? {
+        let item = item.map_err(|f| Error::Inconsistent {
+            segment: name.to_string(),
+            offset: f.offset(),
+            reason: Inconsistency::Fault(f),
+        })?;
+        match item {
             Item::Entry { entry: v, .. } => {
-                if v.kind == "log.recovered" {
-                    if let Ok(p) = serde_json::from_slice::<serde_json::Value>(v.payload) {
-                        if let Some(id) = p.get("recovery_id").and_then(|x| x.as_str()) {
-                            ids_unsealed.push(id.to_string());
-                        }
-                    }
+                if let Some(id) = recovery_id(&v) {
+                    ids_unsealed.push(id);
                 }
                 last_entry_ts = Some(v.ts_ns);
             }
@@ -163,53 +222,47 @@ pub fn recover(dir: &LogDir, log_id: &LogId, key: &VerifyingKey) -> Result<Recov
             }
         }
     }
-    let walked_to = walk.state().next_seq;
-    let seal_key = SealKey::new(*log_id, key);
-    let (reason, signed_seal) = match walk.tail(&seal_key) {
+    Ok((st, recorded_ids))
+}
+
+/// The `recovery_id` a `log.recovered` entry records, if it is one.
+fn recovery_id(v: &EntryView<'_>) -> Option<String> {
+    if v.kind != "log.recovered" {
+        return None;
+    }
+    let p = serde_json::from_slice::<serde_json::Value>(v.payload).ok()?;
+    p.get("recovery_id")?.as_str().map(str::to_string)
+}
+
+/// Why the bytes after the last seal may be cut, and the signed seal they
+/// held if any (SPEC §7.2 row 2); corruption of committed data is an error.
+fn judge_tail(
+    name: &str,
+    walk: &ChainWalk<'_, '_>,
+    key: &SealKey<'_>,
+) -> Result<(String, Option<FoundSeal>)> {
+    match walk.tail(key) {
         Tail::Corrupt {
             offset,
             cause,
             proof,
-        } => {
-            return Err(Error::Corrupt {
-                segment: name,
-                offset,
-                reason: cause.to_string(),
-                proof: proof.to_string(),
-            })
-        }
+        } => Err(Error::Corrupt {
+            segment: name.to_string(),
+            offset,
+            cause,
+            proof,
+        }),
         Tail::Torn {
             cause, signed_seal, ..
-        } => (format!("torn tail: {cause}"), signed_seal),
-        Tail::Clean => ("unsealed entries after the last seal".to_string(), None),
-    };
-    // The cut loses the unsealed entries walked, or, when the torn bytes
-    // held a signed seal, every entry that seal covered.
-    let lost_to = walked_to.max(signed_seal.map_or(0, |s| s.tree_size));
-    // Only ids in sealed entries count as recorded: anything after the last
-    // seal is about to be cut.
-    pending.retain(|r| !recorded_ids.contains(&r.recovery_id));
-    let file_len = buf.len() as u64;
-    if file_len > st.len {
-        let mut id = [0u8; 8];
-        getrandom::fill(&mut id).map_err(|e| Error::InvalidEntry(e.to_string()))?;
-        pending.push(CutReport {
-            recovery_id: hex::encode(id),
-            segment: name,
-            offset: st.len,
-            bytes_cut: file_len - st.len,
-            seq_from: (lost_to > st.next_seq).then_some(st.next_seq),
-            seq_to: (lost_to > st.next_seq).then(|| lost_to - 1),
-            reason,
-            signed_seal_tree_size: signed_seal.map(|s| s.tree_size),
-            signed_seal_offset: signed_seal.map(|s| s.offset),
-        });
-        // Record the cut durably first, then cut.
-        write_pending(dir, &pending)?;
-        let f = safe_fs::open_write(&path)?;
-        f.set_len(st.len).at(&path)?;
-        f.sync_all().at(&path)?;
+        } => Ok((format!("torn tail: {cause}"), signed_seal)),
+        Tail::Clean => Ok(("unsealed entries after the last seal".to_string(), None)),
     }
-    st.unrecorded = pending;
-    Ok(st)
+}
+
+/// Records the cut durably first (`pending`), then truncates `path` to `len`.
+fn cut(dir: &LogDir, path: &Path, len: u64, pending: &[CutReport]) -> Result<()> {
+    write_pending(dir, pending)?;
+    let f = safe_fs::open_write(path)?;
+    f.set_len(len).at(path)?;
+    f.sync_all().at(path)
 }

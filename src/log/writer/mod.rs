@@ -12,7 +12,7 @@ use crate::log::recovery::Recovered;
 use crate::log::safe_fs;
 use crate::time::{Clock, ClockJudge, Skew};
 use ed25519_dalek::SigningKey;
-use log_format::entry::{encode_entry, valid_kind, EntryFields};
+use log_format::entry::{encode_entry, encoded_seq_prev};
 use log_format::frame::encode_frame;
 use log_format::segment::segment_file_name;
 use log_format::{CompactRange, Footer, FrameType, Hash32, LogId, Seal, SegmentHeader};
@@ -22,61 +22,16 @@ use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
 
-/// Largest payload accepted, in bytes. Keeps every frame well under the
-/// format's 16 MiB frame limit.
-pub const PAYLOAD_BYTES_MAX: usize = 4 * 1024 * 1024;
-/// Largest kind, job_id, step_id, agent or actor, in bytes.
-pub const FIELD_BYTES_MAX: usize = 1024;
 /// Entries per group commit before the writer stops draining the queue.
 const GROUP_ENTRIES_MAX: usize = 16_384;
 /// Sparse index stride: one (seq, offset) pair per this many entries.
 pub const INDEX_STRIDE: u64 = 4096;
 
-/// An entry as a producer submits it; the writer assigns seq, time and hashes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewEntry {
-    pub kind: String,
-    pub job_id: Option<String>,
-    pub step_id: Option<String>,
-    pub agent: Option<String>,
-    pub actor: String,
-    pub parent: Option<u64>,
-    /// JSON text.
-    pub payload: Vec<u8>,
-}
+use super::entry::{check_parent, ValidEntry};
+pub use super::entry::{NewEntry, FIELD_BYTES_MAX, PAYLOAD_BYTES_MAX};
 
-impl NewEntry {
-    /// An entry Argus writes itself (class `argus`): no job, no agent, a
-    /// canonical payload.
-    pub fn argus(kind: &str, payload: &serde_json::Value) -> Self {
-        Self {
-            kind: kind.into(),
-            job_id: None,
-            step_id: None,
-            agent: None,
-            actor: crate::authority::Actor::argus().to_string(),
-            parent: None,
-            payload: crate::json::to_canonical(payload),
-        }
-    }
-
-    /// The format-level fields of this entry once the writer has given it a
-    /// place in the chain.
-    pub fn fields(&self, seq: u64, ts_ns: u64, prev: Hash32) -> EntryFields<'_> {
-        EntryFields {
-            seq,
-            ts_ns,
-            parent: self.parent,
-            prev,
-            kind: &self.kind,
-            job_id: self.job_id.as_deref(),
-            step_id: self.step_id.as_deref(),
-            agent: self.agent.as_deref(),
-            actor: &self.actor,
-            payload: &self.payload,
-        }
-    }
-}
+mod invariants;
+use invariants::Durable;
 
 /// Acknowledgement: the entry is durable and covered by a signed seal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +41,7 @@ pub struct Ack {
 }
 
 pub(crate) struct Request {
-    pub entries: Vec<NewEntry>,
+    pub entries: Vec<ValidEntry>,
     pub reply: SyncSender<Result<Vec<Ack>>>,
 }
 
@@ -154,52 +109,6 @@ pub(crate) struct Writer {
 /// This process's wall clock (see `crate::time` for what entries' times mean).
 pub fn now_ns() -> u64 {
     crate::time::wall_now_ns()
-}
-
-/// Checks one entry against the limits and grammar before any byte is written.
-/// The payload's JSON form is `Log::append`'s check (SPEC §4.1.1), made once
-/// on the producer's thread; this one stays cheap because the writer thread
-/// runs it for every entry of every group commit.
-pub fn validate(e: &NewEntry, seq: u64) -> std::result::Result<(), String> {
-    if !valid_kind(&e.kind) {
-        return Err(format!(
-            "kind {:?} does not match [a-z0-9_]+(\\.[a-z0-9_]+)*",
-            e.kind
-        ));
-    }
-    for (name, v) in [
-        ("kind", Some(&e.kind)),
-        ("job_id", e.job_id.as_ref()),
-        ("step_id", e.step_id.as_ref()),
-        ("agent", e.agent.as_ref()),
-        ("actor", Some(&e.actor)),
-    ] {
-        if let Some(v) = v {
-            if v.is_empty() {
-                return Err(format!("{name} must not be empty when present"));
-            }
-            if v.len() > FIELD_BYTES_MAX {
-                return Err(format!(
-                    "{name} is {} bytes; the limit is {FIELD_BYTES_MAX}",
-                    v.len()
-                ));
-            }
-        }
-    }
-    if e.payload.len() > PAYLOAD_BYTES_MAX {
-        return Err(format!(
-            "payload is {} bytes; the limit is {PAYLOAD_BYTES_MAX}",
-            e.payload.len()
-        ));
-    }
-    if let Some(p) = e.parent {
-        if p >= seq {
-            return Err(format!(
-                "parent {p} is not an earlier seq (this entry would be seq {seq})"
-            ));
-        }
-    }
-    Ok(())
 }
 
 impl Writer {
@@ -291,7 +200,9 @@ impl Writer {
         NewEntry::argus(crate::time::CLOCK_SKEW_KIND, &skew.payload())
     }
 
-    fn seal_frame(&mut self, out: &mut Vec<u8>, ts: u64) {
+    /// Appends a seal of the chain as it stands; returns the tree size it
+    /// covers.
+    fn seal_frame(&mut self, out: &mut Vec<u8>, ts: u64) -> u64 {
         let seal = Seal::sign(
             &self.log_id,
             &self.key,
@@ -301,6 +212,7 @@ impl Writer {
             ts,
         );
         encode_frame(out, FrameType::Seal, &seal.encode());
+        seal.tree_size
     }
 
     /// Serves requests until every sender is gone.
@@ -327,76 +239,41 @@ impl Writer {
         }
     }
 
+    /// One group commit: admit, encode, seal, write, fdatasync, ack. An
+    /// invariant assertion that fails anywhere in it panics this thread
+    /// before any ack is sent; the replies it held are dropped, so every
+    /// waiting producer gets `Error::WriterGone`, and nothing written
+    /// before the write of this commit's bytes is ever a half-commit that
+    /// recovery cannot cut (SPEC §7.2).
     fn commit(&mut self, group: Vec<Request>) {
         if let Some(reason) = self.lockdown.clone() {
             return Self::fail_all(group, || Error::Lockdown(reason.clone()));
         }
         if self.seg.len >= self.segment_bytes {
             if let Err(e) = self.roll() {
-                let reason = e.to_string();
-                self.lockdown = Some(reason.clone());
-                tracing::error!(%reason, "segment roll failed; entering lockdown");
-                return Self::fail_all(group, || Error::Lockdown(reason.clone()));
+                return self.fail_closed(group, e.to_string());
             }
         }
-        // Validate first: a request that fails writes nothing, and the clock
-        // is judged only for a commit that will happen.
-        let mut valid = Vec::with_capacity(group.len());
-        let mut seq = self.next_seq;
-        for req in group {
-            let check = req.entries.iter().enumerate().try_for_each(|(i, e)| {
-                validate(e, seq + i as u64).map_err(|m| format!("entry {}: {m}", i + 1))
-            });
-            match check {
-                Ok(()) => {
-                    seq += req.entries.len() as u64;
-                    valid.push(req);
-                }
-                Err(m) => {
-                    let _ = req.reply.send(Err(Error::InvalidEntry(m)));
-                }
-            }
-        }
+        let valid = self.admit(group);
         if valid.is_empty() {
             return;
         }
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         let (ts, skew) = self.next_ts();
-        // A clock jump goes on record first, so every entry after it is read
-        // in its light; it rides in this commit, under the same seal.
-        if let Some(skew) = &skew {
-            if let Err(reason) = self.encode_one(&mut buf, &Self::skew_entry(skew), ts) {
-                return self.fail_closed(valid, reason);
-            }
-        }
-        let mut accepted = Vec::with_capacity(valid.len());
-        for req in valid {
-            let mut acks = Vec::with_capacity(req.entries.len());
-            for e in &req.entries {
-                match self.encode_one(&mut buf, e, ts) {
-                    Ok(ack) => acks.push(ack),
-                    Err(reason) => {
-                        let _ = req.reply.send(Err(Error::Lockdown(reason.clone())));
-                        let rest = accepted.into_iter().map(|(r, _)| r).collect();
-                        return self.fail_closed(rest, reason);
-                    }
-                }
-            }
-            accepted.push((req, acks));
-        }
+        let Some(accepted) = self.encode_group(&mut buf, valid, ts, skew) else {
+            return;
+        };
         self.last_ts_ns = Some(ts);
-        self.seal_frame(&mut buf, ts);
-        let res = self
-            .seg
-            .file
-            .write_all_at(&buf, self.seg.len)
-            .and_then(|_| self.seg.file.sync_data());
-        match res {
-            Ok(()) => {
+        let sealed = self.seal_frame(&mut buf, ts);
+        match self.write_durable(&buf, sealed) {
+            Ok(durable) => {
                 self.seg.len += buf.len() as u64;
                 self.committed.set(self.next_seq);
                 for (req, acks) in accepted {
+                    for ack in &acks {
+                        invariants::seal_covers_ack(&durable, ack);
+                    }
                     let _ = req.reply.send(Ok(acks));
                 }
             }
@@ -404,14 +281,83 @@ impl Writer {
                 // Fail closed: after a failed write or fsync the file's state
                 // is unknown, so acknowledge nothing and accept nothing more.
                 let reason = format!("{}: {e}", self.seg.path.display());
-                tracing::error!(%reason, "write failed; entering lockdown");
-                self.lockdown = Some(reason.clone());
-                Self::fail_all(accepted.into_iter().map(|(r, _)| r).collect(), || {
-                    Error::Lockdown(reason.clone())
-                });
+                let group = accepted.into_iter().map(|(r, _)| r).collect();
+                self.fail_closed(group, reason);
             }
         }
         self.buf = buf;
+    }
+
+    /// The requests whose every parent names an earlier seq, given the seqs
+    /// they will get; the others are refused now, so a request that fails
+    /// writes nothing and the clock is judged only for a commit that will
+    /// happen. Everything else about an entry was checked on the
+    /// producer's thread (`ValidEntry`).
+    fn admit(&self, group: Vec<Request>) -> Vec<Request> {
+        let mut valid = Vec::with_capacity(group.len());
+        let mut seq = self.next_seq;
+        for req in group {
+            let check = req.entries.iter().enumerate().try_for_each(|(i, e)| {
+                check_parent(e, seq + i as u64).map_err(|p| Error::invalid(i + 1, p))
+            });
+            match check {
+                Ok(()) => {
+                    seq += req.entries.len() as u64;
+                    valid.push(req);
+                }
+                Err(e) => {
+                    let _ = req.reply.send(Err(e));
+                }
+            }
+        }
+        valid
+    }
+
+    /// Encodes every admitted entry (after a `clock.skew` entry if the clock
+    /// jumped: it goes on record first, so every entry after it is read in
+    /// its light, under the same seal). `None` if encoding failed and the
+    /// writer is in lockdown.
+    #[allow(clippy::type_complexity)]
+    fn encode_group(
+        &mut self,
+        buf: &mut Vec<u8>,
+        valid: Vec<Request>,
+        ts: u64,
+        skew: Option<Skew>,
+    ) -> Option<Vec<(Request, Vec<Ack>)>> {
+        if let Some(skew) = &skew {
+            if let Err(reason) = self.encode_one(buf, &Self::skew_entry(skew), ts) {
+                self.fail_closed(valid, reason);
+                return None;
+            }
+        }
+        let mut accepted = Vec::with_capacity(valid.len());
+        for req in valid {
+            let mut acks = Vec::with_capacity(req.entries.len());
+            for e in &req.entries {
+                match self.encode_one(buf, e, ts) {
+                    Ok(ack) => acks.push(ack),
+                    Err(reason) => {
+                        let _ = req.reply.send(Err(Error::Lockdown(reason.clone())));
+                        let rest = accepted.into_iter().map(|(r, _)| r).collect();
+                        self.fail_closed(rest, reason);
+                        return None;
+                    }
+                }
+            }
+            accepted.push((req, acks));
+        }
+        Some(accepted)
+    }
+
+    /// Writes one commit's bytes (entries and the seal for `sealed`
+    /// entries) and waits for fdatasync. The `Durable` it returns is the
+    /// only one there is, so an ack can be checked against the seal that a
+    /// returned fdatasync made durable.
+    fn write_durable(&mut self, buf: &[u8], sealed: u64) -> std::io::Result<Durable> {
+        self.seg.file.write_all_at(buf, self.seg.len)?;
+        self.seg.file.sync_data()?;
+        Ok(Durable { tree_size: sealed })
     }
 
     /// Encodes one entry at the next seq into `buf` and advances the chain.
@@ -421,6 +367,16 @@ impl Writer {
         let seq = self.next_seq;
         let (body, hash) = encode_entry(&e.fields(seq, ts, self.last_hash))
             .map_err(|err| format!("encoding seq {seq}: {err}"))?;
+        // What the bytes say, not what was asked for: an encoder or
+        // bookkeeping fault is caught before the bytes can be written.
+        let (encoded_seq, encoded_prev) = encoded_seq_prev(&body).unzip();
+        invariants::seq_continuity(
+            encoded_seq,
+            seq,
+            self.range.size(),
+            self.seg.base_seq + self.seg.entries,
+        );
+        invariants::chain_link(encoded_prev.as_ref(), &self.last_hash, seq);
         if (seq - self.seg.base_seq).is_multiple_of(INDEX_STRIDE) {
             self.seg.index.push((seq, self.seg.len + buf.len() as u64));
         }
@@ -497,7 +453,7 @@ fn write_new_file(dir: &LogDir, base_seq: u64, bytes: &[u8]) -> Result<File> {
         return Err(Error::Inconsistent {
             segment: segment_file_name(base_seq),
             offset: 0,
-            reason: "segment file already exists".into(),
+            reason: crate::error::Inconsistency::SegmentExists,
         });
     }
     let tmp = dir
@@ -516,24 +472,110 @@ fn write_new_file(dir: &LogDir, base_seq: u64, bytes: &[u8]) -> Result<File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::dir::InitOptions;
+    use crate::log::{keys, recovery, Log};
 
-    fn entry(payload: &[u8]) -> NewEntry {
-        NewEntry {
+    fn entry(payload: &[u8]) -> ValidEntry {
+        let e = NewEntry {
             kind: "x.test".into(),
             job_id: None,
             step_id: None,
             agent: None,
-            actor: "user:t".into(),
+            actor: "agent:t".into(),
             parent: None,
             payload: payload.to_vec(),
-        }
+        };
+        let registry = crate::registry::builtin().unwrap();
+        ValidEntry::check(e, registry).unwrap()
+    }
+
+    /// A writer over a fresh log holding `n` entries, built the way
+    /// `Log::open` builds it, but left to the test to run.
+    fn writer_with(n: u64) -> (tempfile::TempDir, Writer, Arc<Committed>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            segment_bytes: 1 << 20,
+            key_file: None,
+            clock_skew_tolerance_s: None,
+        };
+        let log = Log::create(tmp.path(), &opts).unwrap();
+        let acks = log
+            .append((0..n).map(|_| entry(b"{}")).collect::<Vec<_>>())
+            .unwrap();
+        assert_eq!(acks.len() as u64, n);
+        drop(log);
+        let d = LogDir::new(tmp.path());
+        let meta = d.read_meta().unwrap();
+        let key = keys::load(&d.key_path(&meta)).unwrap();
+        let log_id = meta.log_id().unwrap();
+        let rec = recovery::recover(&d, &log_id, &key.verifying_key()).unwrap();
+        let committed = Arc::new(Committed::default());
+        let cfg = WriterConfig {
+            segment_bytes: 1 << 20,
+            clock: Arc::new(crate::time::SystemClock::new()),
+            skew_tolerance_ns: crate::time::SKEW_TOLERANCE_NS_DEFAULT,
+        };
+        let w = Writer::new(d, log_id, key, cfg, &rec, committed.clone()).unwrap();
+        (tmp, w, committed)
+    }
+
+    fn segment_len(dir: &std::path::Path) -> u64 {
+        std::fs::metadata(LogDir::new(dir).segment_path(0))
+            .unwrap()
+            .len()
+    }
+
+    /// Runs `w` on its own thread and sends it one request of `entries`.
+    fn run_one(w: Writer, entries: Vec<ValidEntry>) -> (Result<Vec<Ack>>, bool) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || w.run(rx));
+        let (reply, ack) = std::sync::mpsc::sync_channel(1);
+        tx.send(Request { entries, reply }).unwrap();
+        let got = ack.recv().map_err(|_| Error::WriterGone).and_then(|r| r);
+        drop(tx);
+        let panicked = thread.join().is_err();
+        (got, panicked)
     }
 
     #[test]
-    fn payload_over_the_limit_is_refused_before_any_write() {
-        assert!(validate(&entry(b"{\"a\":1}"), 0).is_ok());
-        let big = vec![b'1'; PAYLOAD_BYTES_MAX + 1];
-        let err = validate(&entry(&big), 0).unwrap_err();
-        assert!(err.contains("the limit is"), "{err}");
+    fn a_consistent_writer_acks_through_the_same_harness() {
+        // The harness itself must not be what fails below.
+        let (tmp, w, committed) = writer_with(3);
+        let (got, panicked) = run_one(w, vec![entry(b"{\"a\":1}")]);
+        assert!(!panicked);
+        assert_eq!(got.unwrap()[0].seq, 3);
+        assert_eq!(committed.get(), 4);
+        drop(tmp);
+    }
+
+    #[test]
+    fn a_broken_seq_continuity_invariant_acks_nothing_and_writes_nothing() {
+        let (tmp, mut w, committed) = writer_with(3);
+        let before = segment_len(tmp.path());
+        // A bookkeeping fault: the segment counts one entry more than the
+        // chain holds, so the next entry would not be at base + entries.
+        w.seg.entries += 1;
+        let (got, panicked) = run_one(w, vec![entry(b"{}"), entry(b"{}")]);
+        assert!(panicked, "the invariant did not stop the writer");
+        assert!(
+            matches!(got, Err(Error::WriterGone)),
+            "the waiting producer must get WriterGone, got {got:?}"
+        );
+        assert_eq!(committed.get(), 3, "nothing past the fault is committed");
+        assert_eq!(segment_len(tmp.path()), before, "no byte was written");
+        // The log reopens as it was, and takes appends again.
+        let log = Log::open(tmp.path()).unwrap();
+        assert!(log.recovered().is_none(), "nothing to cut");
+        assert_eq!(log.append(vec![entry(b"{}")]).unwrap()[0].seq, 3);
+    }
+
+    #[test]
+    fn a_merkle_tree_out_of_step_with_the_seq_acks_nothing() {
+        let (tmp, mut w, committed) = writer_with(2);
+        w.range.push(&[9; 32]);
+        let (got, panicked) = run_one(w, vec![entry(b"{}")]);
+        assert!(panicked && matches!(got, Err(Error::WriterGone)), "{got:?}");
+        assert_eq!(committed.get(), 2);
+        drop(tmp);
     }
 }

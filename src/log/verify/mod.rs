@@ -1,0 +1,423 @@
+//! Offline verification (SPEC §7). Every hash is re-derived from stored
+//! bytes; no stored hash is trusted. Segments are checked in parallel, each
+//! from the state its own header claims, then a sequential pass checks that
+//! every header matches where the previous segment ended.
+mod failure;
+mod segment;
+
+pub use failure::{Cause, Class, Failure};
+
+use crate::error::{Error, IoContext, Result};
+use crate::log::dir::{parse_segment_name, LogDir};
+use crate::log::reader;
+use crate::log::safe_fs::{self, FileKind};
+use ed25519_dalek::VerifyingKey;
+use failure::{fail, header_failure, At};
+use log_format::{Checkpoint, Hash32, LogId, Seal, SegmentHeader};
+use segment::{check_segment, Ctx, SegResult};
+use serde::Serialize;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub status: &'static str,
+    pub code: i32,
+    pub failure: Option<Failure>,
+    pub warnings: Vec<String>,
+    pub key_pinned: bool,
+    pub public_key: String,
+    pub log_id: String,
+    pub segments: usize,
+    pub bytes: u64,
+    pub entries: u64,
+    pub sealed_size: u64,
+    pub root: String,
+    pub head: String,
+    pub checkpoints_checked: usize,
+}
+
+pub struct Options {
+    pub key: VerifyingKey,
+    pub key_pinned: bool,
+    pub checkpoints: Vec<Checkpoint>,
+    pub threads: usize,
+    /// Called from worker threads with bytes verified so far.
+    pub progress: Option<Box<dyn Fn(u64) + Sync>>,
+}
+
+impl Report {
+    fn new(opts: &Options) -> Self {
+        let mut warnings = Vec::new();
+        if !opts.key_pinned {
+            warnings.push(
+                "public key taken from argus.json and not pinned: pass --key to pin it".into(),
+            );
+        }
+        Self {
+            status: "ok",
+            code: 0,
+            failure: None,
+            warnings,
+            key_pinned: opts.key_pinned,
+            public_key: hex::encode(opts.key.as_bytes()),
+            log_id: String::new(),
+            segments: 0,
+            bytes: 0,
+            entries: 0,
+            sealed_size: 0,
+            root: String::new(),
+            head: String::new(),
+            checkpoints_checked: 0,
+        }
+    }
+
+    fn fail(mut self, f: Failure) -> Self {
+        self.status = "fail";
+        self.code = f.class.code();
+        self.failure = Some(f);
+        self
+    }
+}
+
+/// Verifies the log in `root` (SPEC §7): list and name-check the segment
+/// files, read the log id, judge every segment in parallel, then link them
+/// in order and hold the result to the trusted checkpoints. `Err` only when
+/// verification could not run (I/O); a log that fails is an `Ok` report.
+pub fn verify(root: &Path, opts: &Options) -> Result<Report> {
+    let seg_dir = LogDir::new(root).segments_dir();
+    let mut report = Report::new(opts);
+    let listing = list_segments(&seg_dir)?;
+    report.segments = listing.names.len();
+    if let Some(f) = listing.failure {
+        return Ok(report.fail(*f));
+    }
+    let names = listing.names;
+    let (first_base, first_name) = &names[0];
+    let log_id = match first_log_id(&seg_dir, first_name)? {
+        Ok(id) => id,
+        Err(f) => return Ok(report.fail(*f)),
+    };
+    report.log_id = hex::encode(log_id);
+    if *first_base != 0 {
+        let msg = format!(
+            "first segment starts at seq {first_base}, not 0: earlier segments are missing"
+        );
+        let cause = Cause::FirstSegmentNotZero { base: *first_base };
+        let f = fail(Class::Structure, At::start(first_name), cause, msg);
+        return Ok(report.fail(*f));
+    }
+    let ctx = Ctx {
+        log_id,
+        key: &opts.key,
+        skew_tolerance_ns: crate::time::SKEW_TOLERANCE_NS_DEFAULT,
+        want_sizes: opts.checkpoints.iter().map(|c| c.seal.tree_size).collect(),
+    };
+    let results = check_all(&seg_dir, &names, &ctx, opts);
+    let chain = match link(&mut report, results)? {
+        Ok(c) => c,
+        Err(f) => return Ok(report.fail(*f)),
+    };
+    let sealed = chain.last_seal.as_ref().map_or(0, |s| s.tree_size);
+    report.sealed_size = sealed;
+    report.root = chain
+        .last_seal
+        .as_ref()
+        .map(|s| hex::encode(s.root))
+        .unwrap_or_default();
+    report.head = chain
+        .last_seal
+        .as_ref()
+        .map(|s| hex::encode(s.head))
+        .unwrap_or_default();
+    if let Err(f) = check_checkpoints(&mut report, &chain, &log_id, opts) {
+        return Ok(report.fail(*f));
+    }
+    Ok(report)
+}
+
+/// The segment files, by base seq, or the first problem with the listing.
+struct Listing {
+    names: Vec<(u64, String)>,
+    failure: Option<Box<Failure>>,
+}
+
+/// Lists `segments/` (SPEC §2): it is a real directory and every `*.seg`
+/// in it a regular file with a 20-digit name; anything else is STRUCTURE
+/// and is never opened.
+fn list_segments(seg_dir: &Path) -> Result<Listing> {
+    let mut names: Vec<(u64, String)> = Vec::new();
+    let mut bad_names = Vec::new();
+    let mut not_regular: Vec<(String, FileKind)> = Vec::new();
+    let listing = match safe_fs::read_dir(seg_dir) {
+        Ok(rd) => rd,
+        Err(Error::NotADirectory { kind, .. }) => {
+            let msg = format!("segments/ is {kind}, not a directory; refusing to follow it");
+            let cause = Cause::SegmentsNotADirectory { kind };
+            return Ok(Listing {
+                names,
+                failure: Some(fail(Class::Structure, At::start(""), cause, msg)),
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    for ent in listing {
+        let ent = ent.at(seg_dir)?;
+        let n = ent.file_name().to_string_lossy().to_string();
+        if n.ends_with(".seg") {
+            let kind = FileKind::of(ent.file_type().at(ent.path())?);
+            if kind != FileKind::Regular {
+                not_regular.push((n, kind));
+                continue;
+            }
+            match parse_segment_name(&n) {
+                Some(b) => names.push((b, n)),
+                None => bad_names.push(n),
+            }
+        }
+    }
+    names.sort();
+    not_regular.sort_by(|a, b| a.0.cmp(&b.0));
+    let failure = if let Some((n, kind)) = not_regular.first() {
+        let msg = format!("segment file is {kind}, not a regular file; refusing to read it");
+        let cause = Cause::SegmentNotRegular { kind: *kind };
+        Some(fail(Class::Structure, At::start(n), cause, msg))
+    } else if let Some(n) = bad_names.first() {
+        let msg = "segment file name is not 20 decimal digits + .seg";
+        Some(fail(
+            Class::Structure,
+            At::start(n),
+            Cause::BadSegmentName,
+            msg,
+        ))
+    } else if names.is_empty() {
+        let msg = "no segment files";
+        Some(fail(
+            Class::Structure,
+            At::start(""),
+            Cause::NoSegments,
+            msg,
+        ))
+    } else {
+        None
+    };
+    Ok(Listing { names, failure })
+}
+
+/// The log id is the first segment's; every other segment must match it.
+fn first_log_id(seg_dir: &Path, first_name: &str) -> Result<Result<LogId, Box<Failure>>> {
+    let bytes = reader::load_path(&seg_dir.join(first_name))?;
+    Ok(SegmentHeader::decode(&bytes)
+        .map(|(h, _)| h.log_id)
+        .map_err(|e| header_failure(first_name, e, false)))
+}
+
+/// Judges every segment on its own, on up to `opts.threads` threads; the
+/// results come back in log order (an I/O error loading a segment is
+/// kept in its place).
+fn check_all(
+    seg_dir: &Path,
+    names: &[(u64, String)],
+    ctx: &Ctx<'_>,
+    opts: &Options,
+) -> Vec<Option<Result<SegResult>>> {
+    let results: Vec<Mutex<Option<Result<SegResult>>>> =
+        names.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let done = AtomicU64::new(0);
+    let progress = |n: u64| {
+        let total = done.fetch_add(n, Ordering::Relaxed) + n;
+        if let Some(p) = &opts.progress {
+            p(total);
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 0..opts.threads.max(1).min(names.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((base, name)) = names.get(i) else {
+                    break;
+                };
+                let res = reader::load_path(&seg_dir.join(name))
+                    .map(|b| check_segment(name, *base, &b, ctx, &progress));
+                if let Ok(mut slot) = results[i].lock() {
+                    *slot = Some(res);
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| m.into_inner().ok().flatten())
+        .collect()
+}
+
+/// Where the linked chain of segments ends.
+struct Chain {
+    last_seal: Option<Seal>,
+    roots: Vec<(u64, Hash32)>,
+    last_name: String,
+    end: u64,
+}
+
+/// The sequential pass, in log order: each header links to where the
+/// previous segment ended, then the segment's own result counts (its
+/// failure, a torn tail only at the very end, a footer on every segment
+/// but the last). Totals and warnings go into `report`.
+fn link(
+    report: &mut Report,
+    results: Vec<Option<Result<SegResult>>>,
+) -> Result<Result<Chain, Box<Failure>>> {
+    let mut prev: Option<SegResult> = None;
+    let mut last_seal: Option<Seal> = None;
+    let mut roots: Vec<(u64, Hash32)> = Vec::new();
+    let count = results.len();
+    for (i, slot) in results.into_iter().enumerate() {
+        let Some(r) = slot else { continue };
+        let r = r?;
+        report.bytes += r.bytes;
+        let is_last = i + 1 == count;
+        if let (Some(p), Some(h)) = (&prev, &r.header) {
+            if let Some(f) = link_failure(p, h, &r.name) {
+                return Ok(Err(f));
+            }
+        }
+        if let Some(f) = own_failure(&r, is_last) {
+            return Ok(Err(f));
+        }
+        if let Some(t) = &r.torn {
+            report.warnings.push(format!(
+                "torn tail in segments/{} at offset {} ({}): unacknowledged bytes, not a failure",
+                r.name,
+                t.offset,
+                t.why()
+            ));
+        }
+        report.entries += r.entries;
+        report.warnings.extend(r.clock_notes.iter().cloned());
+        if r.last_seal.is_some() {
+            last_seal = r.last_seal.clone();
+        }
+        roots.extend(r.roots_at.iter().copied());
+        if is_last && r.unsealed > 0 {
+            report.warnings.push(format!(
+                "{} unsealed entries at the end of segments/{}: never acknowledged",
+                r.unsealed, r.name
+            ));
+        }
+        prev = Some(r);
+    }
+    Ok(Ok(Chain {
+        last_seal,
+        roots,
+        last_name: prev.as_ref().map(|p| p.name.clone()).unwrap_or_default(),
+        end: prev.as_ref().map_or(0, |p| p.end_offset),
+    }))
+}
+
+/// A header that does not continue the previous segment's chain.
+fn link_failure(p: &SegResult, h: &SegmentHeader, name: &str) -> Option<Box<Failure>> {
+    let (cause, msg) = if h.base_seq != p.next_seq {
+        (
+            Cause::SegmentSeqGap {
+                starts: h.base_seq,
+                previous_ends: p.next_seq,
+            },
+            format!("segment starts at seq {} but the previous one ends before seq {}: a segment is missing, reordered or duplicated", h.base_seq, p.next_seq),
+        )
+    } else if h.prev_hash != p.last_hash {
+        (
+            Cause::SegmentPrevHash,
+            "prev hash does not equal the last entry hash of the previous segment".to_string(),
+        )
+    } else if h.frontier != p.range {
+        (
+            Cause::SegmentFrontier,
+            "Merkle frontier does not match the previous segment".to_string(),
+        )
+    } else {
+        return None;
+    };
+    let at = At {
+        segment: name,
+        offset: 0,
+        seq: Some(h.base_seq),
+    };
+    Some(fail(Class::Structure, at, cause, msg))
+}
+
+/// A segment's own failure, or one its place makes: only the last segment
+/// may end torn or without a footer.
+fn own_failure(r: &SegResult, is_last: bool) -> Option<Box<Failure>> {
+    if let Some(f) = &r.failure {
+        return Some(f.clone());
+    }
+    if let Some(t) = r.torn.as_ref().filter(|_| !is_last) {
+        let at = At {
+            segment: &r.name,
+            offset: t.offset,
+            seq: Some(r.next_seq),
+        };
+        let msg = format!("damaged frame in a sealed segment: {}", t.why());
+        let cause = Cause::DamagedSealedSegment {
+            cause: t.cause.clone(),
+            signed_seal: t.signed_seal,
+        };
+        return Some(fail(Class::Content, at, cause, msg));
+    }
+    if !is_last && !r.has_footer {
+        let at = At {
+            segment: &r.name,
+            offset: r.end_offset,
+            seq: Some(r.next_seq),
+        };
+        let msg = "segment is not the last but has no footer";
+        return Some(fail(Class::Structure, at, Cause::MissingFooter, msg));
+    }
+    None
+}
+
+/// Holds the log to each trusted checkpoint: signed by this key for this
+/// log, no larger than what is sealed, and the same root at its size.
+fn check_checkpoints(
+    report: &mut Report,
+    chain: &Chain,
+    log_id: &LogId,
+    opts: &Options,
+) -> std::result::Result<(), Box<Failure>> {
+    let sealed = report.sealed_size;
+    let at = || At {
+        segment: &chain.last_name,
+        offset: chain.end,
+        seq: sealed.checked_sub(1),
+    };
+    for cp in &opts.checkpoints {
+        let size = cp.seal.tree_size;
+        if let Err(e) = cp.verify(log_id, &opts.key) {
+            let msg = format!("trusted checkpoint is not signed by this key for this log: {e}");
+            return Err(fail(
+                Class::Signature,
+                at(),
+                Cause::CheckpointSignature(e),
+                msg,
+            ));
+        }
+        if size > sealed {
+            let msg = format!("trusted checkpoint has {size} entries but the log has only {sealed} sealed: the log was cut back");
+            let cause = Cause::CheckpointBeyondLog {
+                tree_size: size,
+                sealed,
+            };
+            return Err(fail(Class::Truncation, at(), cause, msg));
+        }
+        let got = chain.roots.iter().find(|(n, _)| *n == size).map(|r| r.1);
+        if got != Some(cp.seal.root) {
+            let msg = format!("root at size {size} differs from the trusted checkpoint: history was rolled back or forked");
+            let cause = Cause::CheckpointRootDiffers { tree_size: size };
+            return Err(fail(Class::Truncation, at(), cause, msg));
+        }
+        report.checkpoints_checked += 1;
+    }
+    Ok(())
+}
