@@ -12,10 +12,13 @@
 //! resumes; `lane.rs` is the catch-up loop; `store.rs` is the only file that
 //! knows which database holds the state; `tx.rs` is the working set a
 //! projection reads and writes through; `status.rs` makes the closed sets of
-//! status words the projections store.
+//! status words the projections store; `source_rules.rs` (tests) keeps the
+//! database named in `store.rs` only and functions short.
 // The engine and its seams.
 mod engine;
 mod lane;
+#[cfg(test)]
+mod source_rules;
 pub mod status;
 pub mod store;
 #[cfg(test)]

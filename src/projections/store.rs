@@ -4,8 +4,8 @@
 //! projection) sees only `Store`, `Tree` and `StoreError`: ordered byte keys
 //! and values, prefix and range scans, and one atomic batch write. sled is
 //! pre-1.0 and DESIGN names redb as the reserve; keeping the dependency to
-//! this file means a swap rewrites it and nothing else (the test
-//! `sled_is_named_only_in_store_rs` holds that line).
+//! this file means a swap rewrites it and nothing else
+//! (`source_rules::the_store_database_is_named_only_in_store_rs` holds that line).
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -308,45 +308,5 @@ mod tests {
         assert_eq!(t.get(b"a/2").unwrap(), Some(b("two")));
         t.clear().unwrap();
         assert_eq!(t.iter().count(), 0);
-    }
-
-    /// The guard that keeps this file the only seam: swapping the store for
-    /// another (redb) must not have to touch anything else in the crate.
-    #[test]
-    fn sled_is_named_only_in_store_rs() {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let seam = src.join("projections").join("store.rs");
-        let mut files = Vec::new();
-        let mut dirs = vec![src.clone()];
-        while let Some(d) = dirs.pop() {
-            for e in std::fs::read_dir(&d).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    dirs.push(p);
-                } else if p.extension().is_some_and(|x| x == "rs") {
-                    files.push(p);
-                }
-            }
-        }
-        assert!(files.contains(&seam), "walk missed {}", seam.display());
-        let mut offenders = Vec::new();
-        for f in &files {
-            let text = std::fs::read_to_string(f).unwrap();
-            for (i, line) in text.lines().enumerate() {
-                if line.to_ascii_lowercase().contains("sled") {
-                    if *f == seam {
-                        continue;
-                    }
-                    offenders.push(format!("{}:{}: {}", f.display(), i + 1, line.trim()));
-                }
-            }
-        }
-        assert!(
-            offenders.is_empty(),
-            "sled is named outside {} ({} files walked):\n{}",
-            seam.display(),
-            files.len(),
-            offenders.join("\n")
-        );
     }
 }
