@@ -7,8 +7,8 @@ use super::safe::{self, esc};
 use super::state::{lock_for_decision, Decision};
 use super::{rfc3339_ns, Format, Out};
 use crate::projections::approvals::{
-    proposal_key, ModeState, Playbook, Proposal, EXPIRED, MODE_KEY, NAME, PENDING, PLAYBOOK_PREFIX,
-    PROPOSAL_PREFIX,
+    proposal_key, Mode, ModeState, Playbook, Proposal, ProposalStatus, MODE_KEY, NAME,
+    PLAYBOOK_PREFIX, PROPOSAL_PREFIX,
 };
 use anyhow::{bail, Result};
 use clap::Subcommand;
@@ -158,11 +158,11 @@ fn find_at(dir: &Path, id: &str) -> Result<(Option<Proposal>, u64)> {
 }
 
 fn awaiting(p: &Proposal) -> bool {
-    p.status == PENDING || (p.status == EXPIRED && !p.expiry_recorded)
+    p.is_pending() || p.expiry_unrecorded()
 }
 
 fn status_text(p: &Proposal, now_ns: u64) -> String {
-    if p.status == PENDING && p.deadline_ns <= now_ns {
+    if p.is_pending() && p.deadline_ns <= now_ns {
         "pending (past deadline)".into()
     } else {
         p.display_status()
@@ -305,7 +305,7 @@ fn show(dir: &Path, id: &str, format: Format) -> Result<()> {
                     esc(v)
                 ));
             }
-            if p.status == PENDING {
+            if p.is_pending() {
                 // Quoted for a POSIX shell, so the commands can be pasted
                 // even when the id holds spaces or quotes.
                 let (d, id) = (
@@ -333,7 +333,7 @@ fn show(dir: &Path, id: &str, format: Format) -> Result<()> {
 
 /// Refuses a decision on a proposal that cannot take one any more.
 fn check_decidable(p: &Proposal, now_ns: u64, verb: &str) -> Result<()> {
-    if p.status != PENDING {
+    if !p.is_pending() {
         bail!(
             "proposal {} is {}; only pending proposals can be {verb}",
             p.proposal_id,
@@ -435,7 +435,7 @@ fn approve(
     // The lock kept other writers out, but say "approved" only if the queue
     // itself accepted this entry.
     let now = find(dir, id)?;
-    if now.as_ref().map(|p| p.status.as_str()) != Some("approved")
+    if now.as_ref().map(|p| p.status) != Some(ProposalStatus::Approved)
         || now.as_ref().and_then(|p| p.decided_seq) != Some(seq)
     {
         bail!(
@@ -512,8 +512,8 @@ fn sweep(dir: &Path, format: Format) -> Result<()> {
         Ok(())
     };
     for p in &snap.proposals {
-        let unrecorded = p.status == EXPIRED && !p.expiry_recorded;
-        let due = p.status == PENDING && p.deadline_ns <= snap.now_ns;
+        let unrecorded = p.expiry_unrecorded();
+        let due = p.is_pending() && p.deadline_ns <= snap.now_ns;
         if unrecorded || due {
             let payload = json!({"proposal_id": p.proposal_id, "timeout_s": p.timeout_s.max(1)});
             write(
@@ -524,9 +524,9 @@ fn sweep(dir: &Path, format: Format) -> Result<()> {
             )?;
         }
     }
-    if snap.mode.mode == "beta" {
+    if snap.mode.mode == Mode::Beta {
         for p in &snap.proposals {
-            if p.status != PENDING || p.deadline_ns <= snap.now_ns {
+            if !p.is_pending() || p.deadline_ns <= snap.now_ns {
                 continue;
             }
             let Some(book) = snap.playbooks.iter().find(|b| b.matches(p)) else {

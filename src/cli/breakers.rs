@@ -3,7 +3,7 @@
 use super::safe::esc;
 use super::{Format, Out};
 use crate::projections::breakers::{
-    breaker_key, config_key, Breaker, Config, BREAKER_PREFIX, CLOSED, NAME,
+    breaker_key, config_key, Breaker, BreakerState, Config, BREAKER_PREFIX, NAME,
 };
 use anyhow::Result;
 use serde_json::json;
@@ -22,7 +22,7 @@ pub fn run(dir: &Path, check: Option<&str>, format: Format) -> Result<()> {
         })?;
         let (state, allow) = match &b {
             Some(b) => (b.at(&cfg, now_ns).state, b.allows(&cfg, now_ns)),
-            None => (CLOSED.to_string(), true),
+            None => (BreakerState::Closed, true),
         };
         let v = json!({"tool": tool, "state": state, "allow": allow, "fallback": cfg.fallback});
         match format {

@@ -118,7 +118,7 @@ pub fn list(dir: &Path, all: bool, format: Format) -> Result<()> {
             "{:<24} {:<20} {:<10} {:>7} {:>8}  {} / {}",
             esc(&i.job_id),
             esc(i.job_type.as_deref().unwrap_or("-")),
-            esc(&i.status),
+            esc(i.status.as_str()),
             i.retry_count,
             i.enqueued_seq,
             esc(&i.failure_reason),
@@ -139,7 +139,7 @@ pub fn show(dir: &Path, job: &str, format: Format) -> Result<()> {
             for (k, v) in [
                 ("job", text(&i.job_id)),
                 ("type", opt(i.job_type.clone())),
-                ("status", text(&i.status)),
+                ("status", text(i.status.as_str())),
                 ("failure_reason", text(&i.failure_reason)),
                 ("last_error", opt(i.last_error.clone())),
                 (

@@ -24,23 +24,23 @@ pub fn show(dir: &Path, format: Format) -> Result<()> {
                 "since_ts_ns": s.since_ts_ns,
                 "since_seq": s.since_seq,
                 "actor": s.actor,
-                "effects": effects(&s.state),
+                "effects": effects(s.state),
             })
             .to_string(),
         ),
         Format::Text => {
-            out.line(&format!("state:   {}", esc(&s.state)));
+            out.line(&format!("state:   {}", esc(s.state.as_str())));
             if let Some(r) = &s.reason {
                 out.line(&format!("reason:  {}", esc(r)));
             }
             if let (Some(t), Some(seq)) = (&since, s.since_seq) {
                 out.line(&format!(
                     "since:   {t} (seq {seq}, {} by {})",
-                    esc(s.trigger.as_deref().unwrap_or("-")),
+                    esc(s.trigger.map_or("-", |t| t.as_str())),
                     esc(s.actor.as_deref().unwrap_or("-"))
                 ));
             }
-            if let Some(e) = effects(&s.state) {
+            if let Some(e) = effects(s.state) {
                 out.line(&format!("effects: {e}"));
             }
         }
@@ -49,6 +49,7 @@ pub fn show(dir: &Path, format: Format) -> Result<()> {
     Ok(())
 }
 
-fn effects(state: &str) -> Option<&'static str> {
-    (state == "incident").then_some("daily_usd budgets halved; max_retries 1")
+fn effects(state: incident::IncidentLevel) -> Option<&'static str> {
+    (state == incident::IncidentLevel::Incident)
+        .then_some("daily_usd budgets halved; max_retries 1")
 }

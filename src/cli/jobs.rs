@@ -51,7 +51,7 @@ pub fn list(dir: &Path, format: Format) -> Result<()> {
             "{:<20} {:<20} {:<14} {:>10.4} {:>12} {:>8}",
             esc(&j.job_id),
             esc(j.job_type.as_deref().unwrap_or("-")),
-            esc(&j.status),
+            esc(j.status.as_str()),
             j.cost_usd,
             j.duration_ms()
                 .map(|d| d.to_string())

@@ -2,7 +2,7 @@
 //! `--sweep`, which records the auto-approvals the gate allows.
 use super::safe::esc;
 use super::{eprint, Format};
-use crate::projections::memory_gate::{Proposal, AUTO_REASON, NAME};
+use crate::projections::memory_gate::{MemoryStatus, Proposal, AUTO_REASON, NAME};
 use anyhow::{Context, Result};
 use serde_json::json;
 use std::path::Path;
@@ -40,7 +40,7 @@ fn sweep_auto(dir: &Path) -> Result<Vec<(String, u64)>> {
     let st = super::state::open(dir)?;
     let todo: Vec<Proposal> = proposals(&st)?
         .into_iter()
-        .filter(|p| p.status == "auto_approvable")
+        .filter(|p| p.status == MemoryStatus::AutoApprovable)
         .collect();
     drop(st);
     if todo.is_empty() {
@@ -77,7 +77,7 @@ fn list(dir: &Path, status: Option<&str>, format: Format) -> Result<()> {
     let st = super::state::open(dir)?;
     let rows: Vec<Proposal> = proposals(&st)?
         .into_iter()
-        .filter(|p| status.is_none_or(|s| p.status == s))
+        .filter(|p| status.is_none_or(|s| p.status.as_str() == s))
         .collect();
     let header = format!(
         "{:<24} {:<16} {:>5} {:>9} {:>5}  {:<24} reviewer",
@@ -93,7 +93,7 @@ fn list(dir: &Path, status: Option<&str>, format: Format) -> Result<()> {
         format!(
             "{:<24} {:<16} {:>5} {:>9} {:>5}  {:<24} {}",
             esc(&p.proposal_id),
-            esc(&p.status),
+            esc(p.status.as_str()),
             num(p.score),
             num(p.max_authority()),
             p.target_layer

@@ -6,7 +6,7 @@
 use super::safe::esc;
 use super::state::{lock_for_decision, Decision};
 use super::{rfc3339_ns, Format, Out};
-use crate::projections::approvals::{days_text, preconditions, ModeState, MODES, MODE_KEY, NAME};
+use crate::projections::approvals::{self, days_text, preconditions, ModeState, MODE_KEY, NAME};
 use anyhow::{bail, Result};
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
@@ -19,12 +19,12 @@ pub enum Mode {
     Omega,
 }
 
-impl Mode {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Alpha => "alpha",
-            Self::Beta => "beta",
-            Self::Omega => "omega",
+impl From<Mode> for approvals::Mode {
+    fn from(m: Mode) -> Self {
+        match m {
+            Mode::Alpha => Self::Alpha,
+            Mode::Beta => Self::Beta,
+            Mode::Omega => Self::Omega,
         }
     }
 }
@@ -83,15 +83,10 @@ fn load(dir: &Path) -> Result<(ModeState, u64)> {
     Ok((mode, now_ns))
 }
 
-fn next_mode(current: &str) -> Option<&'static str> {
-    let i = MODES.iter().position(|m| *m == current)?;
-    MODES.get(i + 1).copied()
-}
-
 fn show(dir: &Path, format: Format) -> Result<()> {
     let (m, now_ns) = load(dir)?;
     let in_mode = m.in_mode_ns(now_ns);
-    let next = next_mode(&m.mode);
+    let next = m.mode.next();
     let unmet = next
         .map(|n| preconditions(&m, n, now_ns))
         .unwrap_or_default();
@@ -118,7 +113,10 @@ fn show(dir: &Path, format: Format) -> Result<()> {
             out.json(&v.to_string());
         }
         Format::Text => {
-            out.line(&format!("mode:                     {}", esc(&m.mode)));
+            out.line(&format!(
+                "mode:                     {}",
+                esc(m.mode.as_str())
+            ));
             out.line(&format!(
                 "days in mode:             {} (since {})",
                 days_text(in_mode),
@@ -153,8 +151,8 @@ fn show(dir: &Path, format: Format) -> Result<()> {
                     "seq {:>8} {} {} -> {} by {}: {}{}",
                     h.seq,
                     rfc3339_ns(h.ts_ns),
-                    esc(&h.from),
-                    esc(&h.to),
+                    esc(h.from.as_str()),
+                    esc(h.to.as_str()),
                     esc(&h.actor),
                     esc(&h.reason),
                     if h.unmet.is_empty() {
@@ -188,10 +186,11 @@ fn set(
 ) -> Result<()> {
     let lock = lock_for_decision(dir, "mode set")?;
     let (m, now_ns) = load(dir)?;
-    let to = to.as_str();
+    let to = approvals::Mode::from(to);
     let mut unmet = preconditions(&m, to, now_ns);
     let recommendation = recommendation.filter(|r| !r.trim().is_empty());
-    if to == "omega" && m.mode != "omega" && recommendation.is_none() {
+    if to == approvals::Mode::Omega && m.mode != approvals::Mode::Omega && recommendation.is_none()
+    {
         unmet.push(
             "omega requires a unanimous Trinity recommendation: pass --recommendation TEXT".into(),
         );
@@ -207,9 +206,7 @@ fn set(
         .filter(|r| !r.trim().is_empty())
         .into_iter()
         .collect();
-    if to != "alpha"
-        && MODES.iter().position(|x| *x == to) > MODES.iter().position(|x| *x == m.mode)
-    {
+    if to != approvals::Mode::Alpha && to > m.mode {
         parts.push(format!(
             "{} days in {}, approval rate {:.1}% ({}/{}), {} constitutional violations",
             days_text(m.in_mode_ns(now_ns)),
@@ -240,7 +237,10 @@ fn set(
         Format::Json => {
             out.json(&json!({"seq": seq, "kind": "mode.changed", "payload": payload}).to_string())
         }
-        Format::Text => out.line(&format!("mode {} -> {to} (seq {seq})", esc(&m.mode))),
+        Format::Text => out.line(&format!(
+            "mode {} -> {to} (seq {seq})",
+            esc(m.mode.as_str())
+        )),
     }
     out.flush();
     Ok(())

@@ -15,15 +15,23 @@
 //! index of open breakers (one key, usually absent) is checked on every
 //! entry, so the stored state follows log time the way a live breaker
 //! follows the clock.
+use super::status::status_enum;
 use super::{Event, Projection, StoreError, Tx};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub const NAME: &str = "breakers";
 
-pub const CLOSED: &str = "closed";
-pub const OPEN: &str = "open";
-pub const HALF_OPEN: &str = "half-open";
+status_enum! {
+    /// Whether calls to a tool may start.
+    pub enum BreakerState("breaker state") {
+        Closed = "closed",
+        Open = "open",
+        HalfOpen = "half-open",
+    }
+}
+
+use BreakerState::{Closed, HalfOpen, Open};
 
 const NS_PER_S: u64 = 1_000_000_000;
 
@@ -53,7 +61,7 @@ impl Default for Config {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Breaker {
     pub tool: String,
-    pub state: String,
+    pub state: BreakerState,
     /// Commit times of the last `failure_threshold` failures while closed,
     /// oldest first: all the open decision needs, and small to rewrite.
     pub failures_ts_ns: Vec<u64>,
@@ -80,7 +88,7 @@ impl Breaker {
     fn new(tool: &str) -> Self {
         Self {
             tool: tool.to_string(),
-            state: CLOSED.to_string(),
+            state: Closed,
             failures_ts_ns: Vec::new(),
             failures_total: 0,
             opened_at_ns: None,
@@ -109,13 +117,13 @@ impl Breaker {
 
     pub fn next_probe_ns(&self, cfg: &Config) -> Option<u64> {
         let probe = cfg.recovery_probe_seconds.saturating_mul(NS_PER_S);
-        match self.state.as_str() {
-            OPEN => self.opened_at_ns.map(|o| o.saturating_add(probe)),
-            HALF_OPEN if self.probe_in_flight => {
+        match self.state {
+            Open => self.opened_at_ns.map(|o| o.saturating_add(probe)),
+            HalfOpen if self.probe_in_flight => {
                 self.probe_started_ns.map(|p| p.saturating_add(probe))
             }
-            HALF_OPEN => self.half_open_at_ns,
-            _ => None,
+            HalfOpen => self.half_open_at_ns,
+            Closed => None,
         }
     }
 
@@ -125,9 +133,9 @@ impl Breaker {
         let mut b = self.clone();
         if let Some(due) = b
             .next_probe_ns(cfg)
-            .filter(|&p| b.state == OPEN && now_ns >= p)
+            .filter(|&p| b.state == Open && now_ns >= p)
         {
-            b.state = HALF_OPEN.to_string();
+            b.state = HalfOpen;
             b.half_open_at_ns = Some(due);
         }
         b
@@ -137,15 +145,15 @@ impl Breaker {
     /// and in half-open only as the single probe.
     pub fn allows(&self, cfg: &Config, now_ns: u64) -> bool {
         let b = self.at(cfg, now_ns);
-        match b.state.as_str() {
-            CLOSED => true,
-            HALF_OPEN => !b.probe_in_flight || b.next_probe_ns(cfg).is_some_and(|p| now_ns >= p),
-            _ => false,
+        match b.state {
+            Closed => true,
+            HalfOpen => !b.probe_in_flight || b.next_probe_ns(cfg).is_some_and(|p| now_ns >= p),
+            Open => false,
         }
     }
 
     fn open(&mut self, ev: &Event<'_>) {
-        self.state = OPEN.to_string();
+        self.state = Open;
         self.opened_at_ns = Some(ev.log_ns);
         self.opened_seq = Some(ev.seq);
         self.probe_in_flight = false;
@@ -199,8 +207,8 @@ impl Breakers {
             idx.remove(&tool);
             let key = breaker_key(&tool);
             if let Some(mut b) = tx.get_json::<Breaker>(&key)? {
-                if b.state == OPEN {
-                    b.state = HALF_OPEN.to_string();
+                if b.state == Open {
+                    b.state = HalfOpen;
                     b.half_open_at_ns = Some(ev.log_ns);
                     b.half_open_seq = Some(ev.seq);
                     b.probe_in_flight = false;
@@ -236,7 +244,8 @@ impl Projection for Breakers {
         NAME
     }
     fn version(&self) -> u32 {
-        1
+        // 2: `state` is a `BreakerState` (same words).
+        2
     }
     fn apply(&self, ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<(), StoreError> {
         Self::promote_due(ev, tx)?;
@@ -271,7 +280,7 @@ impl Projection for Breakers {
                 configured_seq: Some(ev.seq),
             };
             tx.put_json(&config_key(tool), cfg);
-            if let (OPEN, Some(o)) = (b.state.as_str(), b.opened_at_ns) {
+            if let (Open, Some(o)) = (b.state, b.opened_at_ns) {
                 let mut idx = Self::index(tx)?;
                 idx.insert(
                     tool.to_string(),
@@ -291,8 +300,8 @@ impl Projection for Breakers {
         let call_id = ev.str("call_id");
         let straggler = b.probe_in_flight
             && matches!((call_id, b.probe_call_id.as_deref()), (Some(c), Some(p)) if c != p);
-        match (ev.kind, b.state.as_str()) {
-            ("tool.call_started", HALF_OPEN) => {
+        match (ev.kind, b.state) {
+            ("tool.call_started", HalfOpen) => {
                 if b.allows(&cfg, ev.log_ns) {
                     b.probe_in_flight = true;
                     b.probe_started_ns = Some(ev.log_ns);
@@ -302,9 +311,9 @@ impl Projection for Breakers {
                     b.calls_not_allowed += 1;
                 }
             }
-            ("tool.call_started", OPEN) => b.calls_not_allowed += 1,
-            ("tool.call_completed", HALF_OPEN) if !straggler => {
-                b.state = CLOSED.to_string();
+            ("tool.call_started", Open) => b.calls_not_allowed += 1,
+            ("tool.call_completed", HalfOpen) if !straggler => {
+                b.state = Closed;
                 b.failures_ts_ns.clear();
                 b.probe_in_flight = false;
                 b.closed_seq = Some(ev.seq);
@@ -313,8 +322,8 @@ impl Projection for Breakers {
             ("tool.call_failed", state) => {
                 b.failures_total += 1;
                 let tripped = match state {
-                    HALF_OPEN => !straggler,
-                    CLOSED => {
+                    HalfOpen => !straggler,
+                    Closed => {
                         let window = cfg.window_seconds.saturating_mul(NS_PER_S);
                         b.failures_ts_ns
                             .retain(|&t| t <= ev.log_ns && ev.log_ns - t < window);
@@ -324,7 +333,7 @@ impl Projection for Breakers {
                         b.failures_ts_ns.drain(..excess);
                         b.failures_ts_ns.len() as u64 >= cfg.failure_threshold
                     }
-                    _ => false,
+                    Open => false,
                 };
                 if tripped {
                     Self::set_open(ev, tx, &mut b, &cfg)?;
@@ -351,14 +360,14 @@ mod tests {
     fn view_time_promotion_and_probe_expiry() {
         let s = NS_PER_S;
         let mut b = Breaker::new("t");
-        b.state = OPEN.into();
+        b.state = Open;
         b.opened_at_ns = Some(100 * s);
         assert!(!b.allows(&cfg(), 129 * s));
-        assert_eq!(b.at(&cfg(), 130 * s).state, HALF_OPEN);
+        assert_eq!(b.at(&cfg(), 130 * s).state, HalfOpen);
         assert_eq!(b.at(&cfg(), 135 * s).half_open_at_ns, Some(130 * s));
         assert!(b.allows(&cfg(), 130 * s));
         // One probe in flight blocks others until it is overdue.
-        b.state = HALF_OPEN.into();
+        b.state = HalfOpen;
         b.probe_in_flight = true;
         b.probe_started_ns = Some(131 * s);
         assert!(!b.allows(&cfg(), 140 * s));

@@ -8,13 +8,24 @@
 //! reviewer needs the actual error. An item leaves "pending" only through an
 //! entry: `job.replayed` (linked by `original_job_id` + `dlq_seq`) or
 //! `dlq.reviewed`.
+use super::status::status_enum;
 use super::{Event, Projection, StoreError, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub const NAME: &str = "dlq";
 
-pub const PENDING: &str = "pending";
+status_enum! {
+    /// `pending`, or how the item was resolved.
+    #[derive(Default)]
+    pub enum DlqStatus("DLQ status") {
+        #[default]
+        Pending = "pending",
+        Replayed = "replayed",
+        Discarded = "discarded",
+        ManualFix = "manual_fix",
+    }
+}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Item {
@@ -30,8 +41,7 @@ pub struct Item {
     pub enqueued_seq: u64,
     pub enqueued_ts_ns: u64,
     pub enqueued_by: String,
-    /// `pending`, or the resolution: `replayed`, `discarded`, `manual_fix`.
-    pub status: String,
+    pub status: DlqStatus,
     pub resolved_seq: Option<u64>,
     pub resolved_ts_ns: Option<u64>,
     pub resolved_by: Option<String>,
@@ -43,7 +53,7 @@ pub struct Item {
 
 impl Item {
     pub fn is_pending(&self) -> bool {
-        self.status == PENDING
+        self.status == DlqStatus::Pending
     }
     /// The job id the next replay of this item gets.
     pub fn next_replay_id(&self) -> String {
@@ -77,7 +87,7 @@ impl Dlq {
         ev: &Event<'_>,
         tx: &mut Tx<'_>,
         job_id: &str,
-        status: &str,
+        status: DlqStatus,
         replay_job_id: Option<&str>,
         dlq_seq: Option<u64>,
     ) -> Result<(), StoreError> {
@@ -90,7 +100,7 @@ impl Dlq {
         if !item.is_pending() || dlq_seq.is_some_and(|s| s != item.enqueued_seq) {
             return Ok(());
         }
-        item.status = status.to_string();
+        item.status = status;
         item.resolved_seq = Some(ev.seq);
         item.resolved_ts_ns = Some(ev.log_ns);
         item.resolved_by = Some(ev.actor.to_string());
@@ -109,7 +119,8 @@ impl Projection for Dlq {
         NAME
     }
     fn version(&self) -> u32 {
-        1
+        // 2: `status` is a `DlqStatus` (same words).
+        2
     }
     fn apply(&self, ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<(), StoreError> {
         match ev.kind {
@@ -168,7 +179,7 @@ impl Projection for Dlq {
                     enqueued_seq: ev.seq,
                     enqueued_ts_ns: ev.log_ns,
                     enqueued_by: ev.actor.to_string(),
-                    status: PENDING.to_string(),
+                    status: DlqStatus::Pending,
                     replays,
                     ..Item::default()
                 };
@@ -178,14 +189,15 @@ impl Projection for Dlq {
                 let Some(orig) = ev.str("original_job_id") else {
                     return Ok(());
                 };
-                Self::resolve(ev, tx, orig, "replayed", ev.job_id, ev.u64("dlq_seq"))?;
+                let dlq_seq = ev.u64("dlq_seq");
+                Self::resolve(ev, tx, orig, DlqStatus::Replayed, ev.job_id, dlq_seq)?;
             }
             "dlq.reviewed" => {
                 let Some(job) = ev.job_id else { return Ok(()) };
-                let Some(res) = ev.str("resolution") else {
-                    return Ok(());
-                };
-                if matches!(res, "replayed" | "discarded" | "manual_fix") {
+                // Pending is not a resolution: a review naming it (or no
+                // known resolution) resolves nothing.
+                let res = ev.str("resolution").and_then(|r| r.parse().ok());
+                if let Some(res) = res.filter(|r| *r != DlqStatus::Pending) {
                     Self::resolve(ev, tx, job, res, None, None)?;
                 }
             }

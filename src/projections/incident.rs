@@ -16,6 +16,7 @@
 //! the next automatic incident needs fresh evidence rather than re-firing on
 //! the event right after the operator's decision.
 use super::policy::to_micros;
+use super::status::status_enum;
 use super::{Event, Projection, StoreError, Tx, View};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -36,13 +37,33 @@ const ERRORS_KEY: &[u8] = b"win/errors";
 const SPEND_KEY: &[u8] = b"win/spend";
 const STALE_KEY: &[u8] = b"win/stale";
 
+status_enum! {
+    /// The system's mode of operation.
+    #[derive(Default)]
+    pub enum IncidentLevel("incident level") {
+        #[default]
+        Normal = "normal",
+        Degraded = "degraded",
+        Incident = "incident",
+    }
+}
+
+status_enum! {
+    /// What moved the state: an operator's entry, or a derived trigger.
+    pub enum Trigger("incident trigger") {
+        Declared = "declared",
+        Resolved = "resolved",
+        ErrorRate = "error_rate",
+        SpendSpike = "spend_spike",
+        Heartbeat = "heartbeat",
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct IncidentState {
-    /// "normal", "degraded" or "incident".
-    pub state: String,
+    pub state: IncidentLevel,
     pub reason: Option<String>,
-    /// "declared", "resolved", "error_rate", "spend_spike" or "heartbeat".
-    pub trigger: Option<String>,
+    pub trigger: Option<Trigger>,
     /// Seq and log time of the entry that moved the state.
     pub since_seq: Option<u64>,
     pub since_ts_ns: Option<u64>,
@@ -53,7 +74,7 @@ pub struct IncidentState {
 impl Default for IncidentState {
     fn default() -> Self {
         Self {
-            state: "normal".into(),
+            state: IncidentLevel::Normal,
             reason: None,
             trigger: None,
             since_seq: None,
@@ -65,7 +86,7 @@ impl Default for IncidentState {
 
 impl IncidentState {
     pub fn is_incident(&self) -> bool {
-        self.state == "incident"
+        self.state == IncidentLevel::Incident
     }
 }
 
@@ -95,22 +116,26 @@ impl Projection for Incident {
         NAME
     }
     fn version(&self) -> u32 {
-        1
+        // 2: `state` and `trigger` are enums (same words).
+        2
     }
     fn apply(&self, ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<(), StoreError> {
         let trigger = match ev.kind {
             "incident.declared" => {
-                let (Some(level @ ("degraded" | "incident")), Some(reason)) =
-                    (ev.str("level"), ev.str("reason"))
-                else {
+                let level = ev.str("level").and_then(|l| l.parse().ok());
+                // Declaring "normal" is what a resolution is for.
+                let (Some(level), Some(reason)) = (
+                    level.filter(|l| *l != IncidentLevel::Normal),
+                    ev.str("reason"),
+                ) else {
                     return Ok(());
                 };
-                set(tx, ev, level, Some(reason.to_string()), "declared");
+                set(tx, ev, level, Some(reason.to_string()), Trigger::Declared);
                 return Ok(());
             }
             "incident.resolved" => {
                 let note = ev.str("resolution_note").map(str::to_string);
-                set(tx, ev, "normal", note, "resolved");
+                set(tx, ev, IncidentLevel::Normal, note, Trigger::Resolved);
                 clear_windows(ev, tx)?;
                 return Ok(());
             }
@@ -120,23 +145,29 @@ impl Projection for Incident {
             "heartbeat.stale" => stale_workers(ev, tx)?,
             _ => None,
         };
-        if let Some((name, reason)) = trigger {
+        if let Some((trigger, reason)) = trigger {
             let cur = current_tx(tx)?;
             if !cur.is_incident() {
-                set(tx, ev, "incident", Some(reason), name);
+                set(tx, ev, IncidentLevel::Incident, Some(reason), trigger);
             }
         }
         Ok(())
     }
 }
 
-fn set(tx: &mut Tx<'_>, ev: &Event<'_>, state: &str, reason: Option<String>, trigger: &str) {
+fn set(
+    tx: &mut Tx<'_>,
+    ev: &Event<'_>,
+    state: IncidentLevel,
+    reason: Option<String>,
+    trigger: Trigger,
+) {
     tx.put_json(
         STATE_KEY,
         IncidentState {
-            state: state.into(),
+            state,
             reason,
-            trigger: Some(trigger.into()),
+            trigger: Some(trigger),
             since_seq: Some(ev.seq),
             since_ts_ns: Some(ev.log_ns),
             actor: Some(ev.actor.to_string()),
@@ -163,9 +194,10 @@ fn clear_windows(ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<(), StoreError> {
     Ok(())
 }
 
-type Trigger = Option<(&'static str, String)>;
+/// A derived trigger that fired, with its reason.
+type Fired = Option<(Trigger, String)>;
 
-fn error_rate(ev: &Event<'_>, tx: &mut Tx<'_>, is_error: bool) -> Result<Trigger, StoreError> {
+fn error_rate(ev: &Event<'_>, tx: &mut Tx<'_>, is_error: bool) -> Result<Fired, StoreError> {
     let mut w: Errors = tx.get_json(ERRORS_KEY)?.unwrap_or_default();
     let sec = ev.log_ns / SEC_NS;
     w.secs.retain(|&s, _| s + WINDOW_S > sec);
@@ -180,7 +212,7 @@ fn error_rate(ev: &Event<'_>, tx: &mut Tx<'_>, is_error: bool) -> Result<Trigger
     // errors / total > 20%  <=>  5 * errors > total, in exact integers.
     if total >= ERROR_MIN_EVENTS && errors.saturating_mul(5) > total {
         return Ok(Some((
-            "error_rate",
+            Trigger::ErrorRate,
             format!(
                 "error rate {errors}/{total} ({}%) over 5 min exceeds 20%",
                 errors * 100 / total
@@ -190,7 +222,7 @@ fn error_rate(ev: &Event<'_>, tx: &mut Tx<'_>, is_error: bool) -> Result<Trigger
     Ok(None)
 }
 
-fn spend_spike(ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<Trigger, StoreError> {
+fn spend_spike(ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<Fired, StoreError> {
     let usd = to_micros(ev.f64("usd").unwrap_or(0.0));
     let mut s: Spend = tx.get_json(SPEND_KEY)?.unwrap_or_default();
     let now_min = ev.log_ns / MIN_NS;
@@ -219,7 +251,7 @@ fn spend_spike(ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<Trigger, StoreError> {
             spike.then(|| {
                 let avg = base as f64 * HOUR_MIN as f64 / base_mins as f64 / 1e6;
                 (
-                    "spend_spike",
+                    Trigger::SpendSpike,
                     format!(
                         "spend in the last hour {:.2} USD > 2x the hourly average {avg:.2} USD",
                         last_hour as f64 / 1e6
@@ -233,7 +265,7 @@ fn spend_spike(ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<Trigger, StoreError> {
     Ok(out)
 }
 
-fn stale_workers(ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<Trigger, StoreError> {
+fn stale_workers(ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<Fired, StoreError> {
     let Some(worker) = ev.str("worker_id") else {
         return Ok(None);
     };
@@ -244,7 +276,7 @@ fn stale_workers(ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<Trigger, StoreError>
     let trigger = (s.workers.len() > STALE_WORKERS_MAX).then(|| {
         let names: Vec<&str> = s.workers.keys().map(String::as_str).collect();
         (
-            "heartbeat",
+            Trigger::Heartbeat,
             format!(
                 "heartbeat stale from {} workers within 5 min: {}",
                 names.len(),
@@ -259,7 +291,7 @@ fn stale_workers(ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<Trigger, StoreError>
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use super::super::policy::testkit::{apply_all, ev, tree, view, Ev};
+    use super::super::testkit::{apply_all, ev, tree, view, Ev};
     use super::*;
     use serde_json::json;
 
@@ -339,27 +371,27 @@ mod tests {
     fn error_rate_needs_more_than_20_percent_of_at_least_10() {
         assert_eq!(
             state_after(&outcomes("oooooooooooooFFF", 0, T0)).state,
-            "normal",
+            IncidentLevel::Normal,
             "3/16"
         );
         assert_eq!(
             state_after(&outcomes("ooooooooFF", 0, T0)).state,
-            "normal",
+            IncidentLevel::Normal,
             "2/10 is not > 20%"
         );
         assert_eq!(
             state_after(&outcomes("FFFooooo", 0, T0)).state,
-            "normal",
+            IncidentLevel::Normal,
             "3/8: fewer than 10"
         );
         let s = state_after(&outcomes("oooooooJFF", 0, T0));
         assert_eq!(
-            (s.state.as_str(), s.trigger.as_deref(), s.since_seq),
-            ("incident", Some("error_rate"), Some(9))
+            (s.state, s.trigger, s.since_seq),
+            (IncidentLevel::Incident, Some(Trigger::ErrorRate), Some(9))
         );
         assert_eq!(
             state_after(&outcomes("oooooooooCFF", 0, T0)).state,
-            "normal",
+            IncidentLevel::Normal,
             "2/12"
         );
     }
@@ -370,7 +402,7 @@ mod tests {
         evs.extend(outcomes("ooooooooo", 3, T0 + WINDOW_S * SEC_NS));
         assert_eq!(
             state_after(&evs).state,
-            "normal",
+            IncidentLevel::Normal,
             "old failures left the window"
         );
     }
@@ -381,20 +413,24 @@ mod tests {
         // 0.10 USD every 10 min for 3 hours: 0.60 USD/h.
         let mut evs: Vec<Ev> = (0..18).map(|i| cost(i, T0 + i * 10 * min, 0.10)).collect();
         let t_end = T0 + 180 * min;
-        assert_eq!(state_after(&evs).state, "normal", "steady spend");
+        assert_eq!(
+            state_after(&evs).state,
+            IncidentLevel::Normal,
+            "steady spend"
+        );
         // Last hour: 0.5 + 0.10*... ; a burst of 1.50 USD makes it > 1.20.
         evs.push(cost(18, t_end, 1.50));
         let s = state_after(&evs);
         assert_eq!(
-            (s.state.as_str(), s.trigger.as_deref()),
-            ("incident", Some("spend_spike")),
+            (s.state, s.trigger),
+            (IncidentLevel::Incident, Some(Trigger::SpendSpike)),
             "{s:?}"
         );
         // The same burst with under 1 hour of baseline does not trigger.
         let short = vec![cost(0, T0, 0.10), cost(1, T0 + 90 * min, 5.0)];
-        assert_eq!(state_after(&short).state, "normal");
+        assert_eq!(state_after(&short).state, IncidentLevel::Normal);
         let enough = vec![cost(0, T0, 0.10), cost(1, T0 + 120 * min, 5.0)];
-        assert_eq!(state_after(&enough).state, "incident");
+        assert_eq!(state_after(&enough).state, IncidentLevel::Incident);
     }
 
     #[test]
@@ -408,10 +444,10 @@ mod tests {
             hb(2, "w3", T0),
             hb(3, "w3", T0 + SEC_NS),
         ];
-        assert_eq!(state_after(&three).state, "normal");
+        assert_eq!(state_after(&three).state, IncidentLevel::Normal);
         let mut four = three;
         four.push(hb(4, "w4", T0 + 2 * SEC_NS));
-        assert_eq!(state_after(&four).trigger.as_deref(), Some("heartbeat"));
+        assert_eq!(state_after(&four).trigger, Some(Trigger::Heartbeat));
         let spread = vec![
             hb(0, "w1", T0),
             hb(1, "w2", T0),
@@ -420,7 +456,7 @@ mod tests {
         ];
         assert_eq!(
             state_after(&spread).state,
-            "normal",
+            IncidentLevel::Normal,
             "w1..w3 are older than 5 min"
         );
     }
@@ -434,11 +470,11 @@ mod tests {
             None,
             json!({"level":"degraded","reason":"slow"}),
         )];
-        assert_eq!(state_after(&evs).state, "degraded");
+        assert_eq!(state_after(&evs).state, IncidentLevel::Degraded);
         evs.extend(outcomes("oooooooFFF", 1, T0));
         assert_eq!(
             state_after(&evs).state,
-            "incident",
+            IncidentLevel::Incident,
             "auto trigger escalates degraded"
         );
         evs.push(ev(
@@ -451,8 +487,8 @@ mod tests {
         evs.extend(outcomes("o", 12, T0 + 21 * SEC_NS));
         let s = state_after(&evs);
         assert_eq!(
-            (s.state.as_str(), s.since_seq),
-            ("normal", Some(11)),
+            (s.state, s.since_seq),
+            (IncidentLevel::Normal, Some(11)),
             "no re-fire on old evidence"
         );
         evs.push(ev(
@@ -462,6 +498,10 @@ mod tests {
             None,
             json!({"level":"bogus","reason":"x"}),
         ));
-        assert_eq!(state_after(&evs).state, "normal", "bad level ignored");
+        assert_eq!(
+            state_after(&evs).state,
+            IncidentLevel::Normal,
+            "bad level ignored"
+        );
     }
 }

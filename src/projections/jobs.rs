@@ -1,15 +1,60 @@
 //! Job index: job_id → status, type, cost, timing and the seqs of its
 //! entries, so replay and forensics never scan the whole log.
+use super::status::status_enum;
 use super::{Event, Projection, StoreError, Tx};
 use serde::{Deserialize, Serialize};
 
 pub const NAME: &str = "jobs";
 
+status_enum! {
+    /// Where a job stands, as its entries tell it.
+    #[derive(Default)]
+    pub enum JobStatus("job status") {
+        #[default]
+        Received = "received",
+        Running = "running",
+        Retrying = "retrying",
+        Completed = "completed",
+        Failed = "failed",
+        Cancelled = "cancelled",
+        TimedOut = "timed_out",
+        DeadLettered = "dead_lettered",
+        DlqReplayed = "dlq_replayed",
+        DlqDiscarded = "dlq_discarded",
+        DlqManualFix = "dlq_manual_fix",
+        /// A `dlq.reviewed` without a resolution this build knows.
+        DlqReviewed = "dlq_reviewed",
+    }
+}
+
+impl JobStatus {
+    /// The status a job-ending entry leaves, if `kind` is one.
+    fn ended_by(kind: &str) -> Option<Self> {
+        Some(match kind {
+            "job.completed" => Self::Completed,
+            "job.failed" => Self::Failed,
+            "job.cancelled" => Self::Cancelled,
+            "job.timed_out" => Self::TimedOut,
+            _ => return None,
+        })
+    }
+
+    /// The status after a DLQ review with this resolution.
+    fn reviewed(resolution: Option<&str>) -> Self {
+        match resolution {
+            Some("replayed") => Self::DlqReplayed,
+            Some("discarded") => Self::DlqDiscarded,
+            Some("manual_fix") => Self::DlqManualFix,
+            _ => Self::DlqReviewed,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Job {
     pub job_id: String,
     pub job_type: Option<String>,
-    pub status: String,
+    pub status: JobStatus,
     pub agent: Option<String>,
     pub first_seq: u64,
     pub last_seq: u64,
@@ -27,7 +72,7 @@ pub struct Job {
     pub chunk_seqs: u64,
 }
 
-/// Seqs per chunk record: one sled write per chunk per commit instead of one
+/// Seqs per chunk record: one store write per chunk per commit instead of one
 /// per entry, which made the job index the slowest projection to rebuild.
 pub const SEQS_PER_CHUNK: u64 = 128;
 
@@ -63,20 +108,14 @@ pub fn job_seqs(v: &super::View<'_>, job_id: &str) -> Result<Vec<u64>, StoreErro
 
 pub struct Jobs;
 
-/// Reuses the status string's buffer: most events leave it unchanged.
-fn set_status(status: &mut String, to: &str) {
-    if status != to {
-        status.clear();
-        status.push_str(to);
-    }
-}
-
 impl Projection for Jobs {
     fn name(&self) -> &'static str {
         NAME
     }
     fn version(&self) -> u32 {
-        3
+        // 4: `status` is a `JobStatus` (same words; an unknown DLQ
+        // resolution now reads as dlq_reviewed).
+        4
     }
     fn apply(&self, ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<(), StoreError> {
         let Some(job_id) = ev.job_id else {
@@ -85,7 +124,7 @@ impl Projection for Jobs {
         let key = job_key(job_id);
         let init = || Job {
             job_id: job_id.to_string(),
-            status: "received".into(),
+            status: JobStatus::Received,
             first_seq: ev.seq,
             received_ts_ns: ev.log_ns,
             seq_chunk: ev.seq,
@@ -103,18 +142,18 @@ impl Projection for Jobs {
                     job.received_ts_ns = ev.log_ns;
                 }
                 "job.planning" | "job.dispatched" | "run.claimed" | "worker.claimed" => {
-                    set_status(&mut job.status, "running")
+                    job.status = JobStatus::Running
                 }
                 "job.progress" => {
-                    set_status(&mut job.status, "running");
+                    job.status = JobStatus::Running;
                     job.first_update_ts_ns.get_or_insert(ev.log_ns);
                 }
                 "job.retrying" => {
-                    set_status(&mut job.status, "retrying");
+                    job.status = JobStatus::Retrying;
                     job.retries += 1;
                 }
                 "job.completed" | "job.failed" | "job.cancelled" | "job.timed_out" => {
-                    job.status = ev.kind.trim_start_matches("job.").into();
+                    job.status = JobStatus::ended_by(ev.kind).unwrap_or(job.status);
                     job.finished_ts_ns = Some(ev.log_ns);
                     if let Some(e) = ev.str("error") {
                         job.last_error = Some(e.to_string());
@@ -122,15 +161,13 @@ impl Projection for Jobs {
                 }
                 "tool.call_failed" => job.last_error = ev.str("error").map(str::to_string),
                 "dlq.enqueued" => {
-                    job.status = "dead_lettered".into();
+                    job.status = JobStatus::DeadLettered;
                     job.last_error = ev
                         .str("failure_reason")
                         .map(str::to_string)
                         .or(job.last_error.take());
                 }
-                "dlq.reviewed" => {
-                    job.status = format!("dlq_{}", ev.str("resolution").unwrap_or("reviewed"))
-                }
+                "dlq.reviewed" => job.status = JobStatus::reviewed(ev.str("resolution")),
                 "cost.logged" => job.cost_usd += ev.f64("usd").unwrap_or(0.0),
                 _ => {}
             }

@@ -296,71 +296,10 @@ pub fn days(v: &View<'_>, day: u64) -> Result<Vec<DaySpend>, StoreError> {
         .collect())
 }
 
-/// Helpers for in-crate unit tests of projections: fold events into a fresh
-/// temporary tree and return the state digest.
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-pub(crate) mod testkit {
-    use super::super::{store, Event, Projection, Tx};
-    use serde_json::Value;
-
-    pub struct Ev {
-        pub seq: u64,
-        pub ts_ns: u64,
-        pub kind: &'static str,
-        pub job_id: Option<String>,
-        pub agent: Option<String>,
-        pub payload: Value,
-    }
-
-    pub fn ev(seq: u64, ts_ns: u64, kind: &'static str, agent: Option<&str>, payload: Value) -> Ev {
-        Ev {
-            seq,
-            ts_ns,
-            kind,
-            job_id: None,
-            agent: agent.map(str::to_string),
-            payload,
-        }
-    }
-
-    pub fn tree() -> sled::Tree {
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        db.open_tree("t").unwrap()
-    }
-
-    /// Applies `evs` to `tree`, committing after each so every read path
-    /// (overlay and tree) is exercised, and returns the state digest.
-    pub fn apply_all(p: &dyn Projection, tree: &sled::Tree, evs: &[Ev]) -> [u8; 32] {
-        for e in evs {
-            let ev = Event {
-                seq: e.seq,
-                log_ns: e.ts_ns,
-                wall_ns: e.ts_ns,
-                kind: e.kind,
-                job_id: e.job_id.as_deref(),
-                step_id: None,
-                agent: e.agent.as_deref(),
-                actor: "tester",
-                parent: None,
-                payload: &e.payload,
-            };
-            let staged = Default::default();
-            p.apply(&ev, &mut Tx::new(tree, &staged)).unwrap();
-            store::commit(tree, &staged, Vec::new()).unwrap();
-        }
-        store::digest(tree).unwrap()
-    }
-
-    pub fn view(tree: &sled::Tree) -> super::super::View<'_> {
-        super::super::View { tree }
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use super::testkit::{apply_all, ev, tree, view, Ev};
+    use super::super::testkit::{apply_all, dump, ev, tree, view, Ev};
     use super::*;
     use serde_json::json;
 
@@ -405,12 +344,6 @@ mod tests {
         let da = apply_all(&Policies, &a, &sample());
         let db = apply_all(&Policies, &b, &sample());
         assert_eq!(hex::encode(da), hex::encode(db));
-        let dump = |t: &sled::Tree| -> Vec<(Vec<u8>, Vec<u8>)> {
-            t.iter()
-                .map(|kv| kv.unwrap())
-                .map(|(k, v)| (k.to_vec(), v.to_vec()))
-                .collect()
-        };
         assert_eq!(dump(&a), dump(&b));
     }
 

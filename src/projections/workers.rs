@@ -7,10 +7,21 @@
 //! they are judged by [`findings`] at view time. Reporting only: releasing a
 //! claim or requeueing a job is a decision, written as an entry by the
 //! supervisor of a later issue.
+use super::status::status_enum;
 use super::{Event, Projection, StoreError, Tx};
 use serde::{Deserialize, Serialize};
 
 pub const NAME: &str = "workers";
+
+status_enum! {
+    /// What a claim holds: a job (`worker.claimed`) or a run (`run.claimed`).
+    #[derive(Default)]
+    pub enum ClaimKind("claim kind") {
+        #[default]
+        Job = "job",
+        Run = "run",
+    }
+}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Worker {
@@ -30,8 +41,7 @@ pub struct Worker {
 /// A job (`worker.claimed`) or run (`run.claimed`) held under a lease.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claim {
-    /// `job` or `run`.
-    pub what: String,
+    pub what: ClaimKind,
     pub id: String,
     pub worker_id: String,
     pub claimed_seq: u64,
@@ -49,6 +59,11 @@ impl Claim {
             _ => (self.claimed_seq, self.claimed_ts_ns),
         }
     }
+
+    /// `job/<id>` or `run/<id>`, as the dead-worker finding lists it.
+    fn label(&self) -> String {
+        format!("{}/{}", self.what, self.id)
+    }
 }
 
 pub fn worker_key(id: &str) -> Vec<u8> {
@@ -56,7 +71,7 @@ pub fn worker_key(id: &str) -> Vec<u8> {
 }
 pub const WORKER_PREFIX: &[u8] = b"worker/";
 
-pub fn claim_key(what: &str, id: &str) -> Vec<u8> {
+pub fn claim_key(what: ClaimKind, id: &str) -> Vec<u8> {
     format!("claim/{what}/{id}").into_bytes()
 }
 pub const CLAIM_PREFIX: &[u8] = b"claim/";
@@ -78,12 +93,23 @@ impl Default for Thresholds {
     }
 }
 
+status_enum! {
+    /// What is wrong with a worker or one of its claims.
+    pub enum FindingKind("worker finding") {
+        /// No heartbeat for too long, or reported stale since the last one.
+        Dead = "dead",
+        /// A claim held too long, or past its lease without renewal.
+        Stuck = "stuck",
+        /// Resident memory over the caller's limit.
+        Rss = "rss",
+    }
+}
+
 /// One problem at log time `now`, with the entry that proves it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Finding {
     pub worker_id: String,
-    /// `dead`, `stuck` or `rss`.
-    pub status: &'static str,
+    pub status: FindingKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -97,110 +123,124 @@ pub struct Finding {
     pub claims: Vec<String>,
 }
 
+/// Whole milliseconds from `from_ns` to `now_ns` (0 if `from_ns` is later).
+fn ms_since(now_ns: u64, from_ns: u64) -> u64 {
+    now_ns.saturating_sub(from_ns) / 1_000_000
+}
+
+/// The worker's last sign of life (its first mention if it never sent a
+/// heartbeat): seq and log time.
+fn last_heartbeat(w: &Worker) -> (u64, u64) {
+    match (w.last_heartbeat_seq, w.last_heartbeat_ts_ns) {
+        (Some(s), Some(t)) => (s, t),
+        _ => (w.first_seen_seq, w.first_seen_ts_ns),
+    }
+}
+
+/// Dead: a `heartbeat.stale` after the last heartbeat, or silence past
+/// the threshold. `held` are the claims a supervisor would release.
+fn dead(w: &Worker, held: Vec<String>, now_ns: u64, t: &Thresholds) -> Option<Finding> {
+    let (hb_seq, hb_ts) = last_heartbeat(w);
+    let age_ms = ms_since(now_ns, hb_ts);
+    let (evidence_seq, reason) = if let Some(seq) = w.stale_reported_seq.filter(|&s| s > hb_seq) {
+        (
+            seq,
+            "heartbeat.stale reported after the last heartbeat".to_string(),
+        )
+    } else if age_ms > t.stale_after_ms {
+        let what = if w.last_heartbeat_seq.is_some() {
+            "no heartbeat"
+        } else {
+            "never sent a heartbeat"
+        };
+        (
+            hb_seq,
+            format!(
+                "{what} for {age_ms} ms (stale after {} ms)",
+                t.stale_after_ms
+            ),
+        )
+    } else {
+        return None;
+    };
+    Some(Finding {
+        worker_id: w.worker_id.clone(),
+        status: FindingKind::Dead,
+        job_id: None,
+        run_id: None,
+        reason,
+        age_ms,
+        evidence_seq,
+        claims: held,
+    })
+}
+
+/// Over the memory limit, judged on the last heartbeat's report.
+fn rss(w: &Worker, now_ns: u64, t: &Thresholds) -> Option<Finding> {
+    let (Some(max), Some(rss), Some(seq)) = (t.rss_max_mb, w.rss_mb, w.last_heartbeat_seq) else {
+        return None;
+    };
+    (rss > max).then(|| Finding {
+        worker_id: w.worker_id.clone(),
+        status: FindingKind::Rss,
+        job_id: None,
+        run_id: None,
+        reason: format!("rss {rss} MB over {max} MB"),
+        age_ms: ms_since(now_ns, last_heartbeat(w).1),
+        evidence_seq: seq,
+        claims: Vec::new(),
+    })
+}
+
+/// Stuck: held past the threshold (evidence: the claim), or else past its
+/// lease without renewal (evidence: the claim or its last renewal).
+fn stuck(c: &Claim, now_ns: u64, t: &Thresholds) -> Option<Finding> {
+    let (lease_seq, lease_ts) = c.lease_from();
+    let held_ms = ms_since(now_ns, c.claimed_ts_ns);
+    let (evidence_seq, age_ms, reason) = if held_ms > t.stuck_after_ms {
+        (
+            c.claimed_seq,
+            held_ms,
+            format!(
+                "claim held {held_ms} ms (stuck after {} ms)",
+                t.stuck_after_ms
+            ),
+        )
+    } else {
+        let lease_ms = c.lease_ms.filter(|&l| ms_since(now_ns, lease_ts) > l)?;
+        let over = ms_since(now_ns, lease_ts) - lease_ms;
+        (
+            lease_seq,
+            over,
+            format!("lease of {lease_ms} ms expired {over} ms ago without renewal"),
+        )
+    };
+    let (job_id, run_id) = match c.what {
+        ClaimKind::Run => (None, Some(c.id.clone())),
+        ClaimKind::Job => (Some(c.id.clone()), None),
+    };
+    Some(Finding {
+        worker_id: c.worker_id.clone(),
+        status: FindingKind::Stuck,
+        job_id,
+        run_id,
+        reason,
+        age_ms,
+        evidence_seq,
+        claims: Vec::new(),
+    })
+}
+
 /// Dead workers, stuck claims and oversized workers at log time `now_ns`,
 /// ordered by worker then claim, so the same log and `now` give the same list.
 pub fn findings(workers: &[Worker], claims: &[Claim], now_ns: u64, t: Thresholds) -> Vec<Finding> {
-    let ms = |from_ns: u64| now_ns.saturating_sub(from_ns) / 1_000_000;
     let mut out = Vec::new();
     for w in workers {
-        let held: Vec<String> = claims
-            .iter()
-            .filter(|c| c.worker_id == w.worker_id)
-            .map(|c| format!("{}/{}", c.what, c.id))
-            .collect();
-        let (hb_seq, hb_ts) = match (w.last_heartbeat_seq, w.last_heartbeat_ts_ns) {
-            (Some(s), Some(t)) => (s, t),
-            _ => (w.first_seen_seq, w.first_seen_ts_ns),
-        };
-        let reported_stale = w.stale_reported_seq.filter(|&s| s > hb_seq);
-        let dead = if let Some(seq) = reported_stale {
-            Some((
-                seq,
-                "heartbeat.stale reported after the last heartbeat".to_string(),
-            ))
-        } else if ms(hb_ts) > t.stale_after_ms {
-            let what = if w.last_heartbeat_seq.is_some() {
-                "no heartbeat"
-            } else {
-                "never sent a heartbeat"
-            };
-            Some((
-                hb_seq,
-                format!(
-                    "{what} for {} ms (stale after {} ms)",
-                    ms(hb_ts),
-                    t.stale_after_ms
-                ),
-            ))
-        } else {
-            None
-        };
-        if let Some((evidence_seq, reason)) = dead {
-            out.push(Finding {
-                worker_id: w.worker_id.clone(),
-                status: "dead",
-                job_id: None,
-                run_id: None,
-                reason,
-                age_ms: ms(hb_ts),
-                evidence_seq,
-                claims: held,
-            });
-        }
-        if let (Some(max), Some(rss), Some(seq)) = (t.rss_max_mb, w.rss_mb, w.last_heartbeat_seq) {
-            if rss > max {
-                out.push(Finding {
-                    worker_id: w.worker_id.clone(),
-                    status: "rss",
-                    job_id: None,
-                    run_id: None,
-                    reason: format!("rss {rss} MB over {max} MB"),
-                    age_ms: ms(hb_ts),
-                    evidence_seq: seq,
-                    claims: Vec::new(),
-                });
-            }
-        }
-        for c in claims.iter().filter(|c| c.worker_id == w.worker_id) {
-            let (lease_seq, lease_ts) = c.lease_from();
-            let held_ms = ms(c.claimed_ts_ns);
-            let stuck = if held_ms > t.stuck_after_ms {
-                Some((
-                    c.claimed_seq,
-                    held_ms,
-                    format!(
-                        "claim held {held_ms} ms (stuck after {} ms)",
-                        t.stuck_after_ms
-                    ),
-                ))
-            } else {
-                c.lease_ms.filter(|&l| ms(lease_ts) > l).map(|l| {
-                    let over = ms(lease_ts) - l;
-                    (
-                        lease_seq,
-                        over,
-                        format!("lease of {l} ms expired {over} ms ago without renewal"),
-                    )
-                })
-            };
-            if let Some((evidence_seq, age_ms, reason)) = stuck {
-                let (job_id, run_id) = if c.what == "run" {
-                    (None, Some(c.id.clone()))
-                } else {
-                    (Some(c.id.clone()), None)
-                };
-                out.push(Finding {
-                    worker_id: w.worker_id.clone(),
-                    status: "stuck",
-                    job_id,
-                    run_id,
-                    reason,
-                    age_ms,
-                    evidence_seq,
-                    claims: Vec::new(),
-                });
-            }
-        }
+        let mine = || claims.iter().filter(|c| c.worker_id == w.worker_id);
+        let held = mine().map(Claim::label).collect();
+        out.extend(dead(w, held, now_ns, &t));
+        out.extend(rss(w, now_ns, &t));
+        out.extend(mine().filter_map(|c| stuck(c, now_ns, &t)));
     }
     out
 }
@@ -221,12 +261,12 @@ impl Workers {
     fn claim(
         ev: &Event<'_>,
         tx: &mut Tx<'_>,
-        what: &str,
+        what: ClaimKind,
         id: &str,
         worker: &str,
     ) -> Result<(), StoreError> {
         let c = Claim {
-            what: what.to_string(),
+            what,
             id: id.to_string(),
             worker_id: worker.to_string(),
             claimed_seq: ev.seq,
@@ -250,7 +290,8 @@ impl Projection for Workers {
         NAME
     }
     fn version(&self) -> u32 {
-        1
+        // 2: `Claim::what` is a `ClaimKind` (same words).
+        2
     }
     fn apply(&self, ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<(), StoreError> {
         match ev.kind {
@@ -279,12 +320,11 @@ impl Projection for Workers {
                 tx.put_json(&worker_key(id), w);
             }
             "worker.claimed" | "run.claimed" => {
-                let what = if ev.kind == "run.claimed" {
-                    "run"
+                let (what, field) = if ev.kind == "run.claimed" {
+                    (ClaimKind::Run, "run_id")
                 } else {
-                    "job"
+                    (ClaimKind::Job, "job_id")
                 };
-                let field = if what == "run" { "run_id" } else { "job_id" };
                 let (Some(worker), Some(id)) = (ev.str("worker_id"), ev.str(field)) else {
                     return Ok(());
                 };
@@ -294,7 +334,7 @@ impl Projection for Workers {
                 let (Some(worker), Some(id)) = (ev.str("worker_id"), ev.str("run_id")) else {
                     return Ok(());
                 };
-                let key = claim_key("run", id);
+                let key = claim_key(ClaimKind::Run, id);
                 match tx.get_json::<Claim>(&key)? {
                     Some(mut c) if c.worker_id == worker => {
                         c.renewed_seq = Some(ev.seq);
@@ -304,14 +344,14 @@ impl Projection for Workers {
                     }
                     // Renewing a lease it does not hold on record: the
                     // worker holds it from now on.
-                    _ => Self::claim(ev, tx, "run", id, worker)?,
+                    _ => Self::claim(ev, tx, ClaimKind::Run, id, worker)?,
                 }
             }
             "worker.released" => {
                 let (Some(worker), Some(id)) = (ev.str("worker_id"), ev.str("job_id")) else {
                     return Ok(());
                 };
-                let key = claim_key("job", id);
+                let key = claim_key(ClaimKind::Job, id);
                 if tx
                     .get_json::<Claim>(&key)?
                     .is_some_and(|c| c.worker_id == worker)
@@ -322,7 +362,7 @@ impl Projection for Workers {
             // A finished job's claim is over even if no release was written.
             "job.completed" | "job.failed" | "job.cancelled" | "job.timed_out" | "dlq.enqueued" => {
                 if let Some(job) = ev.job_id {
-                    let key = claim_key("job", job);
+                    let key = claim_key(ClaimKind::Job, job);
                     if tx.get(&key)?.is_some() {
                         tx.del(&key);
                     }
@@ -348,7 +388,7 @@ mod tests {
             ..Worker::default()
         };
         let c = Claim {
-            what: "job".into(),
+            what: ClaimKind::Job,
             id: "j".into(),
             worker_id: "w".into(),
             claimed_seq: 1,
@@ -373,14 +413,14 @@ mod tests {
         );
         assert_eq!(
             (f[0].status, f[0].evidence_seq, f[0].age_ms),
-            ("stuck", 4, 1000)
+            (FindingKind::Stuck, 4, 1000)
         );
         let f = findings(&[w], &[c], 1801 * s, t);
         assert_eq!(
             f.iter()
                 .map(|f| (f.status, f.evidence_seq))
                 .collect::<Vec<_>>(),
-            vec![("dead", 5), ("stuck", 1)]
+            vec![(FindingKind::Dead, 5), (FindingKind::Stuck, 1)]
         );
     }
 }
