@@ -1,6 +1,6 @@
 // Command notecheck opens a signed note with Go's reference implementation,
 // golang.org/x/mod/sumdb/note, so tests can hold argusctl and pyverify to the
-// same verdict on the same bytes (tests/checkpoint_strict.rs).
+// same verdict on the same bytes (tests/it/checkpoint_strict.rs).
 //
 //	notecheck VERIFIER-KEY NOTE-FILE
 //

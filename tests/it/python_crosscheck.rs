@@ -4,9 +4,7 @@
 //! tampered; and its `canonical_json`, written from SPEC §4.1.1, must
 //! reproduce every payload `argusctl append` stores. Under CI (`CI` set) a
 //! missing Python or missing packages is a failure, never a skip.
-mod common;
-
-use common::python_ready;
+use crate::common::python_ready;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -255,7 +253,7 @@ fn python_canonical_json_reproduces_every_stored_payload() {
     );
 
     // The stored bytes themselves, from the segment files.
-    let stored: Vec<String> = common::stored_payloads(&dir)
+    let stored: Vec<String> = crate::common::stored_payloads(&dir)
         .into_values()
         .map(|(b, _)| String::from_utf8(b).unwrap())
         .collect();

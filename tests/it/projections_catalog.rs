@@ -1,9 +1,7 @@
 //! Catalog projections (PRD-018 §4.1 agent registry, §4.3 model routes,
 //! §4.4 feature flags, §4.8 memory proposal gate), driven through the real
 //! `argusctl` binary on real logs, with the seed's numbers.
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::ffi::OsStr;

@@ -3,9 +3,7 @@
 //!
 //! Log time advances only with commit timestamps, so rules measured in
 //! seconds use small configured windows and short real sleeps.
-mod common;
-
-use common::{argus, p, record};
+use crate::common::{argus, p, record};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Duration;
@@ -102,7 +100,7 @@ fn dead_letter(dir: &Path, job: &str) -> u64 {
 
 #[test]
 fn dlq_entry_comes_only_from_dlq_enqueued_and_carries_reason_and_last_error() {
-    let (tmp, _) = common::init_log(None);
+    let (tmp, _) = crate::common::init_log(None);
     let dir = tmp.path();
     // A job that failed and retried but was never dead-lettered stays out.
     put(
@@ -137,7 +135,7 @@ fn dlq_entry_comes_only_from_dlq_enqueued_and_carries_reason_and_last_error() {
 
 #[test]
 fn dlq_replay_appends_linked_job_replayed_and_refuses_non_pending() {
-    let (tmp, _) = common::init_log(None);
+    let (tmp, _) = crate::common::init_log(None);
     let dir = tmp.path();
     let enq = dead_letter(dir, "j1");
     let ack = one(dir, &["dlq", "replay", "j1"]);
@@ -173,7 +171,7 @@ fn dlq_replay_appends_linked_job_replayed_and_refuses_non_pending() {
 
 #[test]
 fn dlq_discard_appends_dlq_reviewed_with_reason() {
-    let (tmp, _) = common::init_log(None);
+    let (tmp, _) = crate::common::init_log(None);
     let dir = tmp.path();
     let d = dir.display().to_string();
     let enq = dead_letter(dir, "j2");
@@ -204,7 +202,7 @@ fn dlq_discard_appends_dlq_reviewed_with_reason() {
 
 #[test]
 fn sla_default_targets_are_the_seed_table() {
-    let (tmp, _) = common::init_log(None);
+    let (tmp, _) = crate::common::init_log(None);
     let dir = tmp.path();
     put(dir, &[json!({"kind":"x.hello"})]);
     let rows = lines(dir, &["sla"]);
@@ -236,7 +234,7 @@ fn nearest_rank(v: &mut [u64], p: f64) -> u64 {
 
 #[test]
 fn sla_measures_percentiles_and_breaches_in_log_time() {
-    let (tmp, _) = common::init_log(None);
+    let (tmp, _) = crate::common::init_log(None);
     let dir = tmp.path();
     // health_check job received under the default target (30 s)...
     let early = put(
@@ -387,7 +385,7 @@ fn breaker(dir: &Path, tool: &str) -> Value {
 
 #[test]
 fn breaker_opens_after_five_failures_in_sixty_seconds_by_default() {
-    let (tmp, _) = common::init_log(None);
+    let (tmp, _) = crate::common::init_log(None);
     let dir = tmp.path();
     put(dir, &fail("browser.fetch", 4));
     let c = one(dir, &["breakers", "--check", "browser.fetch"]);
@@ -419,7 +417,7 @@ fn breaker_opens_after_five_failures_in_sixty_seconds_by_default() {
 
 #[test]
 fn breaker_counts_only_failures_within_the_window() {
-    let (tmp, _) = common::init_log(None);
+    let (tmp, _) = crate::common::init_log(None);
     let dir = tmp.path();
     put(dir, &[configure("flaky", None)]);
     put(dir, &fail("flaky", 4));
@@ -437,7 +435,7 @@ fn breaker_counts_only_failures_within_the_window() {
 
 #[test]
 fn breaker_half_open_probes_once_closes_on_success_reopens_on_failure() {
-    let (tmp, _) = common::init_log(None);
+    let (tmp, _) = crate::common::init_log(None);
     let dir = tmp.path();
     let tool = "browser.fetch";
     put(dir, &[configure(tool, Some("cache.fetch"))]);
@@ -518,7 +516,7 @@ fn breaker_half_open_probes_once_closes_on_success_reopens_on_failure() {
 /// breaker opened (the next entry will carry at least that time).
 #[test]
 fn breaker_check_on_a_quiet_log_allows_the_probe_after_recovery_time() {
-    let (tmp, _) = common::init_log(None);
+    let (tmp, _) = crate::common::init_log(None);
     let dir = tmp.path();
     let tool = "browser.fetch";
     put(dir, &[configure(tool, None)]);
@@ -534,7 +532,7 @@ fn breaker_check_on_a_quiet_log_allows_the_probe_after_recovery_time() {
 
 #[test]
 fn breaker_half_open_lost_probe_does_not_block_forever() {
-    let (tmp, _) = common::init_log(None);
+    let (tmp, _) = crate::common::init_log(None);
     let dir = tmp.path();
     let tool = "search.api";
     put(dir, &[configure(tool, None)]);
@@ -576,7 +574,7 @@ fn breaker_half_open_lost_probe_does_not_block_forever() {
 
 #[test]
 fn workers_dead_when_heartbeat_older_than_stale_after() {
-    let (tmp, _) = common::init_log(None);
+    let (tmp, _) = crate::common::init_log(None);
     let dir = tmp.path();
     let first = put(
         dir,
@@ -629,7 +627,7 @@ fn workers_dead_when_heartbeat_older_than_stale_after() {
 
 #[test]
 fn workers_stuck_when_claim_outlives_lease_or_stuck_after() {
-    let (tmp, _) = common::init_log(None);
+    let (tmp, _) = crate::common::init_log(None);
     let dir = tmp.path();
     let c = put(
         dir,
@@ -715,10 +713,10 @@ fn digests(dir: &Path, args: &[&str]) -> Vec<(String, String)> {
 
 #[test]
 fn reliability_projections_rebuild_byte_identical() {
-    let (empty, _) = common::init_log(None);
+    let (empty, _) = crate::common::init_log(None);
     put(empty.path(), &[json!({"kind":"x.hello"})]);
     let empty_digests = digests(empty.path(), &["status"]);
-    let (tmp, _) = common::init_log(None);
+    let (tmp, _) = crate::common::init_log(None);
     let dir = tmp.path();
     dead_letter(dir, "j1");
     dead_letter(dir, "j2");

@@ -7,9 +7,7 @@
 //! that a closed stdout never panics and never changes a verdict, that
 //! `append` with nobody reading its acks stops and says what is stored, and
 //! that out-of-range numbers on the command line are usage errors.
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Write};
@@ -85,12 +83,12 @@ fn hostile_entries() -> Vec<Value> {
 }
 
 /// A log holding `H` in every field a view shows: each entry written by its
-/// writer's path (`common::record`), plus one written by hand under an actor
+/// writer's path (`crate::common::record`), plus one written by hand under an actor
 /// whose name is hostile too (the actor field is shown by `cat`/`tail`).
 fn hostile_log() -> tempfile::TempDir {
     let (tmp, _) = init_log(None);
     let entries = hostile_entries();
-    common::forge::forge_commit(tmp.path(), &format!("agent:{H}"), None, &entries[..1]);
+    crate::common::forge::forge_commit(tmp.path(), &format!("agent:{H}"), None, &entries[..1]);
     let acks = record(tmp.path(), &entries[1..]);
     assert_eq!(acks.len(), entries.len() - 1);
     tmp

@@ -1,11 +1,9 @@
 //! Invariant 8: decisions come only from the party allowed to make them,
 //! and who wrote an entry comes from the operating system. Each test drives
 //! the real binary; a "hand-made" log (an older build, or a tool holding the
-//! key) is written with `common::forge`.
-mod common;
-
-use common::forge::forge_commit;
-use common::*;
+//! key) is written with `crate::common::forge`.
+use crate::common::forge::forge_commit;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::ffi::OsStr;
 use std::path::Path;

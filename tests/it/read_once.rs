@@ -4,9 +4,7 @@
 //! projection's resume point, one walk per catch-up lane, ...). Counted
 //! with strace on the real binary; skipped where strace is missing or may
 //! not trace, unless `CI` is set.
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;

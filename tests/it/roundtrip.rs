@@ -1,8 +1,6 @@
 //! Round trip: what goes in through `argusctl append` comes back out of
 //! `cat`, `tail`, `stats` and `verify` exactly, across many segments.
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};

@@ -2,9 +2,7 @@
 //! variants, and the exit code and the JSON report follow the variant, not
 //! the text. A bad field in `argus.json` is a usage error naming the file
 //! and the field; a failed verification carries a machine-readable cause.
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::ffi::OsStr;
 use std::path::Path;

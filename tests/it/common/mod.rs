@@ -341,7 +341,7 @@ pub fn record(dir: &Path, entries: &[Value]) -> Vec<Ack> {
 fn registry() -> &'static Value {
     static R: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
     R.get_or_init(|| {
-        serde_json::from_str(include_str!("../../docs/events/registry.json")).expect("registry")
+        serde_json::from_str(include_str!("../../../docs/events/registry.json")).expect("registry")
     })
 }
 

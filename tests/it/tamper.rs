@@ -1,9 +1,7 @@
 //! Tampering: each kind of damage to a log's files gives `argusctl verify`
 //! the exit code SPEC §7.3 assigns it, and the report names the segment
 //! file and the offset where the damage is.
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;

@@ -2,9 +2,7 @@
 //! the line and the field, keeps every line before it and writes nothing
 //! of it; commands refuse directories that are not logs, unsafe keys and
 //! a second writer.
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Write};

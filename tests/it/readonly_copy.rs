@@ -5,9 +5,7 @@
 //!
 //! Root ignores file permissions, so when the tests run as root the reads
 //! run as `nobody` through `setpriv`.
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};

@@ -2,9 +2,7 @@
 //! `argusctl`: proposals are appended as JSON lines, decisions are made with
 //! `approvals approve|reject|sweep` and `mode set`, and every assertion reads
 //! the `-o json` views.
-mod common;
-
-use common::{actor_of, argus, argus_stdin, init_log, p, record, to_lines, Run};
+use crate::common::{actor_of, argus, argus_stdin, init_log, p, record, to_lines, Run};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Duration;
@@ -289,7 +287,7 @@ fn racing_decisions_write_exactly_one_entry() {
                     r,
                 ]
             };
-            common::cmd(&args)
+            crate::common::cmd(&args)
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()

@@ -3,9 +3,7 @@
 //! ignored), so a write fails with EFBIG part way through a stream, as on a
 //! full disk. Nothing it did not store is acknowledged, nothing after the
 //! failure is accepted, and the log stays verifiable.
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};

@@ -6,9 +6,7 @@
 //!
 //! Needs `faketime` (Debian package; `tools/test-all` installs it). Under CI
 //! (`CI` set) a missing faketime fails; elsewhere the tests say so and stop.
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::ffi::OsStr;
 use std::path::Path;

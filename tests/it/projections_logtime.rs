@@ -1,14 +1,12 @@
 //! Rules that need days of log time, end to end through the real binary.
 //! Entries are stamped by the writer's clock, never by the client. The days
-//! pass through `common::later::append_later`, a writer whose clock is ahead
+//! pass through `crate::common::later::append_later`, a writer whose clock is ahead
 //! and that no boot-time evidence contradicts, so the log credits the time;
 //! decisions and views then run with the real clock, whose step back is
 //! recorded and credits nothing. Log time therefore only grows by the steps
 //! the tests ask for.
-mod common;
-
-use common::later::append_later;
-use common::*;
+use crate::common::later::append_later;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::ffi::OsStr;
 use std::path::Path;

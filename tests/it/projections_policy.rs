@@ -4,12 +4,10 @@
 //! `docs.*` allowlist, error rate over 20%, halved budgets in incident.
 //!
 //! Entry timestamps are the writer's clock. The daily rollover is tested end
-//! to end under libfaketime in tests/projections_logtime.rs; the spend spike
+//! to end under libfaketime in tests/it/projections_logtime.rs; the spend spike
 //! and window expiry are unit-tested in src/projections/{policy,incident}.rs
 //! with explicit timestamps.
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::path::Path;
 

@@ -6,7 +6,7 @@
 //! entry. Every real-clock writer that comes after records the step back as
 //! a `clock.skew` entry, which credits nothing, so repeated calls add up:
 //! two calls of 31 days are 62 days of log time.
-//! (A clock that jumps while evidence contradicts it is tests/clock.rs.)
+//! (A clock that jumps while evidence contradicts it is tests/it/clock.rs.)
 use argus::time::{BootTime, Clock};
 use serde_json::Value;
 use std::path::Path;

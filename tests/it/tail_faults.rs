@@ -2,9 +2,7 @@
 //! table of SPEC §7.1–7.2, through the real binaries: recovery on open
 //! (`argusctl append`), `argusctl verify`, the readers, and the independent
 //! Python verifier, which must agree on every case.
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::io::Write;
 use std::path::Path;

@@ -3,14 +3,12 @@
 //! torn and records the cut in a `log.recovered` entry.
 //!
 //! Rounds: `ARGUS_CRASH_ROUNDS` (default 60, which keeps `tools/test-all`
-//! quick; run `ARGUS_CRASH_ROUNDS=500 cargo test --test crash` before a
+//! quick; run `ARGUS_CRASH_ROUNDS=500 cargo test --test it crash::` before a
 //! release or after touching the writer or recovery). Rounds alternate between a
 //! log with the default segment size and one with 4096-byte segments, so
 //! kills also land around segment rolls. Fresh logs every 10 rounds keep
 //! the cost of a round bounded.
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -489,7 +487,7 @@ fn corruption_in_last_segment_refuses_append_and_cuts_nothing() {
     // Damage to a commit that a later commit followed is damage to data
     // that was durable (SPEC §7.2 row 4): recovery must refuse, name the
     // place, and truncate nothing. (Damage confined to the *last* commit is
-    // what a power cut leaves; tests/tail_faults.rs covers that row.)
+    // what a power cut leaves; tests/it/tail_faults.rs covers that row.)
     let (tmp, key) = init_log(None);
     let dir = tmp.path();
     append(dir, &small_entries(0, 5));

@@ -6,9 +6,7 @@
 //! untouched, a FIFO or `/dev/zero` must be refused quickly (never a hang,
 //! never an endless read), and a writer waiting for the lock must give up
 //! after a bound, naming who holds it and what it wanted to do.
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -2,9 +2,7 @@
 //! whether built live as the log grows, resumed after kill -9 at random
 //! points, or rebuilt from scratch. Also: two processes opening the
 //! projections at once neither fail nor corrupt them.
-mod common;
-
-use common::{actor_of, kind_writers};
+use crate::common::{actor_of, kind_writers};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;

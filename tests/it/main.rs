@@ -1,0 +1,33 @@
+//! Argus's integration tests, one binary (one link, not one per file). Each
+//! module drives the real `argusctl` binary, or the library, on real files
+//! and real processes; `common` holds what they share.
+//!
+//! Run one group with `cargo test --test it crash::`, one test by its name.
+mod common;
+
+mod architecture;
+mod authority;
+mod bad_input;
+mod checkpoint_strict;
+mod clock;
+mod crash;
+mod engine_errors;
+mod files_hostile;
+mod golden_vectors;
+mod lockdown;
+mod output_safety;
+mod payload_form;
+mod projections_approvals;
+mod projections_catalog;
+mod projections_determinism;
+mod projections_jobs;
+mod projections_logtime;
+mod projections_policy;
+mod projections_reliability;
+mod python_crosscheck;
+mod read_once;
+mod readonly_copy;
+mod recovery_record;
+mod roundtrip;
+mod tail_faults;
+mod tamper;
