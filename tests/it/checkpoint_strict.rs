@@ -4,9 +4,9 @@
 //! Go, and for every altered text Go refuses, `argusctl verify` must refuse it
 //! too, with the same exit code as `tools/pyverify`. Under CI (`CI` set) a
 //! missing Go toolchain, Go package or Python verifier is a failure, not a skip.
+use crate::common::*;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use crate::common::*;
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -3,9 +3,9 @@
 //! (duplicate keys, numbers an f64 would round, lone surrogates, hostile
 //! nesting), naming line and field, and stores the rest as Argus canonical
 //! JSON; `Log::append` refuses payload bytes that are not already canonical.
+use crate::common::*;
 use argus::log::dir::InitOptions;
 use argus::{Log, NewEntry};
-use crate::common::*;
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
