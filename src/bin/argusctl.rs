@@ -344,6 +344,7 @@ enum ProjCmd {
     },
 }
 
+// One arm per command: long, but a table to read, not logic to follow.
 fn run(cli: Cli) -> Result<i32> {
     cli::state::set_lock_timeout(cli.lock_timeout);
     match cli.cmd {

@@ -233,94 +233,10 @@ fn show(dir: &Path, id: &str, format: Format) -> Result<()> {
     match format {
         Format::Json => out.json(&to_json(&p, now_ns)?.to_string()),
         Format::Text => {
-            let opt = |o: &Option<String>| esc(o.as_deref().unwrap_or("-")).to_string();
-            let params = serde_json::to_string_pretty(&p.parameters)?;
-            let mut lines = vec![
-                format!(
-                    "PROPOSAL: {}  (revision {})",
-                    esc(&p.proposal_id),
-                    p.revision
-                ),
-                format!("Status:   {}", esc(&status_text(&p, now_ns))),
-                format!(
-                    "Created:  {} (seq {})",
-                    rfc3339_ns(p.created_ts_ns),
-                    p.created_seq
-                ),
-                format!(
-                    "Deadline: {} ({} s timeout)",
-                    rfc3339_ns(p.deadline_ns),
-                    p.timeout_s
-                ),
-                format!("Agent:    {}   Job: {}", opt(&p.agent), opt(&p.job_id)),
-                String::new(),
-                format!("ACTION TYPE: {}", esc(&p.action_type)),
-                format!("RISK LEVEL:  {}", esc(&p.risk.to_uppercase())),
-                String::new(),
-                "MISSION CONTEXT:".into(),
-                format!("  {}", opt(&p.mission_context)),
-                "RATIONALE:".into(),
-                format!("  {}", esc(&p.rationale)),
-                "ROLLBACK PLAN:".into(),
-                format!("  {}", opt(&p.rollback_plan)),
-                "PARAMETERS:".into(),
-            ];
-            // Pretty JSON: its own line breaks, strings already JSON-escaped.
-            lines.extend(params.lines().map(|l| format!("  {}", safe::json(l))));
-            lines.push(format!("PARAMETER HASH: {}", esc(&p.parameter_hash)));
-            if let Some(seq) = p.decided_seq {
-                lines.push(String::new());
-                lines.push(format!(
-                    "DECISION: {} at seq {seq} by {}{}{}{}",
-                    esc(&p.display_status()),
-                    opt(&p.approver),
-                    p.approver_label
-                        .as_ref()
-                        .map(|l| format!(" (\"{l}\")"))
-                        .unwrap_or_default(),
-                    p.playbook
-                        .as_ref()
-                        .map(|b| format!(" (playbook {})", esc(b)))
-                        .unwrap_or_default(),
-                    p.reason
-                        .as_ref()
-                        .map(|r| format!(": {}", esc(r)))
-                        .unwrap_or_default()
-                ));
-            }
-            if !p.ignored.is_empty() {
-                lines.push(String::new());
-                lines.push("IGNORED DECISIONS (changed nothing):".into());
-                for i in &p.ignored {
-                    lines.push(format!(
-                        "  seq {} {} by {}: {}",
-                        i.seq, i.kind, i.actor, i.reason
-                    ));
-                }
-            }
-            if let Some(v) = &p.violation {
-                lines.push(String::new());
-                lines.push(format!(
-                    "CONSTITUTIONAL VIOLATION: acted on without approval ({})",
-                    esc(v)
-                ));
-            }
+            let mut lines = proposal_lines(&p, now_ns)?;
+            lines.extend(outcome_lines(&p));
             if p.is_pending() {
-                // Quoted for a POSIX shell, so the commands can be pasted
-                // even when the id holds spaces or quotes.
-                let (d, id) = (
-                    shell_word(&dir.display().to_string()),
-                    shell_word(&p.proposal_id),
-                );
-                lines.push(String::new());
-                lines.push("COMMANDS:".into());
-                lines.push(format!(
-                    "  Approve: argusctl approvals approve {d} {id} --hash {}",
-                    esc(&p.parameter_hash)
-                ));
-                lines.push(format!(
-                    "  Reject:  argusctl approvals reject {d} {id} --reason 'Your reason here'"
-                ));
+                lines.extend(command_lines(dir, &p));
             }
             for l in lines {
                 out.line(&l);
@@ -329,6 +245,114 @@ fn show(dir: &Path, id: &str, format: Format) -> Result<()> {
     }
     out.flush();
     Ok(())
+}
+
+fn opt(o: &Option<String>) -> String {
+    esc(o.as_deref().unwrap_or("-")).to_string()
+}
+
+/// What was proposed: the Janus proposal layout of seed 002.
+fn proposal_lines(p: &Proposal, now_ns: u64) -> Result<Vec<String>> {
+    let params = serde_json::to_string_pretty(&p.parameters)?;
+    let mut lines = vec![
+        format!(
+            "PROPOSAL: {}  (revision {})",
+            esc(&p.proposal_id),
+            p.revision
+        ),
+        format!("Status:   {}", esc(&status_text(p, now_ns))),
+        format!(
+            "Created:  {} (seq {})",
+            rfc3339_ns(p.created_ts_ns),
+            p.created_seq
+        ),
+        format!(
+            "Deadline: {} ({} s timeout)",
+            rfc3339_ns(p.deadline_ns),
+            p.timeout_s
+        ),
+        format!("Agent:    {}   Job: {}", opt(&p.agent), opt(&p.job_id)),
+        String::new(),
+        format!("ACTION TYPE: {}", esc(&p.action_type)),
+        format!("RISK LEVEL:  {}", esc(&p.risk.to_uppercase())),
+        String::new(),
+        "MISSION CONTEXT:".into(),
+        format!("  {}", opt(&p.mission_context)),
+        "RATIONALE:".into(),
+        format!("  {}", esc(&p.rationale)),
+        "ROLLBACK PLAN:".into(),
+        format!("  {}", opt(&p.rollback_plan)),
+        "PARAMETERS:".into(),
+    ];
+    // Pretty JSON: its own line breaks, strings already JSON-escaped.
+    lines.extend(params.lines().map(|l| format!("  {}", safe::json(l))));
+    lines.push(format!("PARAMETER HASH: {}", esc(&p.parameter_hash)));
+    Ok(lines)
+}
+
+/// What became of it: the decision, decisions that changed nothing, and a
+/// constitutional violation if it was acted on without approval.
+fn outcome_lines(p: &Proposal) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(seq) = p.decided_seq {
+        lines.push(String::new());
+        lines.push(format!(
+            "DECISION: {} at seq {seq} by {}{}{}{}",
+            esc(&p.display_status()),
+            opt(&p.approver),
+            p.approver_label
+                .as_ref()
+                .map(|l| format!(" (\"{}\")", esc(l)))
+                .unwrap_or_default(),
+            p.playbook
+                .as_ref()
+                .map(|b| format!(" (playbook {})", esc(b)))
+                .unwrap_or_default(),
+            p.reason
+                .as_ref()
+                .map(|r| format!(": {}", esc(r)))
+                .unwrap_or_default()
+        ));
+    }
+    if !p.ignored.is_empty() {
+        lines.push(String::new());
+        lines.push("IGNORED DECISIONS (changed nothing):".into());
+        for i in &p.ignored {
+            lines.push(format!(
+                "  seq {} {} by {}: {}",
+                i.seq,
+                esc(&i.kind),
+                esc(&i.actor),
+                esc(&i.reason)
+            ));
+        }
+    }
+    if let Some(v) = &p.violation {
+        lines.push(String::new());
+        lines.push(format!(
+            "CONSTITUTIONAL VIOLATION: acted on without approval ({})",
+            esc(v)
+        ));
+    }
+    lines
+}
+
+/// The commands that decide a pending proposal, quoted for a POSIX shell so
+/// they can be pasted even when the id holds spaces or quotes.
+fn command_lines(dir: &Path, p: &Proposal) -> Vec<String> {
+    let (d, id) = (
+        shell_word(&dir.display().to_string()),
+        shell_word(&p.proposal_id),
+    );
+    vec![
+        String::new(),
+        "COMMANDS:".into(),
+        format!(
+            "  Approve: argusctl approvals approve {d} {id} --hash {}",
+            esc(&p.parameter_hash)
+        ),
+        format!("  Reject:  argusctl approvals reject {d} {id} --reason 'Your reason here'"),
+    ]
 }
 
 /// Refuses a decision on a proposal that cannot take one any more.
