@@ -138,20 +138,26 @@ pub(super) fn on_approved(
         mode.approved += 1;
     }
     remove_deadline(tx, &p);
-    p.status = ProposalStatus::Approved;
-    p.decided_seq = Some(ev.seq);
-    p.decided_ts_ns = Some(ev.log_ns);
-    p.approver = Some(ev.actor.to_string());
-    p.approver_label = opt_str(ev, "actor_label");
-    p.reason = opt_str(ev, "reason");
+    decide(&mut p, ev, ProposalStatus::Approved);
     p.approval_mode = Some(
         ev.str("mode")
             .map_or_else(|| mode.mode.to_string(), str::to_string),
     );
     p.playbook = playbook.map(str::to_string);
-    p.last_seq = ev.seq;
     tx.put_json(&key, p);
     Ok(())
+}
+
+/// What an approval and a rejection both record: the outcome, when, and
+/// who decided (the entry's actor, never a field of its payload).
+fn decide(p: &mut Proposal, ev: &Event<'_>, status: ProposalStatus) {
+    p.status = status;
+    p.decided_seq = Some(ev.seq);
+    p.decided_ts_ns = Some(ev.log_ns);
+    p.approver = Some(ev.actor.to_string());
+    p.approver_label = opt_str(ev, "actor_label");
+    p.reason = opt_str(ev, "reason");
+    p.last_seq = ev.seq;
 }
 
 pub(super) fn on_rejected(
@@ -172,13 +178,7 @@ pub(super) fn on_rejected(
     }
     remove_deadline(tx, &p);
     mode.rejected += 1;
-    p.status = ProposalStatus::Rejected;
-    p.decided_seq = Some(ev.seq);
-    p.decided_ts_ns = Some(ev.log_ns);
-    p.approver = Some(ev.actor.to_string());
-    p.approver_label = opt_str(ev, "actor_label");
-    p.reason = opt_str(ev, "reason");
-    p.last_seq = ev.seq;
+    decide(&mut p, ev, ProposalStatus::Rejected);
     tx.put_json(&key, p);
     Ok(())
 }
