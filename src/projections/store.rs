@@ -162,7 +162,10 @@ impl From<sled::Error> for OpenError {
     }
 }
 
-/// sled reports a held lock as an I/O error.
+/// sled reports a held lock as an I/O error; on some platforms with no
+/// `WouldBlock` kind, only its text ("could not acquire lock") says so. This
+/// is the one place text is read, at the boundary of a crate that gives no
+/// variant for it, and it stays inside the store.
 fn is_busy(e: &sled::Error) -> bool {
     matches!(e, sled::Error::Io(io)
         if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock"))
