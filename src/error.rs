@@ -47,6 +47,10 @@ pub enum Error {
     KeyPermissions { path: PathBuf, mode: u32 },
     #[error("key file {path}: {reason}", path = path.display())]
     BadKey { path: PathBuf, reason: String },
+    /// A file the log keeps beside its segments (the recovery record) does
+    /// not parse: it is written whole by rename, so it was damaged or planted.
+    #[error("{path}: {reason}", path = path.display())]
+    Damaged { path: PathBuf, reason: String },
     /// `argus.json` parsed, but one of its fields cannot be used.
     #[error("{path}: field `{field}`: {reason}", path = path.display())]
     BadMeta {

@@ -71,7 +71,10 @@ pub fn run(dir: &Path, n: usize, follow: bool, filter: Filter, format: Format) -
 }
 
 fn header_len(path: &Path) -> Result<usize> {
-    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    // Segments that appear while following get the same checks as any
+    // other: a regular file, never through a link.
+    let f = crate::log::safe_fs::open_read(path)
+        .with_context(|| format!("opening {}", path.display()))?;
     let mut buf = vec![0u8; 69 + 32 * 64 + 4];
     let len = f.metadata()?.len() as usize;
     let take = buf.len().min(len);
@@ -99,7 +102,7 @@ fn follow_from(
     let mut offset = header_len(&path)? as u64;
     let mut corrupt_retries = 0;
     loop {
-        let f = std::fs::File::open(&path)
+        let f = crate::log::safe_fs::open_read(&path)
             .with_context(|| format!("{} disappeared while following", path.display()))?;
         let len = f.metadata()?.len();
         if len < offset {

@@ -61,7 +61,15 @@ pub struct Recovered {
 fn read_pending(dir: &LogDir) -> Result<Vec<CutReport>> {
     let path = dir.root.join(PENDING_FILE);
     match safe_fs::read_capped(&path, safe_fs::SMALL_FILE_MAX) {
-        Ok(b) => Ok(serde_json::from_slice(&b).unwrap_or_default()),
+        // Written whole by rename, so a file that does not parse was damaged
+        // or planted: refusing to open is better than forgetting a cut that
+        // was never recorded in the log.
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::Damaged {
+            path: path.clone(),
+            reason: format!(
+                "unrecorded recovery cuts do not parse ({e}); move the file aside to open the log without them"
+            ),
+        }),
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             Ok(Vec::new())
         }

@@ -81,3 +81,26 @@ fn torn_tail_cut_is_recorded_with_an_id_and_pending_file_cleared() {
     assert_eq!(ids[0].len(), 16);
     assert!(!dir.join("recovery.pending.json").exists());
 }
+
+#[test]
+fn damaged_pending_cut_report_refuses_to_open_rather_than_forget_the_cut() {
+    // The pending file is written whole by rename; one that does not parse
+    // was damaged or planted. Treating it as empty would drop a cut that
+    // is not in the log yet, so the writer refuses and says how to go on.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let d = dir.to_str().unwrap();
+    assert!(argusctl(&["init", d], "").status.success());
+    std::fs::write(dir.join("recovery.pending.json"), "[{\"recovery_id\":").unwrap();
+    let out = argusctl(&["append", d], "{\"kind\":\"x.a\"}\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("recovery.pending.json") && err.contains("move the file aside"),
+        "{err}"
+    );
+    assert!(
+        dir.join("recovery.pending.json").exists(),
+        "nothing removed"
+    );
+}
