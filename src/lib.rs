@@ -10,7 +10,9 @@ pub mod json;
 pub mod log;
 pub mod projections;
 pub mod registry;
+pub mod server;
 pub mod time;
+pub mod tokens;
 
 pub use error::{Error, Result};
 pub use log::writer::{Ack, NewEntry};

@@ -369,7 +369,18 @@ fn run(cli: Cli) -> Result<i32> {
             job,
             kind,
             format,
-        } => cli::tail::run(&dir, n, follow, cli::tail::Filter { job, kind }, format).map(|_| 0),
+        } => cli::tail::run(
+            &dir,
+            n,
+            follow,
+            cli::tail::Filter {
+                job,
+                kind,
+                agent: None,
+            },
+            format,
+        )
+        .map(|_| 0),
         Cmd::Status { dir, format } => cli::status::run(&dir, format).map(|_| 0),
         Cmd::Stats { dir } => cli::info::stats(&dir).map(|_| 0),
         Cmd::Checkpoint { dir } => cli::info::checkpoint(&dir).map(|_| 0),

@@ -1,1 +1,116 @@
-fn main() {}
+//! argusd: serves one Argus log to many agents, operators and auditors.
+use anyhow::{Context, Result};
+use argus::server::{config::FileConfig, Config};
+use clap::{Parser, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "argusd",
+    version,
+    about = "Serve an Argus log over HTTP: many producers, live followers, views and decisions",
+    long_about = "argusd owns one log's writer and projections and serves them over HTTP/JSON (docs/API.md) on loopback TCP and a Unix socket. Requests from every connection share one group commit; every ack follows fdatasync and a signed seal.\n\nWhile it runs, DIR/argusd.json names it, and `argusctl` commands on DIR go through it.",
+    after_help = "Examples:\n  argusd --dir ./audit --init                      # create the log if needed, serve on 127.0.0.1:7117\n  argusd --dir ./audit --listen 127.0.0.1:9000 --log-format json\n  argusd --dir ./audit --listen none --socket /run/argus/argusd.sock\n  argusd --dir ./audit --listen 0.0.0.0:7117       # refused unless DIR/tokens.json holds tokens\n  argusd --dir ./audit --config /etc/argus/argusd.json\n\nStop with SIGTERM or Ctrl-C: requests in flight finish and are acknowledged, then it exits 0.\nA second signal exits at once (the next start recovers the tail).\n\nUnder systemd use Type=notify: READY=1 is sent once projections have caught up, and\nWATCHDOG=1 at half of WatchdogSec while the writer is healthy (see docs/argusd.service)."
+)]
+struct Args {
+    /// The log directory.
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// Create the log first if DIR holds none (prints the public key to pin in the daemon's log).
+    #[arg(long)]
+    init: bool,
+    /// TCP address to serve; `none` serves the Unix socket only. Non-loopback needs tokens.
+    /// Example: --listen 127.0.0.1:7117
+    #[arg(long, value_name = "ADDR|none")]
+    listen: Option<String>,
+    /// Unix socket path (default DIR/argusd.sock); `none` for TCP only. Example: --socket /run/argus/argusd.sock
+    #[arg(long, value_name = "PATH|none")]
+    socket: Option<String>,
+    /// JSON config file: listen, socket, socket_mode, tokens, peers, limits (see docs/API.md). Example: --config argusd.json
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Token file (default DIR/tokens.json; must be mode 0600). Example: --tokens /etc/argus/tokens.json
+    #[arg(long, value_name = "FILE")]
+    tokens: Option<PathBuf>,
+    /// Diagnostics on stderr as text or as JSON lines. Example: --log-format json
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Diagnostics level: error, warn, info, debug or trace. Example: --log-level debug
+    #[arg(long, default_value = "info", value_parser = ["error", "warn", "info", "debug", "trace"])]
+    log_level: String,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn config(a: &Args) -> Result<Config> {
+    let file = match &a.config {
+        Some(p) => FileConfig::load(p)?,
+        None => FileConfig::default(),
+    };
+    let listen_s = a
+        .listen
+        .clone()
+        .or_else(|| file.listen.clone())
+        .unwrap_or_else(|| argus::server::config::DEFAULT_LISTEN.to_string());
+    let listen = if listen_s == "none" {
+        None
+    } else {
+        Some(
+            listen_s
+                .parse::<SocketAddr>()
+                .with_context(|| format!("--listen {listen_s:?}: expected IP:PORT or none"))?,
+        )
+    };
+    let socket = match a.socket.as_deref() {
+        Some("none") => None,
+        Some(p) => Some(PathBuf::from(p)),
+        None => Some(
+            file.socket
+                .clone()
+                .unwrap_or_else(|| a.dir.join("argusd.sock")),
+        ),
+    };
+    Ok(Config {
+        dir: a.dir.clone(),
+        init: a.init,
+        listen,
+        socket,
+        tokens: a.tokens.clone().or_else(|| file.tokens.clone()),
+        file,
+    })
+}
+
+fn main() {
+    let args = Args::parse();
+    let level: tracing::Level = args.log_level.parse().unwrap_or(tracing::Level::INFO);
+    let sub = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level);
+    match args.log_format {
+        LogFormat::Json => sub.json().init(),
+        LogFormat::Text => sub.with_ansi(false).init(),
+    }
+    let code = match run(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            argus::cli::eprint(&format!("argusd: {e:#}"));
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(args: &Args) -> Result<i32> {
+    let cfg = config(args)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("argusd")
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(argus::server::run(cfg))
+}

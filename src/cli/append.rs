@@ -62,10 +62,57 @@ fn line_json_error(e: &crate::json::JsonError) -> String {
 
 /// Parses one input line into an entry, naming the field that is wrong.
 pub fn parse_line(bytes: &[u8], actor: &str) -> Result<ValidEntry, String> {
-    // The strict reader, so a duplicate `kind` or a number the payload could
-    // not keep is refused here, naming the field, instead of silently changed.
-    let value = crate::json::parse(bytes, LINE_BYTES_MAX).map_err(|e| line_json_error(&e))?;
-    let Value::Object(obj) = value else {
+    entry_from_value(parse_json_line(bytes)?, actor).map_err(|r| r.message)
+}
+
+/// Why a line was refused; `unauthorized` when the writer's class may not
+/// write the entry's kind (a daemon answers that with 403, not 400).
+#[derive(Debug)]
+pub struct Refusal {
+    pub message: String,
+    pub unauthorized: bool,
+}
+
+impl From<String> for Refusal {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            unauthorized: false,
+        }
+    }
+}
+
+impl From<&str> for Refusal {
+    fn from(message: &str) -> Self {
+        message.to_string().into()
+    }
+}
+
+/// One input line as JSON, read strictly: a duplicate `kind` or a number
+/// the payload could not keep is refused here, naming the field, instead of
+/// silently changed.
+pub fn parse_json_line(bytes: &[u8]) -> Result<Value, String> {
+    crate::json::parse(bytes, LINE_BYTES_MAX).map_err(|e| line_json_error(&e))
+}
+
+/// An input line's JSON as an entry written by `actor`, naming the field
+/// that is wrong. `argusd` reads request bodies through this too, so a bad
+/// line gets the same message over HTTP as on `argusctl append`'s stdin.
+pub fn entry_from_value(value: Value, actor: &str) -> Result<ValidEntry, Refusal> {
+    let (entry, payload) = entry_fields(value, actor)?;
+    // The writer's rules, judged here on the value just read so the error
+    // names this line rather than the batch, and so the payload is parsed
+    // and schema-checked once: `Log::append` takes the `ValidEntry` as is.
+    let registry = crate::registry::builtin().map_err(Refusal::from)?;
+    ValidEntry::from_value(entry, &payload, registry).map_err(|p| Refusal {
+        message: line_problem(&p),
+        unauthorized: matches!(p, Problem::Unauthorized(_)),
+    })
+}
+
+/// The entry's fields and its payload, each checked for its JSON type.
+fn entry_fields(value: Value, actor: &str) -> Result<(NewEntry, Value), String> {
+    let Value::Object(mut obj) = value else {
         return Err(format!("expected a JSON object, got {}", type_name(&value)));
     };
     if let Some(k) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
@@ -97,7 +144,6 @@ pub fn parse_line(bytes: &[u8], actor: &str) -> Result<ValidEntry, String> {
             ))
         }
     };
-    let payload = obj.get("payload").unwrap_or(&Value::Null);
     let entry = NewEntry {
         kind,
         job_id: opt_string(&obj, "job_id")?,
@@ -107,11 +153,8 @@ pub fn parse_line(bytes: &[u8], actor: &str) -> Result<ValidEntry, String> {
         parent,
         payload: Vec::new(),
     };
-    // The writer's rules, judged here on the value just read so the error
-    // names this line rather than the batch, and so the payload is parsed
-    // and schema-checked once: `Log::append` takes the `ValidEntry` as is.
-    let registry = crate::registry::builtin()?;
-    ValidEntry::from_value(entry, payload, registry).map_err(|p| line_problem(&p))
+    let payload = obj.remove("payload").unwrap_or(Value::Null);
+    Ok((entry, payload))
 }
 
 /// A refused entry as the line's message, naming the field by the

@@ -2,6 +2,7 @@
 //! and verification.
 pub mod dir;
 pub mod entry;
+pub mod follow;
 pub mod index;
 pub mod keys;
 pub mod lock;

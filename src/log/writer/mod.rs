@@ -51,6 +51,9 @@ pub(crate) struct Request {
 pub struct Committed {
     size: Mutex<u64>,
     cond: Condvar,
+    /// Why the writer stopped accepting appends, once it has: a daemon
+    /// reports it on its health route and refuses appends with it.
+    lockdown: Mutex<Option<String>>,
 }
 
 impl Committed {
@@ -59,6 +62,18 @@ impl Committed {
     }
     fn set(&self, n: u64) {
         *self.size.lock().unwrap_or_else(|p| p.into_inner()) = n;
+        self.cond.notify_all();
+    }
+    /// The writer's lockdown cause, if it is in lockdown.
+    pub fn lockdown(&self) -> Option<String> {
+        self.lockdown
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+    fn set_lockdown(&self, reason: &str) {
+        *self.lockdown.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.to_string());
+        // Wake waiters so they can see that nothing more will come.
         self.cond.notify_all();
     }
     /// Blocks until at least `n` entries are committed or `timeout` passes.
@@ -269,6 +284,9 @@ impl Writer {
         match self.write_durable(&buf, sealed) {
             Ok(durable) => {
                 self.seg.len += buf.len() as u64;
+                let entries: usize = accepted.iter().map(|(_, a)| a.len()).sum();
+                metrics::histogram!("argus_group_commit_entries").record(entries as f64);
+                metrics::counter!("argus_entries_written_total").increment(entries as u64);
                 self.committed.set(self.next_seq);
                 for (req, acks) in accepted {
                     for ack in &acks {
@@ -356,7 +374,12 @@ impl Writer {
     /// returned fdatasync made durable.
     fn write_durable(&mut self, buf: &[u8], sealed: u64) -> std::io::Result<Durable> {
         self.seg.file.write_all_at(buf, self.seg.len)?;
+        let t = std::time::Instant::now();
         self.seg.file.sync_data()?;
+        // Recorded through the `metrics` facade: a no-op unless a process
+        // (argusd) installed a recorder.
+        metrics::histogram!("argus_fsync_seconds").record(t.elapsed().as_secs_f64());
+        metrics::counter!("argus_bytes_written_total").increment(buf.len() as u64);
         Ok(Durable { tree_size: sealed })
     }
 
@@ -392,6 +415,7 @@ impl Writer {
     /// acknowledge nothing and accept nothing more.
     fn fail_closed(&mut self, group: Vec<Request>, reason: String) {
         tracing::error!(%reason, "entering lockdown");
+        self.committed.set_lockdown(&reason);
         self.lockdown = Some(reason.clone());
         Self::fail_all(group, || Error::Lockdown(reason.clone()));
     }

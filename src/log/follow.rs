@@ -1,0 +1,190 @@
+//! Following a live log: entries as they are sealed, each exactly once.
+//!
+//! A follower keeps its place (segment, byte offset just past the last seal
+//! it consumed, next seq) and on each poll reads only the bytes written since,
+//! so following costs what is new, never a re-read of the log. It hands out
+//! only entries a seal covers; a write in progress is held back until its
+//! seal lands. `argusctl tail -f` polls it on a timer, `argusd` whenever the
+//! writer reports a commit; both see the same entries in the same order.
+use crate::error::{Error, IoContext, Result};
+use crate::log::dir::LogDir;
+use crate::log::reader::{visit_sealed, LogReader, READER_CHECKS};
+use crate::log::safe_fs;
+use ed25519_dalek::VerifyingKey;
+use log_format::segment::segment_file_name;
+use log_format::tail::SealKey;
+use log_format::walk::{ChainState, ChainWalk};
+use log_format::{EntryView, LogId, SegmentHeader};
+use std::ops::ControlFlow;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+
+/// A write in progress can look damaged for an instant; damage that is
+/// still there after this many polls is reported, never waited on forever.
+const CORRUPT_RETRIES: u32 = 20;
+
+/// Which entries a reader wants: by job, by agent, and by kind (exactly,
+/// or a subtree with a trailing `.*`). Empty fields match everything.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub job: Option<String>,
+    pub kind: Option<String>,
+    pub agent: Option<String>,
+}
+
+impl Filter {
+    pub fn is_empty(&self) -> bool {
+        self.job.is_none() && self.kind.is_none() && self.agent.is_none()
+    }
+    /// `kind = a.b` matches exactly; `kind = a.*` matches `a` and below.
+    pub fn matches(&self, v: &EntryView<'_>) -> bool {
+        self.matches_fields(v.job_id, v.agent, v.kind)
+    }
+    pub fn matches_fields(&self, job: Option<&str>, agent: Option<&str>, kind: &str) -> bool {
+        let job_ok = self.job.as_deref().is_none_or(|j| job == Some(j));
+        let agent_ok = self.agent.as_deref().is_none_or(|a| agent == Some(a));
+        let kind_ok = self
+            .kind
+            .as_deref()
+            .is_none_or(|k| match k.strip_suffix(".*") {
+                Some(prefix) => {
+                    kind == prefix
+                        || (kind.starts_with(prefix) && kind[prefix.len()..].starts_with('.'))
+                }
+                None => kind == k,
+            });
+        job_ok && agent_ok && kind_ok
+    }
+}
+
+pub struct Follower {
+    dir: LogDir,
+    log_id: LogId,
+    key: VerifyingKey,
+    base: u64,
+    path: PathBuf,
+    /// Just past the last seal (or the header) consumed in `path`.
+    offset: u64,
+    /// `None` until the segment at `base` exists (after a footer, the
+    /// writer creates the next segment a moment later).
+    header_read: bool,
+    next_seq: u64,
+    corrupt_retries: u32,
+}
+
+impl Follower {
+    /// A follower whose first entry will be `next_seq` (which must be at or
+    /// below the log's sealed size when it is first polled).
+    pub fn new(reader: &LogReader, next_seq: u64) -> Result<Self> {
+        let bases = reader.dir.list_segments()?;
+        let base = bases
+            .iter()
+            .copied()
+            .filter(|b| *b <= next_seq)
+            .max()
+            .unwrap_or(0);
+        Ok(Self {
+            dir: reader.dir.clone(),
+            log_id: reader.log_id,
+            key: reader.key,
+            path: reader.dir.segment_path(base),
+            base,
+            offset: 0,
+            header_read: false,
+            next_seq,
+            corrupt_retries: 0,
+        })
+    }
+
+    /// The seq of the next entry this follower will hand out.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Hands `f` every entry sealed since the last poll, in order (those
+    /// below the starting seq are skipped). Returns how many it visited;
+    /// 0 means nothing new yet. Never blocks.
+    pub fn poll(&mut self, mut f: impl FnMut(&EntryView<'_>)) -> Result<u64> {
+        let mut visited = 0;
+        loop {
+            if !self.header_read {
+                if !self.path.exists() {
+                    return Ok(visited);
+                }
+                self.offset = header_len(&self.path)? as u64;
+                self.header_read = true;
+            }
+            // Segments that appear while following get the same checks as
+            // any other: a regular file, never through a link.
+            let file = safe_fs::open_read(&self.path)?;
+            let len = file.metadata().at(&self.path)?.len();
+            if len < self.offset {
+                return Err(Error::Damaged {
+                    path: self.path.clone(),
+                    reason: format!(
+                        "shrank to {len} bytes, below sealed offset {}: the log was truncated under a reader",
+                        self.offset
+                    ),
+                });
+            }
+            if len == self.offset {
+                return Ok(visited);
+            }
+            let mut buf = vec![0u8; (len - self.offset) as usize];
+            file.read_exact_at(&mut buf, self.offset).at(&self.path)?;
+            let state = ChainState::resume_at(self.next_seq);
+            let mut walk = ChainWalk::new(
+                &buf,
+                self.offset,
+                self.offset,
+                self.base,
+                state,
+                READER_CHECKS,
+            );
+            let name = segment_file_name(self.base);
+            let key = SealKey::new(self.log_id, &self.key);
+            let next_seq = &mut self.next_seq;
+            let cur = match visit_sealed(&name, &mut walk, &key, |v, _| {
+                if v.seq >= *next_seq {
+                    *next_seq = v.seq + 1;
+                    visited += 1;
+                    f(v);
+                }
+                ControlFlow::Continue(())
+            }) {
+                Ok(cur) => cur,
+                Err(e) if self.corrupt_retries < CORRUPT_RETRIES => {
+                    self.corrupt_retries += 1;
+                    tracing::debug!(error = %e, "retrying damaged read");
+                    return Ok(visited);
+                }
+                Err(e) => return Err(e),
+            };
+            self.corrupt_retries = 0;
+            self.offset = cur.offset;
+            if !cur.footer {
+                return Ok(visited);
+            }
+            // The segment is closed: go on in the next one.
+            self.base = self.next_seq;
+            self.path = self.dir.segment_path(self.base);
+            self.header_read = false;
+        }
+    }
+}
+
+fn header_len(path: &std::path::Path) -> Result<usize> {
+    let f = safe_fs::open_read(path)?;
+    let mut buf = vec![0u8; 69 + 32 * 64 + 4];
+    let len = f.metadata().at(path)?.len() as usize;
+    let take = buf.len().min(len);
+    f.read_exact_at(&mut buf[..take], 0).at(path)?;
+    let (_, hl) = SegmentHeader::decode(&buf[..take]).map_err(|source| Error::Format {
+        segment: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        source,
+    })?;
+    Ok(hl)
+}

@@ -1,0 +1,150 @@
+//! One error shape for every route: `{"error": {"status", "kind", "message",
+//! "line"?, "field"?}}`, with the HTTP status saying the class. The message
+//! is the one `argusctl` prints for the same fault.
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiError {
+    #[serde(skip)]
+    pub status: StatusCode,
+    pub kind: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Seconds, for 503 overloaded.
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            kind,
+            message: message.into(),
+            line: None,
+            field: None,
+            retry_after: None,
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+    /// A refused entry: names its line (1-based, in the request) and the
+    /// field its message starts with ("field `payload.usd`: ...").
+    pub fn invalid_line(line: u64, message: String) -> Self {
+        let field = message
+            .strip_prefix("field `")
+            .and_then(|r| r.split_once('`'))
+            .map(|(f, _)| f.to_string());
+        Self {
+            line: Some(line),
+            field,
+            ..Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_entry",
+                format!("line {line}: {message}; nothing of this request was written"),
+            )
+        }
+    }
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
+    }
+    pub fn overloaded(retry_after_s: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after_s),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "the writer queue is full; retry later",
+            )
+        }
+    }
+    pub fn lockdown(cause: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "lockdown", cause)
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+
+    /// The metrics label for a refused request.
+    pub fn reason(&self) -> &'static str {
+        self.kind
+    }
+
+    /// The error as one JSON line (the last line of a stream that failed).
+    pub fn json_line(&self) -> String {
+        let mut v = serde_json::json!({ "error": self });
+        v["error"]["status"] = self.status.as_u16().into();
+        v.to_string()
+    }
+
+    /// An engine error from `Log::append`: the request's entries are named
+    /// by their line in the request, as `argusctl append` names stdin lines.
+    pub fn from_append(e: &crate::Error, line_of: impl Fn(usize) -> u64) -> Self {
+        use crate::Error as E;
+        match e {
+            E::InvalidEntry { entry, problem } => {
+                Self::invalid_line(line_of(*entry), problem.to_string())
+            }
+            E::Unauthorized { entry, source } => {
+                let mut err = Self::forbidden(format!(
+                    "line {}: {source}; nothing of this request was written",
+                    line_of(*entry)
+                ));
+                err.line = Some(line_of(*entry));
+                err.field = Some("kind".into());
+                err
+            }
+            E::Lockdown(_) => Self::lockdown(e.to_string()),
+            E::WriterGone => Self::lockdown("the writer thread has stopped"),
+            other => Self::internal(other.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.kind,
+            self.message
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        metrics::counter!("argus_requests_rejected_total", "reason" => self.reason()).increment(1);
+        if self.status.is_server_error() {
+            tracing::warn!(status = self.status.as_u16(), kind = self.kind, message = %self.message, "request failed");
+        } else {
+            tracing::debug!(status = self.status.as_u16(), kind = self.kind, message = %self.message, "request refused");
+        }
+        let mut body = self.json_line();
+        body.push('\n');
+        let mut r = (self.status, body).into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(s) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        r
+    }
+}

@@ -1,0 +1,57 @@
+//! `/v1/health` for load balancers and operators, `/metrics` for Prometheus.
+use super::routes::App;
+use super::stream::FOLLOWERS;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+pub async fn health(State(app): State<Arc<App>>) -> Response {
+    let lockdown = app.log.committed().lockdown();
+    let size = app.log.committed().get();
+    let body = serde_json::json!({
+        "status": if lockdown.is_some() { "lockdown" } else { "ok" },
+        "lockdown": lockdown,
+        "head_seq": size.checked_sub(1),
+        "entries": size,
+        "feed_seq": app.feed.head.borrow().checked_sub(1),
+        "followers": FOLLOWERS.load(Ordering::Relaxed),
+        "queue_depth": queue_depth(&app),
+        "uptime_s": app.started.elapsed().as_secs(),
+    });
+    let status = if lockdown.is_some() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let mut r = (status, format!("{body}\n")).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn queue_depth(app: &App) -> usize {
+    app.limits
+        .queue_requests_max
+        .saturating_sub(app.queue.available_permits())
+}
+
+pub async fn metrics(State(app): State<Arc<App>>) -> Response {
+    metrics::gauge!("argus_queue_depth").set(queue_depth(&app) as f64);
+    metrics::gauge!("argus_followers").set(FOLLOWERS.load(Ordering::Relaxed) as f64);
+    metrics::gauge!("argus_entries").set(app.log.committed().get() as f64);
+    metrics::gauge!("argus_lockdown").set(if app.log.committed().lockdown().is_some() {
+        1.0
+    } else {
+        0.0
+    });
+    let mut r = app.metrics.render().into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    r
+}

@@ -1,0 +1,244 @@
+//! `GET /v1/entries`: entries as NDJSON or Server-Sent Events, optionally
+//! following the live feed with no gap and no duplicate.
+use super::errors::ApiError;
+use super::feed::Item;
+use super::routes::App;
+use crate::cli::{render, Format};
+use crate::log::follow::Filter;
+use crate::log::reader::LogReader;
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Deserialize;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Query {
+    from: Option<u64>,
+    to: Option<u64>,
+    job: Option<String>,
+    kind: Option<String>,
+    agent: Option<String>,
+    #[serde(default)]
+    follow: bool,
+}
+
+/// How lines are framed on the wire.
+#[derive(Clone, Copy)]
+enum Wire {
+    Ndjson,
+    Sse,
+}
+
+impl Wire {
+    fn entry(self, seq: u64, json: &str) -> Bytes {
+        match self {
+            Self::Ndjson => Bytes::from(format!("{json}\n")),
+            Self::Sse => Bytes::from(format!("id: {seq}\nevent: entry\ndata: {json}\n\n")),
+        }
+    }
+    fn event(self, name: &str, json: &str) -> Bytes {
+        match self {
+            Self::Ndjson => Bytes::from(format!("{json}\n")),
+            Self::Sse => Bytes::from(format!("event: {name}\ndata: {json}\n\n")),
+        }
+    }
+}
+
+/// Lines queued toward one client; a client that stops reading fills it,
+/// and then its feed subscription lags and it is disconnected.
+const CLIENT_QUEUE: usize = 256;
+
+pub async fn get_entries(
+    app: Arc<App>,
+    headers: HeaderMap,
+    q: Query,
+) -> Result<Response, ApiError> {
+    let sse = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/event-stream"));
+    let wire = if sse { Wire::Sse } else { Wire::Ndjson };
+    // An SSE client that reconnects says where it was.
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map(|s| s + 1);
+    let from = resume.or(q.from).unwrap_or(0);
+    let to = q.to.unwrap_or(u64::MAX);
+    if from > to {
+        return Err(ApiError::bad_request(format!(
+            "from={from} is after to={to}"
+        )));
+    }
+    let filter = Filter {
+        job: q.job,
+        kind: q.kind,
+        agent: q.agent,
+    };
+    let (tx, rx) = mpsc::channel::<Bytes>(CLIENT_QUEUE);
+    // Subscribe before reading history: whatever commits while history is
+    // read is then in the subscription, and seqs already sent are skipped.
+    let sub = q.follow.then(|| app.feed.subscribe());
+    let task_app = app.clone();
+    tokio::spawn(async move {
+        let followers = q.follow.then(FollowerGauge::new);
+        let _ = stream(task_app, wire, filter, from, to, sub, tx).await;
+        drop(followers);
+    });
+    let ct = if sse {
+        "text/event-stream"
+    } else {
+        "application/x-ndjson"
+    };
+    let body = Body::from_stream(tokio_stream_adapter(rx));
+    let mut r = body.into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(r)
+}
+
+/// Counts connected followers for `/metrics` and `/v1/health`.
+struct FollowerGauge;
+
+pub static FOLLOWERS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+impl FollowerGauge {
+    fn new() -> Self {
+        FOLLOWERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self
+    }
+}
+
+impl Drop for FollowerGauge {
+    fn drop(&mut self) {
+        FOLLOWERS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn tokio_stream_adapter(
+    mut rx: mpsc::Receiver<Bytes>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|o| o.map(Ok)))
+}
+
+/// Reads `from..=to` (matching `filter`) from the log on a blocking thread
+/// and sends it; returns the next seq not yet covered (the log's sealed size
+/// when the range reaches past it). `None` if the client went away.
+async fn history(
+    app: &Arc<App>,
+    wire: Wire,
+    filter: &Filter,
+    from: u64,
+    to: u64,
+    tx: &mpsc::Sender<Bytes>,
+) -> Result<Option<u64>, ApiError> {
+    let dir = app.dir.clone();
+    let filter = filter.clone();
+    let tx = tx.clone();
+    tokio::task::spawn_blocking(move || {
+        let r = LogReader::open(&dir).map_err(|e| ApiError::internal(e.to_string()))?;
+        let size = r
+            .latest_seal()
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .tree_size;
+        let mut gone = false;
+        r.for_each(from, to, |v| {
+            if filter.matches(v) {
+                let line = wire.entry(v.seq, &render(v, Format::Json));
+                if tx.blocking_send(line).is_err() {
+                    gone = true;
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        })
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok(if gone { None } else { Some(size.max(from)) })
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+}
+
+async fn stream(
+    app: Arc<App>,
+    wire: Wire,
+    filter: Filter,
+    from: u64,
+    to: u64,
+    sub: Option<broadcast::Receiver<Arc<Item>>>,
+    tx: mpsc::Sender<Bytes>,
+) -> Option<()> {
+    let fail = |tx: &mpsc::Sender<Bytes>, e: ApiError| {
+        let _ = tx.try_send(wire.event("error", &e.json_line()));
+    };
+    let mut next = match history(&app, wire, &filter, from, to, &tx).await {
+        Ok(n) => n?,
+        Err(e) => {
+            fail(&tx, e);
+            return None;
+        }
+    };
+    let mut sub = sub?;
+    let mut shutdown = app.shutdown.clone();
+    let beat = super::config::Limits::ms(app.limits.heartbeat_ms);
+    while next <= to {
+        let item = tokio::select! {
+            r = sub.recv() => r,
+            _ = tokio::time::sleep(beat) => {
+                let head = *app.feed.head.borrow();
+                let hb = serde_json::json!({"heartbeat": {"head_seq": head.checked_sub(1)}});
+                tx.send(wire.event("heartbeat", &hb.to_string())).await.ok()?;
+                continue;
+            }
+            _ = shutdown.changed() => {
+                let e = ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "shutting_down",
+                    format!("argusd is stopping; resume with from={next}"));
+                fail(&tx, e);
+                return None;
+            }
+        };
+        let item = match item {
+            Ok(i) => i,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                let e = ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "lagged",
+                    format!("this follower fell {n} entries behind the live feed and was disconnected; resume with from={next}"),
+                );
+                fail(&tx, e);
+                return None;
+            }
+            Err(broadcast::error::RecvError::Closed) => return None,
+        };
+        if item.seq < next {
+            continue;
+        }
+        if item.seq > next {
+            // Entries the feed sent before we subscribed but after our
+            // history snapshot: read them from the log.
+            match history(&app, wire, &filter, next, item.seq - 1, &tx).await {
+                Ok(n) => n?,
+                Err(e) => {
+                    fail(&tx, e);
+                    return None;
+                }
+            };
+        }
+        if item.seq > to {
+            break;
+        }
+        if item.matches(&filter) {
+            tx.send(wire.entry(item.seq, &item.json)).await.ok()?;
+        }
+        next = item.seq + 1;
+    }
+    Some(())
+}
