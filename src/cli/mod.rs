@@ -22,6 +22,7 @@ pub mod mode;
 pub mod policy;
 pub mod projections;
 pub mod read;
+pub mod remote;
 pub mod routes;
 pub mod safe;
 pub mod sla;

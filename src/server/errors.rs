@@ -5,8 +5,25 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+/// Boxed, so `Result<_, ApiError>` stays small on the success path.
+#[derive(Debug, Clone)]
+pub struct ApiError(Box<Detail>);
+
+impl std::ops::Deref for ApiError {
+    type Target = Detail;
+    fn deref(&self) -> &Detail {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ApiError {
+    fn deref_mut(&mut self) -> &mut Detail {
+        &mut self.0
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
-pub struct ApiError {
+pub struct Detail {
     #[serde(skip)]
     pub status: StatusCode,
     pub kind: &'static str,
@@ -15,6 +32,10 @@ pub struct ApiError {
     pub line: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For a refused line: why, without the "line N:" framing, so a
+    /// client can phrase it as its local counterpart does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Seconds, for 503 overloaded.
     #[serde(skip)]
     pub retry_after: Option<u64>,
@@ -22,14 +43,15 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(Detail {
             status,
             kind,
             message: message.into(),
             line: None,
             field: None,
+            reason: None,
             retry_after: None,
-        }
+        }))
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
@@ -41,15 +63,15 @@ impl ApiError {
             .strip_prefix("field `")
             .and_then(|r| r.split_once('`'))
             .map(|(f, _)| f.to_string());
-        Self {
-            line: Some(line),
-            field,
-            ..Self::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_entry",
-                format!("line {line}: {message}; nothing of this request was written"),
-            )
-        }
+        let mut e = Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_entry",
+            format!("line {line}: {message}; nothing of this request was written"),
+        );
+        e.line = Some(line);
+        e.field = field;
+        e.reason = Some(message);
+        e
     }
     pub fn unauthenticated(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
@@ -61,14 +83,13 @@ impl ApiError {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
     }
     pub fn overloaded(retry_after_s: u64) -> Self {
-        Self {
-            retry_after: Some(retry_after_s),
-            ..Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "overloaded",
-                "the writer queue is full; retry later",
-            )
-        }
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "the writer queue is full; retry later",
+        );
+        e.retry_after = Some(retry_after_s);
+        e
     }
     pub fn lockdown(cause: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "lockdown", cause)
@@ -84,7 +105,7 @@ impl ApiError {
 
     /// The error as one JSON line (the last line of a stream that failed).
     pub fn json_line(&self) -> String {
-        let mut v = serde_json::json!({ "error": self });
+        let mut v = serde_json::json!({ "error": &*self.0 });
         v["error"]["status"] = self.status.as_u16().into();
         v.to_string()
     }

@@ -26,9 +26,28 @@ pub struct Item {
     pub agent: Option<String>,
     /// The entry as `argusctl cat -o json` prints it (no newline).
     pub json: String,
+    /// The entry as `argusctl cat` prints it (no newline).
+    pub text: String,
+}
+
+/// One entry exactly as `argusctl` prints it in `format`, escaped the same
+/// way (`cli::Out`), so a client can print the stream verbatim.
+pub fn line(v: &log_format::EntryView<'_>, format: Format) -> String {
+    let s = render(v, format);
+    match format {
+        Format::Json => crate::cli::safe::json(&s).into_owned(),
+        Format::Text => crate::cli::safe::line(&s).into_owned(),
+    }
 }
 
 impl Item {
+    pub fn get(&self, format: Format) -> &str {
+        match format {
+            Format::Json => &self.json,
+            Format::Text => &self.text,
+        }
+    }
+
     pub fn matches(&self, f: &Filter) -> bool {
         f.matches_fields(self.job.as_deref(), self.agent.as_deref(), &self.kind)
     }
@@ -73,7 +92,8 @@ pub fn start(
                         kind: v.kind.to_string(),
                         job: v.job_id.map(str::to_string),
                         agent: v.agent.map(str::to_string),
-                        json: render(v, Format::Json),
+                        json: line(v, Format::Json),
+                        text: line(v, Format::Text),
                     };
                     // No subscriber is not an error: nobody is following.
                     let _ = tx.send(Arc::new(item));

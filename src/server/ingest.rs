@@ -186,6 +186,9 @@ fn check(mut v: Value, line: u64, caller: &Caller, actor: &str) -> Result<ValidE
                 ));
                 e.line = Some(line);
                 e.field = Some("agent".into());
+                e.reason = Some(format!(
+                    "field `agent`: the agent {own:?} may write only its own entries, not {a:?}'s"
+                ));
                 return Err(e);
             }
             // Not a string: the parser names the type error.
@@ -200,6 +203,7 @@ fn check(mut v: Value, line: u64, caller: &Caller, actor: &str) -> Result<ValidE
             ));
             e.line = Some(line);
             e.field = Some("kind".into());
+            e.reason = Some(r.message);
             e
         } else {
             ApiError::invalid_line(line, r.message)

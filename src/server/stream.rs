@@ -3,7 +3,7 @@
 use super::errors::ApiError;
 use super::feed::Item;
 use super::routes::App;
-use crate::cli::{render, Format};
+use crate::cli::Format;
 use crate::log::follow::Filter;
 use crate::log::reader::LogReader;
 use axum::body::Body;
@@ -25,25 +25,34 @@ pub struct Query {
     agent: Option<String>,
     #[serde(default)]
     follow: bool,
+    /// `json` (default) or `text`: each line as `argusctl cat -o json` or
+    /// `argusctl cat` prints it.
+    format: Option<String>,
 }
 
 /// How lines are framed on the wire.
 #[derive(Clone, Copy)]
 enum Wire {
-    Ndjson,
+    Ndjson(Format),
     Sse,
 }
 
 impl Wire {
+    fn format(self) -> Format {
+        match self {
+            Self::Ndjson(f) => f,
+            Self::Sse => Format::Json,
+        }
+    }
     fn entry(self, seq: u64, json: &str) -> Bytes {
         match self {
-            Self::Ndjson => Bytes::from(format!("{json}\n")),
+            Self::Ndjson(_) => Bytes::from(format!("{json}\n")),
             Self::Sse => Bytes::from(format!("id: {seq}\nevent: entry\ndata: {json}\n\n")),
         }
     }
     fn event(self, name: &str, json: &str) -> Bytes {
         match self {
-            Self::Ndjson => Bytes::from(format!("{json}\n")),
+            Self::Ndjson(_) => Bytes::from(format!("{json}\n")),
             Self::Sse => Bytes::from(format!("event: {name}\ndata: {json}\n\n")),
         }
     }
@@ -62,7 +71,16 @@ pub async fn get_entries(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/event-stream"));
-    let wire = if sse { Wire::Sse } else { Wire::Ndjson };
+    let format = match q.format.as_deref() {
+        None | Some("json") => Format::Json,
+        Some("text") => Format::Text,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "format={other:?}: expected json or text"
+            )))
+        }
+    };
+    let wire = if sse { Wire::Sse } else { Wire::Ndjson(format) };
     // An SSE client that reconnects says where it was.
     let resume = headers
         .get("last-event-id")
@@ -91,10 +109,10 @@ pub async fn get_entries(
         let _ = stream(task_app, wire, filter, from, to, sub, tx).await;
         drop(followers);
     });
-    let ct = if sse {
-        "text/event-stream"
-    } else {
-        "application/x-ndjson"
+    let ct = match wire {
+        Wire::Sse => "text/event-stream",
+        Wire::Ndjson(Format::Json) => "application/x-ndjson",
+        Wire::Ndjson(Format::Text) => "text/plain; charset=utf-8",
     };
     let body = Body::from_stream(tokio_stream_adapter(rx));
     let mut r = body.into_response();
@@ -152,7 +170,7 @@ async fn history(
         let mut gone = false;
         r.for_each(from, to, |v| {
             if filter.matches(v) {
-                let line = wire.entry(v.seq, &render(v, Format::Json));
+                let line = wire.entry(v.seq, &super::feed::line(v, wire.format()));
                 if tx.blocking_send(line).is_err() {
                     gone = true;
                     return ControlFlow::Break(());
@@ -236,7 +254,9 @@ async fn stream(
             break;
         }
         if item.matches(&filter) {
-            tx.send(wire.entry(item.seq, &item.json)).await.ok()?;
+            tx.send(wire.entry(item.seq, item.get(wire.format())))
+                .await
+                .ok()?;
         }
         next = item.seq + 1;
     }

@@ -29,5 +29,6 @@ mod read_once;
 mod readonly_copy;
 mod recovery_record;
 mod roundtrip;
+mod systemd;
 mod tail_faults;
 mod tamper;
