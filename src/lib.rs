@@ -11,6 +11,7 @@ pub mod log;
 pub mod projections;
 pub mod registry;
 pub mod time;
+pub mod tokens;
 
 pub use error::{Error, Result};
 pub use log::writer::{Ack, NewEntry};

@@ -298,6 +298,9 @@ enum Cmd {
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// API tokens for argusd: add (prints the token once), list, revoke.
+    #[command(subcommand)]
+    Token(cli::token::TokenCmd),
     // @@commands: projection view/command variants, above this marker
     /// Create a demo log, append a realistic agent session, verify it and show it.
     #[command(after_help = "Example:\n  argusctl demo\n  argusctl demo --dir /tmp/argus-demo")]
@@ -453,6 +456,7 @@ fn run(cli: Cli) -> Result<i32> {
             format,
         } => cli::policy::budget(&dir, agent.as_deref(), day.as_deref(), format).map(|_| 0),
         Cmd::Incident { dir, format } => cli::incident::show(&dir, format).map(|_| 0),
+        Cmd::Token(c) => cli::token::dispatch(c).map(|_| 0),
         // @@dispatch: match arms for the variants above, above this marker
         Cmd::Kinds { format } => cli::kinds::list(format).map(|_| 0),
         Cmd::Jobs {

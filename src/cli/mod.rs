@@ -28,6 +28,7 @@ pub mod sla;
 pub mod state;
 pub mod status;
 pub mod workers;
+pub mod token;
 // @@cli-mods: one `pub mod <name>;` line per command file, above this marker
 pub mod tail;
 pub mod verify;
