@@ -100,7 +100,10 @@ impl Actor {
             return token;
         }
         let user = p.strip_prefix("peer:").unwrap_or(p);
-        match user.strip_prefix("uid:").and_then(|rest| rest.split_once(':')) {
+        match user
+            .strip_prefix("uid:")
+            .and_then(|rest| rest.split_once(':'))
+        {
             Some((_, name)) if !name.is_empty() => name,
             _ => p,
         }

@@ -10,7 +10,7 @@ pub enum TokenError {
     File {
         path: PathBuf,
         #[source]
-        source: crate::Error,
+        source: Box<crate::Error>,
     },
     /// Anyone but the owner can read or change the file: a reader could
     /// map holders to roles, a writer could add a hash of their own.

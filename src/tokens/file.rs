@@ -38,7 +38,7 @@ fn invalid(path: &Path, reason: impl Into<String>) -> TokenError {
 fn file_error(path: &Path, source: crate::Error) -> TokenError {
     TokenError::File {
         path: path.into(),
-        source,
+        source: Box::new(source),
     }
 }
 
@@ -95,14 +95,8 @@ pub(super) fn write(path: &Path, content: &TokensFile) -> Result<(), TokenError>
     let mut bytes = serde_json::to_vec_pretty(content)
         .map_err(|e| invalid(path, format!("cannot serialise: {e}")))?;
     bytes.push(b'\n');
-    safe_fs::write_whole(
-        &temp_path(path),
-        path,
-        &bytes,
-        0o600,
-        Durability::Synced,
-    )
-    .map_err(|e| file_error(path, e))
+    safe_fs::write_whole(&temp_path(path), path, &bytes, 0o600, Durability::Synced)
+        .map_err(|e| file_error(path, e))
 }
 
 fn temp_path(path: &Path) -> PathBuf {

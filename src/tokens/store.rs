@@ -79,7 +79,10 @@ impl TokenStore {
             return Err("hash: not 64 lowercase hex digits".into());
         }
         if row.id != row.hash[..ID_LEN] {
-            return Err(format!("id: {:?} is not the hash's first {ID_LEN} digits", row.id));
+            return Err(format!(
+                "id: {:?} is not the hash's first {ID_LEN} digits",
+                row.id
+            ));
         }
         if self.by_name.contains_key(&row.name) {
             return Err(format!("name {:?} appears twice", row.name));
@@ -205,13 +208,20 @@ mod tests {
         assert_eq!(got.name, "researcher");
         assert_eq!(got.actor().to_string(), "agent:token:researcher");
         assert_eq!(
-            s.authenticate(o.token.expose()).unwrap().actor().to_string(),
+            s.authenticate(o.token.expose())
+                .unwrap()
+                .actor()
+                .to_string(),
             "operator:token:alice"
         );
         // A wrong token, a near miss, the hash itself, the id: nobody.
         let mut near = a.token.expose().to_string();
         near.pop();
-        near.push(if a.token.expose().ends_with('A') { 'B' } else { 'A' });
+        near.push(if a.token.expose().ends_with('A') {
+            'B'
+        } else {
+            'A'
+        });
         for wrong in [
             "",
             "argus_",
@@ -241,7 +251,10 @@ mod tests {
         s.save(&path).unwrap();
         let s = TokenStore::load(&path).unwrap();
         assert!(s.authenticate(a.token.expose()).is_none());
-        assert_eq!(s.authenticate(b.token.expose()).unwrap().role, Role::Auditor);
+        assert_eq!(
+            s.authenticate(b.token.expose()).unwrap().role,
+            Role::Auditor
+        );
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains(b.token.expose()));
         assert!(text.contains(b.record.hash()));
@@ -271,18 +284,27 @@ mod tests {
         let path = dir.path().join("tokens.json");
         let hash = "ab".repeat(32);
         let row = |name: &str, hash: &str, id: &str| {
-            format!(r#"{{"name":"{name}","role":"agent","hash":"{hash}","created":"{NOW}","id":"{id}"}}"#)
+            format!(
+                r#"{{"name":"{name}","role":"agent","hash":"{hash}","created":"{NOW}","id":"{id}"}}"#
+            )
         };
+        let file = |rows: &str| format!(r#"{{"version":1,"tokens":[{rows}]}}"#);
         let good = row("a", &hash, &hash[..12]);
         for (body, says) in [
-            (format!(r#"{{"version":1,"tokens":[{good},{good}]}}"#), "twice"),
-            (format!(r#"{{"version":2,"tokens":[]}}"#), "version 2"),
-            (format!(r#"{{"version":1,"tokens":[],"extra":1}}"#), "extra"),
-            (format!(r#"{{"version":1,"version":1,"tokens":[]}}"#), "duplicate"),
-            (format!(r#"{{"version":1,"tokens":[{}]}}"#, row("a", "XYZ", "XYZ")), "hash"),
-            (format!(r#"{{"version":1,"tokens":[{}]}}"#, row("a", &hash, "000000000000")), "id"),
-            (format!(r#"{{"version":1,"tokens":[{}]}}"#, row("a b", &hash, &hash[..12])), "name"),
-            (format!(r#"{{"version":1,"tokens":[{}]}}"#, good.replace("\"agent\"", "\"root\"")), "root"),
+            (file(&format!("{good},{good}")), "twice"),
+            (r#"{"version":2,"tokens":[]}"#.to_string(), "version 2"),
+            (
+                r#"{"version":1,"tokens":[],"extra":1}"#.to_string(),
+                "extra",
+            ),
+            (
+                r#"{"version":1,"version":1,"tokens":[]}"#.to_string(),
+                "duplicate",
+            ),
+            (file(&row("a", "XYZ", "XYZ")), "hash"),
+            (file(&row("a", &hash, "000000000000")), "id"),
+            (file(&row("a b", &hash, &hash[..12])), "name"),
+            (file(&good.replace("\"agent\"", "\"root\"")), "root"),
         ] {
             std::fs::write(&path, &body).unwrap();
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -298,7 +320,10 @@ mod tests {
         TokenStore::default().save(&path).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
         let e = TokenStore::load(&path).unwrap_err();
-        assert!(matches!(e, TokenError::Permissions { mode: 0o640, .. }), "{e}");
+        assert!(
+            matches!(e, TokenError::Permissions { mode: 0o640, .. }),
+            "{e}"
+        );
         assert!(e.to_string().contains("chmod 600"), "{e}");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let link = dir.path().join("link.json");

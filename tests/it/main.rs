@@ -31,3 +31,4 @@ mod recovery_record;
 mod roundtrip;
 mod tail_faults;
 mod tamper;
+mod tokens;
