@@ -32,6 +32,7 @@ pub mod safe;
 pub mod sla;
 pub mod state;
 pub mod status;
+pub mod token;
 pub mod workers;
 // @@cli-mods: one `pub mod <name>;` line per command file, above this marker
 pub mod tail;

@@ -72,7 +72,8 @@ pub fn access(cmd: &Cmd) -> Result<Access, String> {
         | Cmd::Mode(M::Set { .. })
         | Cmd::Dlq(D::Replay { .. } | D::Discard { .. })
         | Cmd::Flag(F::Set { .. })
-        | Cmd::Config(_) => Access::Decide,
+        | Cmd::Config(_)
+        | Cmd::Token(_) => Access::Decide,
         Cmd::Projections(ProjCmd::Rebuild { .. }) => {
             return Err("projections rebuild resets the store argusd is serving from: stop argusd, rebuild, start it again".into())
         }
@@ -90,6 +91,9 @@ pub fn parse(app: &App, argv: &[String]) -> Result<(Cmd, Access), ApiError> {
     })?;
     let mut cmd = cli.cmd;
     let access = access(&cmd).map_err(ApiError::bad_request)?;
+    if let Some(t) = cmd.tokens_file_mut() {
+        *t = Some(app.tokens_path.clone());
+    }
     let kinds = matches!(cmd, Cmd::Kinds { .. });
     match cmd.dir_mut() {
         Some(d) => *d = app.dir.clone(),
@@ -122,6 +126,7 @@ pub async fn run(
     if access == Access::Decide {
         caller.require_operator("this command")?;
     }
+    let changes_tokens = matches!(cmd, Cmd::Token(_));
     let ctx = Context {
         state: Some(app.shared.clone()),
         principal: match &caller {
@@ -135,6 +140,10 @@ pub async fn run(
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?;
+    if changes_tokens {
+        // A token added or revoked counts from the next request on.
+        app.auth.reload(&app.tokens_path);
+    }
     let code = result.map_err(|e| command_error(&e))?;
     if code != 0 && !out.stderr.is_empty() {
         // The command refused and said why on stderr (a bad config line,

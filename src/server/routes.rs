@@ -34,6 +34,8 @@ pub struct App {
     pub started: std::time::Instant,
     /// The projections and decision lock that commands run against.
     pub shared: Arc<crate::cli::context::SharedState>,
+    /// The token file the daemon reads (and `token` commands write).
+    pub tokens_path: PathBuf,
 }
 
 impl App {

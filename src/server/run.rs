@@ -72,7 +72,7 @@ pub async fn serve(cfg: Config, stop: impl std::future::Future<Output = ()>) -> 
     let peers = auth::peers(&cfg.file.peers).map_err(|e| anyhow::anyhow!("config: {e}"))?;
     let local_uid = nix::unistd::getuid().as_raw();
     let auth = Auth {
-        tokens,
+        tokens: parking_lot::RwLock::new(tokens),
         peers,
         local_principal: crate::authority::local_principal(),
         local_uid,
@@ -136,6 +136,7 @@ pub async fn serve(cfg: Config, stop: impl std::future::Future<Output = ()>) -> 
         metrics,
         started: std::time::Instant::now(),
         shared: shared.clone(),
+        tokens_path: tokens_path.clone(),
     });
     let router = routes::router(app.clone());
     let graceful = Arc::new(hyper_util::server::graceful::GracefulShutdown::new());

@@ -25,6 +25,7 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("time", &["projections", "cli", "registry", "authority"]),
     ("log", &["projections", "cli"]),
     ("projections", &["cli"]),
+    ("tokens", &["projections", "cli", "registry"]),
 ];
 
 /// Narrower rules: a module may use another only through these paths.
@@ -32,6 +33,9 @@ const ONLY_THROUGH: &[(&str, &str, &[&str])] = &[
     // Time keeps its anchor file with the log's file-safety rules, and
     // nothing else of the log.
     ("time", "log", &["crate::log::safe_fs"]),
+    // The token file is read and written with the log's file-safety rules;
+    // tokens know nothing else of the log.
+    ("tokens", "log", &["crate::log::safe_fs"]),
 ];
 
 /// Names the crate root re-exports, and the module that defines them.

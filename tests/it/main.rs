@@ -33,3 +33,4 @@ mod roundtrip;
 mod systemd;
 mod tail_faults;
 mod tamper;
+mod tokens;
