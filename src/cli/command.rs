@@ -26,7 +26,13 @@ pub struct Cli {
     #[arg(long, global = true, env = "ARGUS_SERVER", value_name = "URL|local")]
     pub server: Option<String>,
     /// Bearer token for argusd (never printed). Example: --token "$(cat ~/.argus-token)"
-    #[arg(long, global = true, env = "ARGUS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    #[arg(
+        long,
+        global = true,
+        env = "ARGUS_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub token: Option<String>,
     #[command(subcommand)]
     pub cmd: Cmd,
@@ -508,7 +514,6 @@ pub fn dispatch(cmd: Cmd) -> Result<i32> {
     }
 }
 
-
 /// The exit code for a failed command, by the variant of the first engine
 /// error in its chain, never by its text: a directory or `argus.json` that
 /// is not a usable log is a usage error (2); anything else could not run (1).
@@ -590,9 +595,9 @@ impl Cmd {
     pub fn tokens_file_mut(&mut self) -> Option<&mut Option<PathBuf>> {
         use cli::token::TokenCmd as T;
         match self {
-            Cmd::Token(T::Add { tokens, .. } | T::List { tokens, .. } | T::Revoke { tokens, .. }) => {
-                Some(tokens)
-            }
+            Cmd::Token(
+                T::Add { tokens, .. } | T::List { tokens, .. } | T::Revoke { tokens, .. },
+            ) => Some(tokens),
             _ => None,
         }
     }

@@ -152,7 +152,9 @@ impl Auth {
     pub fn reload(&self, path: &std::path::Path) {
         match TokenStore::load(path) {
             Ok(t) => *self.tokens.write() = t,
-            Err(e) => tracing::error!(error = %e, "could not reload the tokens; keeping the previous set"),
+            Err(e) => {
+                tracing::error!(error = %e, "could not reload the tokens; keeping the previous set")
+            }
         }
     }
 

@@ -31,7 +31,10 @@ pub async fn run(cfg: Config) -> Result<i32> {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
         };
-        tracing::info!(signal = which, "stopping: no new connections; finishing requests in flight");
+        tracing::info!(
+            signal = which,
+            "stopping: no new connections; finishing requests in flight"
+        );
         // A second signal: leave now. Nothing unacknowledged is promised,
         // and recovery on the next open handles a torn tail.
         tokio::spawn(async move {
@@ -293,7 +296,9 @@ fn build_metrics() -> metrics_exporter_prometheus::PrometheusHandle {
     let recorder = builder.build_recorder();
     let handle = recorder.handle();
     if metrics::set_global_recorder(recorder).is_err() {
-        tracing::warn!("a metrics recorder was already installed; /metrics shows only argusd's own gauges");
+        tracing::warn!(
+            "a metrics recorder was already installed; /metrics shows only argusd's own gauges"
+        );
     }
     for (name, help) in [
         (
@@ -354,7 +359,9 @@ async fn keep_projections_live(
         })
         .await
         {
-            Ok(Err(e)) => tracing::warn!(error = %format!("{e:#}"), "projections could not catch up"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %format!("{e:#}"), "projections could not catch up")
+            }
             Err(e) => tracing::warn!(error = %e, "projection catch-up task failed"),
             Ok(Ok(_)) => {}
         }
