@@ -3,7 +3,9 @@
 //! real agents write (the Python example agent among them when python3 and
 //! the source tree are here).
 use super::remote::{self, Remote};
-use crate::server::{config::FileConfig, Config, Discovery};
+use crate::server::config::FileConfig;
+use crate::server::Config;
+use crate::server::Discovery;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};

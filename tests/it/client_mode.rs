@@ -240,7 +240,16 @@ fn two_operators_racing_through_the_daemon_get_one_decision() {
             let d = d.clone();
             std::thread::spawn(move || {
                 let verb = if i % 2 == 0 { "approve" } else { "reject" };
-                argus(["approvals", verb, &d, "p-race", "--reason", "race", "-o", "json"])
+                argus([
+                    "approvals",
+                    verb,
+                    &d,
+                    "p-race",
+                    "--reason",
+                    "race",
+                    "-o",
+                    "json",
+                ])
             })
         })
         .collect();
@@ -249,7 +258,11 @@ fn two_operators_racing_through_the_daemon_get_one_decision() {
     assert_eq!(won.len(), 1, "exactly one decision: {runs:#?}");
     for r in runs.iter().filter(|r| r.code != Some(0)) {
         assert_eq!(r.code, Some(1), "{}", r.ctx());
-        assert!(r.stderr.contains("only pending proposals can be"), "{}", r.ctx());
+        assert!(
+            r.stderr.contains("only pending proposals can be"),
+            "{}",
+            r.ctx()
+        );
     }
     daemon.stop();
     let decided = argus(["cat", &d, "-o", "json"])
