@@ -11,6 +11,7 @@ mod bad_input;
 mod checkpoint_strict;
 mod clock;
 mod crash;
+mod daemon;
 mod engine_errors;
 mod files_hostile;
 mod golden_vectors;
