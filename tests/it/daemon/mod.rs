@@ -10,6 +10,7 @@ pub mod harness;
 pub mod http;
 
 mod concurrency;
+mod kill9;
 
 use crate::common::Ack;
 use serde_json::{json, Value};
