@@ -3,15 +3,12 @@
 //! with its hash, and each follower sees every seq once, in order.
 use super::harness::Daemon;
 use super::http::{self, Event, Follow, StreamAppend};
-use super::{assert_acked_in_log, entry, seqs_of_lines};
-use crate::common::{Ack, XorShift};
+use super::{assert_acked_in_log, entry, seqs_of_lines, Acked};
+use crate::common::XorShift;
 use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-/// What one producer got back: each ack with the entry's tag.
-pub type Acked = Vec<(Ack, (u64, u64))>;
 
 /// How a producer sends its entries.
 #[derive(Debug, Clone, Copy)]

@@ -4,8 +4,8 @@
 //! once across all rounds, with the hashes the log holds at the end.
 use super::harness::Daemon;
 use super::http::{self, Event, Follow, StreamAppend};
-use super::{assert_acked_in_log, entry};
-use crate::common::{Ack, XorShift};
+use super::{assert_acked_in_log, entry, Acked};
+use crate::common::XorShift;
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -17,19 +17,18 @@ const PRODUCERS: u64 = 6;
 /// Appends until the daemon goes away (or `stop`), from entry `first` of
 /// producer `p`; returns what was acked and the next unused entry number.
 /// Modes: 0 single objects, 1 arrays, 2 a stream.
-fn produce_until_gone(
-    addr: String,
-    p: u64,
-    first: u64,
-    stop: Arc<AtomicBool>,
-) -> (Vec<(Ack, (u64, u64))>, u64) {
+fn produce_until_gone(addr: String, p: u64, first: u64, stop: Arc<AtomicBool>) -> (Acked, u64) {
     let mut got = Vec::new();
     let mut i = first;
     let mut rng = XorShift::new(p * 1000 + first + 1);
     match p % 3 {
         0 | 1 => {
             while !stop.load(Ordering::Relaxed) {
-                let k = if p % 3 == 0 { 1 } else { 1 + rng.below(6) };
+                let k = if p.is_multiple_of(3) {
+                    1
+                } else {
+                    1 + rng.below(6)
+                };
                 let batch: Vec<Value> = (i..i + k).map(|j| entry(p, j)).collect();
                 let body = if k == 1 {
                     batch[0].to_string()

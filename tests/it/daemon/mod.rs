@@ -16,6 +16,9 @@ use crate::common::Ack;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
+/// What a producer got back: each ack with the tag of the entry it acked.
+pub type Acked = Vec<(Ack, (u64, u64))>;
+
 /// Entry `i` of producer `p`: its payload names both, so the log can be
 /// matched back to who sent what.
 pub fn entry(p: u64, i: u64) -> Value {
