@@ -139,6 +139,35 @@ pub fn post_ndjson(addr: &str, body: &[u8]) -> io::Result<Response> {
     )
 }
 
+/// `POST /v1/entries` with a chunked body (no Content-Length) in chunks of
+/// `chunk` bytes, read whole by the server (no streaming `Accept`).
+pub fn post_chunked(addr: &str, ct: &str, body: &[u8], chunk: usize) -> io::Result<Response> {
+    let mut s = connect(addr)?;
+    let head = format!(
+        "POST /v1/entries HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: {ct}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    s.write_all(head.as_bytes())?;
+    for c in body.chunks(chunk.max(1)) {
+        let mut framed = format!("{:x}\r\n", c.len()).into_bytes();
+        framed.extend_from_slice(c);
+        framed.extend_from_slice(b"\r\n");
+        // The server may answer and close before it has everything.
+        if s.write_all(&framed).is_err() {
+            break;
+        }
+    }
+    let _ = s.write_all(b"0\r\n\r\n");
+    let mut r = BufReader::new(s);
+    let (status, headers) = read_head(&mut r)?;
+    let body = read_body(&mut r, &headers)?;
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
 pub fn get(addr: &str, path: &str) -> io::Result<Response> {
     request(addr, "GET", path, &[], b"")
 }
@@ -274,11 +303,12 @@ pub enum Event {
 
 /// Reads the body's lines on a thread into a channel, so the test thread
 /// waits with `recv_timeout` and never blocks on the socket.
-fn spawn_line_reader(s: TcpStream) -> (u16, Vec<(String, String)>, mpsc::Receiver<Event>) {
-    let mut r = BufReader::new(s);
-    let (status, headers) = read_head(&mut r).unwrap_or_else(|e| panic!("no answer head: {e}"));
+fn spawn_body_reader(
+    r: BufReader<TcpStream>,
+    headers: &[(String, String)],
+) -> mpsc::Receiver<Event> {
     let (tx, rx) = mpsc::channel();
-    let chunked = header(&headers, "transfer-encoding").is_some_and(|v| v.contains("chunked"));
+    let chunked = header(headers, "transfer-encoding").is_some_and(|v| v.contains("chunked"));
     std::thread::spawn(move || {
         let body: Box<dyn Read + Send> = if chunked {
             Box::new(Chunked::new(r))
@@ -306,6 +336,13 @@ fn spawn_line_reader(s: TcpStream) -> (u16, Vec<(String, String)>, mpsc::Receive
             }
         }
     });
+    rx
+}
+
+fn spawn_line_reader(s: TcpStream) -> (u16, Vec<(String, String)>, mpsc::Receiver<Event>) {
+    let mut r = BufReader::new(s);
+    let (status, headers) = read_head(&mut r).unwrap_or_else(|e| panic!("no answer head: {e}"));
+    let rx = spawn_body_reader(r, &headers);
     (status, headers, rx)
 }
 
@@ -314,7 +351,10 @@ pub struct Follow {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     sock: TcpStream,
-    rx: mpsc::Receiver<Event>,
+    /// The body, until the first `next` starts reading it: a follower that
+    /// is never asked for a line reads nothing past the answer's head.
+    body: std::cell::RefCell<Option<BufReader<TcpStream>>>,
+    rx: std::cell::OnceCell<mpsc::Receiver<Event>>,
 }
 
 impl Follow {
@@ -332,18 +372,24 @@ impl Follow {
         head.push_str("\r\n");
         s.write_all(head.as_bytes())?;
         let sock = s.try_clone()?;
-        let (status, headers, rx) = spawn_line_reader(s);
+        let mut r = BufReader::new(s);
+        let (status, headers) = read_head(&mut r)?;
         Ok(Self {
             status,
             headers,
             sock,
-            rx,
+            body: std::cell::RefCell::new(Some(r)),
+            rx: std::cell::OnceCell::new(),
         })
     }
 
     /// The next line or end, waiting at most `within`; `None` on timeout.
     pub fn next(&self, within: Duration) -> Option<Event> {
-        match self.rx.recv_timeout(within) {
+        let rx = self.rx.get_or_init(|| {
+            let body = self.body.borrow_mut().take().expect("body reader");
+            spawn_body_reader(body, &self.headers)
+        });
+        match rx.recv_timeout(within) {
             Ok(e) => Some(e),
             Err(mpsc::RecvTimeoutError::Timeout) => None,
             Err(mpsc::RecvTimeoutError::Disconnected) => Some(Event::Broken("reader gone".into())),

@@ -9,8 +9,10 @@
 pub mod harness;
 pub mod http;
 
+mod bad_input;
 mod concurrency;
 mod kill9;
+mod limits;
 
 use crate::common::Ack;
 use serde_json::{json, Value};
