@@ -13,6 +13,7 @@ mod bad_input;
 mod concurrency;
 mod kill9;
 mod limits;
+mod sigterm;
 
 use crate::common::Ack;
 use serde_json::{json, Value};
