@@ -390,7 +390,7 @@ fn report(format: Format, seq: u64, kind: &str, payload: &Value, text: String) {
 /// that proposed cannot approve its own proposal, under its own name or a
 /// label. The projection applies the same rule to entries written by hand.
 fn check_not_own_agent(p: &Proposal, label: Option<&str>) -> Result<()> {
-    let me = crate::authority::local_actor(crate::authority::Class::Operator);
+    let me = super::context::actor(crate::authority::Class::Operator);
     if let Some(agent) = p.agent.as_deref() {
         if me.name() == agent || label == Some(agent) {
             bail!(
@@ -439,7 +439,7 @@ fn approve(
         "proposal_id": id,
         "parameter_hash": p.parameter_hash,
         "mode": snap.mode.mode,
-        "approver": crate::authority::local_actor(crate::authority::Class::Operator).to_string(),
+        "approver": super::context::actor(crate::authority::Class::Operator).to_string(),
     });
     if let Some(r) = reason.filter(|r| !r.trim().is_empty()) {
         payload["reason"] = r.into();
@@ -495,7 +495,7 @@ fn reject(dir: &Path, id: &str, reason: &str, label: Option<String>, format: For
     let mut payload = json!({
         "proposal_id": id,
         "reason": reason,
-        "approver": crate::authority::local_actor(crate::authority::Class::Operator).to_string(),
+        "approver": super::context::actor(crate::authority::Class::Operator).to_string(),
     });
     if let Some(l) = label {
         payload["actor_label"] = l.into();

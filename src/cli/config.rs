@@ -7,7 +7,7 @@
 //! system's word on who ran the command. All lines commit together, or none
 //! does: a configuration is applied whole.
 use super::{Out, EXIT_USAGE};
-use crate::authority::{local_actor, Class};
+use crate::authority::Class;
 use anyhow::{Context, Result};
 use std::io::Read;
 use std::path::Path;
@@ -19,11 +19,17 @@ const INPUT_BYTES_MAX: usize = 64 << 20;
 
 pub fn apply(dir: &Path) -> Result<i32> {
     let mut input = Vec::new();
-    std::io::stdin()
-        .lock()
-        .take(INPUT_BYTES_MAX as u64 + 1)
-        .read_to_end(&mut input)
-        .context("reading stdin")?;
+    match super::context::stdin() {
+        // Inside argusd: the request's body.
+        Some(body) => input = body,
+        None => {
+            std::io::stdin()
+                .lock()
+                .take(INPUT_BYTES_MAX as u64 + 1)
+                .read_to_end(&mut input)
+                .context("reading stdin")?;
+        }
+    }
     if input.len() > INPUT_BYTES_MAX {
         super::eprint(&format!(
             "argusctl: stdin is over {} MiB; split the configuration",
@@ -32,7 +38,7 @@ pub fn apply(dir: &Path) -> Result<i32> {
         return Ok(EXIT_USAGE);
     }
     let registry = crate::registry::builtin().map_err(anyhow::Error::msg)?;
-    let actor = local_actor(Class::Operator).to_string();
+    let actor = super::context::actor(Class::Operator).to_string();
     let mut entries = Vec::new();
     for (i, line) in input.split(|&b| b == b'\n').enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);

@@ -1,5 +1,8 @@
-//! `argusctl demo`: the README's first command. Creates a log, appends a
-//! realistic agent session, verifies it and shows the tail.
+//! `argusctl demo`: the README's first command. Creates a log, serves it
+//! with argusd (in this process), has several agents write a realistic
+//! session at once (the Python example agent among them when python3 is
+//! here), asks the views through the daemon, stops it, verifies the log
+//! and shows the tail.
 use super::{render, Format, Out};
 use crate::log::dir::InitOptions;
 use crate::log::reader::LogReader;
@@ -11,9 +14,11 @@ use std::path::PathBuf;
 
 const SESSION: &str = include_str!("demo_session.jsonl");
 
+use super::demo_daemon::Daemon;
+
 /// An approver binds an approval to the parameters it saw: remember each
 /// proposal's parameters and stamp their hash on its approval.
-fn bind_approval(
+pub(crate) fn bind_approval(
     line: &str,
     params: &mut std::collections::BTreeMap<String, serde_json::Value>,
 ) -> Result<String> {
@@ -44,7 +49,40 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
             crate::log::writer::now_ns() / 1_000_000
         )),
     };
-    let (n, public_key) = write_session(&dir)?;
+    // Small segments so the demo shows a multi-segment log.
+    let public_key = Log::create(
+        &dir,
+        &InitOptions {
+            segment_bytes: 4096,
+            key_file: None,
+            clock_skew_tolerance_s: None,
+        },
+    )
+    .with_context(|| format!("creating demo log in {}", dir.display()))?
+    .meta()
+    .public_key
+    .clone();
+    let daemon = Daemon::start(&dir)?;
+    let mut out = Out::default();
+    out.line(&format!("Demo log: {}", dir.display()));
+    out.line(&format!(
+        "argusd is serving it at {} and {}; agents write to it at once:",
+        daemon.url,
+        dir.join("argusd.sock").display()
+    ));
+    out.flush();
+    let written = super::demo_daemon::write_session(&daemon, SESSION, bind_approval)?;
+    for l in &written.report {
+        out.line(&format!("  {l}"));
+    }
+    out.line(&format!(
+        "  {} entries from {} agents writing concurrently; every ack came after fsync and a signed seal.",
+        written.entries, written.agents
+    ));
+    out.line("");
+    out.flush();
+    show_views(&daemon)?;
+    daemon.stop()?;
     let key = crate::log::dir::parse_public_key(&public_key).map_err(anyhow::Error::msg)?;
     let report = verify(
         &dir,
@@ -56,17 +94,16 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
             progress: None,
         },
     )?;
-    show_log(&dir, n, &report)?;
-    show_views(&dir)?;
-    let mut out = Out::default();
-    out.line("Try next:");
+    show_log(&dir, &report)?;
     let d = dir.display();
+    out.line("Try next:");
     for cmd in [
-        format!("argusctl tail {d} -n 5 -o json | jq ."),
-        format!("argusctl tail {d} --job job-9c21"),
-        format!("argusctl status {d}"),
+        format!("argusd --dir {d} &    # serve it again; argusctl commands on {d} then go through it"),
+        format!("argusctl tail {d} -f -o json | jq -c '{{seq,kind,agent}}'"),
+        format!("python3 tools/python/examples/agent.py --dir {d}"),
+        format!("argusctl approvals list {d}"),
+        "curl -s http://127.0.0.1:7117/v1/jobs | jq .".to_string(),
         format!("argusctl verify {d} --key {public_key}"),
-        format!("argusctl checkpoint {d} > cp.txt && argusctl verify {d} --checkpoint cp.txt"),
     ] {
         out.line(&format!("  {cmd}"));
     }
@@ -77,66 +114,11 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Creates the log and appends the session, each line in the writer class
-/// its kind calls for (agents' work, an operator's configuration and
-/// approvals). Returns the entries written and the public key.
-fn write_session(dir: &std::path::Path) -> Result<(usize, String)> {
-    // Small segments so the demo shows a multi-segment log.
-    let log = Log::create(
-        dir,
-        &InitOptions {
-            segment_bytes: 4096,
-            key_file: None,
-            clock_skew_tolerance_s: None,
-        },
-    )
-    .with_context(|| format!("creating demo log in {}", dir.display()))?;
-    let registry = crate::registry::builtin().map_err(anyhow::Error::msg)?;
-    let agent = crate::authority::local_actor(crate::authority::Class::Agent).to_string();
-    let operator = crate::authority::local_actor(crate::authority::Class::Operator).to_string();
-    let mut n = 0;
-    // Steps of the session arrive in small groups, as concurrent agents would.
-    let lines: Vec<&str> = SESSION.lines().filter(|l| !l.trim().is_empty()).collect();
-    let mut params = std::collections::BTreeMap::new();
-    for group in lines.chunks(3) {
-        let entries = group
-            .iter()
-            .enumerate()
-            .map(|(i, l)| {
-                let line = bind_approval(l, &mut params)?;
-                let kind = serde_json::from_str::<serde_json::Value>(&line)?["kind"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                let actor = if registry
-                    .writers(&kind)
-                    .contains(&crate::authority::Class::Agent)
-                {
-                    &agent
-                } else {
-                    &operator
-                };
-                super::append::parse_line(line.as_bytes(), actor)
-                    .map_err(|m| anyhow::anyhow!("demo line {}: {m}", n + i + 1))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        n += entries.len();
-        log.append(entries)?;
-        // Real agents take time between steps; spacing the groups gives the
-        // SLA and timing views something to measure.
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    }
-    Ok((n, log.meta().public_key.clone()))
-}
-
 /// The verdict, the latest checkpoint and the last entries.
-fn show_log(dir: &std::path::Path, n: usize, report: &crate::log::verify::Report) -> Result<()> {
+fn show_log(dir: &std::path::Path, report: &crate::log::verify::Report) -> Result<()> {
     let r = LogReader::open(dir)?;
     let mut out = Out::default();
-    out.line(&format!("Demo log: {}", dir.display()));
-    out.line(&format!(
-        "Appended {n} entries from a simulated two-agent session."
-    ));
+    out.line("argusd stopped cleanly: everything in flight was acknowledged, then it exited.");
     out.line(&format!(
         "verify: {} ({} entries in {} segments, root {})",
         if report.failure.is_none() {
@@ -165,35 +147,23 @@ fn show_log(dir: &std::path::Path, n: usize, report: &crate::log::verify::Report
     Ok(())
 }
 
-/// The projections, derived from the log just written.
-fn show_views(dir: &std::path::Path) -> Result<()> {
-    let dir = dir.to_path_buf();
-    let views: [(&str, &dyn Fn() -> Result<()>); 5] = [
-        ("argusctl jobs", &|| super::jobs::list(&dir, Format::Text)),
-        ("argusctl approvals list --all", &|| {
-            super::approvals::run(super::approvals::ApprovalsCmd::List {
-                dir: dir.clone(),
-                all: true,
-                format: Format::Text,
-            })
-            .map(|_| ())
-        }),
-        ("argusctl dlq list", &|| {
-            super::dlq::list(&dir, false, Format::Text)
-        }),
-        ("argusctl sla", &|| {
-            super::sla::run(&dir, super::sla::Show::Summary, Format::Text)
-        }),
-        ("argusctl budget", &|| {
-            super::policy::budget(&dir, None, None, Format::Text)
-        }),
-    ];
-    // Each view writes through its own `Out`: flush around it to keep order.
+/// The projections, derived from the log just written, asked of the daemon
+/// exactly as `argusctl` asks when argusd holds the log.
+fn show_views(daemon: &Daemon) -> Result<()> {
     let mut out = Out::default();
-    for (title, view) in views {
-        out.line(&format!("{title}:"));
+    for argv in [
+        &["jobs", "."][..],
+        &["approvals", "list", ".", "--all"],
+        &["dlq", "list", "."],
+        &["sla", "."],
+        &["budget", "."],
+        &["agents", "."],
+    ] {
+        let shown: Vec<&str> = argv.iter().map(|a| if *a == "." { "DIR" } else { a }).collect();
+        out.line(&format!("argusctl {} (answered by argusd):", shown.join(" ")));
         out.flush();
-        view()?;
+        let text = daemon.run(argv)?;
+        std::io::Write::write_all(&mut std::io::stdout(), &text)?;
         out.line("");
     }
     out.flush();

@@ -46,7 +46,7 @@ fn sweep_auto(dir: &Path) -> Result<Vec<(String, u64)>> {
     if todo.is_empty() {
         return Ok(Vec::new());
     }
-    let actor = crate::authority::local_actor(crate::authority::Class::Operator).to_string();
+    let actor = super::context::actor(crate::authority::Class::Operator).to_string();
     let entries = todo
         .iter()
         .map(|p| {

@@ -9,7 +9,11 @@ pub mod approvals;
 pub mod args;
 pub mod breakers;
 pub mod config;
+pub mod command;
 pub mod demo;
+pub mod demo_daemon;
+pub mod context;
+pub mod error;
 pub mod dlq;
 pub mod flags;
 pub mod incident;
@@ -117,6 +121,12 @@ impl Out {
         self.w.flush()
     }
     fn raw_line(&mut self, s: &str) -> std::io::Result<()> {
+        // Inside argusd the command's stdout is the answer to its request.
+        if context::capturing() {
+            context::write_captured(s.as_bytes());
+            context::write_captured(b"\n");
+            return Ok(());
+        }
         self.w
             .write_all(s.as_bytes())
             .and_then(|_| self.w.write_all(b"\n"))
@@ -147,6 +157,14 @@ pub fn exit(code: i32) -> ! {
 /// Unlike `eprintln!` it never panics: a closed stderr loses the message,
 /// not the exit code.
 pub fn eprint(msg: &str) {
+    if context::capturing() {
+        // Inside argusd: returned to the caller with the command's answer.
+        for l in msg.split('\n') {
+            context::write_captured_err(safe::line(l).as_bytes());
+            context::write_captured_err(b"\n");
+        }
+        return;
+    }
     let mut e = std::io::stderr().lock();
     for l in msg.split('\n') {
         let _ = e

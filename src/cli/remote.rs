@@ -427,3 +427,46 @@ pub fn encode(s: &str) -> String {
     }
     out
 }
+
+/// Any other command through the daemon's `POST /v1/argusctl`: prints what
+/// the command printed there and exits with its code. `config apply`'s
+/// stdin goes along as the command's stdin.
+pub fn command(remote: &Remote, argv: &[String]) -> Result<i32> {
+    use std::io::{Read, Write};
+    let needs_stdin = argv.first().map(String::as_str) == Some("config");
+    let stdin = if needs_stdin {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .lock()
+            .take(64 << 20)
+            .read_to_end(&mut buf)
+            .context("reading stdin")?;
+        Some(String::from_utf8(buf).map_err(|_| anyhow!("stdin is not UTF-8"))?)
+    } else {
+        None
+    };
+    let body = serde_json::to_vec(&serde_json::json!({ "argv": argv, "stdin": stdin }))?;
+    let a = remote.call("POST", "/v1/argusctl", Some(("application/json", body)))?;
+    if a.status == 200 {
+        let mut out = std::io::stdout().lock();
+        // Already escaped by the command inside the daemon, as locally.
+        if out.write_all(&a.body).and_then(|_| out.flush()).is_err() {
+            return Ok(0);
+        }
+        return Ok(a.exit.unwrap_or(0));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap_or_default();
+    let e = &v["error"];
+    let code = e["exit"]
+        .as_i64()
+        .and_then(|c| i32::try_from(c).ok())
+        .unwrap_or(super::EXIT_ERROR);
+    match e["stderr"].as_str() {
+        Some(stderr) => {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(stderr.as_bytes());
+        }
+        None => super::eprint(&format!("argusctl: {}", error_message(&a.body))),
+    }
+    Ok(code)
+}

@@ -1,6 +1,6 @@
 //! Opening the projections for a view: every view catches them up to the
 //! log's sealed head before answering, with a progress bar on a terminal.
-use crate::authority::{local_actor, Class};
+use crate::authority::Class;
 use crate::log::lock::DEFAULT_WAIT;
 use crate::log::reader::LogReader;
 use crate::projections::{self, Projections};
@@ -12,18 +12,43 @@ use std::time::Duration;
 
 pub struct State {
     pub reader: LogReader,
-    pub projections: Projections,
+    pub projections: Held,
     /// Sealed entries the projections now reflect.
     pub size: u64,
 }
 
+/// The projections a view reads: opened by this process, or argusd's,
+/// held for reading while the view runs.
+pub enum Held {
+    Owned(Projections),
+    Shared(super::context::ProjectionsRead),
+}
+
+impl std::ops::Deref for Held {
+    type Target = Projections;
+    fn deref(&self) -> &Projections {
+        match self {
+            Self::Owned(p) => p,
+            Self::Shared(g) => g,
+        }
+    }
+}
+
 pub fn open(dir: &Path) -> Result<State> {
+    if let Some(shared) = super::context::shared() {
+        let (reader, projections, size) = shared.read_caught_up()?;
+        return Ok(State {
+            reader,
+            projections: Held::Shared(projections),
+            size,
+        });
+    }
     let reader = LogReader::open(dir).with_context(|| format!("opening {}", dir.display()))?;
     let mut projections = open_projections(dir)?;
     let size = catch_up(&reader, &mut projections)?;
     Ok(State {
         reader,
-        projections,
+        projections: Held::Owned(projections),
         size,
     })
 }
@@ -88,12 +113,41 @@ pub struct Decision<'a> {
 /// other decision lands between the check and the append: two operators
 /// approving at once get one approval and one clear "locked" error.
 pub struct DecisionLock {
-    log: crate::Log,
+    log: Writer,
+}
+
+/// This process's writer, or argusd's with its decision lock held.
+enum Writer {
+    Owned(crate::Log),
+    /// argusd's writer, with its decision lock held until this drops.
+    Shared {
+        log: std::sync::Arc<crate::Log>,
+        _decisions: super::context::DecisionGuard,
+    },
+}
+
+impl std::ops::Deref for Writer {
+    type Target = crate::Log;
+    fn deref(&self) -> &crate::Log {
+        match self {
+            Self::Owned(l) => l,
+            Self::Shared { log, .. } => log,
+        }
+    }
 }
 
 pub fn lock_for_decision(dir: &Path, operation: &str) -> Result<DecisionLock> {
+    if let Some(shared) = super::context::shared() {
+        let guard = shared.lock_decisions();
+        return Ok(DecisionLock {
+            log: Writer::Shared {
+                log: shared.log.clone(),
+                _decisions: guard,
+            },
+        });
+    }
     Ok(DecisionLock {
-        log: open_writer(dir, operation)?,
+        log: Writer::Owned(open_writer(dir, operation)?),
     })
 }
 
@@ -145,7 +199,7 @@ impl DecisionLock {
             job_id: d.job_id.map(str::to_string),
             step_id: None,
             agent: d.agent.map(str::to_string),
-            actor: local_actor(d.class).to_string(),
+            actor: super::context::actor(d.class).to_string(),
             parent: d.parent,
             payload: crate::json::to_canonical(&d.payload),
         }])?;

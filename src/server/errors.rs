@@ -36,6 +36,13 @@ pub struct Detail {
     /// client can phrase it as its local counterpart does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// What the command printed on stderr, when a command run by the
+    /// daemon refused (so `argusctl` can print exactly that).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<String>,
+    /// The exit code `argusctl` gives for this failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit: Option<i32>,
     /// Seconds, for 503 overloaded.
     #[serde(skip)]
     pub retry_after: Option<u64>,
@@ -50,6 +57,8 @@ impl ApiError {
             line: None,
             field: None,
             reason: None,
+            stderr: None,
+            exit: None,
             retry_after: None,
         }))
     }

@@ -17,6 +17,7 @@ pub async fn health(State(app): State<Arc<App>>) -> Response {
         "entries": size,
         "feed_seq": app.feed.head.borrow().checked_sub(1),
         "followers": FOLLOWERS.load(Ordering::Relaxed),
+        "projection_lag": app.shared.lag().into_iter().collect::<std::collections::BTreeMap<_, _>>(),
         "queue_depth": queue_depth(&app),
         "uptime_s": app.started.elapsed().as_secs(),
     });

@@ -9,6 +9,7 @@
 //! What lives here is only what a network adds: who the caller is, limits
 //! and overload, streaming, discovery, signals and metrics.
 pub mod auth;
+mod commands;
 pub mod config;
 mod discovery;
 mod errors;
@@ -22,4 +23,4 @@ mod stream;
 
 pub use config::{Config, Limits};
 pub use discovery::{Discovery, DISCOVERY_FILE};
-pub use run::run;
+pub use run::{run, serve};

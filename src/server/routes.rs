@@ -5,7 +5,11 @@ use super::errors::ApiError;
 use super::feed::Feed;
 use crate::Log;
 use axum::body::Body;
-use axum::extract::{Query, Request, State};
+use super::commands;
+use axum::extract::{Query, RawPathParams, Request, State};
+use axum::routing::MethodRouter;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -28,6 +32,8 @@ pub struct App {
     pub shutdown: watch::Receiver<bool>,
     pub metrics: PrometheusHandle,
     pub started: std::time::Instant,
+    /// The projections and decision lock that commands run against.
+    pub shared: Arc<crate::cli::context::SharedState>,
 }
 
 impl App {
@@ -46,12 +52,111 @@ impl App {
 type Shared = State<Arc<App>>;
 
 pub fn router(app: Arc<App>) -> Router {
-    Router::new()
+    let mut r = Router::new()
         .route("/v1/entries", post(post_entries).get(get_entries))
         .route("/v1/health", get(super::health::health))
         .route("/metrics", get(super::health::metrics))
-        .fallback(not_found)
-        .with_state(app)
+        .route("/v1/argusctl", post(post_argv))
+        .route("/v1/config", post(post_config));
+    // A path may have a view (GET) and a decision (POST): /v1/mode, /v1/flags/{key}.
+    let mut paths: std::collections::BTreeMap<&str, MethodRouter<Arc<App>>> = Default::default();
+    for (path, spec) in commands::VIEWS {
+        let h = move |State(app): Shared, params: RawPathParams, req: Request| {
+            command(app, spec, params, req, false)
+        };
+        let m = paths.remove(path).unwrap_or_default();
+        paths.insert(path, m.get(h));
+    }
+    for (path, spec) in commands::DECISIONS {
+        let h = move |State(app): Shared, params: RawPathParams, req: Request| {
+            command(app, spec, params, req, true)
+        };
+        let m = paths.remove(path).unwrap_or_default();
+        paths.insert(path, m.post(h));
+    }
+    for (path, m) in paths {
+        r = r.route(path, m);
+    }
+    r.fallback(not_found).with_state(app)
+}
+
+/// A view (query options) or decision (JSON body options) route.
+async fn command(
+    app: Arc<App>,
+    spec: &'static commands::Spec,
+    params: RawPathParams,
+    req: Request,
+    body_opts: bool,
+) -> Result<Response, ApiError> {
+    let caller = app.caller(&req)?;
+    let path: HashMap<String, String> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut opts = query_map(req.uri())?;
+    if body_opts {
+        let (parts, body) = req.into_parts();
+        let bytes = super::ingest::read_body(&app, &parts.headers, body).await?;
+        if !bytes.iter().all(u8::is_ascii_whitespace) {
+            match crate::json::parse(&bytes, app.limits.body_bytes_max) {
+                Ok(Value::Object(m)) => opts.extend(m),
+                Ok(_) => return Err(ApiError::bad_request("the body must be a JSON object of options")),
+                Err(e) => return Err(ApiError::bad_request(format!("the body: {e}"))),
+            }
+        }
+    }
+    let (argv, body) = commands::argv(spec, &path, opts)?;
+    let (cmd, access) = commands::parse(&app, &argv)?;
+    commands::run(app, caller, cmd, access, None, body).await
+}
+
+/// Query parameters as JSON options; a repeated key becomes an array.
+fn query_map(uri: &axum::http::Uri) -> Result<Map<String, Value>, ApiError> {
+    let Query(pairs): Query<Vec<(String, String)>> = Query::try_from_uri(uri)
+        .map_err(|e| ApiError::bad_request(format!("query: {}", e.body_text())))?;
+    let mut m = Map::new();
+    for (k, v) in pairs {
+        match m.get_mut(&k) {
+            Some(Value::Array(a)) => a.push(Value::String(v)),
+            Some(prev) => {
+                let first = prev.take();
+                *prev = Value::Array(vec![first, Value::String(v)]);
+            }
+            None => {
+                m.insert(k, Value::String(v));
+            }
+        }
+    }
+    Ok(m)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ArgvBody {
+    argv: Vec<String>,
+    stdin: Option<String>,
+}
+
+/// `argusctl` through the daemon: its argv (without the program name).
+async fn post_argv(State(app): Shared, req: Request) -> Result<Response, ApiError> {
+    let caller = app.caller(&req)?;
+    let (parts, body) = req.into_parts();
+    let bytes = super::ingest::read_body(&app, &parts.headers, body).await?;
+    let b: ArgvBody = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("the body: {e} (expected {{\"argv\": [...], \"stdin\"?: \"...\"}})")))?;
+    let (cmd, access) = commands::parse(&app, &b.argv)?;
+    let body = commands::Body::Text;
+    commands::run(app, caller, cmd, access, b.stdin.map(String::into_bytes), body).await
+}
+
+/// `argusctl config apply` through the daemon: the body is its stdin.
+async fn post_config(State(app): Shared, req: Request) -> Result<Response, ApiError> {
+    let caller = app.caller(&req)?;
+    let (parts, body) = req.into_parts();
+    let bytes = super::ingest::read_body(&app, &parts.headers, body).await?;
+    let argv = vec!["config".to_string(), "apply".into(), ".".into()];
+    let (cmd, access) = commands::parse(&app, &argv)?;
+    commands::run(app, caller, cmd, access, Some(bytes.to_vec()), commands::Body::Lines).await
 }
 
 async fn not_found(req: Request) -> ApiError {

@@ -21,11 +21,38 @@ use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{watch, Semaphore};
 
-/// Runs the daemon until it is told to stop. Returns the process exit code.
+/// Runs the daemon until SIGTERM or SIGINT. Returns the process exit code.
 pub async fn run(cfg: Config) -> Result<i32> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let dir = cfg.dir.clone();
+    let stop = async move {
+        let which = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(signal = which, "stopping: no new connections; finishing requests in flight");
+        // A second signal: leave now. Nothing unacknowledged is promised,
+        // and recovery on the next open handles a torn tail.
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+            tracing::warn!("second signal: exiting at once");
+            Discovery::remove(&dir);
+            std::process::exit(1);
+        });
+    };
+    serve(cfg, stop).await
+}
+
+/// Serves until `stop` completes, then stops cleanly. `argusctl demo` runs
+/// a daemon in its own process this way.
+pub async fn serve(cfg: Config, stop: impl std::future::Future<Output = ()>) -> Result<i32> {
     let limits = cfg.file.limits.clone();
     limits.check().map_err(|e| anyhow::anyhow!(e))?;
-    let metrics = install_metrics()?;
+    let metrics = install_metrics();
     let log = Arc::new(open_log(&cfg)?);
     let tokens_path = cfg
         .tokens
@@ -50,6 +77,21 @@ pub async fn run(cfg: Config) -> Result<i32> {
         local_principal: crate::authority::local_principal(),
         local_uid,
     };
+
+    // Projections catch up before anything is served: READY=1 means the
+    // views are current.
+    let projections = crate::projections::Projections::open(&cfg.dir, crate::projections::all())
+        .with_context(|| format!("opening the projections of {}", cfg.dir.display()))?;
+    let shared = Arc::new(crate::cli::context::SharedState::new(
+        cfg.dir.clone(),
+        log.clone(),
+        projections,
+    ));
+    let caught = {
+        let s = shared.clone();
+        tokio::task::spawn_blocking(move || s.catch_up()).await??
+    };
+    tracing::info!(entries = caught, "projections caught up");
 
     let stop_feed = Arc::new(AtomicBool::new(false));
     let (feed, feed_thread) = super::feed::start(
@@ -93,6 +135,7 @@ pub async fn run(cfg: Config) -> Result<i32> {
         shutdown: stop_rx.clone(),
         metrics,
         started: std::time::Instant::now(),
+        shared: shared.clone(),
     });
     let router = routes::router(app.clone());
     let graceful = Arc::new(hyper_util::server::graceful::GracefulShutdown::new());
@@ -119,32 +162,13 @@ pub async fn run(cfg: Config) -> Result<i32> {
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     tracing::info!(dir = %cfg.dir.display(), url = url.as_deref().unwrap_or("-"), entries = log.committed().get(), "argusd ready");
     let watchdog = tokio::spawn(watchdog(log.clone()));
+    let keeper = tokio::spawn(keep_projections_live(shared.clone(), app.feed.head.clone()));
 
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let which = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    };
-    tracing::info!(
-        signal = which,
-        "stopping: no new connections; finishing requests in flight"
-    );
+    stop.await;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
-    // A second signal: leave now. Nothing unacknowledged is promised, and
-    // recovery on the next open handles a torn tail.
-    let dir = cfg.dir.clone();
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = int.recv() => {},
-        }
-        tracing::warn!("second signal: exiting at once");
-        Discovery::remove(&dir);
-        std::process::exit(1);
-    });
     let _ = stop_tx.send(true);
     watchdog.abort();
+    keeper.abort();
     for s in servers {
         let _ = s.await;
     }
@@ -160,6 +184,7 @@ pub async fn run(cfg: Config) -> Result<i32> {
     }
     stop_feed.store(true, Ordering::Relaxed);
     drop(app);
+    drop(shared);
     let log = wait_sole(log).await;
     let entries = log.committed().get();
     // Joins the writer: every request it accepted is committed or refused.
@@ -241,7 +266,15 @@ fn bind_socket(path: &std::path::Path, mode: u32) -> Result<tokio::net::UnixList
     Ok(l)
 }
 
-fn install_metrics() -> Result<metrics_exporter_prometheus::PrometheusHandle> {
+/// The process's Prometheus recorder: installed once, shared by every
+/// daemon the process runs (tests and the demo run more than one).
+fn install_metrics() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE.get_or_init(build_metrics).clone()
+}
+
+fn build_metrics() -> metrics_exporter_prometheus::PrometheusHandle {
     use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
     let fsync = [
         0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256,
@@ -250,11 +283,17 @@ fn install_metrics() -> Result<metrics_exporter_prometheus::PrometheusHandle> {
     let group = [
         1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0, 16384.0,
     ];
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Full("argus_fsync_seconds".into()), &fsync)?
-        .set_buckets_for_metric(Matcher::Full("argus_group_commit_entries".into()), &group)?
-        .install_recorder()
-        .context("installing the metrics recorder")?;
+    let builder = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full("argus_fsync_seconds".into()), &fsync)
+        .and_then(|b| {
+            b.set_buckets_for_metric(Matcher::Full("argus_group_commit_entries".into()), &group)
+        })
+        .unwrap_or_else(|_| PrometheusBuilder::new());
+    let recorder = builder.build_recorder();
+    let handle = recorder.handle();
+    if metrics::set_global_recorder(recorder).is_err() {
+        tracing::warn!("a metrics recorder was already installed; /metrics shows only argusd's own gauges");
+    }
     for (name, help) in [
         (
             "argus_fsync_seconds",
@@ -289,7 +328,36 @@ fn install_metrics() -> Result<metrics_exporter_prometheus::PrometheusHandle> {
             metrics::describe_gauge!(name, help);
         }
     }
-    Ok(handle)
+    handle
+}
+
+/// Keeps the projections close to the log as entries commit, so a view
+/// rarely has much to catch up, and `/metrics` reports a real lag. At most
+/// a few catch-ups a second, each on the blocking pool.
+async fn keep_projections_live(
+    shared: Arc<crate::cli::context::SharedState>,
+    mut head: tokio::sync::watch::Receiver<u64>,
+) {
+    loop {
+        if head.changed().await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let s = shared.clone();
+        match tokio::task::spawn_blocking(move || {
+            let r = s.catch_up();
+            for (name, lag) in s.lag() {
+                metrics::gauge!("argus_projection_lag", "projection" => name).set(lag as f64);
+            }
+            r
+        })
+        .await
+        {
+            Ok(Err(e)) => tracing::warn!(error = %format!("{e:#}"), "projections could not catch up"),
+            Err(e) => tracing::warn!(error = %e, "projection catch-up task failed"),
+            Ok(Ok(_)) => {}
+        }
+    }
 }
 
 /// systemd's watchdog: pinged at half its interval while the writer is

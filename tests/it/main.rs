@@ -9,6 +9,7 @@ mod architecture;
 mod authority;
 mod bad_input;
 mod checkpoint_strict;
+mod client_mode;
 mod clock;
 mod crash;
 mod daemon;

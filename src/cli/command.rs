@@ -1,0 +1,574 @@
+//! The `argusctl` command tree and its dispatch, in the library so that
+//! argusd runs views and decisions by this very code (`server::commands`)
+//! and tests and benches run what the binary runs.
+use crate::cli::{self, args, Format};
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "argusctl",
+    version,
+    about = "Flight recorder for autonomous agents: a signed, hash-chained, append-only log",
+    long_about = "argusctl creates, appends to, reads and verifies an Argus log.\n\nEvery entry is durable (fdatasync) and covered by an Ed25519-signed seal before `append` acknowledges it. Readers need no lock and only ever see sealed entries.",
+    after_help = "Quick start:\n  argusctl demo\n  argusctl init ./audit\n  echo '{\"kind\":\"tool.call_started\",\"job_id\":\"j1\",\"payload\":{\"tool\":\"bash\"}}' | argusctl append ./audit\n  argusctl tail ./audit -f -o json | jq .\n  argusctl verify ./audit --key <hex from init>\n\nWriters wait for the log's writer lock (default 5 s) when another process holds it:\n  argusctl --lock-timeout 30 approvals approve ./audit janus-abc123def456\n  argusctl --lock-timeout 0 append ./audit < entries.jsonl   # fail at once if busy\n\nWhile argusd serves a log (DIR/argusd.json names it), append, tail -f, the views and the\ndecisions go through it, with the same output:\n  argusctl jobs ./audit                                   # via argusd if it runs\n  argusctl --server http://127.0.0.1:7117 --token \"$ARGUS_TOKEN\" approvals list ./audit\n  argusctl --server local jobs ./audit                    # never via argusd"
+)]
+pub struct Cli {
+    /// Seconds a writer (append, approve, policy check, mode set, ...) waits for another
+    /// process's writer lock before giving up; 0 fails at once.
+    #[arg(long, global = true, value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
+    pub lock_timeout: Duration,
+    /// The argusd to go through (http://HOST:PORT or unix:/path/argusd.sock), or `local`
+    /// to never use one. Default: the daemon DIR/argusd.json names, if it is alive.
+    /// Example: --server http://127.0.0.1:7117
+    #[arg(long, global = true, env = "ARGUS_SERVER", value_name = "URL|local")]
+    pub server: Option<String>,
+    /// Bearer token for argusd (never printed). Example: --token "$(cat ~/.argus-token)"
+    #[arg(long, global = true, env = "ARGUS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+/// A non-negative, finite number of seconds ("5", "0.5", "0").
+fn parse_seconds(s: &str) -> std::result::Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("{s:?} is not a non-negative, finite number of seconds"))
+}
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Create a new log and its Ed25519 signing key (mode 0600).
+    #[command(
+        after_help = "Prints {\"log_id\": ..., \"public_key\": ...}. Keep the public key somewhere else: it is what `verify --key` pins.\n\nExamples:\n  argusctl init ./audit\n  argusctl init ./audit --segment-bytes 1048576 --key-file /etc/argus/signing.key\n  argusctl init ./audit --clock-tolerance-s 60"
+    )]
+    Init {
+        dir: PathBuf,
+        /// Roll to a new segment once the active one reaches this many bytes (4096..=4294967296).
+        #[arg(long, default_value_t = crate::log::dir::DEFAULT_SEGMENT_BYTES,
+              value_parser = args::u64_in(args::SEGMENT_BYTES))]
+        segment_bytes: u64,
+        /// Use this existing key (hex seed, mode 0600) instead of generating DIR/keys/signing.key.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// A writer clock this many seconds off the log's clock is recorded as a clock.skew entry (1..=86400; default 300).
+        #[arg(long = "clock-tolerance-s", value_name = "SECONDS",
+              value_parser = args::u64_in(args::CLOCK_TOLERANCE_S))]
+        clock_tolerance_s: Option<u64>,
+    },
+    /// Append JSON lines from stdin; print {"seq","hash"} per entry once durable and sealed.
+    #[command(
+        after_help = "Each line: {\"kind\": \"a.b\", \"job_id\"?, \"step_id\"?, \"agent\"?, \"parent\"?: <seq>, \"payload\"?: <any JSON>}.\nLines that arrive together are committed together. A malformed line stops the run with exit 2, naming the line and field; every line before it stays committed.\n\nExamples:\n  echo '{\"kind\":\"cost.logged\",\"job_id\":\"j1\",\"payload\":{\"usd\":0.02}}' | argusctl append ./audit\n  agent-runner | argusctl append ./audit > acks.jsonl"
+    )]
+    Append { dir: PathBuf },
+    /// Operator configuration: policies, routes, agents, SLA targets, breakers, playbooks.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// Print sealed entries in seq order.
+    #[command(
+        after_help = "Examples:\n  argusctl cat ./audit --from 100 --to 120\n  argusctl cat ./audit -o json | jq 'select(.kind==\"cost.logged\") | .payload.usd'"
+    )]
+    Cat {
+        dir: PathBuf,
+        /// First seq to print (any seq; past the head prints nothing).
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Last seq to print, inclusive (any seq).
+        #[arg(long)]
+        to: Option<u64>,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Show the last entries; with -f, follow new ones as they are sealed.
+    #[command(
+        after_help = "--kind matches exactly, or a subtree with a trailing .* (tool.*).\n\nExamples:\n  argusctl tail ./audit -n 20\n  argusctl tail ./audit -f --job job-7f3a -o json | jq -c '{seq,kind}'"
+    )]
+    Tail {
+        dir: PathBuf,
+        /// Entries to show before following (0..=1000000; 0 with -f shows only new ones).
+        #[arg(short = 'n', long = "lines", value_name = "N", default_value_t = 10,
+              value_parser = args::usize_in(args::TAIL_LINES))]
+        n: usize,
+        #[arg(short = 'f', long)]
+        follow: bool,
+        #[arg(long)]
+        job: Option<String>,
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// The log at a glance: size, head, log time, and warnings (clock jumps on record, a clock that disagrees, an unrecorded recovery).
+    #[command(
+        after_help = "Log time is the log's own clock: it advances only by time the log witnessed, so a writer\nwhose clock jumped does not move it (each jump is a clock.skew entry, listed here).\n\nExamples:\n  argusctl status ./audit\n  argusctl status ./audit -o json | jq .warnings"
+    )]
+    Status {
+        dir: PathBuf,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Print entries, segments, bytes, head seq, head hash and log id as JSON.
+    #[command(after_help = "Example:\n  argusctl stats ./audit | jq .entries")]
+    Stats { dir: PathBuf },
+    /// Print the latest signed checkpoint (C2SP tlog-checkpoint / signed-note text).
+    #[command(
+        after_help = "Save one now, verify against it later to catch truncation or rollback:\n  argusctl checkpoint ./audit > cp-$(date +%F).txt\n  argusctl verify ./audit --key <hex> --checkpoint cp-2026-11-23.txt"
+    )]
+    Checkpoint { dir: PathBuf },
+    /// Verify every byte offline: CRCs, entry hashes, chain, seqs, segment links, seals, Merkle root.
+    #[command(
+        after_help = "Exit codes: 0 intact (warnings allowed), 1 could not run, 2 usage, 10 content altered,\n11 bad signature or wrong key, 12 truncated or rolled back against a checkpoint,\n13 structural (missing, foreign or reordered segment, seq gap).\n\nExamples:\n  argusctl verify ./audit --key 3b6a27bc...\n  argusctl verify ./audit --key 3b6a27bc... --checkpoint cp.txt -o json | jq .failure"
+    )]
+    Verify {
+        dir: PathBuf,
+        /// Pin the Ed25519 public key (64 hex digits). Without it the key in argus.json is used, and the result says so.
+        #[arg(long)]
+        key: Option<String>,
+        /// A trusted checkpoint saved earlier; the log must contain it. Repeatable.
+        #[arg(long = "checkpoint")]
+        checkpoints: Vec<PathBuf>,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Worker threads, 1..=256 (segments are verified in parallel; default: one per core).
+        #[arg(long, value_name = "N",
+              default_value_t = std::thread::available_parallelism().map(|n| n.get().min(256)).unwrap_or(2),
+              value_parser = args::usize_in(args::THREADS))]
+        threads: usize,
+    },
+    /// List the event registry: every kind, its required payload fields and meaning.
+    #[command(
+        after_help = "Any kind under `x.` is accepted without a schema (the extension namespace).\n\nExamples:\n  argusctl kinds\n  argusctl kinds -o json | jq -r 'select(.family==\"proposal\") | .kind'"
+    )]
+    Kinds {
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Projection state: status (seq, lag, digest per projection) or rebuild from the log.
+    #[command(subcommand)]
+    Projections(ProjCmd),
+    /// Jobs with status, cost and duration (the job index projection).
+    #[command(
+        after_help = "Examples:\n  argusctl jobs ./audit\n  argusctl jobs ./audit -o json | jq 'select(.status==\"failed\")'"
+    )]
+    Jobs {
+        dir: PathBuf,
+        /// Show one job with the seqs of all its entries (from the index, no log scan).
+        #[arg(long)]
+        job: Option<String>,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Agent registry (PRD-018 §4.1): every agent, or one agent with its version history.
+    #[command(
+        after_help = "An agent.registered/agent.updated whose version is not greater than the current one\nchanges nothing; --slug lists it under \"ignored entries\".\n\nExamples:\n  argusctl agents ./audit\n  argusctl agents ./audit --slug researcher -o json | jq '.versions[].version'"
+    )]
+    Agents {
+        dir: PathBuf,
+        /// Show this agent with its versions and ignored entries.
+        #[arg(long)]
+        slug: Option<String>,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Resolve the model fallback chain for a task type (PRD-018 §4.3); the first is chosen.
+    #[command(
+        after_help = "Enabled routes of the task type, sorted by (priority, model), lower priority first.\n--max-cost keeps routes whose max_cost_usd <= USD (a route declaring none is excluded);\n--context-length keeps routes whose conditions.max_context_length >= N (none = no limit).\nA task type with no route at all falls back to the built-in defaults (health_check, greeting\n-> haiku; content_generation, code_review, research_synthesis -> sonnet; strategy_planning\n-> opus), marked source=default. Exit 1 if nothing is usable or the task type is unknown.\n\nExamples:\n  argusctl route ./audit code_review\n  argusctl route ./audit research_synthesis --max-cost 0.50 --context-length 100000 -o json | jq -r .chosen.model"
+    )]
+    Route {
+        dir: PathBuf,
+        task_type: String,
+        /// Only routes whose max_cost_usd is at most this (0..=1e9).
+        #[arg(long = "max-cost", value_name = "USD", value_parser = args::usd)]
+        max_cost: Option<f64>,
+        /// Only routes that accept a context this long (1..=1000000000 tokens).
+        #[arg(long = "context-length", value_name = "N", value_parser = args::u64_in(args::CONTEXT_LENGTH))]
+        context_length: Option<u64>,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Feature flags (PRD-018 §4.4): is-enabled evaluates one for a context, set appends flag.set.
+    #[command(subcommand)]
+    Flag(cli::flags::FlagCmd),
+    /// Every feature flag with its rollout, targets and expiry.
+    #[command(
+        after_help = "Examples:\n  argusctl flags ./audit\n  argusctl flags ./audit -o json | jq 'select(.expired)'"
+    )]
+    Flags {
+        dir: PathBuf,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Memory proposals (PRD-018 §4.8) with gate status; --sweep records the auto-approvals.
+    #[command(
+        after_help = "Status: pending | auto_approvable | approved | rejected | deferred. A pending proposal is\nauto_approvable when its score >= 7.0 and at least one source has authority >= 0.7.\n--sweep appends memory.proposal.approved {reviewer: \"auto\"} for each auto_approvable one,\nin one commit, then lists.\n\nExamples:\n  argusctl memory ./audit --status auto_approvable\n  argusctl memory ./audit --sweep -o json | jq 'select(.reviewer==\"auto\")'"
+    )]
+    Memory {
+        dir: PathBuf,
+        /// Approve every auto_approvable proposal (one memory.proposal.approved entry each).
+        #[arg(long)]
+        sweep: bool,
+        /// Only proposals with this status.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Approval queue: pending proposals, approve/reject (bound to a parameter hash), expiry sweep.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  argusctl approvals list ./audit\n  argusctl approvals show ./audit janus-abc123def456\n  argusctl approvals approve ./audit janus-abc123def456 --reason 'read-only'\n  argusctl approvals reject ./audit janus-abc123def456 --reason 'Insufficient rationale'\n  argusctl approvals sweep ./audit"
+    )]
+    Approvals(cli::approvals::ApprovalsCmd),
+    /// Operating mode (alpha, beta, omega): show it, or change it when the log shows the preconditions.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  argusctl mode show ./audit\n  argusctl mode set ./audit beta --reason 'First Citizen authorization'"
+    )]
+    Mode(cli::mode::ModeCmd),
+    /// Dead-letter queue (PRD-018 §4.11): list, show, replay or discard dead-lettered jobs.
+    #[command(subcommand)]
+    Dlq(cli::dlq::DlqCmd),
+    /// SLA per job type (PRD-018 §4.9): p50/p95 time to first update and to completion, breaches.
+    #[command(
+        after_help = "Defaults (first update / completion): health_check 5s/30s, revenue_overview 5s/60s,\nlist_projects 5s/30s, research_synthesis 5s/120s, content_generation 5s/180s; sla.target_set\noverrides per type for jobs received after it. A running job past its target is a breach already.\n--breaches lists breaches that no sla.breach entry records yet.\n\nExamples:\n  argusctl sla ./audit\n  argusctl sla ./audit --breaches -o json | jq -c '{job_id,metric,actual_ms}'"
+    )]
+    Sla {
+        dir: PathBuf,
+        /// List breaches not yet recorded as sla.breach entries.
+        #[arg(long, conflicts_with = "jobs")]
+        breaches: bool,
+        /// One line per job with its measured times.
+        #[arg(long)]
+        jobs: bool,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Circuit breakers per tool (PRD-018 §4.12) as of now; --check TOOL asks whether a call may start.
+    #[command(
+        after_help = "Unconfigured tools use threshold 5 failures in 60 s, probe after 30 s, no fallback\n(breaker.configured overrides). Half-open admits exactly one probe call.\n\nExamples:\n  argusctl breakers ./audit\n  argusctl breakers ./audit --check browser.fetch -o json | jq .allow"
+    )]
+    Breakers {
+        dir: PathBuf,
+        /// Print {tool, state, allow, fallback} for one tool.
+        #[arg(long, value_name = "TOOL")]
+        check: Option<String>,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Worker health (PRD-018 §4.13): dead workers and stuck claims as of now, with evidence seqs.
+    #[command(
+        after_help = "dead: last heartbeat older than --stale-after-s, or heartbeat.stale reported since.\nstuck: a claim held longer than --stuck-after-s, or past its lease without renewal.\nReporting only: nothing is released or requeued.\n\nExamples:\n  argusctl workers ./audit\n  argusctl workers ./audit --stale-after-s 30 -o json | jq 'select(.status==\"dead\") | .claims'"
+    )]
+    Workers {
+        dir: PathBuf,
+        /// Seconds without a heartbeat before a worker is dead (0..=31622400, a year).
+        #[arg(long, value_name = "S", default_value_t = 90, value_parser = args::u64_in(args::AGE_SECONDS))]
+        stale_after_s: u64,
+        /// Seconds a claim may be held before it is stuck (0..=31622400, a year).
+        #[arg(long, value_name = "S", default_value_t = 1800, value_parser = args::u64_in(args::AGE_SECONDS))]
+        stuck_after_s: u64,
+        /// Also report workers whose last heartbeat's rss_mb exceeds this (0..=16777216).
+        #[arg(long, value_name = "MB", value_parser = args::megabytes)]
+        rss_max_mb: Option<f64>,
+        /// Also list healthy workers (status "ok").
+        #[arg(long)]
+        all: bool,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Policy service: check a tool call against budgets, rate limits, allowlists and safety rules; list policies.
+    #[command(subcommand)]
+    Policy(cli::policy::PolicyCmd),
+    /// Budget ledger per agent for a UTC day (log time): spent, daily limit, remaining, cpu seconds.
+    #[command(
+        after_help = "Days are UTC days of entry time; the default is today (or the newest entry's day, if later).\nWhile in incident mode the limits shown are halved.\n\nExamples:\n  argusctl budget ./audit\n  argusctl budget ./audit --agent researcher --day 2026-11-23 -o json | jq .remaining_usd"
+    )]
+    Budget {
+        dir: PathBuf,
+        #[arg(long)]
+        agent: Option<String>,
+        /// UTC day as YYYY-MM-DD.
+        #[arg(long)]
+        day: Option<String>,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Incident mode: normal, degraded or incident, with the reason and since when.
+    #[command(
+        after_help = "Declared with incident.declared {level, reason}, ended with incident.resolved; also entered\nautomatically (error rate > 20% over 5 min, spend spike, > 3 stale workers in 5 min).\n\nExamples:\n  argusctl incident ./audit\n  argusctl incident ./audit -o json | jq -r .state"
+    )]
+    Incident {
+        dir: PathBuf,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    // @@commands: projection view/command variants, above this marker
+    /// Create a demo log, append a realistic agent session, verify it and show it.
+    #[command(after_help = "Example:\n  argusctl demo\n  argusctl demo --dir /tmp/argus-demo")]
+    Demo {
+        /// Where to create the log (default: a new directory under $TMPDIR).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ConfigCmd {
+    /// Apply configuration entries (JSON lines on stdin) as the operator; all commit together or none.
+    #[command(
+        after_help = "Each line has the shape `append` takes: {\"kind\", \"job_id\"?, \"agent\"?, \"payload\"}. Only\nconfiguration kinds are accepted: policy.set/removed, route.set/removed, agent.registered/updated/\ndisabled, sla.target_set, breaker.configured, playbook.set/removed, flag.removed and manual\nmemory reviews. Decisions with a command of their own (approve, reject, mode set, flag set,\ndlq replay) are refused here, naming that command; agents' work belongs to `append`.\nThe entries are recorded with the operator class and your operating-system identity.\n\nExamples:\n  echo '{\"kind\":\"policy.set\",\"payload\":{\"policy_id\":\"budget-r\",\"policy_type\":\"budget\",\"scope\":\"agent:researcher\",\"config\":{\"daily_usd\":5}}}' \\\n    | argusctl config apply ./audit\n  argusctl config apply ./audit < routes.jsonl"
+    )]
+    Apply { dir: PathBuf },
+}
+
+#[derive(Subcommand)]
+pub enum ProjCmd {
+    /// Each projection's applied seq, lag behind the log and state digest (after catching up).
+    #[command(
+        after_help = "Two processes never share the store: the second waits up to 30 s, then fails.\n\nExample:\n  argusctl projections status ./audit -o json | jq .state_digest"
+    )]
+    Status {
+        dir: PathBuf,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Throw away projection state (all, or NAME) and rebuild it from the log.
+    #[command(
+        after_help = "Projections are caches: deleting DIR/projections and rebuilding gives identical digests.\n\nExamples:\n  argusctl projections rebuild ./audit\n  argusctl projections rebuild ./audit jobs\n  argusctl projections rebuild ./audit --threads 1"
+    )]
+    Rebuild {
+        dir: PathBuf,
+        name: Option<String>,
+        /// Threads to rebuild with (default: one per core, at most 4). The
+        /// result is identical for any count.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+        threads: Option<u16>,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+// One arm per command: long, but a table to read, not logic to follow.
+pub fn run(cli: Cli) -> Result<i32> {
+    cli::state::set_lock_timeout(cli.lock_timeout);
+    dispatch(cli.cmd)
+}
+
+/// Runs one command; argusd runs views and decisions through this too.
+pub fn dispatch(cmd: Cmd) -> Result<i32> {
+    match cmd {
+        Cmd::Init {
+            dir,
+            segment_bytes,
+            key_file,
+            clock_tolerance_s,
+        } => cli::init::run(dir, segment_bytes, key_file, clock_tolerance_s).map(|_| 0),
+        Cmd::Append { dir } => cli::append::run(&dir),
+        Cmd::Config(ConfigCmd::Apply { dir }) => cli::config::apply(&dir),
+        Cmd::Cat {
+            dir,
+            from,
+            to,
+            format,
+        } => cli::read::cat(&dir, from, to, format).map(|_| 0),
+        Cmd::Tail {
+            dir,
+            n,
+            follow,
+            job,
+            kind,
+            format,
+        } => cli::tail::run(
+            &dir,
+            n,
+            follow,
+            cli::tail::Filter {
+                job,
+                kind,
+                agent: None,
+            },
+            format,
+        )
+        .map(|_| 0),
+        Cmd::Status { dir, format } => cli::status::run(&dir, format).map(|_| 0),
+        Cmd::Stats { dir } => cli::info::stats(&dir).map(|_| 0),
+        Cmd::Checkpoint { dir } => cli::info::checkpoint(&dir).map(|_| 0),
+        Cmd::Verify {
+            dir,
+            key,
+            checkpoints,
+            format,
+            threads,
+        } => cli::verify::run(&dir, key, checkpoints, format, threads),
+        Cmd::Demo { dir } => cli::demo::run(dir).map(|_| 0),
+        Cmd::Agents { dir, slug, format } => {
+            cli::agents::run(&dir, slug.as_deref(), format).map(|_| 0)
+        }
+        Cmd::Route {
+            dir,
+            task_type,
+            max_cost,
+            context_length,
+            format,
+        } => cli::routes::resolve(
+            &dir,
+            &task_type,
+            crate::projections::routes::Constraints {
+                max_cost_usd: max_cost,
+                context_length,
+            },
+            format,
+        )
+        .map(|_| 0),
+        Cmd::Flag(c) => cli::flags::dispatch(c).map(|_| 0),
+        Cmd::Flags { dir, format } => cli::flags::list(&dir, format).map(|_| 0),
+        Cmd::Memory {
+            dir,
+            sweep,
+            status,
+            format,
+        } => cli::memory::run(&dir, sweep, status.as_deref(), format).map(|_| 0),
+        Cmd::Approvals(c) => cli::approvals::run(c),
+        Cmd::Mode(c) => cli::mode::run(c),
+        Cmd::Dlq(c) => cli::dlq::dispatch(c).map(|_| 0),
+        Cmd::Sla {
+            dir,
+            breaches,
+            jobs,
+            format,
+        } => {
+            let show = match (breaches, jobs) {
+                (true, _) => cli::sla::Show::Unrecorded,
+                (_, true) => cli::sla::Show::Jobs,
+                _ => cli::sla::Show::Summary,
+            };
+            cli::sla::run(&dir, show, format).map(|_| 0)
+        }
+        Cmd::Breakers { dir, check, format } => {
+            cli::breakers::run(&dir, check.as_deref(), format).map(|_| 0)
+        }
+        Cmd::Workers {
+            dir,
+            stale_after_s,
+            stuck_after_s,
+            rss_max_mb,
+            all,
+            format,
+        } => cli::workers::run(
+            &dir,
+            crate::projections::workers::Thresholds {
+                stale_after_ms: stale_after_s.saturating_mul(1000),
+                stuck_after_ms: stuck_after_s.saturating_mul(1000),
+                rss_max_mb,
+            },
+            all,
+            format,
+        )
+        .map(|_| 0),
+        Cmd::Policy(c) => cli::policy::run(c),
+        Cmd::Budget {
+            dir,
+            agent,
+            day,
+            format,
+        } => cli::policy::budget(&dir, agent.as_deref(), day.as_deref(), format).map(|_| 0),
+        Cmd::Incident { dir, format } => cli::incident::show(&dir, format).map(|_| 0),
+        // @@dispatch: match arms for the variants above, above this marker
+        Cmd::Kinds { format } => cli::kinds::list(format).map(|_| 0),
+        Cmd::Jobs {
+            dir,
+            job: None,
+            format,
+        } => cli::jobs::list(&dir, format).map(|_| 0),
+        Cmd::Jobs {
+            dir,
+            job: Some(j),
+            format,
+        } => cli::jobs::show(&dir, &j, format).map(|_| 0),
+        Cmd::Projections(ProjCmd::Status { dir, format }) => {
+            cli::projections::status(&dir, format).map(|_| 0)
+        }
+        Cmd::Projections(ProjCmd::Rebuild {
+            dir,
+            name,
+            threads,
+            format,
+        }) => cli::projections::rebuild(&dir, name.as_deref(), threads.map(usize::from), format)
+            .map(|_| 0),
+    }
+}
+
+
+/// The exit code for a failed command, by the variant of the first engine
+/// error in its chain, never by its text: a directory or `argus.json` that
+/// is not a usable log is a usage error (2); anything else could not run (1).
+pub fn exit_code(e: &anyhow::Error) -> i32 {
+    let Some(err) = e.chain().find_map(|c| c.downcast_ref::<crate::Error>()) else {
+        return cli::EXIT_ERROR;
+    };
+    match err {
+        crate::Error::NotALog { .. }
+        | crate::Error::AlreadyALog { .. }
+        | crate::Error::NotEmpty { .. }
+        | crate::Error::BadMeta { .. } => cli::EXIT_USAGE,
+        _ => cli::EXIT_ERROR,
+    }
+}
+
+impl Cmd {
+    /// The log directory the command names, so argusd can put its own in
+    /// its place whatever the caller wrote; `None` for commands that name
+    /// none (`kinds`, `demo`).
+    pub fn dir_mut(&mut self) -> Option<&mut PathBuf> {
+        use cli::approvals::ApprovalsCmd as A;
+        use cli::dlq::DlqCmd as D;
+        use cli::flags::FlagCmd as F;
+        use cli::mode::ModeCmd as M;
+        use cli::policy::PolicyCmd as P;
+        match self {
+            Cmd::Init { dir, .. }
+            | Cmd::Append { dir }
+            | Cmd::Config(ConfigCmd::Apply { dir })
+            | Cmd::Cat { dir, .. }
+            | Cmd::Tail { dir, .. }
+            | Cmd::Status { dir, .. }
+            | Cmd::Stats { dir }
+            | Cmd::Checkpoint { dir }
+            | Cmd::Verify { dir, .. }
+            | Cmd::Projections(ProjCmd::Status { dir, .. } | ProjCmd::Rebuild { dir, .. })
+            | Cmd::Jobs { dir, .. }
+            | Cmd::Agents { dir, .. }
+            | Cmd::Route { dir, .. }
+            | Cmd::Flag(F::IsEnabled { dir, .. } | F::Set { dir, .. })
+            | Cmd::Flags { dir, .. }
+            | Cmd::Memory { dir, .. }
+            | Cmd::Approvals(
+                A::List { dir, .. }
+                | A::Show { dir, .. }
+                | A::Approve { dir, .. }
+                | A::Reject { dir, .. }
+                | A::Sweep { dir, .. },
+            )
+            | Cmd::Mode(M::Show { dir, .. } | M::Set { dir, .. })
+            | Cmd::Dlq(
+                D::List { dir, .. }
+                | D::Show { dir, .. }
+                | D::Replay { dir, .. }
+                | D::Discard { dir, .. },
+            )
+            | Cmd::Sla { dir, .. }
+            | Cmd::Breakers { dir, .. }
+            | Cmd::Workers { dir, .. }
+            | Cmd::Policy(P::Check { dir, .. } | P::List { dir, .. })
+            | Cmd::Budget { dir, .. }
+            | Cmd::Incident { dir, .. } => Some(dir),
+            Cmd::Kinds { .. } | Cmd::Demo { .. } => None,
+        }
+    }
+}
