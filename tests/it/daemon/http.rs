@@ -339,11 +339,21 @@ fn spawn_body_reader(
     rx
 }
 
+/// The answer's status (0 if none came: the connection broke first) and
+/// its body's lines.
 fn spawn_line_reader(s: TcpStream) -> (u16, Vec<(String, String)>, mpsc::Receiver<Event>) {
     let mut r = BufReader::new(s);
-    let (status, headers) = read_head(&mut r).unwrap_or_else(|e| panic!("no answer head: {e}"));
-    let rx = spawn_body_reader(r, &headers);
-    (status, headers, rx)
+    match read_head(&mut r) {
+        Ok((status, headers)) => {
+            let rx = spawn_body_reader(r, &headers);
+            (status, headers, rx)
+        }
+        Err(e) => {
+            let (tx, rx) = mpsc::channel();
+            let _ = tx.send(Event::Broken(format!("no answer: {e}")));
+            (0, Vec::new(), rx)
+        }
+    }
 }
 
 /// `GET /v1/entries?...` read line by line as it arrives.

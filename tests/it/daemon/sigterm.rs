@@ -48,7 +48,11 @@ fn produce_until_stopped(addr: String, p: u64) -> (Acked, Vec<(u16, String)>) {
         return (acked, refusals);
     }
     loop {
-        let k = if p.is_multiple_of(3) { 1 } else { 1 + rng.below(6) };
+        let k = if p.is_multiple_of(3) {
+            1
+        } else {
+            1 + rng.below(6)
+        };
         let batch: Vec<Value> = (i..i + k).map(|j| entry(p, j)).collect();
         let r = match http::post_json(&addr, Value::Array(batch).to_string().as_bytes()) {
             Ok(r) => r,
