@@ -55,7 +55,8 @@ impl fmt::Display for Class {
 pub struct Actor {
     pub class: Class,
     /// Who: `uid:1000:alice` for a local user (`uid:1000` if the password
-    /// database has no name), later a token principal. Empty for legacy
+    /// database has no name), `token:<name>` for an argusd token holder,
+    /// `peer:uid:<n>:<name>` for a Unix-socket peer. Empty for legacy
     /// actors that named no one.
     pub principal: String,
 }
@@ -87,15 +88,24 @@ impl Actor {
         }
     }
 
-    /// The name separation of duties compares: a local user's name (or
-    /// `uid:N` when it has none), else the whole principal.
+    /// The name separation of duties compares: a token's name
+    /// (`token:<name>`), a user's name, local (`uid:<n>:<name>`) or a socket
+    /// peer (`peer:uid:<n>:<name>`), else the whole principal (`uid:N` with
+    /// no name). A name is one person however it arrives: the cautious
+    /// reading for separation of duties, since switching from a token to the
+    /// socket or the command line must not make an operator someone else.
     pub fn name(&self) -> &str {
-        match self.principal.strip_prefix("uid:") {
-            Some(rest) => match rest.split_once(':') {
-                Some((_, name)) if !name.is_empty() => name,
-                _ => &self.principal,
-            },
-            None => &self.principal,
+        let p = self.principal.as_str();
+        if let Some(token) = p.strip_prefix("token:").filter(|n| !n.is_empty()) {
+            return token;
+        }
+        let user = p.strip_prefix("peer:").unwrap_or(p);
+        match user
+            .strip_prefix("uid:")
+            .and_then(|rest| rest.split_once(':'))
+        {
+            Some((_, name)) if !name.is_empty() => name,
+            _ => p,
         }
     }
 }
@@ -123,6 +133,21 @@ mod tests {
         assert_eq!(Actor::parse("agent:uid:7").name(), "uid:7");
         assert_eq!(Actor::parse("argus"), Actor::argus());
         assert_eq!(Actor::argus().to_string(), "argus");
+    }
+
+    #[test]
+    fn token_and_peer_principals_name_their_holder() {
+        let t = Actor::parse("agent:token:researcher");
+        assert_eq!(t.class, Class::Agent);
+        assert_eq!(t.name(), "researcher");
+        assert_eq!(Actor::parse("operator:peer:uid:1000:alice").name(), "alice");
+        assert_eq!(Actor::parse("operator:peer:uid:7").name(), "peer:uid:7");
+        assert_eq!(Actor::parse("operator:token:").name(), "token:");
+        // One name by token, socket or command line is one person.
+        assert_eq!(
+            Actor::parse("operator:token:alice").name(),
+            Actor::parse("operator:uid:1000:alice").name()
+        );
     }
 
     #[test]

@@ -44,7 +44,9 @@ fn run(mut cli: Cli) -> Result<i32> {
         _ => true,
     };
     if through_daemon {
-        if let Some(remote) = cli::remote::find(dir.as_deref(), cli.server.as_deref(), cli.token.clone())? {
+        if let Some(remote) =
+            cli::remote::find(dir.as_deref(), cli.server.as_deref(), cli.token.clone())?
+        {
             return match cli.cmd {
                 Cmd::Append { .. } => cli::remote::append(&remote),
                 Cmd::Tail {

@@ -4,7 +4,7 @@ use super::{Format, Out};
 use crate::projections::agents::{
     agent_key, ignored_prefix, versions_prefix, Agent, AgentVersion, Ignored, NAME,
 };
-use anyhow::{bail, Result};
+use anyhow::Result;
 use std::path::Path;
 
 pub fn run(dir: &Path, slug: Option<&str>, format: Format) -> Result<()> {
@@ -49,9 +49,12 @@ fn show(st: &super::state::State, slug: &str, format: Format) -> Result<()> {
     let ignored: Vec<Ignored> = ignored.into_iter().map(|(_, v)| v).collect();
     let Some(agent) = agent else {
         if ignored.is_empty() {
-            bail!("no agent with slug {slug:?} in the registry (`argusctl agents DIR` lists them)");
+            return Err(super::error::CommandError::NotFound(format!(
+                "no agent with slug {slug:?} in the registry (`argusctl agents DIR` lists them)"
+            ))
+            .into());
         }
-        bail!(
+        return Err(super::error::CommandError::NotFound(format!(
             "no agent with slug {slug:?} in the registry; {} entries for it were ignored: {}",
             ignored.len(),
             ignored
@@ -59,7 +62,8 @@ fn show(st: &super::state::State, slug: &str, format: Format) -> Result<()> {
                 .map(|i| format!("seq {} {} ({})", i.seq, esc(&i.kind), esc(&i.reason)))
                 .collect::<Vec<_>>()
                 .join("; ")
-        );
+        ))
+        .into());
     };
     let mut out = Out::default();
     match format {

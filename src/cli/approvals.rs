@@ -227,7 +227,11 @@ fn list(dir: &Path, all: bool, format: Format) -> Result<()> {
 
 fn show(dir: &Path, id: &str, format: Format) -> Result<()> {
     let (Some(p), now_ns) = find_at(dir, id)? else {
-        bail!("no proposal {id:?} in {}", dir.display());
+        return Err(super::error::CommandError::NotFound(format!(
+            "no proposal {id:?} in {}",
+            dir.display()
+        ))
+        .into());
     };
     let mut out = Out::default();
     match format {
@@ -358,19 +362,20 @@ fn command_lines(dir: &Path, p: &Proposal) -> Vec<String> {
 /// Refuses a decision on a proposal that cannot take one any more.
 fn check_decidable(p: &Proposal, now_ns: u64, verb: &str) -> Result<()> {
     if !p.is_pending() {
-        bail!(
+        return Err(super::error::CommandError::Conflict(format!(
             "proposal {} is {}; only pending proposals can be {verb}",
             p.proposal_id,
             p.display_status()
-        );
+        ))
+        .into());
     }
     if p.deadline_ns <= now_ns {
-        bail!(
+        return Err(super::error::CommandError::Conflict(format!(
             "proposal {} passed its deadline {} ({} s timeout) and has expired; `argusctl approvals sweep` records it",
             p.proposal_id,
             rfc3339_ns(p.deadline_ns),
             p.timeout_s
-        );
+        )).into());
     }
     Ok(())
 }
@@ -422,17 +427,21 @@ fn approve(
     let lock = lock_for_decision(dir, "approve")?;
     let snap = snapshot(dir)?;
     let Some(p) = snap.proposals.iter().find(|p| p.proposal_id == id) else {
-        bail!("no proposal {id:?} in {}", dir.display());
+        return Err(super::error::CommandError::NotFound(format!(
+            "no proposal {id:?} in {}",
+            dir.display()
+        ))
+        .into());
     };
     check_decidable(p, snap.now_ns, "approved")?;
     check_not_own_agent(p, label.as_deref())?;
     if let Some(h) = expect_hash.as_deref() {
         if h != p.parameter_hash {
-            bail!(
+            return Err(super::error::CommandError::Conflict(format!(
                 "proposal {id} changed since review: its parameters now hash to {} (revision {}), not {h}; review it again with `argusctl approvals show`",
                 p.parameter_hash,
                 p.revision
-            );
+            )).into());
         }
     }
     let mut payload = json!({
@@ -462,10 +471,10 @@ fn approve(
     if now.as_ref().map(|p| p.status) != Some(ProposalStatus::Approved)
         || now.as_ref().and_then(|p| p.decided_seq) != Some(seq)
     {
-        bail!(
+        return Err(super::error::CommandError::Conflict(format!(
             "appended proposal.approved as seq {seq}, but the queue did not accept it (proposal is now {}): it changed or expired meanwhile",
             now.map(|p| p.display_status()).unwrap_or_default()
-        );
+        )).into());
     }
     report(
         format,
@@ -484,12 +493,19 @@ fn approve(
 fn reject(dir: &Path, id: &str, reason: &str, label: Option<String>, format: Format) -> Result<()> {
     let label = label_value(label)?;
     if reason.trim().is_empty() {
-        bail!("a rejection needs a reason: --reason TEXT");
+        return Err(super::error::CommandError::Invalid(
+            "a rejection needs a reason: --reason TEXT".into(),
+        )
+        .into());
     }
     let lock = lock_for_decision(dir, "reject")?;
     let snap = snapshot(dir)?;
     let Some(p) = snap.proposals.iter().find(|p| p.proposal_id == id) else {
-        bail!("no proposal {id:?} in {}", dir.display());
+        return Err(super::error::CommandError::NotFound(format!(
+            "no proposal {id:?} in {}",
+            dir.display()
+        ))
+        .into());
     };
     check_decidable(p, snap.now_ns, "rejected")?;
     let mut payload = json!({

@@ -26,7 +26,13 @@ pub struct Cli {
     #[arg(long, global = true, env = "ARGUS_SERVER", value_name = "URL|local")]
     pub server: Option<String>,
     /// Bearer token for argusd (never printed). Example: --token "$(cat ~/.argus-token)"
-    #[arg(long, global = true, env = "ARGUS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    #[arg(
+        long,
+        global = true,
+        env = "ARGUS_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub token: Option<String>,
     #[command(subcommand)]
     pub cmd: Cmd,
@@ -308,6 +314,9 @@ pub enum Cmd {
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// API tokens for argusd: add (prints the token once), list, revoke.
+    #[command(subcommand)]
+    Token(cli::token::TokenCmd),
     // @@commands: projection view/command variants, above this marker
     /// Create a demo log, append a realistic agent session, verify it and show it.
     #[command(after_help = "Example:\n  argusctl demo\n  argusctl demo --dir /tmp/argus-demo")]
@@ -479,6 +488,7 @@ pub fn dispatch(cmd: Cmd) -> Result<i32> {
             format,
         } => cli::policy::budget(&dir, agent.as_deref(), day.as_deref(), format).map(|_| 0),
         Cmd::Incident { dir, format } => cli::incident::show(&dir, format).map(|_| 0),
+        Cmd::Token(c) => cli::token::dispatch(c).map(|_| 0),
         // @@dispatch: match arms for the variants above, above this marker
         Cmd::Kinds { format } => cli::kinds::list(format).map(|_| 0),
         Cmd::Jobs {
@@ -504,7 +514,6 @@ pub fn dispatch(cmd: Cmd) -> Result<i32> {
     }
 }
 
-
 /// The exit code for a failed command, by the variant of the first engine
 /// error in its chain, never by its text: a directory or `argus.json` that
 /// is not a usable log is a usage error (2); anything else could not run (1).
@@ -526,6 +535,8 @@ impl Cmd {
     /// its place whatever the caller wrote; `None` for commands that name
     /// none (`kinds`, `demo`).
     pub fn dir_mut(&mut self) -> Option<&mut PathBuf> {
+        // One arm per command that names a log; a new command must be added
+        // here or argusd will refuse it as naming none.
         use cli::approvals::ApprovalsCmd as A;
         use cli::dlq::DlqCmd as D;
         use cli::flags::FlagCmd as F;
@@ -567,8 +578,27 @@ impl Cmd {
             | Cmd::Workers { dir, .. }
             | Cmd::Policy(P::Check { dir, .. } | P::List { dir, .. })
             | Cmd::Budget { dir, .. }
-            | Cmd::Incident { dir, .. } => Some(dir),
+            | Cmd::Incident { dir, .. }
+            | Cmd::Token(
+                cli::token::TokenCmd::Add { dir, .. }
+                | cli::token::TokenCmd::List { dir, .. }
+                | cli::token::TokenCmd::Revoke { dir, .. },
+            ) => Some(dir),
             Cmd::Kinds { .. } | Cmd::Demo { .. } => None,
+        }
+    }
+}
+
+impl Cmd {
+    /// The token file a `token` command names, so argusd can put its own
+    /// in its place (a caller must not make the daemon write elsewhere).
+    pub fn tokens_file_mut(&mut self) -> Option<&mut Option<PathBuf>> {
+        use cli::token::TokenCmd as T;
+        match self {
+            Cmd::Token(
+                T::Add { tokens, .. } | T::List { tokens, .. } | T::Revoke { tokens, .. },
+            ) => Some(tokens),
+            _ => None,
         }
     }
 }

@@ -69,7 +69,11 @@ impl SharedState {
             return Vec::new();
         };
         p.status(head)
-            .map(|st| st.into_iter().map(|s| (s.name.to_string(), s.lag)).collect())
+            .map(|st| {
+                st.into_iter()
+                    .map(|s| (s.name.to_string(), s.lag))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -79,8 +83,7 @@ impl SharedState {
 }
 
 fn catch_up(dir: &std::path::Path, p: &mut Projections) -> Result<u64> {
-    let reader =
-        LogReader::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    let reader = LogReader::open(dir).with_context(|| format!("opening {}", dir.display()))?;
     super::state::catch_up(&reader, p)
 }
 

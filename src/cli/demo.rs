@@ -98,7 +98,9 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     let d = dir.display();
     out.line("Try next:");
     for cmd in [
-        format!("argusd --dir {d} &    # serve it again; argusctl commands on {d} then go through it"),
+        format!(
+            "argusd --dir {d} &    # serve it again; argusctl commands on {d} then go through it"
+        ),
         format!("argusctl tail {d} -f -o json | jq -c '{{seq,kind,agent}}'"),
         format!("python3 tools/python/examples/agent.py --dir {d}"),
         format!("argusctl approvals list {d}"),
@@ -159,8 +161,14 @@ fn show_views(daemon: &Daemon) -> Result<()> {
         &["budget", "."],
         &["agents", "."],
     ] {
-        let shown: Vec<&str> = argv.iter().map(|a| if *a == "." { "DIR" } else { a }).collect();
-        out.line(&format!("argusctl {} (answered by argusd):", shown.join(" ")));
+        let shown: Vec<&str> = argv
+            .iter()
+            .map(|a| if *a == "." { "DIR" } else { a })
+            .collect();
+        out.line(&format!(
+            "argusctl {} (answered by argusd):",
+            shown.join(" ")
+        ));
         out.flush();
         let text = daemon.run(argv)?;
         std::io::Write::write_all(&mut std::io::stdout(), &text)?;

@@ -3,7 +3,9 @@
 //! real agents write (the Python example agent among them when python3 and
 //! the source tree are here).
 use super::remote::{self, Remote};
-use crate::server::{config::FileConfig, Config, Discovery};
+use crate::server::config::FileConfig;
+use crate::server::Config;
+use crate::server::Discovery;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -81,7 +83,11 @@ impl Daemon {
             .remote
             .call("POST", "/v1/argusctl", Some(("application/json", body)))?;
         if ans.status != 200 {
-            bail!("argusctl {}: {}", argv.join(" "), remote::error_message(&ans.body));
+            bail!(
+                "argusctl {}: {}",
+                argv.join(" "),
+                remote::error_message(&ans.body)
+            );
         }
         Ok(ans.body)
     }
@@ -129,7 +135,11 @@ type Seqs = Arc<Mutex<HashMap<usize, u64>>>;
 fn wait_seq(seqs: &Seqs, line: usize) -> Result<u64> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Some(s) = seqs.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.get(&line) {
+        if let Some(s) = seqs
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .get(&line)
+        {
             return Ok(*s);
         }
         if Instant::now() > deadline {
@@ -174,8 +184,12 @@ pub fn write_session(
     }
     let acks = daemon.post("/v1/config", "application/x-ndjson", ndjson)?;
     for ((i, _), ack) in config.iter().zip(String::from_utf8_lossy(&acks).lines()) {
-        let seq = serde_json::from_str::<Value>(ack)?["seq"].as_u64().unwrap_or(0);
-        seqs.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.insert(*i, seq);
+        let seq = serde_json::from_str::<Value>(ack)?["seq"]
+            .as_u64()
+            .unwrap_or(0);
+        seqs.lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .insert(*i, seq);
     }
     let mut report = vec![format!(
         "operator (argusctl config apply via argusd): {} configuration entries",
@@ -193,7 +207,10 @@ pub fn write_session(
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| bail!("an agent thread panicked")))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| bail!("an agent thread panicked"))
+            })
             .collect()
     });
     for r in results {
@@ -203,7 +220,9 @@ pub fn write_session(
     }
     let mut agents = report.len() - 1;
     if let Some(child) = python {
-        let out = child.wait_with_output().context("waiting for the Python agent")?;
+        let out = child
+            .wait_with_output()
+            .context("waiting for the Python agent")?;
         let text = String::from_utf8_lossy(&out.stdout);
         let acks = text.lines().filter(|l| l.contains("\"seq\"")).count();
         if out.status.success() {
@@ -229,7 +248,12 @@ pub fn write_session(
 /// One job's agent: its lines in order, batched as they would arrive, with
 /// `parent` rewritten to the seq its session line got; approvals are asked
 /// of the operator route.
-fn agent(daemon: &Daemon, job: &str, lines: Vec<(usize, Value)>, seqs: &Seqs) -> Result<(String, usize)> {
+fn agent(
+    daemon: &Daemon,
+    job: &str,
+    lines: Vec<(usize, Value)>,
+    seqs: &Seqs,
+) -> Result<(String, usize)> {
     let mut who = BTreeMap::new();
     let mut written = 0;
     let mut batch: Vec<(usize, Value)> = Vec::new();
@@ -238,7 +262,11 @@ fn agent(daemon: &Daemon, job: &str, lines: Vec<(usize, Value)>, seqs: &Seqs) ->
             return Ok(0);
         }
         let body: Vec<Value> = batch.iter().map(|(_, v)| v.clone()).collect();
-        let acks = daemon.post("/v1/entries", "application/json", serde_json::to_vec(&body)?)?;
+        let acks = daemon.post(
+            "/v1/entries",
+            "application/json",
+            serde_json::to_vec(&body)?,
+        )?;
         let acks: Vec<Value> = serde_json::from_slice(&acks)?;
         let mut s = seqs.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
         for ((i, _), a) in batch.iter().zip(&acks) {
@@ -261,9 +289,24 @@ fn agent(daemon: &Daemon, job: &str, lines: Vec<(usize, Value)>, seqs: &Seqs) ->
         }
         if v["kind"] == "proposal.approved" {
             written += flush(&mut batch)?;
-            let id = v["payload"]["proposal_id"].as_str().unwrap_or_default().to_string();
-            let reason = v["payload"]["reason"].as_str().unwrap_or("approved").to_string();
-            let out = daemon.run(&["approvals", "approve", ".", &id, "--reason", &reason, "-o", "json"])?;
+            let id = v["payload"]["proposal_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let reason = v["payload"]["reason"]
+                .as_str()
+                .unwrap_or("approved")
+                .to_string();
+            let out = daemon.run(&[
+                "approvals",
+                "approve",
+                ".",
+                &id,
+                "--reason",
+                &reason,
+                "-o",
+                "json",
+            ])?;
             let seq = serde_json::from_slice::<Value>(&out)?["seq"]
                 .as_u64()
                 .context("approve printed no seq")?;
@@ -281,7 +324,10 @@ fn agent(daemon: &Daemon, job: &str, lines: Vec<(usize, Value)>, seqs: &Seqs) ->
     }
     written += flush(&mut batch)?;
     let names: Vec<String> = who.into_iter().map(|(a, n)| format!("{a} ({n})")).collect();
-    Ok((format!("job {job}: {} entries by {}", written, names.join(", ")), written))
+    Ok((
+        format!("job {job}: {} entries by {}", written, names.join(", ")),
+        written,
+    ))
 }
 
 /// The Python example agent, started against the daemon, if python3 and

@@ -5,7 +5,7 @@
 use super::safe::{self, esc};
 use super::{Format, Out};
 use crate::projections::dlq::{item_key, Item, ITEM_PREFIX, NAME};
-use anyhow::{bail, Result};
+use anyhow::Result;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -86,20 +86,24 @@ fn item(dir: &Path, job: &str) -> Result<Item> {
         .with_view(NAME, |v| v.get_json::<Item>(&item_key(job)))?
     {
         Some(i) => Ok(i),
-        None => bail!("job {job:?} is not in the dead-letter queue"),
+        None => Err(super::error::CommandError::NotFound(format!(
+            "job {job:?} is not in the dead-letter queue"
+        ))
+        .into()),
     }
 }
 
 fn pending(dir: &Path, job: &str, verb: &str) -> Result<Item> {
     let i = item(dir, job)?;
     if !i.is_pending() {
-        bail!(
+        return Err(super::error::CommandError::Conflict(format!(
             "cannot {verb} {job:?}: its DLQ item is already {} (seq {})",
             i.status,
             i.resolved_seq
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "?".into())
-        );
+        ))
+        .into());
     }
     Ok(i)
 }
@@ -212,7 +216,10 @@ pub fn replay(dir: &Path, job: &str, format: Format) -> Result<()> {
 
 pub fn discard(dir: &Path, job: &str, reason: &str, format: Format) -> Result<()> {
     if reason.trim().is_empty() {
-        bail!("--reason is empty: say why the job is discarded");
+        return Err(super::error::CommandError::Invalid(
+            "--reason is empty: say why the job is discarded".into(),
+        )
+        .into());
     }
     let lock = super::state::lock_for_decision(dir, "dlq discard")?;
     let i = pending(dir, job, "discard")?;

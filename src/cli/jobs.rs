@@ -15,7 +15,9 @@ pub fn show(dir: &Path, job_id: &str, format: Format) -> Result<()> {
         ))
     })?;
     let Some(job) = job else {
-        anyhow::bail!("no job {job_id:?} in the log");
+        return Err(
+            super::error::CommandError::NotFound(format!("no job {job_id:?} in the log")).into(),
+        );
     };
     let mut v = serde_json::to_value(&job)?;
     v["duration_ms"] = job.duration_ms().into();

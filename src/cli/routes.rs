@@ -44,10 +44,11 @@ pub fn resolve(dir: &Path, task_type: &str, c: Constraints, format: Format) -> R
                     )
                 })
                 .collect();
-            bail!(
+            return Err(super::error::CommandError::NotFound(format!(
                 "no usable route for task type {task_type:?}: {}",
                 reasons.join("; ")
-            );
+            ))
+            .into());
         }
         json!({
             "task_type": task_type,
@@ -106,10 +107,10 @@ pub fn resolve(dir: &Path, task_type: &str, c: Constraints, format: Format) -> R
 /// The seed's pre-configuration routing, for a task type with no route.
 fn implicit(task_type: &str, c: &Constraints) -> Result<serde_json::Value> {
     let Some((_, model, rationale)) = IMPLICIT.iter().find(|(t, _, _)| *t == task_type) else {
-        bail!(
+        return Err(super::error::CommandError::NotFound(format!(
             "unknown task type {task_type:?}: no route is configured for it and it is not one of the default task types ({})",
             IMPLICIT.iter().map(|(t, _, _)| *t).collect::<Vec<_>>().join(", ")
-        );
+        )).into());
     };
     let r = json!({
         "task_type": task_type,

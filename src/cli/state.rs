@@ -118,7 +118,7 @@ pub struct DecisionLock {
 
 /// This process's writer, or argusd's with its decision lock held.
 enum Writer {
-    Owned(crate::Log),
+    Owned(Box<crate::Log>),
     /// argusd's writer, with its decision lock held until this drops.
     Shared {
         log: std::sync::Arc<crate::Log>,
@@ -147,7 +147,7 @@ pub fn lock_for_decision(dir: &Path, operation: &str) -> Result<DecisionLock> {
         });
     }
     Ok(DecisionLock {
-        log: Writer::Owned(open_writer(dir, operation)?),
+        log: Writer::Owned(Box::new(open_writer(dir, operation)?)),
     })
 }
 

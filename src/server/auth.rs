@@ -94,7 +94,7 @@ impl Caller {
 
 /// What the daemon knows about callers.
 pub struct Auth {
-    pub tokens: TokenStore,
+    pub tokens: parking_lot::RwLock<TokenStore>,
     pub peers: BTreeMap<u32, PeerConfig>,
     /// `uid:<n>:<name>` of the daemon's own user.
     pub local_principal: String,
@@ -114,7 +114,7 @@ impl Auth {
                 .ok_or_else(|| {
                     ApiError::unauthenticated("the Authorization header must be `Bearer <token>`")
                 })?;
-            return match self.tokens.authenticate(presented) {
+            return match self.tokens.read().authenticate(presented) {
                 Some(t) => Ok(Caller::Token {
                     name: t.name.clone(),
                     role: t.role.class(),
@@ -140,10 +140,21 @@ impl Auth {
                     "uid {uid} is not a configured peer of this socket; send a token"
                 )))
             }
-            Peer::Tcp(_) if self.tokens.is_empty() => Ok(self.local()),
+            Peer::Tcp(_) if self.tokens.read().is_empty() => Ok(self.local()),
             Peer::Tcp(_) => Err(ApiError::unauthenticated(
                 "this daemon needs a token: send `Authorization: Bearer <token>`",
             )),
+        }
+    }
+
+    /// Re-reads the token file (after `token add` or `revoke` through the
+    /// daemon). A file that no longer loads keeps the old tokens and says why.
+    pub fn reload(&self, path: &std::path::Path) {
+        match TokenStore::load(path) {
+            Ok(t) => *self.tokens.write() = t,
+            Err(e) => {
+                tracing::error!(error = %e, "could not reload the tokens; keeping the previous set")
+            }
         }
     }
 

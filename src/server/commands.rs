@@ -16,11 +16,11 @@ use super::auth::Caller;
 use super::errors::ApiError;
 use super::routes::App;
 use crate::cli::command::{Cli, Cmd};
-use clap::Parser;
 use crate::cli::context::{capture, Context};
 use crate::cli::error::CommandError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use clap::Parser;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -72,7 +72,8 @@ pub fn access(cmd: &Cmd) -> Result<Access, String> {
         | Cmd::Mode(M::Set { .. })
         | Cmd::Dlq(D::Replay { .. } | D::Discard { .. })
         | Cmd::Flag(F::Set { .. })
-        | Cmd::Config(_) => Access::Decide,
+        | Cmd::Config(_)
+        | Cmd::Token(_) => Access::Decide,
         Cmd::Projections(ProjCmd::Rebuild { .. }) => {
             return Err("projections rebuild resets the store argusd is serving from: stop argusd, rebuild, start it again".into())
         }
@@ -85,11 +86,13 @@ pub fn access(cmd: &Cmd) -> Result<Access, String> {
 /// daemon's own.
 pub fn parse(app: &App, argv: &[String]) -> Result<(Cmd, Access), ApiError> {
     let full = std::iter::once("argusctl".to_string()).chain(argv.iter().cloned());
-    let cli = Cli::try_parse_from(full).map_err(|e| {
-        ApiError::bad_request(e.render().to_string().trim_end().to_string())
-    })?;
+    let cli = Cli::try_parse_from(full)
+        .map_err(|e| ApiError::bad_request(e.render().to_string().trim_end().to_string()))?;
     let mut cmd = cli.cmd;
     let access = access(&cmd).map_err(ApiError::bad_request)?;
+    if let Some(t) = cmd.tokens_file_mut() {
+        *t = Some(app.tokens_path.clone());
+    }
     let kinds = matches!(cmd, Cmd::Kinds { .. });
     match cmd.dir_mut() {
         Some(d) => *d = app.dir.clone(),
@@ -122,6 +125,7 @@ pub async fn run(
     if access == Access::Decide {
         caller.require_operator("this command")?;
     }
+    let changes_tokens = matches!(cmd, Cmd::Token(_));
     let ctx = Context {
         state: Some(app.shared.clone()),
         principal: match &caller {
@@ -130,11 +134,14 @@ pub async fn run(
         },
         stdin,
     };
-    let (out, result) = tokio::task::spawn_blocking(move || {
-        capture(ctx, || crate::cli::command::dispatch(cmd))
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let (out, result) =
+        tokio::task::spawn_blocking(move || capture(ctx, || crate::cli::command::dispatch(cmd)))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+    if changes_tokens {
+        // A token added or revoked counts from the next request on.
+        app.auth.reload(&app.tokens_path);
+    }
     let code = result.map_err(|e| command_error(&e))?;
     if code != 0 && !out.stderr.is_empty() {
         // The command refused and said why on stderr (a bad config line,
@@ -145,8 +152,19 @@ pub async fn run(
         } else {
             StatusCode::INTERNAL_SERVER_ERROR
         };
-        let message = stderr.trim_end().trim_start_matches("argusctl: ").to_string();
-        let mut e = ApiError::new(status, if code == crate::cli::EXIT_USAGE { "bad_request" } else { "command_failed" }, message);
+        let message = stderr
+            .trim_end()
+            .trim_start_matches("argusctl: ")
+            .to_string();
+        let mut e = ApiError::new(
+            status,
+            if code == crate::cli::EXIT_USAGE {
+                "bad_request"
+            } else {
+                "command_failed"
+            },
+            message,
+        );
         e.stderr = Some(stderr);
         e.exit = Some(code);
         return Err(e);
@@ -189,13 +207,20 @@ fn classify(e: &anyhow::Error, message: String) -> ApiError {
     }
     if let Some(err) = e.chain().find_map(|c| c.downcast_ref::<crate::Error>()) {
         match err {
-            crate::Error::Lockdown(_) | crate::Error::WriterGone => return ApiError::lockdown(message),
+            crate::Error::Lockdown(_) | crate::Error::WriterGone => {
+                return ApiError::lockdown(message)
+            }
             crate::Error::InvalidEntry { .. } => return ApiError::bad_request(message),
             crate::Error::Unauthorized { .. } => return ApiError::forbidden(message),
-            _ => {}
+            _ => return ApiError::internal(message),
         }
     }
-    ApiError::internal(message)
+    if e.chain().any(|c| c.is::<std::io::Error>()) {
+        return ApiError::internal(message);
+    }
+    // What is left is a command refusing its input ("separation of duties:
+    // ...", a bad --day): the caller's to fix.
+    ApiError::bad_request(message)
 }
 
 /// How a route's parameters become options.
@@ -270,7 +295,11 @@ pub fn argv(
                     .collect();
                 ApiError::bad_request(format!(
                     "unknown parameter {k:?} (this route takes: {})",
-                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 ))
             })?;
         let flag = format!("--{}", k.replace('_', "-"));
@@ -280,7 +309,9 @@ pub fn argv(
             (Opt::Switch(_), Value::Bool(false)) => {}
             (Opt::Switch(_), Value::String(s)) if s == "false" => {}
             (Opt::Switch(_), _) => {
-                return Err(ApiError::bad_request(format!("{k}: expected true or false")))
+                return Err(ApiError::bad_request(format!(
+                    "{k}: expected true or false"
+                )))
             }
             (Opt::Value(_), Value::Array(items)) => {
                 for i in items {
@@ -311,7 +342,9 @@ fn scalar(k: &str, v: &Value) -> Result<String, ApiError> {
         Value::String(s) => Ok(s.clone()),
         Value::Number(n) => Ok(n.to_string()),
         Value::Bool(b) => Ok(b.to_string()),
-        _ => Err(ApiError::bad_request(format!("{k}: expected a string, number or boolean"))),
+        _ => Err(ApiError::bad_request(format!(
+            "{k}: expected a string, number or boolean"
+        ))),
     }
 }
 
@@ -331,38 +364,164 @@ pub static VIEWS: &[(&str, Spec)] = &[
     ("/v1/status", spec!(&["status"], [], [], true)),
     ("/v1/stats", spec!(&["stats"], [], [], false)),
     ("/v1/checkpoint", spec!(&["checkpoint"], [], [], false)),
-    ("/v1/kinds", spec!(list &["kinds"], [], [], true)),
-    ("/v1/jobs", spec!(list &["jobs"], [], [Val("job")], true)),
+    ("/v1/kinds", spec!(list & ["kinds"], [], [], true)),
+    ("/v1/jobs", spec!(list & ["jobs"], [], [Val("job")], true)),
     ("/v1/jobs/{job}", spec!(&["jobs"], ["--job"], [], true)),
-    ("/v1/agents", spec!(list &["agents"], [], [Val("slug")], true)),
-    ("/v1/agents/{slug}", spec!(&["agents"], ["--slug"], [], true)),
-    ("/v1/routes/{task_type}", spec!(&["route"], ["task_type"], [Val("max_cost"), Val("context_length")], true)),
-    ("/v1/flags", spec!(list &["flags"], [], [], true)),
-    ("/v1/flags/{key}", spec!(&["flag", "is-enabled"], ["key"], [Val("context")], true)),
-    ("/v1/memory", spec!(list &["memory"], [], [Val("status")], true)),
-    ("/v1/approvals", spec!(list &["approvals", "list"], [], [Switch("all")], true)),
-    ("/v1/approvals/{id}", spec!(&["approvals", "show"], ["id"], [], true)),
+    (
+        "/v1/agents",
+        spec!(list & ["agents"], [], [Val("slug")], true),
+    ),
+    (
+        "/v1/agents/{slug}",
+        spec!(&["agents"], ["--slug"], [], true),
+    ),
+    (
+        "/v1/routes/{task_type}",
+        spec!(
+            &["route"],
+            ["task_type"],
+            [Val("max_cost"), Val("context_length")],
+            true
+        ),
+    ),
+    ("/v1/flags", spec!(list & ["flags"], [], [], true)),
+    (
+        "/v1/flags/{key}",
+        spec!(&["flag", "is-enabled"], ["key"], [Val("context")], true),
+    ),
+    (
+        "/v1/memory",
+        spec!(list & ["memory"], [], [Val("status")], true),
+    ),
+    (
+        "/v1/approvals",
+        spec!(list & ["approvals", "list"], [], [Switch("all")], true),
+    ),
+    (
+        "/v1/approvals/{id}",
+        spec!(&["approvals", "show"], ["id"], [], true),
+    ),
     ("/v1/mode", spec!(&["mode", "show"], [], [], true)),
-    ("/v1/dlq", spec!(list &["dlq", "list"], [], [Switch("all")], true)),
+    (
+        "/v1/dlq",
+        spec!(list & ["dlq", "list"], [], [Switch("all")], true),
+    ),
     ("/v1/dlq/{job}", spec!(&["dlq", "show"], ["job"], [], true)),
-    ("/v1/sla", spec!(list &["sla"], [], [Switch("breaches"), Switch("jobs")], true)),
-    ("/v1/breakers", spec!(list &["breakers"], [], [Val("check")], true)),
-    ("/v1/workers", spec!(list &["workers"], [], [Val("stale_after_s"), Val("stuck_after_s"), Val("rss_max_mb"), Switch("all")], true)),
-    ("/v1/policies", spec!(list &["policy", "list"], [], [], true)),
-    ("/v1/budget", spec!(list &["budget"], [], [Val("agent"), Val("day")], true)),
+    (
+        "/v1/sla",
+        spec!(
+            list & ["sla"],
+            [],
+            [Switch("breaches"), Switch("jobs")],
+            true
+        ),
+    ),
+    (
+        "/v1/breakers",
+        spec!(list & ["breakers"], [], [Val("check")], true),
+    ),
+    (
+        "/v1/workers",
+        spec!(
+            list & ["workers"],
+            [],
+            [
+                Val("stale_after_s"),
+                Val("stuck_after_s"),
+                Val("rss_max_mb"),
+                Switch("all")
+            ],
+            true
+        ),
+    ),
+    (
+        "/v1/policies",
+        spec!(list & ["policy", "list"], [], [], true),
+    ),
+    (
+        "/v1/budget",
+        spec!(list & ["budget"], [], [Val("agent"), Val("day")], true),
+    ),
     ("/v1/incident", spec!(&["incident"], [], [], true)),
-    ("/v1/projections", spec!(list &["projections", "status"], [], [], true)),
+    (
+        "/v1/projections",
+        spec!(list & ["projections", "status"], [], [], true),
+    ),
 ];
 
 /// `POST` decisions and checks: (route, spec). Options come from the JSON body.
 pub static DECISIONS: &[(&str, Spec)] = &[
-    ("/v1/approvals/{id}/approve", spec!(&["approvals", "approve"], ["id"], [Val("reason"), Val("hash"), Val("actor")], true)),
-    ("/v1/approvals/{id}/reject", spec!(&["approvals", "reject"], ["id"], [Val("reason"), Val("actor")], true)),
-    ("/v1/approvals/sweep", spec!(&["approvals", "sweep"], [], [], true)),
-    ("/v1/mode", spec!(&["mode", "set"], ["to"], [Val("reason"), Val("recommendation")], true)),
-    ("/v1/dlq/{job}/replay", spec!(&["dlq", "replay"], ["job"], [], true)),
-    ("/v1/dlq/{job}/discard", spec!(&["dlq", "discard"], ["job"], [Val("reason")], true)),
-    ("/v1/flags/{key}", spec!(&["flag", "set"], ["key"], [Val("enabled"), Val("rollout_pct"), Val("target"), Val("expires_at")], true)),
-    ("/v1/memory/sweep", spec!(&["memory", "--sweep"], [], [], true)),
-    ("/v1/policy/check", spec!(&["policy", "check"], [], [Val("agent"), Val("tool"), Val("cost"), Val("domain"), Val("job"), Val("action")], true)),
+    (
+        "/v1/approvals/{id}/approve",
+        spec!(
+            &["approvals", "approve"],
+            ["id"],
+            [Val("reason"), Val("hash"), Val("actor")],
+            true
+        ),
+    ),
+    (
+        "/v1/approvals/{id}/reject",
+        spec!(
+            &["approvals", "reject"],
+            ["id"],
+            [Val("reason"), Val("actor")],
+            true
+        ),
+    ),
+    (
+        "/v1/approvals/sweep",
+        spec!(&["approvals", "sweep"], [], [], true),
+    ),
+    (
+        "/v1/mode",
+        spec!(
+            &["mode", "set"],
+            ["to"],
+            [Val("reason"), Val("recommendation")],
+            true
+        ),
+    ),
+    (
+        "/v1/dlq/{job}/replay",
+        spec!(&["dlq", "replay"], ["job"], [], true),
+    ),
+    (
+        "/v1/dlq/{job}/discard",
+        spec!(&["dlq", "discard"], ["job"], [Val("reason")], true),
+    ),
+    (
+        "/v1/flags/{key}",
+        spec!(
+            &["flag", "set"],
+            ["key"],
+            [
+                Val("enabled"),
+                Val("rollout_pct"),
+                Val("target"),
+                Val("expires_at")
+            ],
+            true
+        ),
+    ),
+    (
+        "/v1/memory/sweep",
+        spec!(&["memory", "--sweep"], [], [], true),
+    ),
+    (
+        "/v1/policy/check",
+        spec!(
+            &["policy", "check"],
+            [],
+            [
+                Val("agent"),
+                Val("tool"),
+                Val("cost"),
+                Val("domain"),
+                Val("job"),
+                Val("action")
+            ],
+            true
+        ),
+    ),
 ];

@@ -158,7 +158,11 @@ impl std::fmt::Display for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         metrics::counter!("argus_requests_rejected_total", "reason" => self.reason()).increment(1);
-        if self.status.is_server_error() {
+        if matches!(self.status.as_u16(), 401 | 403) {
+            // Who was refused is worth an operator's attention; the token
+            // itself is never in the message.
+            tracing::warn!(status = self.status.as_u16(), kind = self.kind, message = %self.message, "request refused");
+        } else if self.status.is_server_error() {
             tracing::warn!(status = self.status.as_u16(), kind = self.kind, message = %self.message, "request failed");
         } else {
             tracing::debug!(status = self.status.as_u16(), kind = self.kind, message = %self.message, "request refused");

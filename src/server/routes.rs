@@ -1,20 +1,20 @@
 //! The router: every route of docs/API.md, and the state they share.
 use super::auth::{Auth, Caller, Peer};
+use super::commands;
 use super::config::Limits;
 use super::errors::ApiError;
 use super::feed::Feed;
 use crate::Log;
 use axum::body::Body;
-use super::commands;
 use axum::extract::{Query, RawPathParams, Request, State};
-use axum::routing::MethodRouter;
-use serde_json::{Map, Value};
-use std::collections::HashMap;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use axum::routing::MethodRouter;
 use axum::routing::{get, post};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::{watch, Semaphore};
@@ -34,6 +34,8 @@ pub struct App {
     pub started: std::time::Instant,
     /// The projections and decision lock that commands run against.
     pub shared: Arc<crate::cli::context::SharedState>,
+    /// The token file the daemon reads (and `token` commands write).
+    pub tokens_path: PathBuf,
 }
 
 impl App {
@@ -100,7 +102,11 @@ async fn command(
         if !bytes.iter().all(u8::is_ascii_whitespace) {
             match crate::json::parse(&bytes, app.limits.body_bytes_max) {
                 Ok(Value::Object(m)) => opts.extend(m),
-                Ok(_) => return Err(ApiError::bad_request("the body must be a JSON object of options")),
+                Ok(_) => {
+                    return Err(ApiError::bad_request(
+                        "the body must be a JSON object of options",
+                    ))
+                }
                 Err(e) => return Err(ApiError::bad_request(format!("the body: {e}"))),
             }
         }
@@ -142,11 +148,22 @@ async fn post_argv(State(app): Shared, req: Request) -> Result<Response, ApiErro
     let caller = app.caller(&req)?;
     let (parts, body) = req.into_parts();
     let bytes = super::ingest::read_body(&app, &parts.headers, body).await?;
-    let b: ArgvBody = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request(format!("the body: {e} (expected {{\"argv\": [...], \"stdin\"?: \"...\"}})")))?;
+    let b: ArgvBody = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body: {e} (expected {{\"argv\": [...], \"stdin\"?: \"...\"}})"
+        ))
+    })?;
     let (cmd, access) = commands::parse(&app, &b.argv)?;
     let body = commands::Body::Text;
-    commands::run(app, caller, cmd, access, b.stdin.map(String::into_bytes), body).await
+    commands::run(
+        app,
+        caller,
+        cmd,
+        access,
+        b.stdin.map(String::into_bytes),
+        body,
+    )
+    .await
 }
 
 /// `argusctl config apply` through the daemon: the body is its stdin.
@@ -156,7 +173,15 @@ async fn post_config(State(app): Shared, req: Request) -> Result<Response, ApiEr
     let bytes = super::ingest::read_body(&app, &parts.headers, body).await?;
     let argv = vec!["config".to_string(), "apply".into(), ".".into()];
     let (cmd, access) = commands::parse(&app, &argv)?;
-    commands::run(app, caller, cmd, access, Some(bytes.to_vec()), commands::Body::Lines).await
+    commands::run(
+        app,
+        caller,
+        cmd,
+        access,
+        Some(bytes.to_vec()),
+        commands::Body::Lines,
+    )
+    .await
 }
 
 async fn not_found(req: Request) -> ApiError {

@@ -31,7 +31,10 @@ pub async fn run(cfg: Config) -> Result<i32> {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
         };
-        tracing::info!(signal = which, "stopping: no new connections; finishing requests in flight");
+        tracing::info!(
+            signal = which,
+            "stopping: no new connections; finishing requests in flight"
+        );
         // A second signal: leave now. Nothing unacknowledged is promised,
         // and recovery on the next open handles a torn tail.
         tokio::spawn(async move {
@@ -72,7 +75,7 @@ pub async fn serve(cfg: Config, stop: impl std::future::Future<Output = ()>) -> 
     let peers = auth::peers(&cfg.file.peers).map_err(|e| anyhow::anyhow!("config: {e}"))?;
     let local_uid = nix::unistd::getuid().as_raw();
     let auth = Auth {
-        tokens,
+        tokens: parking_lot::RwLock::new(tokens),
         peers,
         local_principal: crate::authority::local_principal(),
         local_uid,
@@ -136,6 +139,7 @@ pub async fn serve(cfg: Config, stop: impl std::future::Future<Output = ()>) -> 
         metrics,
         started: std::time::Instant::now(),
         shared: shared.clone(),
+        tokens_path: tokens_path.clone(),
     });
     let router = routes::router(app.clone());
     let graceful = Arc::new(hyper_util::server::graceful::GracefulShutdown::new());
@@ -292,7 +296,9 @@ fn build_metrics() -> metrics_exporter_prometheus::PrometheusHandle {
     let recorder = builder.build_recorder();
     let handle = recorder.handle();
     if metrics::set_global_recorder(recorder).is_err() {
-        tracing::warn!("a metrics recorder was already installed; /metrics shows only argusd's own gauges");
+        tracing::warn!(
+            "a metrics recorder was already installed; /metrics shows only argusd's own gauges"
+        );
     }
     for (name, help) in [
         (
@@ -353,7 +359,9 @@ async fn keep_projections_live(
         })
         .await
         {
-            Ok(Err(e)) => tracing::warn!(error = %format!("{e:#}"), "projections could not catch up"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %format!("{e:#}"), "projections could not catch up")
+            }
             Err(e) => tracing::warn!(error = %e, "projection catch-up task failed"),
             Ok(Ok(_)) => {}
         }

@@ -1,39 +1,30 @@
-//! TEMPORARY STUB (replaced by the tokens branch at merge).
+//! API tokens for argusd: who holds one, in which role, and the file that
+//! lists them (issue 10, §3).
+//!
+//! A token is a bearer secret, so the file keeps only its hash: whoever
+//! reads `tokens.json` (a backup, a support bundle) learns who may connect,
+//! never how. The file must be private (mode 0600) all the same, since it
+//! is the daemon's word on which role each holder has. `argusctl token`
+//! records every issue and revocation in the log first, so the log, not the
+//! file, is the record of who was ever let in.
+mod error;
+mod file;
+mod role;
+mod secret;
+mod store;
+
+pub use error::TokenError;
+pub use role::Role;
+pub use secret::{check_name, Secret, NAME_MAX};
+pub use store::{Issued, TokenRecord, TokenStore};
+
 use std::path::{Path, PathBuf};
-#[derive(Debug, Clone, Copy)]
-pub enum Role {
-    Agent,
-    Operator,
-    Auditor,
-}
-impl Role {
-    pub fn class(self) -> crate::authority::Class {
-        match self {
-            Role::Agent => crate::authority::Class::Agent,
-            Role::Operator => crate::authority::Class::Operator,
-            Role::Auditor => crate::authority::Class::Auditor,
-        }
-    }
-}
-pub struct TokenRecord {
-    pub name: String,
-    pub role: Role,
-}
-#[derive(Default)]
-pub struct TokenStore {
-    v: Vec<TokenRecord>,
-}
-impl TokenStore {
-    pub fn load(_p: &Path) -> Result<Self, std::io::Error> {
-        Ok(Self::default())
-    }
-    pub fn is_empty(&self) -> bool {
-        self.v.is_empty()
-    }
-    pub fn authenticate(&self, _t: &str) -> Option<&TokenRecord> {
-        None
-    }
-}
-pub fn default_path(d: &Path) -> PathBuf {
-    d.join("tokens.json")
+
+/// The token file's name in a log directory.
+pub const FILE_NAME: &str = "tokens.json";
+
+/// Where a log's tokens live unless `--tokens FILE` says otherwise:
+/// beside the log they open, so moving the log moves its access list.
+pub fn default_path(log_dir: &Path) -> PathBuf {
+    log_dir.join(FILE_NAME)
 }

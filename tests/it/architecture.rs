@@ -21,10 +21,14 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         "json",
         &["log", "projections", "cli", "registry", "time", "authority"],
     ),
-    ("registry", &["log", "projections", "cli", "time"]),
-    ("time", &["projections", "cli", "registry", "authority"]),
-    ("log", &["projections", "cli"]),
-    ("projections", &["cli"]),
+    ("registry", &["log", "projections", "cli", "time", "server"]),
+    (
+        "time",
+        &["projections", "cli", "registry", "authority", "server"],
+    ),
+    ("log", &["projections", "cli", "server", "tokens"]),
+    ("projections", &["cli", "server", "tokens"]),
+    ("tokens", &["projections", "cli", "registry", "server"]),
 ];
 
 /// Narrower rules: a module may use another only through these paths.
@@ -32,6 +36,21 @@ const ONLY_THROUGH: &[(&str, &str, &[&str])] = &[
     // Time keeps its anchor file with the log's file-safety rules, and
     // nothing else of the log.
     ("time", "log", &["crate::log::safe_fs"]),
+    // The token file is read and written with the log's file-safety rules;
+    // tokens know nothing else of the log.
+    ("tokens", "log", &["crate::log::safe_fs"]),
+    // The daemon sits above the CLI (it runs its commands); the CLI needs
+    // of it only how to find a running daemon, and the demo starts one.
+    (
+        "cli",
+        "server",
+        &[
+            "crate::server::Discovery",
+            "crate::server::serve",
+            "crate::server::Config",
+            "crate::server::config",
+        ],
+    ),
 ];
 
 /// Names the crate root re-exports, and the module that defines them.

@@ -34,3 +34,4 @@ mod roundtrip;
 mod systemd;
 mod tail_faults;
 mod tamper;
+mod tokens;
