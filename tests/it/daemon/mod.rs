@@ -9,6 +9,7 @@
 pub mod harness;
 pub mod http;
 
+mod auth;
 mod bad_input;
 mod concurrency;
 mod kill9;

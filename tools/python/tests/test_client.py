@@ -255,3 +255,40 @@ def test_example_agent(daemon):
     log = daemon.cat()
     assert log[-1]["kind"] == "job.completed"
     assert all(e["job_id"] == "job-py-example" for e in log)
+
+
+def test_tokens(daemon, monkeypatch):
+    from argus_client import Unauthenticated
+
+    # Issued through the daemon (argusctl reaches it on its Unix socket as
+    # the daemon's own user); the daemon reloads its tokens at once.
+    argusctl = os.path.join(os.path.dirname(daemon.bin), "argusctl")
+    out = subprocess.run([argusctl, "token", "add", daemon.dir, "--name", "py-agent",
+                          "--role", "agent", "-o", "json"], capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    token = json.loads(out.stdout)["token"]
+    monkeypatch.delenv("ARGUS_TOKEN", raising=False)
+    with pytest.raises(Unauthenticated) as e:
+        Client(daemon.url).append(tagged(0))
+    assert e.value.status == 401 and e.value.kind == "unauthenticated"
+    bad = "argus_" + "x" * 43
+    with pytest.raises(Unauthenticated) as e:
+        Client(daemon.url, token=bad).append(tagged(0))
+    assert bad not in str(e.value)
+    with pytest.raises(Forbidden) as e:
+        Client(daemon.url, token=token).append(dict(tagged(0), agent="someone-else"))
+    assert e.value.details.get("field") == "agent"
+    ack = Client(daemon.url, token=token).append(tagged(1))
+    monkeypatch.setenv("ARGUS_TOKEN", token)
+    acks = Client(daemon.url).append_many([tagged(2)])
+    with Client(daemon.url).stream() as s:
+        s.send(tagged(3))
+        s.finish()
+        acks += list(s.acks())
+    follow = take(Client(daemon.url).follow(from_seq=ack["seq"]), 3)
+    assert [e["seq"] for e in follow] == [ack["seq"]] + [a["seq"] for a in acks]
+    log = {e["seq"]: e for e in daemon.cat()}
+    for a in [ack] + acks:
+        assert log[a["seq"]]["actor"] == "agent:token:py-agent"
+        assert log[a["seq"]]["agent"] == "py-agent"
+    assert token not in daemon.stderr()
