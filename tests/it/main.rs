@@ -12,6 +12,7 @@ mod checkpoint_strict;
 mod client_mode;
 mod clock;
 mod crash;
+mod daemon;
 mod engine_errors;
 mod files_hostile;
 mod golden_vectors;

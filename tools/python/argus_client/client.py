@@ -82,7 +82,13 @@ class Client:
             path = path + ("&" if "?" in path else "?") + q
         conn = self._conn()
         try:
-            conn.request(method, path, body=body, headers=self._headers(headers))
+            try:
+                conn.request(method, path, body=body, headers=self._headers(headers))
+            except (BrokenPipeError, ConnectionResetError):
+                # argusd may refuse a request from its head alone (413 by
+                # Content-Length, 401, 404) and close before the body is
+                # all sent; its answer is still there to read.
+                pass
             resp = conn.getresponse()
             data = resp.read()
         except (OSError, http.client.HTTPException) as e:
@@ -162,8 +168,9 @@ class Client:
                             on_heartbeat(v["heartbeat"].get("head_seq"))
                         continue
                     if "error" in v:
+                        # lagged or shutting_down: resume from next_seq.
                         if not reconnect:
-                            raise errors.from_response(503, line)
+                            raise errors.from_response(_status_of(v, 503), line)
                         break
                     next_seq = v["seq"] + 1
                     yield v
@@ -256,7 +263,14 @@ class Stream:
     def send(self, entry):
         data = (_dumps(entry) + "\n").encode("utf-8")
         with self._lock:
-            self._sock.sendall(b"%x\r\n%s\r\n" % (len(data), data))
+            try:
+                self._sock.sendall(b"%x\r\n%s\r\n" % (len(data), data))
+            except OSError as e:
+                # argusd ended the stream (a refused line, or it is
+                # stopping): `acks()` still yields what was committed and
+                # then raises the server's error.
+                raise errors.ArgusError("argusd closed the stream: %s; read acks() for "
+                                        "what was committed and why" % e) from e
 
     def acks(self):
         """Yields acks as they arrive; raises the server's error if a line
@@ -265,7 +279,7 @@ class Stream:
         for line in self._reader.lines():
             v = json.loads(line)
             if "error" in v:
-                raise errors.from_response(v["error"].get("status", 400), line)
+                raise errors.from_response(_status_of(v, 400), line)
             yield v
 
     def finish(self):
@@ -273,13 +287,20 @@ class Stream:
         with self._lock:
             if not self._closed:
                 self._closed = True
-                self._sock.sendall(b"0\r\n\r\n")
+                try:
+                    self._sock.sendall(b"0\r\n\r\n")
+                except OSError:
+                    # The server already ended the stream; acks() says why.
+                    pass
 
     def close(self):
+        """Ends the body and returns the acks not yet read (raising the
+        server's error if the stream ended with one)."""
         self.finish()
-        rest = list(self.acks())
-        self._sock.close()
-        return rest
+        try:
+            return list(self.acks())
+        finally:
+            self._sock.close()
 
 
 class _ChunkedResponse:
@@ -358,6 +379,12 @@ def _parse(data):
         return json.loads(data)
     except ValueError:
         return [json.loads(l) for l in data.splitlines() if l.strip()]
+
+
+def _status_of(line_value, default):
+    """The HTTP status an in-stream error line names."""
+    st = line_value.get("error", {}).get("status") if isinstance(line_value, dict) else None
+    return st if isinstance(st, int) else default
 
 
 def _int_or_none(s):
