@@ -36,7 +36,7 @@ fn proposals(st: &super::state::State) -> Result<Vec<Proposal>> {
 /// (proposal_id, seq) for each. The writer lock is taken before the
 /// projections are read, so no other decision can slip in between.
 fn sweep_auto(dir: &Path) -> Result<Vec<(String, u64)>> {
-    let log = super::state::open_writer(dir, "memory sweep")?;
+    let log = super::state::lock_for_decision(dir, "memory sweep")?;
     let st = super::state::open(dir)?;
     let todo: Vec<Proposal> = proposals(&st)?
         .into_iter()
@@ -65,7 +65,7 @@ fn sweep_auto(dir: &Path) -> Result<Vec<(String, u64)>> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let acks = log.append(entries).context("appending approvals")?;
+    let acks = log.append_entries(entries).context("appending approvals")?;
     Ok(todo
         .into_iter()
         .zip(acks)

@@ -172,6 +172,8 @@ pub fn lock_timeout() -> Duration {
 
 /// Opens the log for writing on behalf of `operation` ("append",
 /// "approve", ...), waiting up to `--lock-timeout` for the writer lock.
+/// Decisions use `lock_for_decision`, which inside argusd takes the
+/// daemon's writer instead.
 pub fn open_writer(dir: &Path, operation: &str) -> Result<crate::Log> {
     let opts = crate::log::OpenOptions {
         operation: operation.to_string(),

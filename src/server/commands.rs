@@ -254,7 +254,10 @@ pub fn argv(
     mut opts: serde_json::Map<String, Value>,
 ) -> Result<(Vec<String>, Body), ApiError> {
     let mut argv: Vec<String> = spec.words.iter().map(|w| w.to_string()).collect();
-    argv.push(".".into());
+    // Every command but `kinds` names a log; the daemon's is put in its place.
+    if spec.words != ["kinds"] {
+        argv.push(".".into());
+    }
     let mut positional = Vec::new();
     for name in spec.positional {
         let key = name.trim_start_matches("--");

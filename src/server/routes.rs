@@ -90,7 +90,7 @@ async fn command(
     req: Request,
     body_opts: bool,
 ) -> Result<Response, ApiError> {
-    let caller = app.caller(&req)?;
+    let (caller, req) = identify(&app, req).await?;
     let path: HashMap<String, String> = params
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -145,7 +145,7 @@ struct ArgvBody {
 
 /// `argusctl` through the daemon: its argv (without the program name).
 async fn post_argv(State(app): Shared, req: Request) -> Result<Response, ApiError> {
-    let caller = app.caller(&req)?;
+    let (caller, req) = identify(&app, req).await?;
     let (parts, body) = req.into_parts();
     let bytes = super::ingest::read_body(&app, &parts.headers, body).await?;
     let b: ArgvBody = serde_json::from_slice(&bytes).map_err(|e| {
@@ -168,7 +168,7 @@ async fn post_argv(State(app): Shared, req: Request) -> Result<Response, ApiErro
 
 /// `argusctl config apply` through the daemon: the body is its stdin.
 async fn post_config(State(app): Shared, req: Request) -> Result<Response, ApiError> {
-    let caller = app.caller(&req)?;
+    let (caller, req) = identify(&app, req).await?;
     let (parts, body) = req.into_parts();
     let bytes = super::ingest::read_body(&app, &parts.headers, body).await?;
     let argv = vec!["config".to_string(), "apply".into(), ".".into()];
@@ -185,7 +185,7 @@ async fn post_config(State(app): Shared, req: Request) -> Result<Response, ApiEr
 }
 
 async fn not_found(req: Request) -> ApiError {
-    ApiError::new(
+    let e = ApiError::new(
         axum::http::StatusCode::NOT_FOUND,
         "not_found",
         format!(
@@ -193,11 +193,34 @@ async fn not_found(req: Request) -> ApiError {
             req.method(),
             req.uri().path()
         ),
+    );
+    refuse(req, e).await
+}
+
+/// Answers `e` to a request whose body was not read, after reading (and
+/// dropping) a bounded part of it: a client still sending its body would
+/// otherwise see a reset connection instead of the answer.
+async fn refuse(req: Request, e: ApiError) -> ApiError {
+    const DRAIN_BYTES: usize = 1 << 20;
+    let body = http_body_util::Limited::new(req.into_body(), DRAIN_BYTES);
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        http_body_util::BodyExt::collect(body),
     )
+    .await;
+    e
+}
+
+/// Who is calling, or the refusal (with the body drained, as `refuse`).
+async fn identify(app: &App, req: Request) -> Result<(Caller, Request), ApiError> {
+    match app.caller(&req) {
+        Ok(c) => Ok((c, req)),
+        Err(e) => Err(refuse(req, e).await),
+    }
 }
 
 async fn post_entries(State(app): Shared, req: Request) -> Result<Response, ApiError> {
-    let caller = app.caller(&req)?;
+    let (caller, req) = identify(&app, req).await?;
     let (parts, body): (_, Body) = req.into_parts();
     super::ingest::post_entries(app, caller, parts.headers, body).await
 }

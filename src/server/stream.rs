@@ -62,6 +62,9 @@ impl Wire {
 /// and then its feed subscription lags and it is disconnected.
 const CLIENT_QUEUE: usize = 256;
 
+/// How long the final line of a stream waits for room in the client's queue.
+const FINAL_LINE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 pub async fn get_entries(
     app: Arc<App>,
     headers: HeaderMap,
@@ -194,13 +197,19 @@ async fn stream(
     sub: Option<broadcast::Receiver<Arc<Item>>>,
     tx: mpsc::Sender<Bytes>,
 ) -> Option<()> {
+    // The last line says why the stream ends and where to resume. A client
+    // whose queue is full gets a moment to make room, not forever.
     let fail = |tx: &mpsc::Sender<Bytes>, e: ApiError| {
-        let _ = tx.try_send(wire.event("error", &e.json_line()));
+        let line = wire.event("error", &e.json_line());
+        let tx = tx.clone();
+        async move {
+            let _ = tokio::time::timeout(FINAL_LINE_WAIT, tx.send(line)).await;
+        }
     };
     let mut next = match history(&app, wire, &filter, from, to, &tx).await {
         Ok(n) => n?,
         Err(e) => {
-            fail(&tx, e);
+            fail(&tx, e).await;
             return None;
         }
     };
@@ -219,7 +228,7 @@ async fn stream(
             _ = shutdown.changed() => {
                 let e = ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "shutting_down",
                     format!("argusd is stopping; resume with from={next}"));
-                fail(&tx, e);
+                fail(&tx, e).await;
                 return None;
             }
         };
@@ -231,7 +240,7 @@ async fn stream(
                     "lagged",
                     format!("this follower fell {n} entries behind the live feed and was disconnected; resume with from={next}"),
                 );
-                fail(&tx, e);
+                fail(&tx, e).await;
                 return None;
             }
             Err(broadcast::error::RecvError::Closed) => return None,
@@ -245,7 +254,7 @@ async fn stream(
             match history(&app, wire, &filter, next, item.seq - 1, &tx).await {
                 Ok(n) => n?,
                 Err(e) => {
-                    fail(&tx, e);
+                    fail(&tx, e).await;
                     return None;
                 }
             };

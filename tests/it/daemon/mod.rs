@@ -14,6 +14,8 @@ mod bad_input;
 mod concurrency;
 mod kill9;
 mod limits;
+mod observe;
+mod routes;
 mod sigterm;
 
 use crate::common::Ack;
