@@ -187,6 +187,11 @@ pub async fn serve(cfg: Config, stop: impl std::future::Future<Output = ()>) -> 
         }
     }
     stop_feed.store(true, Ordering::Relaxed);
+    // Leave the projections caught up, so the next start has nothing to do.
+    let s = shared.clone();
+    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.catch_up()).await {
+        tracing::warn!(error = %format!("{e:#}"), "projections could not catch up before stopping");
+    }
     drop(app);
     drop(shared);
     let log = wait_sole(log).await;
