@@ -1094,22 +1094,95 @@ fn main() {
     let _ = events(0, 1);
     println!();
     let t_all = Instant::now();
+    // `ARGUS_BENCH_FILTER`: run only the parts whose name holds this text
+    // (clients, batch, latency, memory), e.g. to profile one under perf.
+    let filter = std::env::var("ARGUS_BENCH_FILTER").unwrap_or_default();
+    let mut targets = Vec::new();
+    if "clients".contains(filter.as_str()) {
+        targets.extend(part_clients(rounds, &win));
+    }
+    if "batch".contains(filter.as_str()) {
+        targets.extend(part_batch(rounds, &win));
+    }
+    if "latency".contains(filter.as_str()) {
+        targets.extend(part_latency(secs));
+    }
+    if "memory".contains(filter.as_str()) {
+        part_memory(secs);
+    }
+    if !targets.is_empty() {
+        println!("Targets");
+        print_table(&["target", "measured", "verdict"], &targets);
+    }
+    println!(
+        "total {:.0} s; load average at end: {}",
+        t_all.elapsed().as_secs_f64(),
+        loadavg()
+    );
+}
 
-    // 1. 64 concurrent single-entry producers.
-    let sys1 = [System::Http, System::InProcess, System::Sqlite];
-    let runs1 = compare("64 clients x 1 entry", &sys1, 64, false, rounds, &win);
-    let http_vs_inproc = ratio_of(&runs1, 0, 1);
-    let http_vs_sqlite = ratio_of(&runs1, 0, 2);
+/// 1. 64 concurrent single-entry producers; returns its target rows.
+fn part_clients(rounds: usize, win: &Window) -> Vec<Vec<String>> {
+    let sys = [System::Http, System::InProcess, System::Sqlite];
+    let runs = compare("64 clients x 1 entry", &sys, 64, false, rounds, win);
     println!();
+    println!("== 1. 64 concurrent clients, one entry per request, each awaiting its ack (medians of {rounds} rounds)");
+    throughput_table(&runs, &sys);
+    let vs_inproc = ratio_of(&runs, 0, 1);
+    let vs_sqlite = ratio_of(&runs, 0, 2);
+    vec![
+        vec![
+            "64 clients: HTTP >= 50% of in-process".into(),
+            show_pct(vs_inproc),
+            target_verdict(vs_inproc.0, 0.5),
+        ],
+        vec![
+            "64 clients: HTTP >= 10x SQLite".into(),
+            show_ratio(vs_sqlite),
+            target_verdict(vs_sqlite.0, 10.0),
+        ],
+    ]
+}
 
-    // 2. One client, 1,000 entries per request / call.
-    let sys2 = [System::Http, System::HttpNdjson, System::InProcess];
-    let runs2 = compare("1 client x 1000 entries", &sys2, 1, true, rounds, &win);
-    let batch_json = ratio_of(&runs2, 0, 2);
-    let batch_nd = ratio_of(&runs2, 1, 2);
+/// 2. One client, 1,000 entries per request / call.
+fn part_batch(rounds: usize, win: &Window) -> Vec<Vec<String>> {
+    let sys = [System::Http, System::HttpNdjson, System::InProcess];
+    let runs = compare("1 client x 1000 entries", &sys, 1, true, rounds, win);
     println!();
+    println!("== 2. One client, {BATCH} entries per request / per Log::append call (medians of {rounds} rounds)");
+    throughput_table(&runs, &sys);
+    let json = ratio_of(&runs, 0, 2);
+    let nd = ratio_of(&runs, 1, 2);
+    vec![
+        vec![
+            "batch 1000, JSON array: HTTP >= 50% of in-process".into(),
+            show_pct(json),
+            target_verdict(json.0, 0.5),
+        ],
+        vec![
+            "batch 1000, NDJSON: HTTP >= 50% of in-process".into(),
+            show_pct(nd),
+            target_verdict(nd.0, 0.5),
+        ],
+    ]
+}
 
-    // 3. Append-to-follower latency.
+/// Percentile (nearest rank) of sorted signed values, formatted.
+fn signed_percentile(v: &[i64], p: f64) -> String {
+    if v.is_empty() {
+        return "-".into();
+    }
+    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+    let x = v[rank.clamp(1, v.len()) - 1];
+    format!(
+        "{}{}",
+        if x < 0 { "-" } else { "" },
+        fmt_ns(x.unsigned_abs())
+    )
+}
+
+/// 3. Append-to-follower latency next to the fsync it includes.
+fn part_latency(secs: f64) -> Vec<Vec<String>> {
     let samples = ((2000.0 * secs / 5.0) as usize).clamp(100, 2000);
     let every = Duration::from_millis(2);
     println!("  latency: {samples} entries, one every {every:?}, one follower ...");
@@ -1118,17 +1191,6 @@ fn main() {
         println!("  latency ERROR: {e}");
     }
     println!();
-
-    // 4. Memory.
-    println!("  memory: idle, 1000 idle connections, 64 busy clients ...");
-    let mem = run_memory(1000, Duration::from_secs_f64(secs.min(3.0)));
-    println!();
-
-    println!("== 1. 64 concurrent clients, one entry per request, each awaiting its ack (medians of {rounds} rounds)");
-    throughput_table(&runs1, &sys1);
-    println!("== 2. One client, {BATCH} entries per request / per Log::append call");
-    throughput_table(&runs2, &sys2);
-
     let f50 = percentile(&mut lat.follower, 50.0);
     let f99 = percentile(&mut lat.follower, 99.0);
     let a50 = percentile(&mut lat.ack, 50.0);
@@ -1136,18 +1198,6 @@ fn main() {
     let s50 = percentile(&mut lat.fsync, 50.0);
     let s99 = percentile(&mut lat.fsync, 99.0);
     lat.after_ack.sort_unstable();
-    let signed = |v: &[i64], p: f64| -> String {
-        if v.is_empty() {
-            return "-".into();
-        }
-        let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
-        let x = v[rank.clamp(1, v.len()) - 1];
-        format!(
-            "{}{}",
-            if x < 0 { "-" } else { "" },
-            fmt_ns(x.unsigned_abs())
-        )
-    };
     println!(
         "== 3. Append-to-follower latency ({} samples, one sent every {} on average, {} never seen by the follower)",
         lat.follower.len(),
@@ -1163,8 +1213,8 @@ fn main() {
         vec!["producer send -> ack".into(), fmt_ns(a50), fmt_ns(a99)],
         vec![
             "ack received -> follower reads the line".into(),
-            signed(&lat.after_ack, 50.0),
-            signed(&lat.after_ack, 99.0),
+            signed_percentile(&lat.after_ack, 50.0),
+            signed_percentile(&lat.after_ack, 99.0),
         ],
         vec![
             format!(
@@ -1186,7 +1236,31 @@ fn main() {
         ]);
     }
     print_table(&["latency", "p50", "p99"], &rows);
+    let margin = f99 as f64 - s99 as f64;
+    vec![vec![
+        "follower p99 <= fsync p99 + 5 ms".into(),
+        format!(
+            "{} vs {} ({}{})",
+            fmt_ns(f99),
+            fmt_ns(s99),
+            if margin < 0.0 { "-" } else { "+" },
+            fmt_ns(margin.abs() as u64)
+        ),
+        if lat.follower.is_empty() || lat.missing > 0 {
+            "MISSED (samples lost)".into()
+        } else if margin <= 5e6 {
+            "met".into()
+        } else {
+            format!("MISSED (+{})", fmt_ns(margin as u64))
+        },
+    ]]
+}
 
+/// 4. Resident memory; no target, figures only.
+fn part_memory(secs: f64) {
+    println!("  memory: idle, 1000 idle connections, 64 busy clients ...");
+    let mem = run_memory(1000, Duration::from_secs_f64(secs.min(3.0)));
+    println!();
     println!("== 4. argusd resident memory (VmRSS)");
     let mut rows = Vec::new();
     if let Some(k) = mem.idle_kib {
@@ -1219,57 +1293,8 @@ fn main() {
             String::new(),
         ]);
     }
-    print_table(&["state", "VmRSS", ""], &rows);
+    print_table(&["state", "VmRSS", "note"], &rows);
     for n in &mem.notes {
         println!("note: {n}");
     }
-    println!();
-
-    let lat_margin = f99 as f64 - s99 as f64;
-    let rows = vec![
-        vec![
-            "64 clients: HTTP >= 50% of in-process".into(),
-            show_pct(http_vs_inproc),
-            target_verdict(http_vs_inproc.0, 0.5),
-        ],
-        vec![
-            "64 clients: HTTP >= 10x SQLite".into(),
-            show_ratio(http_vs_sqlite),
-            target_verdict(http_vs_sqlite.0, 10.0),
-        ],
-        vec![
-            "batch 1000, JSON array: HTTP >= 50% of in-process".into(),
-            show_pct(batch_json),
-            target_verdict(batch_json.0, 0.5),
-        ],
-        vec![
-            "batch 1000, NDJSON: HTTP >= 50% of in-process".into(),
-            show_pct(batch_nd),
-            target_verdict(batch_nd.0, 0.5),
-        ],
-        vec![
-            "follower p99 <= fsync p99 + 5 ms".into(),
-            format!(
-                "{} vs {} ({}{})",
-                fmt_ns(f99),
-                fmt_ns(s99),
-                if lat_margin < 0.0 { "-" } else { "+" },
-                fmt_ns(lat_margin.abs() as u64)
-            ),
-            if lat.follower.is_empty() || lat.missing > 0 {
-                "MISSED (samples lost)".into()
-            } else if lat_margin <= 5e6 {
-                "met".into()
-            } else {
-                format!("MISSED (+{})", fmt_ns(lat_margin as u64))
-            },
-        ],
-    ];
-    println!("Targets");
-    print_table(&["target", "measured", "verdict"], &rows);
-    println!(
-        "total {:.0} s; load average at end: {}",
-        t_all.elapsed().as_secs_f64(),
-        loadavg()
-    );
 }
