@@ -771,6 +771,24 @@ fn sample_of(line: &[u8]) -> Option<usize> {
         .ok()
 }
 
+/// A follow stream whose head has arrived (so it is subscribed), and a
+/// handle to close it from another thread.
+fn open_follower(addr: SocketAddr) -> Result<(Conn, TcpStream), String> {
+    let mut c = Conn::connect(addr)?;
+    c.send("GET", "/v1/entries?follow=true", None, b"")?;
+    let head = c.read_head()?;
+    if head.status != 200 || !head.chunked {
+        return Err(format!(
+            "GET /v1/entries?follow=true: status {}, chunked {}",
+            head.status, head.chunked
+        ));
+    }
+    let closer =
+        c.w.try_clone()
+            .map_err(|e| format!("clone the follower socket: {e}"))?;
+    Ok((c, closer))
+}
+
 fn run_latency(samples: usize, every: Duration) -> Latency {
     let before = fsync_samples(150);
     let d = Daemon::start("daemon-latency-");
@@ -782,14 +800,21 @@ fn run_latency(samples: usize, every: Duration) -> Latency {
     let errors = Mutex::new(Vec::new());
     let mut ack = Vec::with_capacity(samples);
     let mut ack_at = Vec::with_capacity(samples);
-    let mut follower = Conn::connect(d.addr).expect("follower connect");
-    follower
-        .send("GET", "/v1/entries?follow=true", None, b"")
-        .expect("follow request");
-    let head = follower.read_head().expect("follow response head");
-    assert_eq!(head.status, 200, "GET /v1/entries?follow=true");
-    assert!(head.chunked, "a follow stream is chunked");
-    let closer = follower.w.try_clone().expect("clone follower socket");
+    let (mut follower, closer) = match open_follower(d.addr) {
+        Ok(f) => f,
+        Err(e) => {
+            return Latency {
+                follower: Vec::new(),
+                ack: Vec::new(),
+                after_ack: Vec::new(),
+                pace: Duration::ZERO,
+                missing: samples,
+                fsync: before,
+                metric: None,
+                errors: vec![e],
+            }
+        }
+    };
     std::thread::scope(|s| {
         let (sent, seen, got, stop, errors) = (&sent, &seen, &got, &stop, &errors);
         s.spawn(move || {
