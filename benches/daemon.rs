@@ -4,9 +4,9 @@
 //! next to what an fsync costs, and how much memory the daemon holds idle,
 //! with 1,000 idle connections and under load.
 //!
-//! Run: `cargo bench --bench daemon` (about 1.5 minutes).
-//! `ARGUS_BENCH_SECS` (default 5) is each throughput run's measured window;
-//! `ARGUS_BENCH_ROUNDS` (default 2) how often each comparison is repeated,
+//! Run: `cargo bench --bench daemon` (about 1.6 minutes).
+//! `ARGUS_BENCH_SECS` (default 4) is each throughput run's measured window;
+//! `ARGUS_BENCH_ROUNDS` (default 3) how often each comparison is repeated,
 //! the systems taking turns.
 #[path = "common/mod.rs"]
 mod common;
@@ -626,6 +626,13 @@ fn compare(
 ) -> Vec<Vec<Run>> {
     let mut runs = vec![Vec::new(); systems.len()];
     for round in 0..rounds {
+        // Which disk regime this round ran in (see docs/PERFORMANCE.md).
+        let mut probe = fsync_samples(50);
+        println!(
+            "  {name:<24} round {round} fdatasync probe: p50 {}, p90 {}",
+            fmt_ns(percentile(&mut probe, 50.0)),
+            fmt_ns(percentile(&mut probe, 90.0))
+        );
         for k in 0..systems.len() {
             let i = (k + round) % systems.len();
             let r = run_system(systems[i], threads, batch, win);
@@ -648,10 +655,22 @@ fn compare(
     runs
 }
 
+/// The median; of an even count, the mean of the middle two (common's
+/// `median` takes the upper one, which with two rounds is the better run).
+fn mid(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
 /// Median, min and max of a per-round ratio.
 fn spread(v: &[f64]) -> (f64, f64, f64) {
     (
-        median(v),
+        mid(v),
         v.iter().copied().fold(f64::INFINITY, f64::min),
         v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
     )
@@ -679,7 +698,7 @@ fn throughput_table(runs: &[Vec<Run>], systems: &[System]) {
         .iter()
         .zip(runs)
         .map(|(s, rs)| {
-            let med = |f: &dyn Fn(&Run) -> f64| median(&rs.iter().map(f).collect::<Vec<_>>());
+            let med = |f: &dyn Fn(&Run) -> f64| mid(&rs.iter().map(f).collect::<Vec<_>>());
             let per =
                 |cpu: &dyn Fn(&Run) -> u64| med(&|r| cpu(r) as f64 / r.total.max(1) as f64) / 1e3;
             let secs = |r: &Run| r.cpu_ns.0 + r.cpu_ns.1;
@@ -1094,8 +1113,8 @@ fn main() {
     print_environment("daemon");
     let secs: f64 = env_num::<f64>("ARGUS_BENCH_SECS")
         .filter(|s| *s > 0.0 && s.is_finite())
-        .unwrap_or(5.0);
-    let rounds: usize = env_num("ARGUS_BENCH_ROUNDS").unwrap_or(2).max(1);
+        .unwrap_or(4.0);
+    let rounds: usize = env_num("ARGUS_BENCH_ROUNDS").unwrap_or(3).max(1);
     let win = Window {
         warm: Duration::from_secs_f64((secs / 10.0).min(0.5)),
         measure: Duration::from_secs_f64(secs),
@@ -1208,7 +1227,7 @@ fn signed_percentile(v: &[i64], p: f64) -> String {
 
 /// 3. Append-to-follower latency next to the fsync it includes.
 fn part_latency(secs: f64) -> Vec<Vec<String>> {
-    let samples = ((2000.0 * secs / 5.0) as usize).clamp(100, 2000);
+    let samples = ((2000.0 * secs / 4.0) as usize).clamp(100, 2000);
     let every = Duration::from_millis(2);
     println!("  latency: {samples} entries, one every {every:?}, one follower ...");
     let mut lat = run_latency(samples, every);
