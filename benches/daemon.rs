@@ -5,9 +5,11 @@
 //! with 1,000 idle connections and under load.
 //!
 //! Run: `cargo bench --bench daemon` (about 1.6 minutes).
-//! `ARGUS_BENCH_SECS` (default 4) is each throughput run's measured window;
+//! `ARGUS_BENCH_SECS` (default 3) is each throughput run's measured window;
 //! `ARGUS_BENCH_ROUNDS` (default 3) how often each comparison is repeated,
-//! the systems taking turns.
+//! the systems taking turns; `ARGUS_BENCH_FILTER` (clients, batch, latency,
+//! memory) runs only the parts whose name holds it; `ARGUSD` runs another
+//! argusd binary.
 #[path = "common/mod.rs"]
 mod common;
 
@@ -36,7 +38,7 @@ impl Daemon {
         let log = dir.path().join("log");
         let stderr = std::fs::File::create(dir.path().join("argusd.stderr"))
             .expect("create the argusd stderr file");
-        let child = Command::new(env!("CARGO_BIN_EXE_argusd"))
+        let child = Command::new(argusd_path())
             .arg("--dir")
             .arg(&log)
             .args(["--init", "--listen", "127.0.0.1:0", "--socket", "none"])
@@ -365,6 +367,8 @@ fn post(conn: &mut Conn, ct: &str, body: &[u8], n: usize) -> Result<(), String> 
 enum System {
     Http,
     HttpNdjson,
+    /// `GET /v1/health`: what a request costs argusd with no append in it.
+    HttpHealth,
     InProcess,
     Sqlite,
 }
@@ -374,6 +378,7 @@ impl System {
         match self {
             Self::Http => "argusd HTTP",
             Self::HttpNdjson => "argusd HTTP NDJSON",
+            Self::HttpHealth => "argusd GET /v1/health",
             Self::InProcess => "Log::append in-process",
             Self::Sqlite => "SQLite WAL FULL",
         }
@@ -532,6 +537,21 @@ fn run_http(d: &Daemon, threads: usize, batch: bool, ndjson: bool, win: &Window)
     })
 }
 
+/// `threads` clients calling `GET /v1/health` (requests count as entries).
+fn run_health(d: &Daemon, threads: usize, win: &Window) -> Run {
+    drive(threads, win, |_| {
+        let mut conn = Conn::connect(d.addr);
+        move |_| {
+            let conn = conn.as_mut().map_err(|e| e.clone())?;
+            let r = conn.request("GET", "/v1/health", None, b"")?;
+            if r.status != 200 {
+                return Err(format!("GET /v1/health: status {}", r.status));
+            }
+            Ok(1)
+        }
+    })
+}
+
 fn run_in_process(threads: usize, batch: bool, win: &Window) -> Run {
     let dir = temp_dir("daemon-inproc-");
     let root = dir.path().join("log");
@@ -599,10 +619,14 @@ fn run_sqlite(threads: usize, win: &Window) -> Run {
 
 fn run_system(sys: System, threads: usize, batch: bool, win: &Window) -> Run {
     match sys {
-        System::Http | System::HttpNdjson => {
+        System::Http | System::HttpNdjson | System::HttpHealth => {
             let d = Daemon::start("daemon-http-");
             let r = with_cpu(Some(d.pid()), || {
-                run_http(&d, threads, batch, sys == System::HttpNdjson, win)
+                if sys == System::HttpHealth {
+                    run_health(&d, threads, win)
+                } else {
+                    run_http(&d, threads, batch, sys == System::HttpNdjson, win)
+                }
             });
             if !r.errors.is_empty() {
                 eprintln!("argusd stderr:\n{}", d.stderr());
@@ -707,7 +731,7 @@ fn throughput_table(runs: &[Vec<Run>], systems: &[System]) {
                 fmt_rate(med(&|r| r.entries_per_s)),
                 fmt_ns(med(&|r| r.p50 as f64) as u64),
                 fmt_ns(med(&|r| r.p99 as f64) as u64),
-                if matches!(s, System::Http | System::HttpNdjson) {
+                if matches!(s, System::Http | System::HttpNdjson | System::HttpHealth) {
                     format!("{:.1}", per(&|r| r.cpu_ns.0))
                 } else {
                     "-".into()
@@ -1105,15 +1129,19 @@ fn env_num<T: std::str::FromStr>(name: &str) -> Option<T> {
     std::env::var(name).ok()?.trim().parse().ok()
 }
 
+/// The argusd Cargo built for this bench, or `ARGUSD` (to compare two
+/// builds of the daemon with the same bench).
 fn argusd_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_argusd"))
+    std::env::var_os("ARGUSD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_argusd")))
 }
 
 fn main() {
     print_environment("daemon");
     let secs: f64 = env_num::<f64>("ARGUS_BENCH_SECS")
         .filter(|s| *s > 0.0 && s.is_finite())
-        .unwrap_or(4.0);
+        .unwrap_or(3.0);
     let rounds: usize = env_num("ARGUS_BENCH_ROUNDS").unwrap_or(3).max(1);
     let win = Window {
         warm: Duration::from_secs_f64((secs / 10.0).min(0.5)),
@@ -1167,10 +1195,16 @@ fn main() {
 
 /// 1. 64 concurrent single-entry producers; returns its target rows.
 fn part_clients(rounds: usize, win: &Window) -> Vec<Vec<String>> {
-    let sys = [System::Http, System::InProcess, System::Sqlite];
+    let sys = [
+        System::Http,
+        System::InProcess,
+        System::Sqlite,
+        System::HttpHealth,
+    ];
     let runs = compare("64 clients x 1 entry", &sys, 64, false, rounds, win);
     println!();
-    println!("== 1. 64 concurrent clients, one entry per request, each awaiting its ack (medians of {rounds} rounds)");
+    println!("== 1. 64 concurrent clients, one entry per request, each awaiting its ack (medians of {rounds} rounds);\n\
+              GET /v1/health: the same clients making requests with no append (requests/s)");
     throughput_table(&runs, &sys);
     let vs_inproc = ratio_of(&runs, 0, 1);
     let vs_sqlite = ratio_of(&runs, 0, 2);
@@ -1227,7 +1261,7 @@ fn signed_percentile(v: &[i64], p: f64) -> String {
 
 /// 3. Append-to-follower latency next to the fsync it includes.
 fn part_latency(secs: f64) -> Vec<Vec<String>> {
-    let samples = ((2000.0 * secs / 4.0) as usize).clamp(100, 2000);
+    let samples = ((2000.0 * secs / 3.0) as usize).clamp(100, 2000);
     let every = Duration::from_millis(2);
     println!("  latency: {samples} entries, one every {every:?}, one follower ...");
     let mut lat = run_latency(samples, every);
