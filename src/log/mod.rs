@@ -26,7 +26,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
-use writer::{Ack, Committed, Request, Writer};
+use writer::{Ack, Committed, Reply, Request, Writer};
 
 /// How a writer opens the log: what it is opening it for, how long it
 /// waits for another process's writer lock, and where time comes from.
@@ -150,17 +150,39 @@ impl Log {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
+        let (reply, rx) = mpsc::sync_channel(1);
+        self.submit_with(entries, Reply::channel(reply))?;
+        rx.recv().map_err(|_| Error::WriterGone)?
+    }
+
+    /// Like `append`, but returns at once: `done` is called with the acks
+    /// (or the failure) from the writer thread once the commit is durable
+    /// and sealed. A refused entry is refused here, before anything is
+    /// queued. For callers that must not block a thread on the fdatasync
+    /// (argusd's async request handlers). If the writer dies, `done` is
+    /// dropped without being called.
+    pub fn submit<E: IntoValid>(
+        &self,
+        entries: Vec<E>,
+        done: impl FnOnce(Result<Vec<Ack>>) + Send + 'static,
+    ) -> Result<()> {
+        if entries.is_empty() {
+            done(Ok(Vec::new()));
+            return Ok(());
+        }
+        self.submit_with(entries, Reply::new(done))
+    }
+
+    fn submit_with<E: IntoValid>(&self, entries: Vec<E>, reply: Reply) -> Result<()> {
         let registry = crate::registry::builtin().map_err(Error::Registry)?;
         let entries = entries
             .into_iter()
             .enumerate()
             .map(|(i, e)| e.into_valid(registry).map_err(|p| Error::invalid(i + 1, p)))
             .collect::<Result<Vec<_>>>()?;
-        let (reply, rx) = mpsc::sync_channel(1);
         let tx = self.tx.as_ref().ok_or(Error::WriterGone)?;
         tx.send(Request { entries, reply })
-            .map_err(|_| Error::WriterGone)?;
-        rx.recv().map_err(|_| Error::WriterGone)?
+            .map_err(|_| Error::WriterGone)
     }
 
     pub fn meta(&self) -> &Meta {

@@ -87,6 +87,11 @@ pub fn start(
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 let polled = follower.poll(|v| {
+                    // Nobody follows: nothing to render. A follower that
+                    // subscribes later reads these entries from the log.
+                    if tx.receiver_count() == 0 {
+                        return;
+                    }
                     let item = Item {
                         seq: v.seq,
                         kind: v.kind.to_string(),

@@ -216,17 +216,49 @@ fn ack_json(a: &Ack) -> String {
 }
 
 /// Appends parsed entries; the engine's own refusals name the entry's line.
-fn append(app: &App, parsed: Vec<(u64, ValidEntry)>) -> Result<Vec<Ack>, ApiError> {
+/// The request waits for its fdatasync without holding a thread: the
+/// writer completes it through a oneshot.
+async fn append(app: &App, parsed: Vec<(u64, ValidEntry)>) -> Result<Vec<Ack>, ApiError> {
     let lines: Vec<u64> = parsed.iter().map(|(l, _)| *l).collect();
+    let line_of = |i: usize| lines.get(i.saturating_sub(1)).copied().unwrap_or(0);
     let entries: Vec<ValidEntry> = parsed.into_iter().map(|(_, e)| e).collect();
     let n = entries.len();
-    let acks = app.log.append(entries).map_err(|e| {
-        let line_of = |i: usize| lines.get(i.saturating_sub(1)).copied().unwrap_or(0);
-        ApiError::from_append(&e, line_of)
-    })?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    app.log
+        .submit(entries, move |r| {
+            let _ = tx.send(r);
+        })
+        .map_err(|e| ApiError::from_append(&e, line_of))?;
+    let acks = rx
+        .await
+        .map_err(|_| ApiError::lockdown("the writer thread has stopped"))?
+        .map_err(|e| ApiError::from_append(&e, line_of))?;
     metrics::counter!("argus_append_requests_total").increment(1);
     metrics::counter!("argus_appended_entries_total").increment(n as u64);
     Ok(acks)
+}
+
+/// Bodies up to this size are parsed on the request's own task (a few
+/// entries take microseconds); larger ones on the blocking pool, so a big
+/// batch never stalls other connections.
+const INLINE_PARSE_BYTES: usize = 64 << 10;
+
+type Parsed = (Vec<(u64, ValidEntry)>, Option<ApiError>);
+
+async fn parse(
+    bytes: Bytes,
+    kind: BodyKind,
+    caller: &Caller,
+    line_max: usize,
+    first_line: u64,
+) -> Result<Parsed, ApiError> {
+    if bytes.len() <= INLINE_PARSE_BYTES {
+        return Ok(parse_body(&bytes, kind, caller, line_max, first_line));
+    }
+    let caller = caller.clone();
+    tokio::task::spawn_blocking(move || parse_body(&bytes, kind, &caller, line_max, first_line))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))
 }
 
 pub async fn post_entries(
@@ -241,20 +273,14 @@ pub async fn post_entries(
     }
     let bytes = read_body(&app, &headers, body).await?;
     let permit = admit(&app).await?;
-    let line_max = app.limits.line_bytes_max;
-    let task_app = app.clone();
-    let acks = tokio::task::spawn_blocking(move || {
-        let (parsed, bad) = parse_body(&bytes, kind, &caller, line_max, 1);
-        if let Some(e) = bad {
-            return Err(e);
-        }
-        if parsed.is_empty() {
-            return Err(ApiError::bad_request("the request holds no entries"));
-        }
-        append(&task_app, parsed)
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))??;
+    let (parsed, bad) = parse(bytes, kind, &caller, app.limits.line_bytes_max, 1).await?;
+    if let Some(e) = bad {
+        return Err(e);
+    }
+    if parsed.is_empty() {
+        return Err(ApiError::bad_request("the request holds no entries"));
+    }
+    let acks = append(&app, parsed).await?;
     drop(permit);
     let mut body = String::with_capacity(acks.len() * 90 + 2);
     body.push('[');
@@ -351,23 +377,17 @@ async fn pump(
             }
             continue;
         }
-        let chunk: Vec<u8> = buf.drain(..cut).collect();
+        let chunk = Bytes::from(buf.drain(..cut).collect::<Vec<u8>>());
         let first = next_line;
         next_line += chunk.iter().filter(|b| **b == b'\n').count() as u64;
         let permit = admit(app).await?;
-        let task_app = app.clone();
-        let caller = caller.clone();
-        let (acks, bad) = tokio::task::spawn_blocking(move || {
-            let (parsed, bad) = parse_body(&chunk, BodyKind::Ndjson, &caller, line_max, first);
-            if parsed.is_empty() {
-                return (Ok(Vec::new()), bad);
-            }
-            (append(&task_app, parsed), bad)
-        })
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        let (parsed, bad) = parse(chunk, BodyKind::Ndjson, caller, line_max, first).await?;
+        let acks = if parsed.is_empty() {
+            Vec::new()
+        } else {
+            append(app, parsed).await?
+        };
         drop(permit);
-        let acks = acks?;
         let mut out = String::with_capacity(acks.len() * 90);
         for a in &acks {
             out.push_str(&ack_json(a));

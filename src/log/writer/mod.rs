@@ -42,7 +42,27 @@ pub struct Ack {
 
 pub(crate) struct Request {
     pub entries: Vec<ValidEntry>,
-    pub reply: SyncSender<Result<Vec<Ack>>>,
+    pub reply: Reply,
+}
+
+/// How a request learns its outcome: called once, after the fdatasync of
+/// the commit that holds it (or with the reason it failed). A reply dropped
+/// uncalled (the writer died) reads as `Error::WriterGone` to its waiter.
+pub(crate) struct Reply(Box<dyn FnOnce(Result<Vec<Ack>>) + Send>);
+
+impl Reply {
+    pub(crate) fn new(f: impl FnOnce(Result<Vec<Ack>>) + Send + 'static) -> Self {
+        Self(Box::new(f))
+    }
+    /// A reply into a channel, for a waiter that blocks.
+    pub(crate) fn channel(tx: SyncSender<Result<Vec<Ack>>>) -> Self {
+        Self::new(move |r| {
+            let _ = tx.send(r);
+        })
+    }
+    pub(crate) fn send(self, r: Result<Vec<Ack>>) {
+        (self.0)(r)
+    }
 }
 
 /// Commit notification: the number of entries durable and sealed so far.
@@ -554,6 +574,7 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || w.run(rx));
         let (reply, ack) = std::sync::mpsc::sync_channel(1);
+        let reply = Reply::channel(reply);
         tx.send(Request { entries, reply }).unwrap();
         let got = ack.recv().map_err(|_| Error::WriterGone).and_then(|r| r);
         drop(tx);
