@@ -270,7 +270,7 @@ impl Writer {
 
     fn fail_all(group: Vec<Request>, err: impl Fn() -> Error) {
         for r in group {
-            let _ = r.reply.send(Err(err()));
+            r.reply.send(Err(err()));
         }
     }
 
@@ -312,7 +312,7 @@ impl Writer {
                     for ack in &acks {
                         invariants::seal_covers_ack(&durable, ack);
                     }
-                    let _ = req.reply.send(Ok(acks));
+                    req.reply.send(Ok(acks));
                 }
             }
             Err(e) => {
@@ -344,7 +344,7 @@ impl Writer {
                     valid.push(req);
                 }
                 Err(e) => {
-                    let _ = req.reply.send(Err(e));
+                    req.reply.send(Err(e));
                 }
             }
         }
@@ -376,7 +376,7 @@ impl Writer {
                 match self.encode_one(buf, e, ts) {
                     Ok(ack) => acks.push(ack),
                     Err(reason) => {
-                        let _ = req.reply.send(Err(Error::Lockdown(reason.clone())));
+                        req.reply.send(Err(Error::Lockdown(reason.clone())));
                         let rest = accepted.into_iter().map(|(r, _)| r).collect();
                         self.fail_closed(rest, reason);
                         return None;
