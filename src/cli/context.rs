@@ -26,6 +26,10 @@ pub struct SharedState {
     /// Held from a decision's check to its append: the daemon's stand-in
     /// for the writer lock that serializes decisions between processes.
     decisions: Arc<Mutex<()>>,
+    /// Every projection's name, and the log size the last catch-up reached
+    /// (they all reach it together): health reads these, never the store.
+    names: Vec<&'static str>,
+    caught_up: std::sync::atomic::AtomicU64,
 }
 
 pub type ProjectionsRead = parking_lot::lock_api::ArcRwLockReadGuard<RawRwLock, Projections>;
@@ -33,11 +37,17 @@ pub type DecisionGuard = parking_lot::lock_api::ArcMutexGuard<RawMutex, ()>;
 
 impl SharedState {
     pub fn new(dir: PathBuf, log: Arc<Log>, projections: Projections) -> Self {
+        let names = projections
+            .lag(0)
+            .map(|l| l.into_iter().map(|(n, _)| n).collect())
+            .unwrap_or_default();
         Self {
             dir,
             log,
             projections: Arc::new(RwLock::new(projections)),
             decisions: Arc::new(Mutex::new(())),
+            names,
+            caught_up: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -45,7 +55,10 @@ impl SharedState {
     /// size they reflect.
     pub fn catch_up(&self) -> Result<u64> {
         let mut p = self.projections.write_arc();
-        catch_up(&self.dir, &mut p)
+        let size = catch_up(&self.dir, &mut p)?;
+        self.caught_up
+            .fetch_max(size, std::sync::atomic::Ordering::Relaxed);
+        Ok(size)
     }
 
     /// Caught up, then held for reading until the guard drops.
@@ -54,6 +67,8 @@ impl SharedState {
         let reader = LogReader::open(&self.dir)
             .with_context(|| format!("opening {}", self.dir.display()))?;
         let size = super::state::catch_up(&reader, &mut p)?;
+        self.caught_up
+            .fetch_max(size, std::sync::atomic::Ordering::Relaxed);
         Ok((
             reader,
             parking_lot::lock_api::ArcRwLockWriteGuard::downgrade(p),
@@ -61,20 +76,15 @@ impl SharedState {
         ))
     }
 
-    /// Entries each projection is behind the log's committed head; empty
-    /// while a catch-up holds the store (a health check never waits on it).
+    /// Entries each projection is behind the log's committed head, as of
+    /// the last catch-up; never touches the store.
     pub fn lag(&self) -> Vec<(String, u64)> {
         let head = self.log.committed().get();
-        let Some(p) = self.projections.try_read() else {
-            return Vec::new();
-        };
-        p.status(head)
-            .map(|st| {
-                st.into_iter()
-                    .map(|s| (s.name.to_string(), s.lag))
-                    .collect()
-            })
-            .unwrap_or_default()
+        let at = self.caught_up.load(std::sync::atomic::Ordering::Relaxed);
+        self.names
+            .iter()
+            .map(|n| (n.to_string(), head.saturating_sub(at)))
+            .collect()
     }
 
     pub fn lock_decisions(&self) -> DecisionGuard {

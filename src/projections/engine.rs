@@ -268,6 +268,20 @@ impl Projections {
         Ok(size)
     }
 
+    /// Each projection's name and the entries it is behind `log_size`, from
+    /// its checkpoint alone: cheap enough for a health check, unlike
+    /// `status`, which digests every projection's state.
+    pub fn lag(&self, log_size: u64) -> Result<Vec<(&'static str, u64)>, ProjectionError> {
+        self.set
+            .iter()
+            .map(|p| {
+                let tree = self.tree(p.name())?;
+                let seq = Checkpoint::read(&tree)?.map(|c| c.next_seq).unwrap_or(0);
+                Ok((p.name(), log_size.saturating_sub(seq)))
+            })
+            .collect()
+    }
+
     pub fn status(&self, log_size: u64) -> Result<Vec<Status>, ProjectionError> {
         self.set
             .iter()
