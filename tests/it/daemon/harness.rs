@@ -31,6 +31,9 @@ pub struct Daemon {
     pub addr: String,
     args: Vec<String>,
     child: Option<Child>,
+    /// RLIMIT_FSIZE for the child, in KiB (a write past it fails as on a
+    /// full disk).
+    pub file_limit_kib: Option<u64>,
 }
 
 impl Daemon {
@@ -66,6 +69,7 @@ impl Daemon {
             addr: String::new(),
             args,
             child: None,
+            file_limit_kib: None,
         }
     }
 
@@ -104,7 +108,19 @@ impl Daemon {
             .append(true)
             .open(self.stderr_path())
             .expect("open stderr file");
-        let mut c = Command::new(argusd_bin());
+        let mut c = match self.file_limit_kib {
+            // `exec` keeps the pid that argusd.json must name.
+            Some(kib) => {
+                let mut c = Command::new("bash");
+                c.args([
+                    "-c",
+                    &format!("trap '' XFSZ; ulimit -f {kib}; exec \"$0\" \"$@\""),
+                ])
+                .arg(argusd_bin());
+                c
+            }
+            None => Command::new(argusd_bin()),
+        };
         c.args(&self.args)
             .env_remove("RUST_LOG")
             .env_remove("NOTIFY_SOCKET")

@@ -259,3 +259,64 @@ fn connection_limit_closes_the_fifth() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A write that fails (here EFBIG from a file-size limit, as on a full
+/// disk) puts the writer in lockdown: appends get 503 `lockdown` with the
+/// cause, `/v1/health` answers 503 saying so, nothing unstored was acked,
+/// and the log still verifies.
+#[test]
+fn a_failed_write_is_lockdown_503_and_health_says_why() {
+    let mut d = super::harness::Daemon::new(None, &[]);
+    d.file_limit_kib = Some(2048);
+    d.spawn();
+    let pad = "x".repeat(1000);
+    let mut acked = Vec::new();
+    let mut refused = None;
+    for i in 0..20_000u64 {
+        let body = serde_json::json!({"kind": "x.fill", "payload": {"i": i, "pad": pad}});
+        let r = super::http::post_json(&d.addr, body.to_string().as_bytes()).unwrap();
+        if r.status == 200 {
+            acked.extend(r.acks());
+        } else {
+            refused = Some(r);
+            break;
+        }
+    }
+    let r = refused.expect("the file-size limit was never reached");
+    assert_eq!(r.status, 503, "{}", r.text());
+    let e = r.error();
+    assert_eq!(e["kind"], "lockdown", "{e}");
+    // Later appends are refused at once, naming the cause.
+    let again = super::http::post_json(&d.addr, b"{\"kind\":\"x.more\"}").unwrap();
+    assert_eq!(again.status, 503);
+    assert!(
+        again.error()["message"]
+            .as_str()
+            .unwrap()
+            .contains("lockdown"),
+        "{}",
+        again.text()
+    );
+    let h = super::http::get(&d.addr, "/v1/health").unwrap();
+    assert_eq!(h.status, 503, "{}", h.text());
+    let h = h.json();
+    assert_eq!(h["status"], "lockdown");
+    assert!(
+        h["lockdown"]
+            .as_str()
+            .unwrap_or("")
+            .contains("File too large"),
+        "{h}"
+    );
+    d.kill9();
+    // Every ack names an entry the log holds, and the log verifies.
+    let log = d.cat();
+    for a in &acked {
+        let e = log
+            .iter()
+            .find(|e| e["seq"].as_u64() == Some(a.seq))
+            .unwrap_or_else(|| panic!("acked seq {} is not in the log", a.seq));
+        assert_eq!(e["hash"].as_str(), Some(a.hash.as_str()));
+    }
+    d.assert_verifies();
+}
