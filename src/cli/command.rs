@@ -318,7 +318,7 @@ pub enum Cmd {
     #[command(subcommand)]
     Token(cli::token::TokenCmd),
     // @@commands: projection view/command variants, above this marker
-    /// Create a demo log, append a realistic agent session, verify it and show it.
+    /// Create a demo log, serve it with argusd while several agents write at once, verify it, show it.
     #[command(after_help = "Example:\n  argusctl demo\n  argusctl demo --dir /tmp/argus-demo")]
     Demo {
         /// Where to create the log (default: a new directory under $TMPDIR).
