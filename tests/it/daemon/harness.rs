@@ -46,11 +46,13 @@ impl Daemon {
         let mut args: Vec<String> = vec![
             "--dir".into(),
             dir.display().to_string(),
-            "--socket".into(),
-            "none".into(),
             "--log-format".into(),
             "json".into(),
         ];
+        if !extra.contains(&"--socket") {
+            args.push("--socket".into());
+            args.push("none".into());
+        }
         if let Some(cfg) = config {
             let path = tmp.path().join("argusd-config.json");
             std::fs::write(&path, cfg.to_string()).expect("write config");

@@ -15,6 +15,7 @@ mod concurrency;
 mod kill9;
 mod limits;
 mod observe;
+mod peers;
 mod routes;
 mod sigterm;
 
