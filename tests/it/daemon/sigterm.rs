@@ -151,3 +151,44 @@ fn sigterm_under_load_loses_no_acked_entry() {
     );
     d.assert_verifies();
 }
+
+/// A second signal while the first one's drain waits (here on a request
+/// whose body never finishes) ends argusd at once; the log is consistent
+/// and the next start serves it.
+#[test]
+fn a_second_signal_exits_at_once_and_the_log_reopens() {
+    use std::io::Write;
+    let mut d = Daemon::with_limits(serde_json::json!({"drain_timeout_ms": 60_000}));
+    for i in 0..3 {
+        http::post_json(&d.addr, entry(1, i).to_string().as_bytes())
+            .unwrap()
+            .acks();
+    }
+    // A request in flight that the drain would wait for: its body is
+    // promised but never sent.
+    let mut s = http::connect(&d.addr).unwrap();
+    s.write_all(b"POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"kind\"")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        d.running(),
+        "the first signal waits for the request in flight"
+    );
+    let t = Instant::now();
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    let status = d.wait_exit(Duration::from_secs(10));
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(status.code(), Some(1), "{}", d.stderr());
+    assert!(d.stderr().contains("second signal"), "{}", d.stderr());
+    assert!(!d.dir.join("argusd.json").exists());
+    drop(s);
+    d.assert_verifies();
+    d.spawn();
+    assert_eq!(d.cat().len(), 3);
+}
