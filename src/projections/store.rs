@@ -200,7 +200,12 @@ pub fn open(path: &Path, busy_wait: Duration) -> Result<(Store, Backing), OpenEr
     };
     let persistent = |db| Ok((Store { db }, Backing::Persistent));
     loop {
-        match sled::Config::new().path(path).flush_every_ms(None).open() {
+        match sled::Config::new()
+            .path(path)
+            .flush_every_ms(None)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+        {
             Ok(db) => return persistent(db),
             Err(e) if is_busy(&e) => {
                 if start.elapsed() > busy_wait {
@@ -232,6 +237,11 @@ pub fn open(path: &Path, busy_wait: Duration) -> Result<(Store, Backing), OpenEr
         }
     }
 }
+
+/// sled's page cache. Its default (1 GiB) lets a long-running daemon's
+/// memory grow with the projections' state; views read little of it at a
+/// time, so a bounded cache costs them nothing visible.
+const CACHE_BYTES: u64 = 64 << 20;
 
 /// Scratch stores of this process, removed by `remove_temporary` or when
 /// their `Store` is dropped.
