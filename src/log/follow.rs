@@ -65,9 +65,11 @@ pub struct Follower {
     path: PathBuf,
     /// Just past the last seal (or the header) consumed in `path`.
     offset: u64,
-    /// `None` until the segment at `base` exists (after a footer, the
-    /// writer creates the next segment a moment later).
+    /// Set once the segment at `base` exists and its header is read (after
+    /// a footer, the writer creates the next segment a moment later); holds
+    /// that header until the first walk of the segment has used it.
     header_read: bool,
+    header: Option<SegmentHeader>,
     next_seq: u64,
     corrupt_retries: u32,
 }
@@ -91,6 +93,7 @@ impl Follower {
             base,
             offset: 0,
             header_read: false,
+            header: None,
             next_seq,
             corrupt_retries: 0,
         })
@@ -111,7 +114,9 @@ impl Follower {
                 if !self.path.exists() {
                     return Ok(visited);
                 }
-                self.offset = header_len(&self.path)? as u64;
+                let (header, len) = read_header(&self.path)?;
+                self.offset = len as u64;
+                self.header = Some(header);
                 self.header_read = true;
             }
             // Segments that appear while following get the same checks as
@@ -132,7 +137,13 @@ impl Follower {
             }
             let mut buf = vec![0u8; (len - self.offset) as usize];
             file.read_exact_at(&mut buf, self.offset).at(&self.path)?;
-            let state = ChainState::resume_at(self.next_seq);
+            // From a segment's start the walk needs its header's chain state
+            // (the entries before `next_seq` are walked and skipped); after
+            // a seal, the seal says where the chain stands.
+            let state = match &self.header {
+                Some(h) => ChainState::from_header(h),
+                None => ChainState::resume_at(self.next_seq),
+            };
             let mut walk = ChainWalk::new(
                 &buf,
                 self.offset,
@@ -161,6 +172,9 @@ impl Follower {
                 Err(e) => return Err(e),
             };
             self.corrupt_retries = 0;
+            if cur.offset > self.offset {
+                self.header = None;
+            }
             self.offset = cur.offset;
             if !cur.footer {
                 return Ok(visited);
@@ -173,18 +187,17 @@ impl Follower {
     }
 }
 
-fn header_len(path: &std::path::Path) -> Result<usize> {
+fn read_header(path: &std::path::Path) -> Result<(SegmentHeader, usize)> {
     let f = safe_fs::open_read(path)?;
     let mut buf = vec![0u8; 69 + 32 * 64 + 4];
     let len = f.metadata().at(path)?.len() as usize;
     let take = buf.len().min(len);
     f.read_exact_at(&mut buf[..take], 0).at(path)?;
-    let (_, hl) = SegmentHeader::decode(&buf[..take]).map_err(|source| Error::Format {
+    SegmentHeader::decode(&buf[..take]).map_err(|source| Error::Format {
         segment: path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
         source,
-    })?;
-    Ok(hl)
+    })
 }

@@ -275,3 +275,72 @@ fn two_operators_racing_through_the_daemon_get_one_decision() {
         .count();
     assert_eq!(decided, 1, "one decision entry in the log");
 }
+
+/// Starts `argusctl tail DIR -f -n 1 -o json`, appends two entries, and
+/// returns the seqs the follower printed (bounded wait).
+fn follow_two_appends(dir: &Path, head: u64) -> Vec<u64> {
+    use std::io::BufRead;
+    let mut tail =
+        crate::common::cmd(["tail", dir.to_str().unwrap(), "-f", "-n", "1", "-o", "json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+    let out = tail.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    // The follower shows the current last entry before anything is added.
+    let first = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("tail printed nothing");
+    let mut seqs = vec![serde_json::from_str::<Value>(&first).unwrap()["seq"]
+        .as_u64()
+        .unwrap()];
+    assert_eq!(seqs, vec![head - 1]);
+    let line = b"{\"kind\":\"job.progress\",\"job_id\":\"job-7f3a\",\"agent\":\"planner\",\"payload\":{\"pct\":50}}\n";
+    argus_stdin([std::ffi::OsStr::new("append"), p(dir)], line).assert_ok();
+    argus_stdin([std::ffi::OsStr::new("append"), p(dir)], line).assert_ok();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while seqs.len() < 3 && Instant::now() < deadline {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+            seqs.push(
+                serde_json::from_str::<Value>(&l).unwrap()["seq"]
+                    .as_u64()
+                    .unwrap(),
+            );
+        }
+    }
+    let _ = tail.kill();
+    let _ = tail.wait();
+    seqs
+}
+
+/// `tail -f` through the daemon's stream, and locally, on a log whose
+/// active segment already holds entries: the follower starts mid-segment
+/// and must see each new entry once (both once stopped at the segment's
+/// first seal).
+#[test]
+fn tail_follow_sees_every_new_entry_through_the_daemon_and_locally() {
+    let (tmp, _key) = init_log(None);
+    let dir = tmp.path();
+    record(dir, &session());
+    let head = argus(["stats", dir.to_str().unwrap()]).json()["entries"]
+        .as_u64()
+        .unwrap();
+    let daemon = Daemon::start(dir);
+    assert_eq!(
+        follow_two_appends(dir, head),
+        vec![head - 1, head, head + 1]
+    );
+    daemon.stop();
+    assert_eq!(
+        follow_two_appends(dir, head + 2),
+        vec![head + 1, head + 2, head + 3]
+    );
+}
