@@ -61,7 +61,28 @@ pub fn find(
         (_, Some(url)) => parse_target(url)?,
         _ => return Ok(None),
     };
+    // A file left by a killed daemon whose pid now names another process:
+    // nothing answers there, and the log is this process's to open.
+    if !answers(&target) {
+        return Ok(None);
+    }
     Ok(Some(Remote { target, token }))
+}
+
+/// Whether something accepts connections at `target` (within a second).
+fn answers(target: &Target) -> bool {
+    use std::net::ToSocketAddrs;
+    match target {
+        Target::Unix(p) => std::os::unix::net::UnixStream::connect(p).is_ok(),
+        Target::Tcp(a) => a
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut it| it.next())
+            .is_some_and(|addr| {
+                std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1))
+                    .is_ok()
+            }),
+    }
 }
 
 /// `http://HOST:PORT` or `unix:/path/to/argusd.sock`.

@@ -344,3 +344,33 @@ fn tail_follow_sees_every_new_entry_through_the_daemon_and_locally() {
         vec![head + 1, head + 2, head + 3]
     );
 }
+
+/// An `argusd.json` left by a killed daemon whose pid now names another
+/// live process (here pid 1) is not trusted: nothing answers at its
+/// address, so argusctl opens the log itself.
+#[test]
+fn a_stale_discovery_file_falls_back_to_local() {
+    let (tmp, _key) = init_log(None);
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("argusd.json"),
+        r#"{"pid":1,"url":"http://127.0.0.1:1","socket":null,"version":"0.1.0"}"#,
+    )
+    .unwrap();
+    let line = b"{\"kind\":\"job.received\",\"job_id\":\"j1\",\"agent\":\"p\",\"payload\":{\"job_type\":\"x\",\"title\":\"t\"}}\n";
+    let r = argus_stdin([std::ffi::OsStr::new("append"), p(dir)], line);
+    r.assert_ok();
+    assert_eq!(r.json_lines().len(), 1, "{}", r.ctx());
+    let jobs = argus(["jobs", dir.to_str().unwrap(), "-o", "json"]);
+    jobs.assert_ok();
+    assert_eq!(jobs.json_lines()[0]["job_id"], "j1");
+    // Named explicitly, a dead server is an error, not a silent fallback.
+    let r = argus([
+        "--server",
+        "http://127.0.0.1:1",
+        "jobs",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, Some(1), "{}", r.ctx());
+    assert!(r.stderr.contains("connecting to argusd"), "{}", r.ctx());
+}
