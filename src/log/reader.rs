@@ -120,6 +120,9 @@ pub fn visit_sealed<'a>(
     Ok(cur)
 }
 
+/// (seq, offset) of every `INDEX_STRIDE`th entry of a segment.
+type SeekPoints = Arc<Vec<(u64, u64)>>;
+
 /// A snapshot of the log: the segments listed when it was opened, each
 /// read (active) or mapped (sealed) at most once, the first time it is
 /// needed, and kept for the reader's life. A view asks several questions
@@ -142,6 +145,9 @@ pub struct LogReader {
     loaded: Vec<Mutex<Option<Arc<SegmentBytes>>>>,
     /// Segment files this reader has read or mapped.
     loads: AtomicU64,
+    /// Seek points of each loaded active segment, built from its bytes on
+    /// first use (sealed segments keep theirs in index files).
+    memory_index: Vec<Mutex<Option<SeekPoints>>>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -173,6 +179,7 @@ impl LogReader {
             log_id,
             key,
             loaded: bases.iter().map(|_| Mutex::new(None)).collect(),
+            memory_index: bases.iter().map(|_| Mutex::new(None)).collect(),
             bases,
             loads: AtomicU64::new(0),
         })
@@ -198,6 +205,22 @@ impl LogReader {
         let bytes = Arc::new(load_path(&self.dir.segment_path(base))?);
         *slot = Some(bytes.clone());
         Ok(bytes)
+    }
+
+    /// The in-memory seek points of segment `base` (as loaded by this
+    /// reader), built once.
+    fn memory_index(&self, base: u64, bytes: &[u8], header_len: usize) -> SeekPoints {
+        let Some(slot) = self
+            .bases
+            .binary_search(&base)
+            .ok()
+            .and_then(|i| self.memory_index.get(i))
+        else {
+            return Arc::new(build_index(bytes, header_len, base));
+        };
+        let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+        slot.get_or_insert_with(|| Arc::new(build_index(bytes, header_len, base)))
+            .clone()
     }
 
     /// How many segment files this reader has read or mapped: each at most
@@ -230,16 +253,23 @@ impl LogReader {
     /// frame there is an entry with the indexed seq; otherwise the index is
     /// rebuilt from the segment.
     fn start_offset(&self, base: u64, bytes: &SegmentBytes, header_len: usize, seq: u64) -> u64 {
-        if seq <= base || !matches!(bytes, SegmentBytes::Mapped(_)) {
+        if seq <= base {
             return header_len as u64;
         }
-        let path = self.dir.index_path(base);
         let checked = |pairs: &[(u64, u64)]| -> Option<u64> {
             let (want, off) = index::seek_point(pairs, seq)?;
             let frame = log_format::frame::decode_frame(bytes.get(off as usize..)?, off).ok()?;
             let v = decode_entry(frame.body, off).ok()?;
             (frame.frame_type == FrameType::Entry && v.seq == want).then_some(off)
         };
+        if !matches!(bytes, SegmentBytes::Mapped(_)) {
+            // The active segment has no index file yet: index the bytes this
+            // reader holds, once, so each question seeks instead of walking
+            // (and hashing) the segment from its start.
+            let pairs = self.memory_index(base, bytes, header_len);
+            return checked(&pairs).unwrap_or(header_len as u64);
+        }
+        let path = self.dir.index_path(base);
         if let Some(off) = index::read(&path).as_deref().and_then(checked) {
             return off;
         }
