@@ -178,17 +178,8 @@ pub fn peers(cfg: &BTreeMap<String, PeerConfig>) -> Result<BTreeMap<u32, PeerCon
                 "peers.{uid}: the role must be agent, operator or auditor"
             ));
         }
-        let name_ok = !p.name.is_empty()
-            && p.name.len() <= 64
-            && p.name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-        if !name_ok {
-            return Err(format!(
-                "peers.{uid}.name {:?}: 1 to 64 of A-Z a-z 0-9 . _ -",
-                p.name
-            ));
-        }
+        // A peer's name is a principal like a token's: the same alphabet.
+        crate::tokens::check_name(&p.name).map_err(|e| format!("peers.{uid}.name: {e}"))?;
         out.insert(n, p.clone());
     }
     Ok(out)

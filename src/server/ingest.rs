@@ -310,10 +310,7 @@ fn stream_append(app: Arc<App>, caller: Caller, body: Body) -> Response {
             let _ = tx.send(Bytes::from(format!("{}\n", e.json_line()))).await;
         }
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
-    });
-    let mut r = Body::from_stream(stream).into_response();
+    let mut r = super::stream::lines_body(rx).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/x-ndjson"),

@@ -117,7 +117,7 @@ pub async fn get_entries(
         Wire::Ndjson(Format::Json) => "application/x-ndjson",
         Wire::Ndjson(Format::Text) => "text/plain; charset=utf-8",
     };
-    let body = Body::from_stream(tokio_stream_adapter(rx));
+    let body = lines_body(rx);
     let mut r = body.into_response();
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
@@ -144,10 +144,12 @@ impl Drop for FollowerGauge {
     }
 }
 
-fn tokio_stream_adapter(
-    mut rx: mpsc::Receiver<Bytes>,
-) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
-    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|o| o.map(Ok)))
+/// A response body fed line by line from a channel; it ends when the
+/// sender is dropped.
+pub fn lines_body(mut rx: mpsc::Receiver<Bytes>) -> Body {
+    Body::from_stream(futures_util::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx).map(|o| o.map(Ok::<_, std::io::Error>))
+    }))
 }
 
 /// Reads `from..=to` (matching `filter`) from the log on a blocking thread
