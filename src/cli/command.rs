@@ -317,6 +317,75 @@ pub enum Cmd {
     /// API tokens for argusd: add (prints the token once), list, revoke.
     #[command(subcommand)]
     Token(cli::token::TokenCmd),
+    /// Stop agents now: a hard kill of everything, or with --job/--agent a soft kill of one scope.
+    #[command(
+        after_help = "A hard kill appends kill.hard (P0) and writes DIR/control/hard_kill.flag; while it stands\nargusd answers every agent append with 423 and `policy check` says allowed: false. A soft\nkill (kill.soft) refuses only its job or agent. Operators and the auditor still write.\nLift it with `argusctl release`.\n\nExamples:\n  argusctl kill ./audit --reason 'agent looping on payments API'\n  argusctl kill ./audit --agent coder --reason 'spend spike, see seq 4411'\n  argusctl kill ./audit --job job-7f3a --reason 'wrong customer'"
+    )]
+    Kill {
+        dir: PathBuf,
+        /// Why (recorded in the entry and the flag; required).
+        #[arg(long)]
+        reason: String,
+        /// Soft kill: refuse only this job's entries.
+        #[arg(long)]
+        job: Option<String>,
+        /// Soft kill: refuse only this agent's entries.
+        #[arg(long)]
+        agent: Option<String>,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Refuse agents' writes until released (lockdown.set, P1; DIR/control/write_lockdown.flag).
+    #[command(
+        after_help = "Examples:\n  argusctl lockdown ./audit --reason 'investigating seq 9120'\n  argusctl release ./audit --reason 'false positive: batch re-index'"
+    )]
+    Lockdown {
+        dir: PathBuf,
+        #[arg(long)]
+        reason: String,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Operator override: lift the standing hard kill and lockdown (or the one --seq names) and close the incident.
+    #[command(
+        after_help = "Appends kill.released / lockdown.released naming the decision's seq, removes the flag\nfiles, and appends incident.resolved when no kill or lockdown is left. Soft kills are\nreleased one at a time by their seq (see `argusctl control`). Agents may not release.\n\nExamples:\n  argusctl release ./audit --reason 'false positive: nightly batch'\n  argusctl release ./audit --seq 4412 --reason 'coder fixed, budget raised'"
+    )]
+    Release {
+        dir: PathBuf,
+        /// Why (required: the override is on the record).
+        #[arg(long)]
+        reason: String,
+        /// Release only the decision with this seq (a soft kill, the hard kill, or the lockdown).
+        #[arg(long)]
+        seq: Option<u64>,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// What stands: hard kill, lockdown, soft kills, incident, and flag files the log does not explain.
+    #[command(
+        after_help = "Examples:\n  argusctl control ./audit\n  argusctl control ./audit -o json | jq .hard_kill.reason"
+    )]
+    Control {
+        dir: PathBuf,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// The auditor's detections (anomaly.detected), newest last.
+    #[command(
+        after_help = "Examples:\n  argusctl anomalies ./audit -n 20\n  argusctl anomalies ./audit --severity critical -o json | jq -c '{seq,detector,series,score}'"
+    )]
+    Anomalies {
+        dir: PathBuf,
+        /// How many to show (the newest; 1..=1000000).
+        #[arg(short = 'n', long = "lines", value_name = "N", default_value_t = 50,
+              value_parser = args::usize_in(args::TAIL_LINES))]
+        n: usize,
+        /// Only this severity.
+        #[arg(long, value_parser = ["info", "warning", "critical"])]
+        severity: Option<String>,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     // @@commands: projection view/command variants, above this marker
     /// Create a demo log, serve it with argusd while several agents write at once, verify it, show it.
     #[command(after_help = "Example:\n  argusctl demo\n  argusctl demo --dir /tmp/argus-demo")]
@@ -489,6 +558,31 @@ pub fn dispatch(cmd: Cmd) -> Result<i32> {
         } => cli::policy::budget(&dir, agent.as_deref(), day.as_deref(), format).map(|_| 0),
         Cmd::Incident { dir, format } => cli::incident::show(&dir, format).map(|_| 0),
         Cmd::Token(c) => cli::token::dispatch(c).map(|_| 0),
+        Cmd::Kill {
+            dir,
+            reason,
+            job,
+            agent,
+            format,
+        } => cli::control::kill(&dir, &reason, job.as_deref(), agent.as_deref(), format).map(|_| 0),
+        Cmd::Lockdown {
+            dir,
+            reason,
+            format,
+        } => cli::control::lockdown(&dir, &reason, format).map(|_| 0),
+        Cmd::Release {
+            dir,
+            reason,
+            seq,
+            format,
+        } => cli::control::release(&dir, &reason, seq, format).map(|_| 0),
+        Cmd::Control { dir, format } => cli::control::show(&dir, format).map(|_| 0),
+        Cmd::Anomalies {
+            dir,
+            n,
+            severity,
+            format,
+        } => cli::control::anomalies(&dir, n, severity.as_deref(), format).map(|_| 0),
         // @@dispatch: match arms for the variants above, above this marker
         Cmd::Kinds { format } => cli::kinds::list(format).map(|_| 0),
         Cmd::Jobs {
@@ -579,6 +673,11 @@ impl Cmd {
             | Cmd::Policy(P::Check { dir, .. } | P::List { dir, .. })
             | Cmd::Budget { dir, .. }
             | Cmd::Incident { dir, .. }
+            | Cmd::Kill { dir, .. }
+            | Cmd::Lockdown { dir, .. }
+            | Cmd::Release { dir, .. }
+            | Cmd::Control { dir, .. }
+            | Cmd::Anomalies { dir, .. }
             | Cmd::Token(
                 cli::token::TokenCmd::Add { dir, .. }
                 | cli::token::TokenCmd::List { dir, .. }

@@ -11,6 +11,7 @@ pub mod breakers;
 pub mod command;
 pub mod config;
 pub mod context;
+pub mod control;
 pub mod demo;
 pub mod demo_daemon;
 pub mod dlq;

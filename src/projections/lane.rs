@@ -5,16 +5,14 @@
 //! projections must not decide for themselves: whether the entry's writer
 //! class may write its kind (if not, only `apply_refused` sees it), and the
 //! entry's log time (a forged `clock.skew` must not move it).
+use super::admit::{self, admit, log_time};
 use super::engine::{Checkpoint, ENGINE_VERSION};
 use super::store::Tree;
 use super::tx::{self, Staged, Tx};
 use super::{Event, Projection, ProjectionError};
-use crate::authority::{Actor, Class};
 use crate::log::reader::LogReader;
-use crate::registry::Registry;
 use crate::time::LogClock;
 use log_format::{EntryView, Hash32};
-use serde_json::Value;
 use std::cell::RefCell;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -79,35 +77,6 @@ impl Lane<'_, '_> {
     }
 }
 
-/// The engine's judgement of one entry: its parsed payload, and why its
-/// writer may not write its kind (`None` when it may).
-struct Admitted {
-    payload: Value,
-    refused: Option<String>,
-}
-
-fn admit(registry: &Registry, v: &EntryView<'_>) -> Admitted {
-    let payload: Value = serde_json::from_slice(v.payload).unwrap_or(Value::Null);
-    let allowed = registry.writers(v.kind).contains(&Class::of_actor(v.actor));
-    let refused = (!allowed).then(|| {
-        registry
-            .authorize(v.kind, &Actor::parse(v.actor))
-            .err()
-            .map(|u| u.to_string())
-            .unwrap_or_default()
-    });
-    Admitted { payload, refused }
-}
-
-/// Folds the entry's time into the lane's log clock. Only Argus's own record
-/// of a clock jump may say how much time passed across it.
-fn log_time(clock: &mut LogClock, v: &EntryView<'_>, a: &Admitted) -> u64 {
-    let witnessed = (a.refused.is_none() && v.kind == crate::time::CLOCK_SKEW_KIND)
-        .then(|| crate::time::witnessed_ns(&a.payload))
-        .flatten();
-    clock.advance(v.ts_ns, witnessed)
-}
-
 /// Applies `start..size` (from the first seq any of its projections lacks)
 /// to the lane's projections, committing each one's state and checkpoint
 /// atomically every `COMMIT_EVERY` entries and at the end. `done` counts
@@ -137,18 +106,8 @@ pub(super) fn run(
     let mut err: Option<ProjectionError> = None;
     reader.for_each(from, size.saturating_sub(1), |v: &EntryView<'_>| {
         let admitted = admit(registry, v);
-        let ev = Event {
-            seq: v.seq,
-            log_ns: log_time(&mut clock, v, &admitted),
-            wall_ns: v.ts_ns,
-            kind: v.kind,
-            job_id: v.job_id,
-            step_id: v.step_id,
-            agent: v.agent,
-            actor: v.actor,
-            parent: v.parent,
-            payload: &admitted.payload,
-        };
+        let log_ns = log_time(&mut clock, v.kind, v.ts_ns, &admitted);
+        let ev = admit::event(v, log_ns, &admitted.payload);
         if let Err(e) = lane.apply(&ev, admitted.refused.as_deref()) {
             err = Some(e);
             return ControlFlow::Break(());

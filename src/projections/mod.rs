@@ -15,6 +15,7 @@
 //! status words the projections store; `source_rules.rs` (tests) keeps the
 //! database named in `store.rs` only and functions short.
 // The engine and its seams.
+pub mod admit;
 mod engine;
 mod lane;
 #[cfg(test)]
@@ -30,6 +31,7 @@ pub mod agents;
 pub mod approvals;
 pub mod breakers;
 pub mod clock;
+pub mod control;
 pub mod dlq;
 pub mod flags;
 pub mod incident;
@@ -136,6 +138,7 @@ pub fn all() -> Vec<Box<dyn Projection>> {
         Box::new(policy::Policies),
         Box::new(incident::Incident),
         Box::new(clock::Clock),
+        Box::new(control::Control),
         // @@projections: one `Box::new(...)` line per projection, above this marker
     ]
 }

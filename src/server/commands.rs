@@ -64,6 +64,8 @@ pub fn access(cmd: &Cmd) -> Result<Access, String> {
         | Cmd::Policy(P::List { .. })
         | Cmd::Budget { .. }
         | Cmd::Incident { .. }
+        | Cmd::Control { .. }
+        | Cmd::Anomalies { .. }
         | Cmd::Projections(ProjCmd::Status { .. }) => Access::View,
         Cmd::Memory { sweep: false, .. } => Access::View,
         Cmd::Memory { sweep: true, .. } => Access::Decide,
@@ -73,6 +75,9 @@ pub fn access(cmd: &Cmd) -> Result<Access, String> {
         | Cmd::Dlq(D::Replay { .. } | D::Discard { .. })
         | Cmd::Flag(F::Set { .. })
         | Cmd::Config(_)
+        | Cmd::Kill { .. }
+        | Cmd::Lockdown { .. }
+        | Cmd::Release { .. }
         | Cmd::Token(_) => Access::Decide,
         Cmd::Projections(ProjCmd::Rebuild { .. }) => {
             return Err("projections rebuild resets the store argusd is serving from: stop argusd, rebuild, start it again".into())
@@ -446,6 +451,16 @@ pub static VIEWS: &[(&str, Spec)] = &[
         spec!(list & ["budget"], [], [Val("agent"), Val("day")], true),
     ),
     ("/v1/incident", spec!(&["incident"], [], [], true)),
+    ("/v1/control", spec!(&["control"], [], [], true)),
+    (
+        "/v1/anomalies",
+        spec!(
+            list & ["anomalies"],
+            [],
+            [Val("lines"), Val("severity")],
+            true
+        ),
+    ),
     (
         "/v1/projections",
         spec!(list & ["projections", "status"], [], [], true),
@@ -454,6 +469,23 @@ pub static VIEWS: &[(&str, Spec)] = &[
 
 /// `POST` decisions and checks: (route, spec). Options come from the JSON body.
 pub static DECISIONS: &[(&str, Spec)] = &[
+    (
+        "/v1/kill",
+        spec!(
+            &["kill"],
+            [],
+            [Val("reason"), Val("job"), Val("agent")],
+            true
+        ),
+    ),
+    (
+        "/v1/lockdown",
+        spec!(&["lockdown"], [], [Val("reason")], true),
+    ),
+    (
+        "/v1/release",
+        spec!(&["release"], [], [Val("reason"), Val("seq")], true),
+    ),
     (
         "/v1/approvals/{id}/approve",
         spec!(
