@@ -4,6 +4,7 @@
 // The one exception, mapping sealed segments, is `log::mmap`.
 #![deny(unsafe_code)]
 
+pub mod auditor;
 pub mod authority;
 pub mod error;
 pub mod json;

@@ -386,6 +386,21 @@ pub enum Cmd {
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Replay the auditor over the log offline: print every entry it would write, write nothing.
+    #[command(
+        after_help = "The auditor is a deterministic fold of the log: a live run inside argusd, a restarted\nrun and this replay produce the same detections at the same trigger seqs. Each output\nsays where the log already holds it (written_seq), so a gap shows an auditor that was\ndown or a record that was never written.\n\nExamples:\n  argusctl audit ./audit\n  argusctl audit ./audit --from 5000 -o json | jq -c 'select(.kind==\"anomaly.detected\") | .payload'\n  argusctl audit ./audit --config tuned.json   # what a different tuning would have said"
+    )]
+    Audit {
+        dir: PathBuf,
+        /// Print only outputs triggered at or after this seq (the fold still starts at 0).
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Auditor config (JSON, docs/auditor.json shape); default: the built-in defaults.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     // @@commands: projection view/command variants, above this marker
     /// Create a demo log, serve it with argusd while several agents write at once, verify it, show it.
     #[command(after_help = "Example:\n  argusctl demo\n  argusctl demo --dir /tmp/argus-demo")]
@@ -583,6 +598,12 @@ pub fn dispatch(cmd: Cmd) -> Result<i32> {
             severity,
             format,
         } => cli::control::anomalies(&dir, n, severity.as_deref(), format).map(|_| 0),
+        Cmd::Audit {
+            dir,
+            from,
+            config,
+            format,
+        } => cli::audit::run(&dir, from, config.as_deref(), format),
         // @@dispatch: match arms for the variants above, above this marker
         Cmd::Kinds { format } => cli::kinds::list(format).map(|_| 0),
         Cmd::Jobs {
@@ -678,6 +699,7 @@ impl Cmd {
             | Cmd::Release { dir, .. }
             | Cmd::Control { dir, .. }
             | Cmd::Anomalies { dir, .. }
+            | Cmd::Audit { dir, .. }
             | Cmd::Token(
                 cli::token::TokenCmd::Add { dir, .. }
                 | cli::token::TokenCmd::List { dir, .. }

@@ -7,6 +7,7 @@ pub mod agents;
 pub mod append;
 pub mod approvals;
 pub mod args;
+pub mod audit;
 pub mod breakers;
 pub mod command;
 pub mod config;
