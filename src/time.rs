@@ -54,6 +54,58 @@ pub fn rfc3339_ns(ts_ns: u64) -> String {
     )
 }
 
+/// Parses what `rfc3339_ns` prints (`YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`,
+/// fraction optional, UTC only), exactly to the nanosecond: a separate
+/// auditor reading argusd's JSON feed folds the same log time as one
+/// reading the files.
+pub fn parse_rfc3339_ns(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = s.get(r)?;
+        if !t.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        t.parse().ok()
+    };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    let rest = s.get(19..)?;
+    let frac = match rest.strip_suffix('Z')? {
+        "" => 0,
+        f => {
+            let digits = f.strip_prefix('.')?;
+            if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|c| c.is_ascii_digit())
+            {
+                return None;
+            }
+            let v: u64 = digits.parse().ok()?;
+            v * 10u64.pow(9 - digits.len() as u32)
+        }
+    };
+    // Days from civil (H. Hinnant), the inverse of `rfc3339_ns`.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()?;
+    secs.checked_mul(NS_PER_S)?.checked_add(frac)
+}
+
 /// A duration as a human reads it: `3d 4h`, `12m 5s`, `850ms`.
 pub fn human_ns(ns: u64) -> String {
     let s = ns / NS_PER_S;
@@ -403,6 +455,25 @@ pub struct LogNow {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rfc3339_round_trips_to_the_nanosecond() {
+        for ns in [
+            0u64,
+            1,
+            999_999_999,
+            1_764_590_400_123_456_789,
+            4_102_444_800_000_000_001,
+        ] {
+            assert_eq!(super::parse_rfc3339_ns(&super::rfc3339_ns(ns)), Some(ns));
+        }
+        assert_eq!(
+            super::parse_rfc3339_ns("2026-12-01T10:00:00Z"),
+            Some(1_796_119_200_000_000_000)
+        );
+        assert_eq!(super::parse_rfc3339_ns("2026-12-01T10:00:00+01:00"), None);
+        assert_eq!(super::parse_rfc3339_ns("2026-13-01T10:00:00Z"), None);
+    }
+
     use super::*;
 
     #[test]
