@@ -20,6 +20,7 @@ mod listen;
 mod routes;
 mod run;
 mod stream;
+mod ui;
 
 pub use config::{Config, Limits};
 pub use discovery::{Discovery, DISCOVERY_FILE};

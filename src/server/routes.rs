@@ -59,7 +59,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/health", get(super::health::health))
         .route("/metrics", get(super::health::metrics))
         .route("/v1/argusctl", post(post_argv))
-        .route("/v1/config", post(post_config));
+        .route("/v1/config", post(post_config))
+        // The operator page (static; its API calls carry the token).
+        .route("/", get(super::ui::index))
+        .route("/ui/app.js", get(super::ui::app_js))
+        .route("/ui/style.css", get(super::ui::style_css));
     // A path may have a view (GET) and a decision (POST): /v1/mode, /v1/flags/{key}.
     let mut paths: std::collections::BTreeMap<&str, MethodRouter<Arc<App>>> = Default::default();
     for (path, spec) in commands::VIEWS {

@@ -15,6 +15,7 @@ mod concurrency;
 mod kill9;
 mod limits;
 mod observe;
+mod page;
 mod peers;
 mod routes;
 mod sigterm;
