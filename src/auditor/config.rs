@@ -204,7 +204,7 @@ pub enum ConfigError {
     Read {
         path: std::path::PathBuf,
         #[source]
-        source: crate::Error,
+        source: Box<crate::Error>,
     },
     #[error("auditor config {path}: {message}")]
     Invalid {
@@ -220,7 +220,7 @@ impl Config {
         let bytes = crate::log::safe_fs::read_capped(path, 1 << 20).map_err(|source| {
             ConfigError::Read {
                 path: path.into(),
-                source,
+                source: Box::new(source),
             }
         })?;
         let invalid = |message: String| ConfigError::Invalid {

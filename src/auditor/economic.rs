@@ -55,7 +55,7 @@ impl Spikes {
     /// Judges one point; a point in breach never enters the baseline.
     pub fn observe(&mut self, cfg: &Config, p: Point<'_>) -> Option<Finding> {
         let e = &cfg.economic;
-        if !e.enabled || !(p.value.is_finite() && p.value >= 0.0) {
+        if !(e.enabled && p.value.is_finite() && p.value >= 0.0) {
             return None;
         }
         let x = p.value.max(1e-9).ln();
@@ -186,7 +186,7 @@ impl Burn {
         agent: Option<&str>,
     ) -> Vec<Finding> {
         let mut out = Vec::new();
-        if !cfg.burn.enabled || !(usd.is_finite() && usd > 0.0) {
+        if !(cfg.burn.enabled && usd.is_finite() && usd > 0.0) {
             return out;
         }
         let scopes: Vec<(String, f64)> = self

@@ -39,7 +39,8 @@ fn run(mut cli: Cli) -> Result<i32> {
         | Cmd::Cat { .. }
         | Cmd::Verify { .. }
         | Cmd::Stats { .. }
-        | Cmd::Checkpoint { .. } => false,
+        | Cmd::Checkpoint { .. }
+        | Cmd::Audit { .. } => false,
         Cmd::Tail { follow, .. } => *follow,
         _ => true,
     };

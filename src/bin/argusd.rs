@@ -11,12 +11,35 @@ use std::path::PathBuf;
     version,
     about = "Serve an Argus log over HTTP: many producers, live followers, views and decisions",
     long_about = "argusd owns one log's writer and projections and serves them over HTTP/JSON (docs/API.md) on loopback TCP and a Unix socket. Requests from every connection share one group commit; every ack follows fdatasync and a signed seal.\n\nWhile it runs, DIR/argusd.json names it, and `argusctl` commands on DIR go through it.",
-    after_help = "Examples:\n  argusd --dir ./audit --init                      # create the log if needed, serve on 127.0.0.1:7117\n  argusd --dir ./audit --listen 127.0.0.1:9000 --log-format json\n  argusd --dir ./audit --listen none --socket /run/argus/argusd.sock\n  argusd --dir ./audit --listen 0.0.0.0:7117       # refused unless DIR/tokens.json holds tokens\n  argusd --dir ./audit --config /etc/argus/argusd.json\n\nStop with SIGTERM or Ctrl-C: requests in flight finish and are acknowledged, then it exits 0.\nA second signal exits at once (the next start recovers the tail).\n\nUnder systemd use Type=notify: READY=1 is sent once projections have caught up, and\nWATCHDOG=1 at half of WatchdogSec while the writer is healthy (see docs/argusd.service)."
+    after_help = "Examples:\n  argusd --dir ./audit --init                      # create the log if needed, serve on 127.0.0.1:7117\n  argusd --dir ./audit --listen 127.0.0.1:9000 --log-format json\n  argusd --dir ./audit --listen none --socket /run/argus/argusd.sock\n  argusd --dir ./audit --listen 0.0.0.0:7117       # refused unless DIR/tokens.json holds tokens\n  argusd --dir ./audit --config /etc/argus/argusd.json\n  argusd --dir ./audit --auditor external &          # the writer, expecting its auditor...\n  argusd --auditor-only --server unix:./audit/argusd.sock --token \"$AUDITOR_TOKEN\"   # ...apart\n\nStop with SIGTERM or Ctrl-C: requests in flight finish and are acknowledged, then it exits 0.\nA second signal exits at once (the next start recovers the tail).\n\nUnder systemd use Type=notify: READY=1 is sent once projections have caught up, and\nWATCHDOG=1 at half of WatchdogSec while the writer is healthy (see docs/argusd.service)."
 )]
 struct Args {
-    /// The log directory.
-    #[arg(long, value_name = "DIR")]
-    dir: PathBuf,
+    /// The log directory (not with --auditor-only).
+    #[arg(long, value_name = "DIR", required_unless_present = "auditor_only")]
+    dir: Option<PathBuf>,
+    /// Where the auditor runs: internal (a thread of this daemon, the default), external
+    /// (a separate `argusd --auditor-only`, which must report in), or off. Overrides the
+    /// config file's auditor.mode. Example: --auditor external
+    #[arg(long, value_name = "MODE", value_parser = ["internal", "external", "off"])]
+    auditor: Option<String>,
+    /// Detector settings (JSON; every field optional, see docs/auditor.json). Example: --auditor-config tuned.json
+    #[arg(long, value_name = "FILE")]
+    auditor_config: Option<PathBuf>,
+    /// Run only the auditor, as its own process, against the daemon at --server (needs an
+    /// auditor-role token). Example: argusd --auditor-only --server http://127.0.0.1:7117 --token "$AUDITOR_TOKEN"
+    #[arg(long, requires = "server", conflicts_with_all = ["init", "listen", "socket", "dir"])]
+    auditor_only: bool,
+    /// With --auditor-only: the daemon to audit (http://HOST:PORT or unix:/path). Example: --server unix:/srv/audit/argusd.sock
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+    /// With --auditor-only: the auditor's bearer token (never printed). Example: --token "$(cat auditor.token)"
+    #[arg(
+        long,
+        env = "ARGUS_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    token: Option<String>,
     /// Create the log first if DIR holds none (prints the public key to pin in the daemon's log).
     #[arg(long)]
     init: bool,
@@ -47,11 +70,18 @@ enum LogFormat {
     Json,
 }
 
-fn config(a: &Args) -> Result<Config> {
-    let file = match &a.config {
+fn config(a: &Args, dir: PathBuf) -> Result<Config> {
+    let mut file = match &a.config {
         Some(p) => FileConfig::load(p)?,
         None => FileConfig::default(),
     };
+    if let Some(m) = &a.auditor {
+        file.auditor.mode = serde_json::from_value(serde_json::Value::String(m.clone()))
+            .with_context(|| format!("--auditor {m:?}"))?;
+    }
+    if let Some(c) = &a.auditor_config {
+        file.auditor.config = Some(c.clone());
+    }
     let listen_s = a
         .listen
         .clone()
@@ -72,11 +102,11 @@ fn config(a: &Args) -> Result<Config> {
         None => Some(
             file.socket
                 .clone()
-                .unwrap_or_else(|| a.dir.join("argusd.sock")),
+                .unwrap_or_else(|| dir.join("argusd.sock")),
         ),
     };
     Ok(Config {
-        dir: a.dir.clone(),
+        dir,
         init: a.init,
         listen,
         socket,
@@ -106,7 +136,18 @@ fn main() {
 }
 
 fn run(args: &Args) -> Result<i32> {
-    let cfg = config(args)?;
+    if args.auditor_only {
+        let detectors = match &args.auditor_config {
+            Some(p) => argus::auditor::Config::load(p)?,
+            None => argus::auditor::Config::default(),
+        };
+        let server = args.server.as_deref().unwrap_or_default();
+        return argus::server::auditor_remote::run(server, args.token.clone(), detectors);
+    }
+    let Some(dir) = args.dir.clone() else {
+        anyhow::bail!("--dir is required (except with --auditor-only)");
+    };
+    let cfg = config(args, dir)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("argusd")

@@ -35,6 +35,87 @@ pub struct FileConfig {
     /// Unix-socket peers by uid: `{"1001": {"name": "planner", "role": "agent"}}`.
     pub peers: BTreeMap<String, PeerConfig>,
     pub limits: Limits,
+    pub auditor: AuditorSection,
+}
+
+/// Where the auditor runs and what happens when it is lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditorMode {
+    /// A thread of argusd, as the `auditor` principal (the default).
+    #[default]
+    Internal,
+    /// A separate process (`argusd --auditor-only`) reporting its progress.
+    External,
+    /// No auditor: health says so, and nothing is detected.
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LossPolicy {
+    /// Lock agents out until an operator releases (fail closed; the default).
+    #[default]
+    Lockdown,
+    /// Say so in health and metrics, and keep accepting.
+    Warn,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditorSection {
+    pub mode: AuditorMode,
+    /// Detector settings (docs/auditor.json shape); default: built in.
+    pub config: Option<PathBuf>,
+    pub on_auditor_loss: LossPolicy,
+    /// The auditor is lost when it is this many entries behind...
+    pub max_lag_entries: u64,
+    /// ...for this long, or (external) has reported nothing for this long.
+    pub loss_after_s: u64,
+    /// Run with a new hard kill or lockdown as one JSON line on stdin.
+    /// Example: ["/usr/local/bin/page-oncall", "--severity", "P0"]
+    pub hook_command: Option<Vec<String>>,
+    pub relief: Relief,
+}
+
+impl Default for AuditorSection {
+    fn default() -> Self {
+        Self {
+            mode: AuditorMode::Internal,
+            config: None,
+            on_auditor_loss: LossPolicy::Lockdown,
+            max_lag_entries: 50_000,
+            loss_after_s: 30,
+            hook_command: None,
+            relief: Relief::default(),
+        }
+    }
+}
+
+/// The relief valve (seed 002): host pressure moves incident mode to degraded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Relief {
+    pub enabled: bool,
+    pub sample_s: u64,
+    /// 1-minute load average per core above this is pressure.
+    pub load_per_core_max: f64,
+    /// Available memory below this percentage is pressure.
+    pub mem_available_min_pct: f64,
+    /// Free space on the log's file system below this percentage is pressure.
+    pub disk_free_min_pct: f64,
+}
+
+impl Default for Relief {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            sample_s: 5,
+            load_per_core_max: 8.0,
+            mem_available_min_pct: 5.0,
+            disk_free_min_pct: 5.0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

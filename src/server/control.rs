@@ -72,7 +72,12 @@ impl Gate {
         };
         let a = admit(registry, v);
         if a.refused.is_some() {
-            tracing::warn!(seq = v.seq, kind = v.kind, actor = v.actor, "a kill-switch entry from a class that may not write it: ignored");
+            tracing::warn!(
+                seq = v.seq,
+                kind = v.kind,
+                actor = v.actor,
+                "a kill-switch entry from a class that may not write it: ignored"
+            );
             return;
         }
         let ev = admit::event(v, 0, &a.payload);
@@ -80,13 +85,19 @@ impl Gate {
             let mut st = self.state.write();
             let before = (st.hard_kill.is_some(), st.lockdown.is_some());
             let changed = st.apply(&ev);
-            let fresh = (!before.0 && st.hard_kill.is_some()) || (!before.1 && st.lockdown.is_some());
+            let fresh =
+                (!before.0 && st.hard_kill.is_some()) || (!before.1 && st.lockdown.is_some());
             (changed, fresh)
         };
         if !changed {
             return;
         }
-        tracing::warn!(seq = v.seq, kind = v.kind, actor = v.actor, "kill switch changed");
+        tracing::warn!(
+            seq = v.seq,
+            kind = v.kind,
+            actor = v.actor,
+            "kill switch changed"
+        );
         self.sync_flags();
         if fresh {
             self.run_hook(crate::server::feed::line(v, crate::cli::Format::Json));
@@ -156,10 +167,16 @@ fn run_hook(argv: &[String], decision: &str) {
 }
 
 fn gauges(st: &ControlState) {
-    metrics::gauge!("argus_kill_switch", "kind" => "hard_kill")
-        .set(if st.hard_kill.is_some() { 1.0 } else { 0.0 });
-    metrics::gauge!("argus_kill_switch", "kind" => "lockdown")
-        .set(if st.lockdown.is_some() { 1.0 } else { 0.0 });
+    metrics::gauge!("argus_kill_switch", "kind" => "hard_kill").set(if st.hard_kill.is_some() {
+        1.0
+    } else {
+        0.0
+    });
+    metrics::gauge!("argus_kill_switch", "kind" => "lockdown").set(if st.lockdown.is_some() {
+        1.0
+    } else {
+        0.0
+    });
     metrics::gauge!("argus_kill_switch", "kind" => "soft_kill").set(st.soft_kills.len() as f64);
 }
 

@@ -43,6 +43,9 @@ pub struct Detail {
     /// The exit code `argusctl` gives for this failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit: Option<i32>,
+    /// The standing kill or lockdown that refused the request (423).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision_seq: Option<u64>,
     /// Seconds, for 503 overloaded.
     #[serde(skip)]
     pub retry_after: Option<u64>,
@@ -59,8 +62,22 @@ impl ApiError {
             reason: None,
             stderr: None,
             exit: None,
+            decision_seq: None,
             retry_after: None,
         }))
+    }
+    /// 423: a kill switch stands. Names the decision's seq and reason, and
+    /// the line of the first refused entry; nothing of the request is written.
+    pub fn killed(line: u64, r: &crate::projections::control::Refusal) -> Self {
+        let mut e = Self::new(
+            StatusCode::LOCKED,
+            r.what,
+            format!("line {line}: {r}; nothing of this request was written; an operator releases it with `argusctl release`"),
+        );
+        e.line = Some(line);
+        e.decision_seq = Some(r.seq);
+        e.reason = Some(r.reason.clone());
+        e
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)

@@ -72,6 +72,7 @@ pub fn start(
     log: Arc<Log>,
     capacity: usize,
     stop: Arc<AtomicBool>,
+    gate: Arc<super::control::Gate>,
 ) -> anyhow::Result<(Feed, std::thread::JoinHandle<()>)> {
     let reader = LogReader::open(dir)?;
     let start = log.committed().get();
@@ -87,6 +88,7 @@ pub fn start(
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 let polled = follower.poll(|v| {
+                    gate.observe(v);
                     // Nobody follows: nothing to render. A follower that
                     // subscribes later reads these entries from the log.
                     if tx.receiver_count() == 0 {

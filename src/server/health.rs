@@ -10,9 +10,22 @@ use std::sync::Arc;
 pub async fn health(State(app): State<Arc<App>>) -> Response {
     let lockdown = app.log.committed().lockdown();
     let size = app.log.committed().get();
+    let auditor_lost = app.auditor.lost.load(Ordering::Relaxed);
+    let control = app.gate.snapshot();
+    let status_word = match (&lockdown, auditor_lost) {
+        (Some(_), _) => "lockdown",
+        (None, true) => "auditor_lost",
+        (None, false) => "ok",
+    };
     let body = serde_json::json!({
-        "status": if lockdown.is_some() { "lockdown" } else { "ok" },
+        "status": status_word,
         "lockdown": lockdown,
+        "auditor": app.auditor.health(size),
+        "kill_switch": {
+            "hard_kill": control.hard_kill.as_ref().map(|s| s.seq),
+            "lockdown": control.lockdown.as_ref().map(|s| s.seq),
+            "soft_kills": control.soft_kills.len(),
+        },
         "head_seq": size.checked_sub(1),
         "entries": size,
         "feed_seq": app.feed.head.borrow().checked_sub(1),
@@ -21,7 +34,7 @@ pub async fn health(State(app): State<Arc<App>>) -> Response {
         "queue_depth": queue_depth(&app),
         "uptime_s": app.started.elapsed().as_secs(),
     });
-    let status = if lockdown.is_some() {
+    let status = if lockdown.is_some() || auditor_lost {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK

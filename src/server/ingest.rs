@@ -219,6 +219,15 @@ fn ack_json(a: &Ack) -> String {
 /// The request waits for its fdatasync without holding a thread: the
 /// writer completes it through a oneshot.
 async fn append(app: &App, parsed: Vec<(u64, ValidEntry)>) -> Result<Vec<Ack>, ApiError> {
+    for (line, e) in &parsed {
+        if crate::authority::Class::of_actor(&e.actor) != crate::authority::Class::Agent {
+            continue;
+        }
+        if let Some(r) = app.gate.refusal(e.agent.as_deref(), e.job_id.as_deref()) {
+            metrics::counter!("argus_requests_rejected_total", "reason" => "killed").increment(1);
+            return Err(ApiError::killed(*line, &r));
+        }
+    }
     let lines: Vec<u64> = parsed.iter().map(|(l, _)| *l).collect();
     let line_of = |i: usize| lines.get(i.saturating_sub(1)).copied().unwrap_or(0);
     let entries: Vec<ValidEntry> = parsed.into_iter().map(|(_, e)| e).collect();

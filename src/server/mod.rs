@@ -8,15 +8,19 @@
 //! functions themselves, and the live stream is the follower `tail -f` uses.
 //! What lives here is only what a network adds: who the caller is, limits
 //! and overload, streaming, discovery, signals and metrics.
+mod auditor;
+pub mod auditor_remote;
 pub mod auth;
 mod commands;
 pub mod config;
+mod control;
 mod discovery;
 mod errors;
 mod feed;
 mod health;
 mod ingest;
 mod listen;
+mod relief;
 mod routes;
 mod run;
 mod stream;

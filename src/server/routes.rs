@@ -36,6 +36,9 @@ pub struct App {
     pub shared: Arc<crate::cli::context::SharedState>,
     /// The token file the daemon reads (and `token` commands write).
     pub tokens_path: PathBuf,
+    /// The kill switches as the log records them, enforced on agents' appends.
+    pub gate: Arc<super::control::Gate>,
+    pub auditor: Arc<super::auditor::AuditorStatus>,
 }
 
 impl App {
@@ -60,6 +63,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(super::health::metrics))
         .route("/v1/argusctl", post(post_argv))
         .route("/v1/config", post(post_config))
+        .route("/v1/auditor/progress", post(post_auditor_progress))
         // The operator page (static; its API calls carry the token).
         .route("/", get(super::ui::index))
         .route("/ui/app.js", get(super::ui::app_js))
@@ -238,4 +242,41 @@ async fn get_entries(
     let q: Query<super::stream::Query> = Query::try_from_uri(req.uri())
         .map_err(|e| ApiError::bad_request(format!("query: {}", e.body_text())))?;
     super::stream::get_entries(app.clone(), headers, q.0).await
+}
+
+/// An external auditor's progress report (`argusd --auditor-only`): the
+/// next seq it has not folded. Only the auditor role may report.
+async fn post_auditor_progress(State(app): Shared, req: Request) -> Result<Response, ApiError> {
+    let (caller, req) = identify(&app, req).await?;
+    let is_auditor = matches!(
+        &caller,
+        Caller::Token {
+            role: crate::authority::Class::Auditor,
+            ..
+        } | Caller::Peer {
+            role: crate::authority::Class::Auditor,
+            ..
+        }
+    );
+    if !is_auditor {
+        return Err(ApiError::forbidden(
+            "only the auditor role reports auditor progress",
+        ));
+    }
+    let bytes = axum::body::to_bytes(req.into_body(), 4096)
+        .await
+        .map_err(|e| ApiError::bad_request(format!("the body: {e}")))?;
+    let v: Value = crate::json::parse(&bytes, 4096)
+        .map_err(|e| ApiError::bad_request(format!("the body: {e}")))?;
+    let next = v.get("next_seq").and_then(Value::as_u64).ok_or_else(|| {
+        ApiError::bad_request("field `next_seq`: expected a non-negative integer")
+    })?;
+    app.auditor.progress(next);
+    app.auditor
+        .alive
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let head = app.log.committed().get();
+    Ok(axum::response::IntoResponse::into_response(axum::Json(
+        app.auditor.health(head),
+    )))
 }

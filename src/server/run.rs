@@ -96,13 +96,38 @@ pub async fn serve(cfg: Config, stop: impl std::future::Future<Output = ()>) -> 
     };
     tracing::info!(entries = caught, "projections caught up");
 
+    // The kill switches as the log records them, kept live by the feed.
+    let gate = Arc::new(super::control::Gate::new(
+        cfg.dir.clone(),
+        super::control::initial(&shared)?,
+        cfg.file.auditor.hook_command.clone(),
+    ));
+    gate.sync_flags();
     let stop_feed = Arc::new(AtomicBool::new(false));
     let (feed, feed_thread) = super::feed::start(
         &cfg.dir,
         log.clone(),
         limits.follow_buffer_entries,
         stop_feed.clone(),
+        gate.clone(),
     )?;
+    let auditor_status = Arc::new(super::auditor::AuditorStatus::new(cfg.file.auditor.mode));
+    let auditor_thread = match cfg.file.auditor.mode {
+        super::config::AuditorMode::Internal => {
+            let detectors = match &cfg.file.auditor.config {
+                Some(p) => crate::auditor::Config::load(p)?,
+                None => crate::auditor::Config::default(),
+            };
+            Some(super::auditor::start(
+                cfg.dir.clone(),
+                log.clone(),
+                detectors,
+                auditor_status.clone(),
+                stop_feed.clone(),
+            )?)
+        }
+        _ => None,
+    };
 
     // Bind before announcing anything.
     let mut listeners = Vec::new();
@@ -140,6 +165,8 @@ pub async fn serve(cfg: Config, stop: impl std::future::Future<Output = ()>) -> 
         started: std::time::Instant::now(),
         shared: shared.clone(),
         tokens_path: tokens_path.clone(),
+        gate: gate.clone(),
+        auditor: auditor_status.clone(),
     });
     let router = routes::router(app.clone());
     let graceful = Arc::new(hyper_util::server::graceful::GracefulShutdown::new());
@@ -167,12 +194,25 @@ pub async fn serve(cfg: Config, stop: impl std::future::Future<Output = ()>) -> 
     tracing::info!(dir = %cfg.dir.display(), url = url.as_deref().unwrap_or("-"), entries = log.committed().get(), "argusd ready");
     let watchdog = tokio::spawn(watchdog(log.clone()));
     let keeper = tokio::spawn(keep_projections_live(shared.clone(), app.feed.head.clone()));
+    let auditor_watch = tokio::spawn(super::auditor::watch(
+        log.clone(),
+        auditor_status.clone(),
+        gate.clone(),
+        cfg.file.auditor.clone(),
+    ));
+    let relief = tokio::spawn(super::relief::run(
+        cfg.dir.clone(),
+        log.clone(),
+        cfg.file.auditor.relief.clone(),
+    ));
 
     stop.await;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     let _ = stop_tx.send(true);
     watchdog.abort();
     keeper.abort();
+    auditor_watch.abort();
+    relief.abort();
     for s in servers {
         let _ = s.await;
     }
@@ -192,8 +232,14 @@ pub async fn serve(cfg: Config, stop: impl std::future::Future<Output = ()>) -> 
     if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.catch_up()).await {
         tracing::warn!(error = %format!("{e:#}"), "projections could not catch up before stopping");
     }
+    if let Some(t) = auditor_thread {
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
+    }
     drop(app);
     drop(shared);
+    drop(gate);
+    let _ = auditor_watch.await;
+    let _ = relief.await;
     let log = wait_sole(log).await;
     let entries = log.committed().get();
     // Joins the writer: every request it accepted is committed or refused.
