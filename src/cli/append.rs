@@ -279,6 +279,20 @@ impl Committed {
 
 pub fn run(dir: &Path) -> Result<i32> {
     let log = super::state::open_writer(dir, "append")?;
+    // Without argusd, the flag files are what this process can check
+    // cheaply: while one stands, agents write nothing (argusd also
+    // enforces soft kills, from the log itself).
+    for flag in crate::log::control_flags::Flag::ALL {
+        if let crate::log::control_flags::OnDisk::Record(r) =
+            crate::log::control_flags::read(dir, flag)
+        {
+            eprint(&format!(
+                "argusctl: refused: {} stands (seq {}): {}; nothing was appended; an operator releases it with `argusctl release`",
+                r.kind, r.seq, r.reason
+            ));
+            return Ok(super::EXIT_KILLED);
+        }
+    }
     if let Some((cut, ack)) = log.recovered() {
         eprint(&format!(
             "argusctl: recovered {}: cut {} unacknowledged bytes at offset {} ({}); recorded as seq {}",

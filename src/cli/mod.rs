@@ -53,6 +53,8 @@ pub enum Format {
 /// Exit codes shared by every command (verify adds 10..=13).
 pub const EXIT_ERROR: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
+/// `append` refused: a hard kill or write lockdown stands (its flag file is on disk).
+pub const EXIT_KILLED: i32 = 4;
 
 /// Writes to stdout. Text lines pass through `safe::line`, JSON through
 /// `safe::json`. A closed pipe (`| head`) ends the process quietly with 0:

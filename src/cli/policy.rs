@@ -105,9 +105,20 @@ fn check_cmd(dir: &Path, req: &Request<'_>, format: Format) -> Result<i32> {
     let mode = st
         .projections
         .with_view(incident::NAME, incident::current)?;
+    let killed = st
+        .projections
+        .with_view(crate::projections::control::NAME, crate::projections::control::current)?
+        .refusal(Some(req.agent), req.job);
     // Release the projection store before writing: the log has its own lock.
     drop(st);
-    let denial = check::evaluate(
+    // A standing kill or lockdown answers first: no policy can allow what
+    // an operator or the auditor has stopped.
+    let denial = killed.map(|r| check::Denial {
+        policy_id: format!("{}:{}", r.what, r.seq),
+        reason: r.to_string(),
+        retry_after_s: None,
+    });
+    let denial = denial.or_else(|| check::evaluate(
         req,
         &check::Input {
             policies: &policies,
@@ -117,7 +128,7 @@ fn check_cmd(dir: &Path, req: &Request<'_>, format: Format) -> Result<i32> {
             now_ns,
             incident: mode.is_incident(),
         },
-    );
+    ));
     let mut out = json!({"allowed": denial.is_none(), "reason": null, "retry_after": null});
     if let Some(d) = &denial {
         let mut payload = json!({

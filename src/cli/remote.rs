@@ -341,6 +341,9 @@ fn error_exit(v: &serde_json::Value) -> (i32, String) {
     let message = e["message"]
         .as_str()
         .unwrap_or("argusd refused the request");
+    if e["status"].as_u64() == Some(423) {
+        return (super::EXIT_KILLED, format!("refused by argusd: {message}"));
+    }
     match (e["line"].as_u64(), e["reason"].as_str()) {
         (Some(line), Some(reason)) => (
             super::EXIT_USAGE,
