@@ -82,6 +82,12 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     out.line("");
     out.flush();
     show_views(&daemon)?;
+    out.line("The auditor (inside argusd) watches the same stream:");
+    for l in super::demo_daemon::auditor_scene(&daemon)? {
+        out.line(&format!("  {l}"));
+    }
+    out.line("");
+    out.flush();
     daemon.stop()?;
     let key = crate::log::dir::parse_public_key(&public_key).map_err(anyhow::Error::msg)?;
     let report = verify(

@@ -347,3 +347,94 @@ fn python_agent(dir: &Path) -> Option<std::process::Child> {
         .spawn()
         .ok()
 }
+
+/// The auditor's part of the demo: quiet on the normal session, then one
+/// scripted fault (an agent calls a tool for a proposal the operator
+/// rejected), the kill it causes, an agent refused with 423, and the
+/// operator's release. Returns the lines to print.
+pub fn auditor_scene(daemon: &Daemon) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let count = |d: &Daemon| -> Result<usize> {
+        Ok(
+            String::from_utf8_lossy(&d.run(&["anomalies", ".", "-o", "json"])?)
+                .lines()
+                .count(),
+        )
+    };
+    out.push(format!(
+        "auditor: {} anomalies on the session above (normal work; detectors warm up on it)",
+        count(daemon)?
+    ));
+    let proposal = serde_json::json!({
+        "kind": "proposal.created", "job_id": "job-rogue", "agent": "coder",
+        "payload": {"proposal_id": "p-099", "action_type": "code_execution", "risk": "medium",
+            "rationale": "Drop and rebuild the production price table in place",
+            "rollback_plan": "restore from last night's snapshot",
+            "mission_context": "vendor price sync", "parameters": {"table": "prices", "mode": "drop"}}
+    });
+    let job = serde_json::json!({"kind": "job.received", "job_id": "job-rogue", "agent": "coder",
+        "payload": {"job_type": "data_sync", "title": "Rebuild price table"}});
+    daemon.post(
+        "/v1/entries",
+        "application/json",
+        serde_json::to_vec(&serde_json::json!([job, proposal]))?,
+    )?;
+    daemon.run(&[
+        "approvals",
+        "reject",
+        ".",
+        "p-099",
+        "--reason",
+        "drops production data; use a staging copy",
+    ])?;
+    out.push("operator: rejected proposal p-099 (drop the production price table)".into());
+    let rogue = serde_json::json!({"kind": "tool.call_started", "job_id": "job-rogue", "agent": "coder",
+        "payload": {"tool": "psql", "call_id": "c-900", "proposal_id": "p-099", "args": {"sql": "DROP TABLE prices"}}});
+    daemon.post(
+        "/v1/entries",
+        "application/json",
+        rogue.to_string().into_bytes(),
+    )?;
+    out.push("coder: calls psql for p-099 anyway".into());
+    let flag =
+        crate::log::control_flags::path(&daemon.dir, crate::log::control_flags::Flag::HardKill);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !flag.exists() {
+        if Instant::now() > deadline {
+            bail!("the auditor did not pull the kill switch within 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for l in String::from_utf8_lossy(&daemon.run(&["anomalies", "."])?).lines() {
+        out.push(format!("auditor: {}", l.trim()));
+    }
+    out.push(format!("auditor: wrote kill.hard and {}", flag.display()));
+    let next = serde_json::json!({"kind": "job.progress", "job_id": "job-7f3a", "agent": "planner", "payload": {"message": "next step"}});
+    let refused = daemon.remote.call(
+        "POST",
+        "/v1/entries",
+        Some(("application/json", next.to_string().into_bytes())),
+    )?;
+    out.push(format!(
+        "planner's next append: HTTP {} {}",
+        refused.status,
+        remote::error_message(&refused.body)
+    ));
+    daemon.run(&[
+        "release",
+        ".",
+        "--reason",
+        "rogue call contained; coder disabled pending review",
+    ])?;
+    let again = daemon.remote.call(
+        "POST",
+        "/v1/entries",
+        Some(("application/json", next.to_string().into_bytes())),
+    )?;
+    out.push(format!(
+        "operator: argusctl release DIR --reason '...'; the flag is {}; planner's append: HTTP {}",
+        if flag.exists() { "still there" } else { "gone" },
+        again.status
+    ));
+    Ok(out)
+}

@@ -107,7 +107,10 @@ fn check_cmd(dir: &Path, req: &Request<'_>, format: Format) -> Result<i32> {
         .with_view(incident::NAME, incident::current)?;
     let killed = st
         .projections
-        .with_view(crate::projections::control::NAME, crate::projections::control::current)?
+        .with_view(
+            crate::projections::control::NAME,
+            crate::projections::control::current,
+        )?
         .refusal(Some(req.agent), req.job);
     // Release the projection store before writing: the log has its own lock.
     drop(st);
@@ -118,17 +121,19 @@ fn check_cmd(dir: &Path, req: &Request<'_>, format: Format) -> Result<i32> {
         reason: r.to_string(),
         retry_after_s: None,
     });
-    let denial = denial.or_else(|| check::evaluate(
-        req,
-        &check::Input {
-            policies: &policies,
-            today: &today,
-            run: run.as_ref(),
-            calls_ts_ns: &calls,
-            now_ns,
-            incident: mode.is_incident(),
-        },
-    ));
+    let denial = denial.or_else(|| {
+        check::evaluate(
+            req,
+            &check::Input {
+                policies: &policies,
+                today: &today,
+                run: run.as_ref(),
+                calls_ts_ns: &calls,
+                now_ns,
+                incident: mode.is_incident(),
+            },
+        )
+    });
     let mut out = json!({"allowed": denial.is_none(), "reason": null, "retry_after": null});
     if let Some(d) = &denial {
         let mut payload = json!({
