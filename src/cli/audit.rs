@@ -31,7 +31,7 @@ pub fn run(dir: &Path, from: u64, config: Option<&Path>, format: Format) -> Resu
                     "kind": o.kind,
                     "job_id": o.job_id,
                     "agent": o.agent,
-                    "payload": o.payload,
+                    "payload": canonical(&o.payload),
                     "written_seq": r.written_seq,
                 })
                 .to_string(),
@@ -70,4 +70,13 @@ pub fn run(dir: &Path, from: u64, config: Option<&Path>, format: Format) -> Resu
     }
     out.flush();
     Ok(0)
+}
+
+/// The payload exactly as it would be stored (canonical JSON, SPEC §4.1.1),
+/// so a replay compares byte for byte with what a live auditor wrote.
+fn canonical(v: &Value) -> Box<serde_json::value::RawValue> {
+    let text = String::from_utf8(crate::json::to_canonical(v)).unwrap_or_else(|_| "null".into());
+    serde_json::value::RawValue::from_string(text).unwrap_or_else(|_| {
+        serde_json::value::RawValue::from_string("null".into()).unwrap_or_default()
+    })
 }

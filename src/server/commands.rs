@@ -147,6 +147,18 @@ pub async fn run(
         // A token added or revoked counts from the next request on.
         app.auth.reload(&app.tokens_path);
     }
+    if access == Access::Decide {
+        // A decision is answered once the live feed (and with it the kill
+        // switches' gate) has seen it: after `argusctl release` returns,
+        // agents' next appends are judged by the released state.
+        let target = app.log.committed().get();
+        let mut head = app.feed.head.clone();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            head.wait_for(|h| *h >= target),
+        )
+        .await;
+    }
     let code = result.map_err(|e| command_error(&e))?;
     if code != 0 && !out.stderr.is_empty() {
         // The command refused and said why on stderr (a bad config line,

@@ -13,17 +13,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 fn have_faketime() -> bool {
-    let ok = Command::new("faketime")
-        .args(["-f", "+1d", "true"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok && std::env::var_os("CI").is_some() {
-        panic!("CI: faketime is required (apt-get install faketime; tools/test-all does this)");
-    }
-    if !ok {
-        eprintln!("faketime not installed: skipping clock test (CI fails instead)");
-    }
-    ok
+    crate::common::faketime_ready()
 }
 
 /// Runs argusctl with its clock set by faketime `spec` ("+31d",

@@ -6,6 +6,7 @@
 mod common;
 
 mod architecture;
+mod auditor;
 mod authority;
 mod bad_input;
 mod checkpoint_strict;

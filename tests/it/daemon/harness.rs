@@ -29,7 +29,7 @@ pub struct Daemon {
     pub key: String,
     /// `127.0.0.1:PORT` of the running child (empty before the first start).
     pub addr: String,
-    args: Vec<String>,
+    pub args: Vec<String>,
     child: Option<Child>,
     /// RLIMIT_FSIZE for the child, in KiB (a write past it fails as on a
     /// full disk).
