@@ -262,3 +262,19 @@ impl Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    /// docs/auditor.json is the documented default: it must stay equal to
+    /// what the code uses when no file is given.
+    #[test]
+    fn the_documented_defaults_are_the_defaults() {
+        let text = include_str!("../../docs/auditor.json");
+        let doc: Config =
+            serde_json::from_str(text).unwrap_or_else(|e| panic!("docs/auditor.json: {e}"));
+        assert_eq!(doc, Config::default());
+        assert!(Config::default().check().is_ok());
+    }
+}

@@ -18,7 +18,8 @@ struct Args {
     #[arg(long, value_name = "DIR", required_unless_present = "auditor_only")]
     dir: Option<PathBuf>,
     /// Where the auditor runs: internal (a thread of this daemon, the default), external
-    /// (a separate `argusd --auditor-only`, which must report in), or off. Overrides the
+    /// (a separate `argusd --auditor-only`, which must report in), or off (no detections and no
+    /// relief valve; health says so). Overrides the
     /// config file's auditor.mode. Example: --auditor external
     #[arg(long, value_name = "MODE", value_parser = ["internal", "external", "off"])]
     auditor: Option<String>,

@@ -223,6 +223,13 @@ async fn append(app: &App, parsed: Vec<(u64, ValidEntry)>) -> Result<Vec<Ack>, A
         if crate::authority::Class::of_actor(&e.actor) != crate::authority::Class::Agent {
             continue;
         }
+        // A call already started may still record how it ended (a command
+        // `argusctl exec` terminated because of the kill, say): requests
+        // already accepted complete, and the record stays whole. A
+        // completion that never started is a causal finding of its own.
+        if matches!(e.kind.as_str(), "tool.call_completed" | "tool.call_failed") {
+            continue;
+        }
         if let Some(r) = app.gate.refusal(e.agent.as_deref(), e.job_id.as_deref()) {
             metrics::counter!("argus_requests_rejected_total", "reason" => "killed").increment(1);
             return Err(ApiError::killed(*line, &r));

@@ -200,11 +200,10 @@ pub async fn serve(cfg: Config, stop: impl std::future::Future<Output = ()>) -> 
         gate.clone(),
         cfg.file.auditor.clone(),
     ));
-    let relief = tokio::spawn(super::relief::run(
-        cfg.dir.clone(),
-        log.clone(),
-        cfg.file.auditor.relief.clone(),
-    ));
+    // The relief valve belongs to the auditor: `--auditor off` stops it too.
+    let mut relief_cfg = cfg.file.auditor.relief.clone();
+    relief_cfg.enabled &= cfg.file.auditor.mode != super::config::AuditorMode::Off;
+    let relief = tokio::spawn(super::relief::run(cfg.dir.clone(), log.clone(), relief_cfg));
 
     stop.await;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);

@@ -18,6 +18,9 @@ impl Daemon {
                 .arg("--dir")
                 .arg(dir)
                 .args(["--listen", "127.0.0.1:0"])
+                // Same bytes through the daemon as without it: no auditor
+                // (or relief valve) writing entries of its own meanwhile.
+                .args(["--auditor", "off"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()

@@ -98,6 +98,19 @@ fn gen(i: u64, rng: &mut Rng) -> Value {
         30 if i.is_multiple_of(3) => {
             json!({"kind":"heartbeat.stale","payload":{"worker_id":format!("w-{}", rng.below(8)),"last_seen_ms":120000}})
         }
+        // The kill switches and the auditor's findings (the control projection).
+        33 if i % 1400 == 33 => {
+            json!({"kind":"lockdown.set","payload":{"reason":format!("drill {i}"),"priority":"P1"}})
+        }
+        34 if i % 1400 == 714 => {
+            json!({"kind":"lockdown.released","payload":{"reason":"drill over"}})
+        }
+        36 if i % 900 == 36 => {
+            json!({"kind":"kill.soft","payload":{"reason":"runaway","scope":"agent","target":agent}})
+        }
+        37 if i % 500 == 37 => {
+            json!({"kind":"anomaly.detected","job_id":job,"agent":agent,"payload":{"detector":"cost_spike","severity":"warning","reason":"spike","series":format!("cost/agent/{agent}"),"trigger_seq":i - 1,"evidence_seqs":[i - 1],"observed":2.5,"baseline":0.1,"score":4.2,"threshold":3.5,"window":100,"samples":40,"warm_up":false}})
+        }
         35 => match rng.below(4) {
             0 => {
                 json!({"kind":"job.failed","job_id":job,"agent":agent,"payload":{"error":"gave up","retryable":false}})

@@ -87,6 +87,8 @@ const VIEWS: &[(&str, &str)] = &[
     ("/v1/policies", "/v1/policies"),
     ("/v1/budget", "/v1/budget?agent=researcher"),
     ("/v1/incident", "/v1/incident"),
+    ("/v1/control", "/v1/control"),
+    ("/v1/anomalies", "/v1/anomalies?severity=critical"),
     ("/v1/projections", "/v1/projections"),
 ];
 
@@ -356,6 +358,55 @@ fn decisions_need_the_operator_role() {
     // Without a token, now that tokens exist: 401.
     let r = get(&d, "/v1/jobs");
     assert_eq!(r.status, 401, "{}", r.text());
+}
+
+/// The kill-switch decisions and the auditor's progress report.
+#[test]
+fn kill_switch_routes_record_their_decisions() {
+    let d = served();
+    let agent_entry =
+        json!({"kind": "job.progress", "job_id": "job-7f3a", "agent": "planner", "payload": {}});
+    let r = post(
+        &d,
+        "/v1/kill",
+        &json!({"reason": "route test", "agent": "planner"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let soft = lines(&r)[0]["seq"].as_u64().unwrap();
+    let r = post(&d, "/v1/entries", &agent_entry);
+    assert_eq!(r.status, 423, "{}", r.text());
+    let r = post(&d, "/v1/release", &json!({"reason": "ok", "seq": soft}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(post(&d, "/v1/entries", &agent_entry).status, 200);
+    let r = post(&d, "/v1/lockdown", &json!({"reason": "route test"}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let c = get(&d, "/v1/control").json();
+    assert_eq!(c["lockdown"]["reason"], "route test");
+    assert_eq!(c["flags_on_disk"]["lockdown"], true);
+    assert_eq!(post(&d, "/v1/entries", &agent_entry).status, 423);
+    let r = post(&d, "/v1/release", &json!({"reason": "done"}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = post(&d, "/v1/release", &json!({"reason": "again"}));
+    assert_eq!(r.status, 409, "nothing stands: {}", r.text());
+    let r = post(&d, "/v1/kill", &json!({}));
+    assert_eq!(r.status, 400, "a kill needs a reason: {}", r.text());
+    // Progress reports are the auditor role's alone.
+    let r = post(&d, "/v1/auditor/progress", &json!({"next_seq": 1}));
+    assert_eq!(r.status, 403, "{}", r.text());
+    let log = argus(["cat", d.dir.to_str().unwrap(), "-o", "json"]).json_lines();
+    for kind in [
+        "kill.soft",
+        "kill.released",
+        "lockdown.set",
+        "lockdown.released",
+    ] {
+        assert!(
+            log.iter()
+                .any(|e| e["kind"] == kind
+                    && e["actor"].as_str().unwrap_or("").starts_with("operator:")),
+            "no {kind} by an operator"
+        );
+    }
 }
 
 #[test]
