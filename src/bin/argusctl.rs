@@ -40,6 +40,9 @@ fn run(mut cli: Cli) -> Result<i32> {
         | Cmd::Verify { .. }
         | Cmd::Stats { .. }
         | Cmd::Checkpoint { .. } => false,
+        // exec runs the command here; it finds the daemon for its checks
+        // and entries itself (`cli::command::run`).
+        Cmd::Exec(_) => false,
         Cmd::Tail { follow, .. } => *follow,
         _ => true,
     };
