@@ -41,6 +41,9 @@ fn run(mut cli: Cli) -> Result<i32> {
         | Cmd::Stats { .. }
         | Cmd::Checkpoint { .. }
         | Cmd::Audit { .. } => false,
+        // exec runs the command here; it finds the daemon for its checks
+        // and entries itself (`cli::command::run`).
+        Cmd::Exec(_) => false,
         Cmd::Tail { follow, .. } => *follow,
         _ => true,
     };

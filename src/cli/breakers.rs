@@ -9,21 +9,47 @@ use anyhow::Result;
 use serde_json::json;
 use std::path::Path;
 
+/// One tool's breaker as of `now_ns`: may a call start?
+pub struct Judged {
+    pub state: BreakerState,
+    pub allow: bool,
+    pub cfg: Config,
+    /// The breaker as of `now_ns` (`None`: the tool never had an outcome).
+    pub now: Option<Breaker>,
+}
+
+/// What `breakers --check TOOL` decides; `exec` asks the same.
+pub fn judge(st: &super::state::State, tool: &str, now_ns: u64) -> Result<Judged> {
+    let (b, cfg) = st.projections.with_view(NAME, |v| {
+        Ok((
+            v.get_json::<Breaker>(&breaker_key(tool))?,
+            v.get_json::<Config>(&config_key(tool))?.unwrap_or_default(),
+        ))
+    })?;
+    Ok(match b {
+        Some(b) => Judged {
+            state: b.at(&cfg, now_ns).state,
+            allow: b.allows(&cfg, now_ns),
+            now: Some(b.at(&cfg, now_ns)),
+            cfg,
+        },
+        None => Judged {
+            state: BreakerState::Closed,
+            allow: true,
+            now: None,
+            cfg,
+        },
+    })
+}
+
 pub fn run(dir: &Path, check: Option<&str>, format: Format) -> Result<()> {
     let st = super::state::open(dir)?;
     let now_ns = super::state::now_ns(&st)?;
     let mut out = Out::default();
     if let Some(tool) = check {
-        let (b, cfg) = st.projections.with_view(NAME, |v| {
-            Ok((
-                v.get_json::<Breaker>(&breaker_key(tool))?,
-                v.get_json::<Config>(&config_key(tool))?.unwrap_or_default(),
-            ))
-        })?;
-        let (state, allow) = match &b {
-            Some(b) => (b.at(&cfg, now_ns).state, b.allows(&cfg, now_ns)),
-            None => (BreakerState::Closed, true),
-        };
+        let Judged {
+            state, allow, cfg, ..
+        } = judge(&st, tool, now_ns)?;
         let v = json!({"tool": tool, "state": state, "allow": allow, "fallback": cfg.fallback});
         match format {
             Format::Json => out.json(&v.to_string()),

@@ -401,6 +401,9 @@ pub enum Cmd {
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Run a command as an agent's governed tool call: checked (kill switches, policy, breaker), recorded, limited, optionally sandboxed.
+    #[command(after_help = cli::exec::AFTER_HELP)]
+    Exec(cli::exec::ExecArgs),
     // @@commands: projection view/command variants, above this marker
     /// Create a demo log, serve it with argusd while several agents write at once, verify it, show it.
     #[command(after_help = "Example:\n  argusctl demo\n  argusctl demo --dir /tmp/argus-demo")]
@@ -450,6 +453,12 @@ pub enum ProjCmd {
 // One arm per command: long, but a table to read, not logic to follow.
 pub fn run(cli: Cli) -> Result<i32> {
     cli::state::set_lock_timeout(cli.lock_timeout);
+    if let Cmd::Exec(args) = cli.cmd {
+        // exec runs here, never inside argusd; only its checks and entries
+        // go through the daemon that serves DIR, if one does.
+        let remote = cli::remote::find(Some(&args.dir), cli.server.as_deref(), cli.token)?;
+        return cli::exec::run(args, remote);
+    }
     dispatch(cli.cmd)
 }
 
@@ -604,6 +613,10 @@ pub fn dispatch(cmd: Cmd) -> Result<i32> {
             config,
             format,
         } => cli::audit::run(&dir, from, config.as_deref(), format),
+        Cmd::Exec(args) => {
+            let remote = cli::remote::find(Some(&args.dir), None, None)?;
+            cli::exec::run(args, remote)
+        }
         // @@dispatch: match arms for the variants above, above this marker
         Cmd::Kinds { format } => cli::kinds::list(format).map(|_| 0),
         Cmd::Jobs {
@@ -700,6 +713,7 @@ impl Cmd {
             | Cmd::Control { dir, .. }
             | Cmd::Anomalies { dir, .. }
             | Cmd::Audit { dir, .. }
+            | Cmd::Exec(cli::exec::ExecArgs { dir, .. })
             | Cmd::Token(
                 cli::token::TokenCmd::Add { dir, .. }
                 | cli::token::TokenCmd::List { dir, .. }

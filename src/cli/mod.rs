@@ -17,6 +17,7 @@ pub mod demo;
 pub mod demo_daemon;
 pub mod dlq;
 pub mod error;
+pub mod exec;
 pub mod flags;
 pub mod incident;
 pub mod info;

@@ -94,77 +94,19 @@ fn check_cmd(dir: &Path, req: &Request<'_>, format: Format) -> Result<i32> {
     }
     let st = state::open(dir)?;
     let now_ns = state::now_ns(&st)?;
-    let (policies, today, run, calls) = st.projections.with_view(policy::NAME, |v| {
-        Ok((
-            policy::policies(v)?,
-            policy::day_spend(v, now_ns / DAY_NS, req.agent)?,
-            req.job.map(|j| policy::run_spend(v, j)).transpose()?,
-            policy::calls(v, req.agent, req.tool)?,
-        ))
-    })?;
-    let mode = st
-        .projections
-        .with_view(incident::NAME, incident::current)?;
-    let killed = st
-        .projections
-        .with_view(
-            crate::projections::control::NAME,
-            crate::projections::control::current,
-        )?
-        .refusal(Some(req.agent), req.job);
+    let judged = judge(&st, req, now_ns)?;
     // Release the projection store before writing: the log has its own lock.
     drop(st);
-    // A standing kill or lockdown answers first: no policy can allow what
-    // an operator or the auditor has stopped.
-    let denial = killed.map(|r| check::Denial {
-        policy_id: format!("{}:{}", r.what, r.seq),
-        reason: r.to_string(),
-        retry_after_s: None,
-    });
-    let denial = denial.or_else(|| {
-        check::evaluate(
-            req,
-            &check::Input {
-                policies: &policies,
-                today: &today,
-                run: run.as_ref(),
-                calls_ts_ns: &calls,
-                now_ns,
-                incident: mode.is_incident(),
-            },
-        )
-    });
+    let Judged { denial, incident } = judged;
     let mut out = json!({"allowed": denial.is_none(), "reason": null, "retry_after": null});
     if let Some(d) = &denial {
-        let mut payload = json!({
-            "agent": req.agent,
-            "tool": req.tool,
-            "reason": d.reason,
-            "retry_after_s": d.retry_after_s,
-            "policy_id": d.policy_id,
-            "cost_usd": req.cost_usd,
-        });
-        if let Some(dom) = req.domain {
-            payload["domain"] = dom.into();
-        }
-        let seq = state::append_one(
-            dir,
-            "policy check",
-            Decision {
-                class: crate::authority::Class::Argus,
-                kind: "policy.denied",
-                job_id: req.job,
-                agent: Some(req.agent),
-                parent: None,
-                payload,
-            },
-        )?;
+        let seq = record_denial(dir, "policy check", req, d)?;
         out["reason"] = d.reason.as_str().into();
         out["retry_after"] = d.retry_after_s.into();
         out["policy_id"] = d.policy_id.as_str().into();
         out["recorded_seq"] = seq.into();
     }
-    if mode.is_incident() {
+    if incident {
         out["incident"] = true.into();
         out["max_retries"] = 1.into();
     }
@@ -185,6 +127,117 @@ fn check_cmd(dir: &Path, req: &Request<'_>, format: Format) -> Result<i32> {
     }
     o.flush();
     Ok(if denial.is_some() { EXIT_DENIED } else { 0 })
+}
+
+/// What `policy check` decides, before anything is recorded.
+pub struct Judged {
+    pub denial: Option<check::Denial>,
+    /// Incident mode (daily budgets halved, one retry).
+    pub incident: bool,
+}
+
+/// The policy decision for `req` at `now_ns` over an open state: budgets,
+/// rate limits, allowlists and safety rules. Writes nothing; `policy check`
+/// and `exec` both decide through this.
+pub fn judge(st: &state::State, req: &Request<'_>, now_ns: u64) -> Result<Judged> {
+    let (policies, today, run, calls) = st.projections.with_view(policy::NAME, |v| {
+        Ok((
+            policy::policies(v)?,
+            policy::day_spend(v, now_ns / DAY_NS, req.agent)?,
+            req.job.map(|j| policy::run_spend(v, j)).transpose()?,
+            policy::calls(v, req.agent, req.tool)?,
+        ))
+    })?;
+    let mode = st
+        .projections
+        .with_view(incident::NAME, incident::current)?;
+    let killed = st
+        .projections
+        .with_view(
+            crate::projections::control::NAME,
+            crate::projections::control::current,
+        )?
+        .refusal(Some(req.agent), req.job);
+    // A standing kill or lockdown answers first: no policy can allow what
+    // an operator or the auditor has stopped.
+    let denial = killed
+        .map(|r| check::Denial {
+            policy_id: format!("{}:{}", r.what, r.seq),
+            reason: r.to_string(),
+            retry_after_s: None,
+        })
+        .or_else(|| {
+            check::evaluate(
+                req,
+                &check::Input {
+                    policies: &policies,
+                    today: &today,
+                    run: run.as_ref(),
+                    calls_ts_ns: &calls,
+                    now_ns,
+                    incident: mode.is_incident(),
+                },
+            )
+        });
+    Ok(Judged {
+        denial,
+        incident: mode.is_incident(),
+    })
+}
+
+/// Records a policy denial as `policy check` does (one `policy.denied`
+/// entry in the argus class); returns its seq.
+pub fn record_denial(
+    dir: &Path,
+    operation: &str,
+    req: &Request<'_>,
+    d: &check::Denial,
+) -> Result<u64> {
+    record_refusal(
+        dir,
+        operation,
+        req,
+        &d.reason,
+        d.retry_after_s,
+        Some(&d.policy_id),
+    )
+}
+
+/// Records any refusal of a tool call (a policy's, or a kill switch's or a
+/// breaker's, which name no policy) as one `policy.denied` entry.
+pub fn record_refusal(
+    dir: &Path,
+    operation: &str,
+    req: &Request<'_>,
+    reason: &str,
+    retry_after_s: Option<u64>,
+    policy_id: Option<&str>,
+) -> Result<u64> {
+    let mut payload = json!({
+        "agent": req.agent,
+        "tool": req.tool,
+        "reason": reason,
+        "retry_after_s": retry_after_s,
+        "cost_usd": req.cost_usd,
+    });
+    if let Some(id) = policy_id {
+        payload["policy_id"] = id.into();
+    }
+    if let Some(dom) = req.domain {
+        payload["domain"] = dom.into();
+    }
+    state::append_one(
+        dir,
+        operation,
+        Decision {
+            class: crate::authority::Class::Argus,
+            kind: "policy.denied",
+            job_id: req.job,
+            agent: Some(req.agent),
+            parent: None,
+            payload,
+        },
+    )
 }
 
 fn list(dir: &Path, format: Format) -> Result<()> {

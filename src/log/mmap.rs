@@ -1,4 +1,5 @@
-//! The one place Argus uses `unsafe`: mapping sealed segments.
+//! One of the two places Argus uses `unsafe` (the other is
+//! `cli/exec/sys.rs`): mapping sealed segments.
 //!
 //! Safety argument. `Mmap::map` is unsafe because the mapped bytes can
 //! change, or vanish (SIGBUS), if the file is modified or truncated while

@@ -15,6 +15,7 @@ mod clock;
 mod crash;
 mod daemon;
 mod engine_errors;
+mod exec;
 mod files_hostile;
 mod golden_vectors;
 mod lockdown;
