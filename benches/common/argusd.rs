@@ -1,6 +1,9 @@
 //! The argusd under test and a minimal HTTP/1.1 client for it, for
-//! `benches/daemon.rs` (included there with `#[path]`; the other benches do
-//! not need a daemon).
+//! `benches/daemon.rs` and `benches/auditor.rs` (included there with
+//! `#[path]`; the other benches do not need a daemon). A bench that does
+//! not use every helper would warn; hence the allow.
+#![allow(dead_code)]
+
 use super::common::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -70,6 +73,16 @@ impl Daemon {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// The log directory argusd serves (its `--dir`).
+    pub fn log_dir(&self) -> PathBuf {
+        self.dir.path().join("log")
+    }
+
+    /// The temp dir holding the log (for baselines on the same filesystem).
+    pub fn temp_path(&self) -> &Path {
+        self.dir.path()
     }
 
     pub fn stderr(&self) -> String {

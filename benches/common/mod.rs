@@ -110,7 +110,7 @@ const AGENTS: [&str; 4] = ["planner-1", "coder-2", "reviewer-3", "tester-4"];
 const TOOLS: [&str; 4] = ["bash", "read_file", "http_get", "edit_file"];
 
 /// Cheap deterministic mixing so fields vary without an RNG dependency.
-fn mix(mut x: u64) -> u64 {
+pub fn mix(mut x: u64) -> u64 {
     x ^= x >> 33;
     x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
     x ^= x >> 33;
