@@ -80,11 +80,7 @@ impl std::fmt::Display for Refusal {
             "lockdown" => "a write lockdown",
             _ => "a soft kill",
         };
-        write!(
-            f,
-            "refused: {what} stands (seq {}): {}",
-            self.seq, self.reason
-        )
+        write!(f, "{what} stands (seq {}): {}", self.seq, self.reason)
     }
 }
 

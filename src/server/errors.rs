@@ -72,7 +72,7 @@ impl ApiError {
         let mut e = Self::new(
             StatusCode::LOCKED,
             r.what,
-            format!("line {line}: {r}; nothing of this request was written; an operator releases it with `argusctl release`"),
+            format!("line {line}: refused: {r}; nothing of this request was written; an operator releases it with `argusctl release`"),
         );
         e.line = Some(line);
         e.decision_seq = Some(r.seq);

@@ -33,6 +33,7 @@ mod read_once;
 mod readonly_copy;
 mod recovery_record;
 mod roundtrip;
+mod scenario;
 mod systemd;
 mod tail_faults;
 mod tamper;

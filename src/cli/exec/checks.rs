@@ -186,19 +186,15 @@ pub fn remote_size(r: &Remote) -> Result<u64> {
         .context("argusd's health answer names no entry count")
 }
 
-/// The checks through argusd. Only the policy's refusal is recorded there
-/// (`policy check` is the one command the daemon runs for any caller that
-/// writes a `policy.denied`); a kill switch's or breaker's refusal is
-/// printed and exits with its code, unrecorded.
+/// The checks through argusd. `policy check` is the one command the daemon
+/// runs for any caller that writes a `policy.denied`, and it answers a
+/// standing kill switch first, so a kill's or the policy's refusal is
+/// recorded there; a breaker's refusal is printed and exits with its code,
+/// unrecorded.
 pub fn remote(r: &Remote, dir: &Path, req: &Request<'_>) -> Result<Verdict> {
     let size = remote_size(r)?;
     let d = dir.to_string_lossy();
     let job = req.job.unwrap_or_default();
-    let (_, body) = in_daemon(r, &["control", &d, "-o", "json"])?;
-    let ctl = json_of(&body, "control")?;
-    if let Some(reason) = kill_refusal_json(&ctl, req.agent, job).or_else(|| flag_refusal(dir)) {
-        return Ok(Err(Refusal::new(EXIT_KILLED_BEFORE, reason, None)));
-    }
     let mut argv = vec![
         "policy", "check", &d, "--agent", req.agent, "--tool", req.tool, "-o", "json",
     ];
@@ -210,8 +206,15 @@ pub fn remote(r: &Remote, dir: &Path, req: &Request<'_>) -> Result<Verdict> {
         0 => {}
         cli::policy::EXIT_DENIED => {
             let v = json_of(&body, "policy check")?;
+            // `policy check` names a kill switch's refusal `<what>:<seq>`.
+            let what = v["policy_id"].as_str().unwrap_or("").split(':').next();
+            let killed = matches!(what, Some("hard_kill" | "lockdown" | "soft_kill"));
             return Ok(Err(Refusal {
-                code: EXIT_POLICY,
+                code: if killed {
+                    EXIT_KILLED_BEFORE
+                } else {
+                    EXIT_POLICY
+                },
                 reason: v["reason"].as_str().unwrap_or("denied").to_string(),
                 retry_after_s: v["retry_after"].as_u64(),
                 policy_id: v["policy_id"].as_str().map(str::to_string),
@@ -219,6 +222,13 @@ pub fn remote(r: &Remote, dir: &Path, req: &Request<'_>) -> Result<Verdict> {
             }));
         }
         other => bail!("policy check through argusd exited {other}"),
+    }
+    // A flag on disk the daemon's state does not show (written by hand, or
+    // by a decision made while the daemon was down) still refuses.
+    let (_, body) = in_daemon(r, &["control", &d, "-o", "json"])?;
+    let ctl = json_of(&body, "control")?;
+    if let Some(reason) = kill_refusal_json(&ctl, req.agent, job).or_else(|| flag_refusal(dir)) {
+        return Ok(Err(Refusal::new(EXIT_KILLED_BEFORE, reason, None)));
     }
     let (_, body) = in_daemon(r, &["breakers", &d, "-o", "json"])?;
     for line in String::from_utf8_lossy(&body).lines() {
