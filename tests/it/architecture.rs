@@ -28,6 +28,7 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ),
     ("log", &["projections", "cli", "server", "tokens"]),
     ("projections", &["cli", "server", "tokens"]),
+    ("auditor", &["cli", "server", "tokens"]),
     ("tokens", &["projections", "cli", "registry", "server"]),
 ];
 
