@@ -1,6 +1,7 @@
 //! `argusctl status`: the log at a glance, with what deserves a look: clock
 //! jumps on record, a clock on this machine that disagrees with the log's, a
-//! recovery not yet recorded, projections lagging.
+//! recovery not yet recorded, projections lagging; and the kill switches:
+//! what stands, the incident state, and flag files the log does not explain.
 use super::safe::esc;
 use super::{Format, Out};
 use crate::projections::clock::{ClockState, NAME, STATE_KEY};
@@ -17,6 +18,14 @@ pub fn run(dir: &Path, format: Format) -> Result<()> {
         .with_view(NAME, |v| v.get_json(STATE_KEY))?
         .unwrap_or_default();
     let log_clock = st.projections.log_clock()?;
+    let ctl = st.projections.with_view(
+        crate::projections::control::NAME,
+        crate::projections::control::current,
+    )?;
+    let inc = st.projections.with_view(
+        crate::projections::incident::NAME,
+        crate::projections::incident::current,
+    )?;
     let now = log_clock.now_ns(dir, &crate::time::SystemClock::new());
     let mut warnings: Vec<String> = Vec::new();
     if clock.skews > 0 {
@@ -43,6 +52,7 @@ pub fn run(dir: &Path, format: Format) -> Result<()> {
             if off > 0 { "ahead of" } else { "behind" }
         ));
     }
+    warnings.extend(super::control::unexplained_flags(dir, &ctl));
     if dir.join(crate::log::recovery::PENDING_FILE).exists() {
         warnings.push(
             "a recovery cut is not yet recorded in the log; the next writer records it".into(),
@@ -63,6 +73,7 @@ pub fn run(dir: &Path, format: Format) -> Result<()> {
                 "last_entry_ts_ns": log_clock.started.then_some(log_clock.last_ts_ns),
                 "clock_skews": clock.skews,
                 "recent_clock_skews": clock.recent,
+                "control": super::control::control_json(dir, &ctl, &inc),
                 "warnings": warnings,
             });
             out.json(&v.to_string());
@@ -81,6 +92,9 @@ pub fn run(dir: &Path, format: Format) -> Result<()> {
                 stats.head_hash
             ));
             out.line(&format!("log time:  {}", rfc3339_ns(now.log_ns)));
+            for l in super::control::text_lines(&ctl, &inc) {
+                out.line(&l);
+            }
             for w in &warnings {
                 out.line(&format!("warning:   {w}"));
             }

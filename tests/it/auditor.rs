@@ -485,6 +485,11 @@ fn flags_without_the_daemon_and_flags_the_log_does_not_explain() {
     assert!(why.contains("hard_kill.flag"), "{why}");
     let t = argus(["control", ds]);
     assert!(t.stdout.contains("warning"), "{}", t.stdout);
+    let s = argus(["status", ds, "-o", "json"]).json();
+    assert!(s["warnings"].to_string().contains("hard_kill.flag"), "{s}");
+    assert_eq!(s["control"]["hard_kill"], Value::Null);
+    let s = argus(["status", ds]);
+    assert!(s.stdout.contains("hard kill:  none"), "{}", s.stdout);
     // Nothing to release: a clear refusal.
     std::fs::remove_file(flag(dir, "hard_kill.flag")).expect("rm");
     let r = argus(["release", ds, "--reason", "x"]);
