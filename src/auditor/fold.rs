@@ -232,6 +232,10 @@ impl Auditor {
                         ms as f64,
                         &mut f,
                     );
+                    if let Some(a) = agent {
+                        let series = format!("duration/agent/{a}");
+                        spike(Measure::DurationMs, series, ms as f64, &mut f);
+                    }
                 }
                 let bad = ev.kind == "tool.call_failed";
                 let series = format!("failure/agent/{}/tool/{tool}", agent.unwrap_or("-"));

@@ -195,20 +195,19 @@ fn run(
             let now = a.last_log_ns + last_entry.elapsed().as_nanos() as u64;
             if now >= due && last_tick.elapsed() >= tick_min {
                 last_tick = Instant::now();
-                let tick = Output::new(
-                    "auditor.tick",
-                    a.next_seq.saturating_sub(1),
-                    None,
-                    None,
-                    serde_json::Map::from_iter([(
-                        "due_seq".to_string(),
-                        json!(a.next_seq.saturating_sub(1)),
-                    )]),
-                );
-                let mut e = new_entry(&tick, PRINCIPAL);
-                // A tick is not an output: it carries only its due seq.
-                e.payload =
-                    crate::json::to_canonical(&json!({"due_seq": a.next_seq.saturating_sub(1)}));
+                // A tick is not an output (nothing replays it): it only
+                // carries the writer's clock past the deadline.
+                let e = crate::NewEntry {
+                    kind: "auditor.tick".into(),
+                    job_id: None,
+                    step_id: None,
+                    agent: None,
+                    actor: Actor::new(Class::Auditor, PRINCIPAL).to_string(),
+                    parent: None,
+                    payload: crate::json::to_canonical(
+                        &json!({"due_seq": a.next_seq.saturating_sub(1)}),
+                    ),
+                };
                 if let Err(err) = log.append(vec![e]) {
                     tracing::warn!(error = %err, "auditor tick not written");
                 }
