@@ -404,6 +404,28 @@ pub enum Cmd {
     /// Run a command as an agent's governed tool call: checked (kill switches, policy, breaker), recorded, limited, optionally sandboxed.
     #[command(after_help = cli::exec::AFTER_HELP)]
     Exec(cli::exec::ExecArgs),
+    /// One job's timeline from the job index: steps, tool calls paired with durations, costs, decisions.
+    #[command(
+        after_help = "Reads only the job's own entries (the job index) and the kill-switch decisions made\nwhile it ran, never the whole log; works on a live log and on a read-only copy.\nRows marked * were recorded by Argus (auditor, operator, argus), not the job's agents.\nThe summary re-derives status, cost and SLA figures from the entries and says whether\nthe job index agrees.\n\nExamples:\n  argusctl replay ./audit job-7f3a\n  argusctl replay ./audit job-7f3a --from-step s2 --detailed\n  argusctl replay ./audit job-7f3a -o json | jq -c 'select(.kind==\"tool.call_failed\")'\n  argusctl replay ./audit job-9c21 --requeue      # record a new run (job.replayed)"
+    )]
+    Replay {
+        dir: PathBuf,
+        job: String,
+        /// Start the timeline at this step's first entry.
+        #[arg(long, value_name = "STEP")]
+        from_step: Option<String>,
+        /// Stop at this seq (the job as it stood then).
+        #[arg(long, value_name = "SEQ")]
+        until_seq: Option<u64>,
+        /// Show every entry's parent and whole payload.
+        #[arg(long)]
+        detailed: bool,
+        /// Append job.replayed (operator) linked to the original: a new run, recorded.
+        #[arg(long)]
+        requeue: bool,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     // @@commands: projection view/command variants, above this marker
     /// Create a demo log, serve it with argusd while several agents write at once, verify it, show it.
     #[command(after_help = "Example:\n  argusctl demo\n  argusctl demo --dir /tmp/argus-demo")]
@@ -617,6 +639,25 @@ pub fn dispatch(cmd: Cmd) -> Result<i32> {
             let remote = cli::remote::find(Some(&args.dir), None, None)?;
             cli::exec::run(args, remote)
         }
+        Cmd::Replay {
+            dir,
+            job,
+            from_step,
+            until_seq,
+            detailed,
+            requeue,
+            format,
+        } => cli::replay::run(
+            &dir,
+            &cli::replay::Opts {
+                job: &job,
+                from_step: from_step.as_deref(),
+                until_seq,
+                detailed,
+                requeue,
+                format,
+            },
+        ),
         // @@dispatch: match arms for the variants above, above this marker
         Cmd::Kinds { format } => cli::kinds::list(format).map(|_| 0),
         Cmd::Jobs {
@@ -713,6 +754,7 @@ impl Cmd {
             | Cmd::Control { dir, .. }
             | Cmd::Anomalies { dir, .. }
             | Cmd::Audit { dir, .. }
+            | Cmd::Replay { dir, .. }
             | Cmd::Exec(cli::exec::ExecArgs { dir, .. })
             | Cmd::Token(
                 cli::token::TokenCmd::Add { dir, .. }

@@ -101,6 +101,20 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         },
     )?;
     show_log(&dir, &report)?;
+    out.line("The failed job, as forensics sees it (argusctl replay DIR job-9c21):");
+    out.flush();
+    super::replay::run(
+        &dir,
+        &super::replay::Opts {
+            job: "job-9c21",
+            from_step: None,
+            until_seq: None,
+            detailed: false,
+            requeue: false,
+            format: Format::Text,
+        },
+    )?;
+    out.line("");
     let d = dir.display();
     out.line("Try next:");
     for cmd in [
@@ -110,6 +124,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         format!("argusctl tail {d} -f -o json | jq -c '{{seq,kind,agent}}'"),
         format!("python3 tools/python/examples/agent.py --dir {d}"),
         format!("argusctl approvals list {d}"),
+        format!("argusctl replay {d} job-rogue"),
         "curl -s http://127.0.0.1:7117/v1/jobs | jq .".to_string(),
         format!("argusctl verify {d} --key {public_key}"),
     ] {

@@ -30,6 +30,7 @@ pub mod policy;
 pub mod projections;
 pub mod read;
 pub mod remote;
+pub mod replay;
 pub mod routes;
 pub mod safe;
 pub mod sla;

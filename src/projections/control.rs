@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 pub const NAME: &str = "control";
 const STATE_KEY: &[u8] = b"state";
 const ANOMALY_PREFIX: &[u8] = b"anomaly/";
+/// Every kill-switch decision by seq, so a job's replay can show the
+/// decisions that touched it without scanning the log.
+const DECISION_PREFIX: &[u8] = b"decision/";
 
 /// One standing decision.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -213,7 +216,8 @@ impl Projection for Control {
         NAME
     }
     fn version(&self) -> u32 {
-        1
+        // 2: every decision is kept by seq (`decisions_between`).
+        2
     }
     fn apply(&self, ev: &Event<'_>, tx: &mut Tx<'_>) -> Result<(), StoreError> {
         if ev.kind == "anomaly.detected" {
@@ -231,6 +235,8 @@ impl Projection for Control {
         if st.apply(ev) {
             tx.put_json(STATE_KEY, st);
         }
+        let key = [DECISION_PREFIX, format!("{:020}", ev.seq).as_bytes()].concat();
+        tx.put_json(&key, stand(ev));
         Ok(())
     }
 }
@@ -265,6 +271,15 @@ pub fn anomalies(v: &View<'_>) -> Result<Vec<Anomaly>, StoreError> {
     Ok(v.scan_json(ANOMALY_PREFIX)?
         .into_iter()
         .map(|(_, a)| a)
+        .collect())
+}
+
+/// Kill-switch decisions and releases with `from <= seq <= to`, in seq order.
+pub fn decisions_between(v: &View<'_>, from: u64, to: u64) -> Result<Vec<Stand>, StoreError> {
+    Ok(v.scan_json::<Stand>(DECISION_PREFIX)?
+        .into_iter()
+        .map(|(_, s)| s)
+        .filter(|s| (from..=to).contains(&s.seq))
         .collect())
 }
 

@@ -68,6 +68,8 @@ pub fn access(cmd: &Cmd) -> Result<Access, String> {
         | Cmd::Anomalies { .. }
         | Cmd::Projections(ProjCmd::Status { .. }) => Access::View,
         Cmd::Memory { sweep: false, .. } => Access::View,
+        Cmd::Replay { requeue: false, .. } => Access::View,
+        Cmd::Replay { requeue: true, .. } => Access::Decide,
         Cmd::Memory { sweep: true, .. } => Access::Decide,
         Cmd::Policy(P::Check { .. }) => Access::Check,
         Cmd::Approvals(A::Approve { .. } | A::Reject { .. } | A::Sweep { .. })
