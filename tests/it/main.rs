@@ -32,6 +32,7 @@ mod python_crosscheck;
 mod read_once;
 mod readonly_copy;
 mod recovery_record;
+mod replay;
 mod roundtrip;
 mod scenario;
 mod systemd;

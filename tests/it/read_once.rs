@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 /// Whether strace can trace here. Under CI its absence fails the test.
-fn strace_ready() -> bool {
+pub(crate) fn strace_ready() -> bool {
     let ok = Command::new("strace")
         .args(["-f", "-o", "/dev/null", "true"])
         .status()
@@ -29,7 +29,7 @@ fn strace_ready() -> bool {
 
 /// Per segment file: (opens, read calls, bytes read) while `argusctl
 /// ARGS` runs.
-fn segment_reads(args: &[&OsStr]) -> (Run, BTreeMap<String, (u64, u64, u64)>) {
+pub(crate) fn segment_reads(args: &[&OsStr]) -> (Run, BTreeMap<String, (u64, u64, u64)>) {
     let trace = tempfile::NamedTempFile::new().unwrap();
     let out = Command::new("strace")
         .args(["-f", "-y", "-e", "trace=openat,read,pread64", "-o"])
