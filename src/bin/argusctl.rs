@@ -40,6 +40,7 @@ fn run(mut cli: Cli) -> Result<i32> {
         | Cmd::Verify { .. }
         | Cmd::Stats { .. }
         | Cmd::Checkpoint { .. }
+        | Cmd::Inspect { .. }
         | Cmd::Audit { .. } => false,
         // exec runs the command here; it finds the daemon for its checks
         // and entries itself (`cli::command::run`).

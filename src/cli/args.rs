@@ -15,6 +15,8 @@ pub const CLOCK_TOLERANCE_S: std::ops::RangeInclusive<u64> = 1..=86_400;
 pub const SEGMENT_BYTES: std::ops::RangeInclusive<u64> = 4096..=(4 << 30);
 /// `tail -n`: 0 (with `-f`, only new entries) up to a million lines kept.
 pub const TAIL_LINES: std::ops::RangeInclusive<u64> = 0..=1_000_000;
+/// `inspect --scan`: entries after the inspected one searched for children.
+pub const INSPECT_SCAN: std::ops::RangeInclusive<u64> = 0..=1_000_000_000;
 /// `verify --threads`.
 pub const THREADS: std::ops::RangeInclusive<u64> = 1..=256;
 /// `workers --stale-after-s` / `--stuck-after-s`: up to a year (0 reports

@@ -426,6 +426,31 @@ pub enum Cmd {
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// One entry whole: fields, hashes, segment and offset, the seal that covers it, parent and children.
+    #[command(
+        after_help = "Children are the entries whose parent is SEQ. A child always comes after its parent, so they\nare found by scanning forward from SEQ+1, at most --scan entries (default 1000000); the output\nsays which seqs were searched. Exit 2 if SEQ is past the head.\n\nExamples:\n  argusctl inspect ./audit 42\n  argusctl inspect ./audit 42 -o json | jq '[.links.children[].seq]'\n  argusctl inspect ./audit 42 -o json | jq -r .seal.checkpoint > cp-42.txt\n  argusctl inspect ./audit 0 --scan 0   # no search for children"
+    )]
+    Inspect {
+        dir: PathBuf,
+        seq: u64,
+        /// Entries after SEQ searched for children (0..=1000000000; 0: none).
+        #[arg(long, value_name = "N", default_value_t = cli::inspect::DEFAULT_SCAN,
+              value_parser = args::u64_in(args::INSPECT_SCAN))]
+        scan: u64,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Compare two runs of a job (a replay against its original): inputs, steps, outputs, timing, costs.
+    #[command(
+        after_help = "Steps are tool calls. They are paired by step_id (the nth call of a step with the nth), then the\nunpaired ones by tool name in order; the rest are listed as only in A or only in B. A step's\nduration is the duration_ms its end reports, else the log time from its start to its end. Wall\ntime is log time from a run's first entry to its last (times shown are the entries' own).\nExit 1 if either job is not in the log.\n\nExamples:\n  argusctl diff ./audit job-7f3a job-7f3a-replay\n  argusctl diff ./audit job-7f3a job-7f3a-replay -o json | jq '.steps[] | select(.changed)'\n  argusctl diff ./audit job-a job-b -o json | jq .costs.delta_usd"
+    )]
+    Diff {
+        dir: PathBuf,
+        job_a: String,
+        job_b: String,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     // @@commands: projection view/command variants, above this marker
     /// Create a demo log, serve it with argusd while several agents write at once, verify it, show it.
     #[command(after_help = "Example:\n  argusctl demo\n  argusctl demo --dir /tmp/argus-demo")]
@@ -658,6 +683,18 @@ pub fn dispatch(cmd: Cmd) -> Result<i32> {
                 format,
             },
         ),
+        Cmd::Inspect {
+            dir,
+            seq,
+            scan,
+            format,
+        } => cli::inspect::run(&dir, seq, scan, format),
+        Cmd::Diff {
+            dir,
+            job_a,
+            job_b,
+            format,
+        } => cli::diff::run(&dir, &job_a, &job_b, format).map(|_| 0),
         // @@dispatch: match arms for the variants above, above this marker
         Cmd::Kinds { format } => cli::kinds::list(format).map(|_| 0),
         Cmd::Jobs {
@@ -755,6 +792,11 @@ impl Cmd {
             | Cmd::Anomalies { dir, .. }
             | Cmd::Audit { dir, .. }
             | Cmd::Replay { dir, .. }
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+            | Cmd::Inspect { dir, .. }
+            | Cmd::Diff { dir, .. }
             | Cmd::Exec(cli::exec::ExecArgs { dir, .. })
             | Cmd::Token(
                 cli::token::TokenCmd::Add { dir, .. }

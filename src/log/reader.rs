@@ -75,6 +75,17 @@ pub fn visit_sealed<'a>(
     key: &SealKey<'_>,
     mut f: impl FnMut(&EntryView<'a>, u64) -> ControlFlow<()>,
 ) -> Result<Cursor> {
+    visit_sealed_with_seal(segment, walk, key, |v, offset, _| f(v, offset))
+}
+
+/// `visit_sealed`, also handing `f` the seal that covers each entry (the
+/// first seal after it in its segment) and that seal's frame offset.
+pub fn visit_sealed_with_seal<'a>(
+    segment: &str,
+    walk: &mut ChainWalk<'a, '_>,
+    key: &SealKey<'_>,
+    mut f: impl FnMut(&EntryView<'a>, u64, (&Seal, u64)) -> ControlFlow<()>,
+) -> Result<Cursor> {
     let mut cur = Cursor {
         offset: walk.offset(),
         ..Cursor::default()
@@ -87,9 +98,13 @@ pub fn visit_sealed<'a>(
     for item in walk.by_ref() {
         match item.map_err(fault)? {
             Item::Entry { entry, offset, .. } => pending.push((entry, offset)),
-            Item::Seal { seal, end, .. } => {
+            Item::Seal {
+                seal,
+                offset: seal_offset,
+                end,
+            } => {
                 for (v, offset) in pending.drain(..) {
-                    if f(&v, offset).is_break() {
+                    if f(&v, offset, (&seal, seal_offset)).is_break() {
                         cur.stopped = true;
                         return Ok(cur);
                     }
@@ -118,6 +133,23 @@ pub fn visit_sealed<'a>(
         });
     }
     Ok(cur)
+}
+
+/// Where `LogReader::locate` found an entry.
+#[derive(Debug, Clone)]
+pub struct Location {
+    /// Base seq of its segment.
+    pub base: u64,
+    /// The segment's file name (`segments/NAME`).
+    pub segment: String,
+    /// File offset of the entry's frame.
+    pub offset: u64,
+    /// The frame's length, header included, and its body's.
+    pub frame_bytes: u64,
+    pub body_bytes: u64,
+    /// The first seal after the entry in its segment, and its frame offset.
+    pub seal: Seal,
+    pub seal_offset: u64,
 }
 
 /// (seq, offset) of every `INDEX_STRIDE`th entry of a segment.
@@ -314,6 +346,74 @@ impl LogReader {
             }
         }
         Ok(())
+    }
+
+    /// One sealed entry by seq, with where it is stored and the seal that
+    /// covers it, handed to `f`; `None` when no sealed entry has that seq.
+    /// The walk is the readers' own (payload hash checked, tail judged by
+    /// SPEC §7.2), from the segment's sparse index.
+    pub fn locate<T>(
+        &self,
+        seq: u64,
+        f: impl FnOnce(&EntryView<'_>, &Location) -> T,
+    ) -> Result<Option<T>> {
+        let i = self.bases.partition_point(|b| *b <= seq);
+        let Some(&base) = i.checked_sub(1).and_then(|i| self.bases.get(i)) else {
+            return Ok(None);
+        };
+        let bytes = self.load(base)?;
+        let (header, hlen) = self.header(base, &bytes)?;
+        let start = self.start_offset(base, &bytes, hlen, seq);
+        let state = if start == hlen as u64 {
+            ChainState::from_header(&header)
+        } else {
+            ChainState::resume_at(seq)
+        };
+        let mut walk = ChainWalk::new(&bytes, 0, start, base, state, READER_CHECKS);
+        let name = segment_file_name(base);
+        let mut f = Some(f);
+        let mut out = None;
+        let mut bad_frame = None;
+        visit_sealed_with_seal(&name, &mut walk, &self.seal_key(), |v, offset, seal| {
+            if v.seq < seq {
+                return ControlFlow::Continue(());
+            }
+            if v.seq == seq {
+                // The walk decoded this frame, so it is whole and valid;
+                // its length is read back for the report.
+                let frame = usize::try_from(offset)
+                    .ok()
+                    .and_then(|o| bytes.get(o..))
+                    .and_then(|b| log_format::frame::decode_frame(b, offset).ok());
+                match (frame, f.take()) {
+                    (Some(frame), Some(f)) => {
+                        let loc = Location {
+                            base,
+                            segment: name.clone(),
+                            offset,
+                            frame_bytes: frame.total_len as u64,
+                            body_bytes: frame.body.len() as u64,
+                            seal: seal.0.clone(),
+                            seal_offset: seal.1,
+                        };
+                        out = Some(f(v, &loc));
+                    }
+                    _ => bad_frame = Some(offset),
+                }
+            }
+            ControlFlow::Break(())
+        })?;
+        if let Some(offset) = bad_frame {
+            return Err(Error::Format {
+                segment: name,
+                source: log_format::FormatError::Malformed {
+                    what: "entry frame",
+                    offset,
+                    reason: "cannot be read back after the walk decoded it".into(),
+                },
+            });
+        }
+        Ok(out)
     }
 
     /// The key that judges a damaged tail (SPEC §7.2).

@@ -66,6 +66,8 @@ pub fn access(cmd: &Cmd) -> Result<Access, String> {
         | Cmd::Incident { .. }
         | Cmd::Control { .. }
         | Cmd::Anomalies { .. }
+        | Cmd::Inspect { .. }
+        | Cmd::Diff { .. }
         | Cmd::Projections(ProjCmd::Status { .. }) => Access::View,
         Cmd::Memory { sweep: false, .. } => Access::View,
         Cmd::Replay { requeue: false, .. } => Access::View,
@@ -478,6 +480,14 @@ pub static VIEWS: &[(&str, Spec)] = &[
     (
         "/v1/projections",
         spec!(list & ["projections", "status"], [], [], true),
+    ),
+    (
+        "/v1/inspect/{seq}",
+        spec!(&["inspect"], ["seq"], [Val("scan")], true),
+    ),
+    (
+        "/v1/diff/{job_a}/{job_b}",
+        spec!(&["diff"], ["job_a", "job_b"], [], true),
     ),
 ];
 

@@ -18,6 +18,7 @@ mod engine_errors;
 mod exec;
 mod files_hostile;
 mod golden_vectors;
+mod inspect;
 mod lockdown;
 mod output_safety;
 mod payload_form;

@@ -90,6 +90,8 @@ const VIEWS: &[(&str, &str)] = &[
     ("/v1/control", "/v1/control"),
     ("/v1/anomalies", "/v1/anomalies?severity=critical"),
     ("/v1/projections", "/v1/projections"),
+    ("/v1/inspect/{seq}", "/v1/inspect/8?scan=100"),
+    ("/v1/diff/{job_a}/{job_b}", "/v1/diff/job-7f3a/job-9c21"),
 ];
 
 #[test]
@@ -139,6 +141,18 @@ fn every_view_route_answers_what_its_command_prints() {
         .as_str()
         .unwrap()
         .contains("no job \"no-such-job\""));
+    let r = get(&d, "/v1/diff/job-7f3a/no-such-job");
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(r.error()["message"]
+        .as_str()
+        .unwrap()
+        .contains("no job \"no-such-job\""));
+    let r = get(&d, "/v1/inspect/99999999");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.error()["message"]
+        .as_str()
+        .unwrap()
+        .contains("seq 99999999 is not in the log"));
     let r = get(&d, "/v1/jobs?bogus=1");
     assert_eq!(r.status, 400);
     assert!(r.error()["message"]
