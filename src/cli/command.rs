@@ -792,9 +792,6 @@ impl Cmd {
             | Cmd::Anomalies { dir, .. }
             | Cmd::Audit { dir, .. }
             | Cmd::Replay { dir, .. }
-        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
             | Cmd::Inspect { dir, .. }
             | Cmd::Diff { dir, .. }
             | Cmd::Exec(cli::exec::ExecArgs { dir, .. })
