@@ -41,7 +41,13 @@ fn run(mut cli: Cli) -> Result<i32> {
         | Cmd::Stats { .. }
         | Cmd::Checkpoint { .. }
         | Cmd::Inspect { .. }
-        | Cmd::Audit { .. } => false,
+        | Cmd::Audit { .. }
+        | Cmd::Export(_) => false,
+        // import writes entries in every class: only into a new log, here.
+        Cmd::Import(_) => false,
+        // sign and verify-artifact read the file here and send argusd only
+        // the record (`cli::command::run`).
+        Cmd::Sign(_) | Cmd::VerifyArtifact(_) => false,
         // exec runs the command here; it finds the daemon for its checks
         // and entries itself (`cli::command::run`).
         Cmd::Exec(_) => false,

@@ -451,6 +451,18 @@ pub enum Cmd {
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Stream sealed entries with their hashes, in seq order, as JSON lines or RFC 7464 (for SIEM pipelines).
+    #[command(after_help = cli::export::AFTER_HELP)]
+    Export(cli::export::ExportArgs),
+    /// Read an export into a new, empty log, keeping each entry's actor (and so its writer class).
+    #[command(after_help = cli::import::AFTER_HELP)]
+    Import(cli::import::ImportArgs),
+    /// Sign a file with the log's key: writes FILE.sig and records artifact.signed (operator).
+    #[command(after_help = cli::artifact::SIGN_HELP)]
+    Sign(cli::artifact::SignArgs),
+    /// Check a file against its signature and the log; a mismatch is recorded (artifact.tamper_detected) and exits 10, 11 or 14.
+    #[command(name = "verify-artifact", after_help = cli::artifact::VERIFY_HELP)]
+    VerifyArtifact(cli::artifact::VerifyArgs),
     // @@commands: projection view/command variants, above this marker
     /// Create a demo log, serve it with argusd while several agents write at once, verify it, show it.
     #[command(after_help = "Example:\n  argusctl demo\n  argusctl demo --dir /tmp/argus-demo")]
@@ -505,6 +517,16 @@ pub fn run(cli: Cli) -> Result<i32> {
         // go through the daemon that serves DIR, if one does.
         let remote = cli::remote::find(Some(&args.dir), cli.server.as_deref(), cli.token)?;
         return cli::exec::run(args, remote);
+    }
+    // sign and verify-artifact read the file and the key here; only the
+    // record goes through the argusd that serves DIR, if one does.
+    if let Cmd::Sign(args) = &cli.cmd {
+        let remote = cli::remote::find(Some(&args.dir), cli.server.as_deref(), cli.token)?;
+        return cli::artifact::sign(args, remote);
+    }
+    if let Cmd::VerifyArtifact(args) = &cli.cmd {
+        let remote = cli::remote::find(Some(&args.dir), cli.server.as_deref(), cli.token)?;
+        return cli::artifact::verify(args, remote);
     }
     dispatch(cli.cmd)
 }
@@ -695,6 +717,10 @@ pub fn dispatch(cmd: Cmd) -> Result<i32> {
             job_b,
             format,
         } => cli::diff::run(&dir, &job_a, &job_b, format).map(|_| 0),
+        Cmd::Export(args) => cli::export::run(&args).map(|_| 0),
+        Cmd::Import(args) => cli::import::run(&args),
+        Cmd::Sign(args) => cli::artifact::sign(&args, None),
+        Cmd::VerifyArtifact(args) => cli::artifact::verify(&args, None),
         // @@dispatch: match arms for the variants above, above this marker
         Cmd::Kinds { format } => cli::kinds::list(format).map(|_| 0),
         Cmd::Jobs {
@@ -795,6 +821,10 @@ impl Cmd {
             | Cmd::Inspect { dir, .. }
             | Cmd::Diff { dir, .. }
             | Cmd::Exec(cli::exec::ExecArgs { dir, .. })
+            | Cmd::Export(cli::export::ExportArgs { dir, .. })
+            | Cmd::Import(cli::import::ImportArgs { dir, .. })
+            | Cmd::Sign(cli::artifact::SignArgs { dir, .. })
+            | Cmd::VerifyArtifact(cli::artifact::VerifyArgs { dir, .. })
             | Cmd::Token(
                 cli::token::TokenCmd::Add { dir, .. }
                 | cli::token::TokenCmd::List { dir, .. }

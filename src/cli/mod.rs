@@ -7,6 +7,7 @@ pub mod agents;
 pub mod append;
 pub mod approvals;
 pub mod args;
+pub mod artifact;
 pub mod audit;
 pub mod breakers;
 pub mod command;
@@ -19,7 +20,9 @@ pub mod diff;
 pub mod dlq;
 pub mod error;
 pub mod exec;
+pub mod export;
 pub mod flags;
+pub mod import;
 pub mod incident;
 pub mod info;
 pub mod init;
@@ -115,6 +118,14 @@ impl Out {
         match format {
             Format::Json => self.json(s),
             Format::Text => self.line(s),
+        }
+    }
+    /// One RFC 7464 JSON text sequence record: 0x1E, the JSON (escaped as
+    /// `json` escapes it), LF.
+    pub fn json_seq(&mut self, s: &str) {
+        if !self.closed {
+            let r = self.raw_line(&format!("\u{1e}{}", safe::json(s)));
+            self.check(r);
         }
     }
     pub fn try_json(&mut self, s: &str) -> std::io::Result<()> {

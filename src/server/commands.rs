@@ -74,6 +74,11 @@ pub fn access(cmd: &Cmd) -> Result<Access, String> {
         Cmd::Replay { requeue: true, .. } => Access::Decide,
         Cmd::Memory { sweep: true, .. } => Access::Decide,
         Cmd::Policy(P::Check { .. }) => Access::Check,
+        // Only the record-only forms run inside (argusctl reads the file
+        // and sends the hash or the signature document; the command refuses
+        // to read files for a caller).
+        Cmd::VerifyArtifact(_) => Access::Check,
+        Cmd::Sign(_) => Access::Decide,
         Cmd::Approvals(A::Approve { .. } | A::Reject { .. } | A::Sweep { .. })
         | Cmd::Mode(M::Set { .. })
         | Cmd::Dlq(D::Replay { .. } | D::Discard { .. })

@@ -6,6 +6,7 @@
 mod common;
 
 mod architecture;
+mod artifacts;
 mod auditor;
 mod authority;
 mod bad_input;
@@ -16,6 +17,7 @@ mod crash;
 mod daemon;
 mod engine_errors;
 mod exec;
+mod export;
 mod files_hostile;
 mod golden_vectors;
 mod inspect;
