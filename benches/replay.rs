@@ -8,7 +8,9 @@
 //!
 //! Run: `cargo bench --bench replay` (about 1.5 minutes: most of it builds
 //! the log and its projections once). `ARGUS_BENCH_SCALE` multiplies the log
-//! size; `ARGUS_BENCH_ROUNDS` (default 5) is the number of timed rounds.
+//! size; `ARGUS_BENCH_ROUNDS` (default 5) is the number of timed rounds;
+//! `ARGUS_BENCH_KEEP=DIR` builds the log in DIR and keeps it (a later run
+//! with the same DIR reuses it), for profiling.
 //!
 //! Eviction: the bench asks the kernel to drop the page cache
 //! (`/proc/sys/vm/drop_caches`, root only) and, whether or not that is
@@ -136,9 +138,10 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
     let tmp = temp_dir("replay");
-    let dir = tmp.path().join("log");
+    let keep = std::env::var_os("ARGUS_BENCH_KEEP").map(std::path::PathBuf::from);
+    let dir = keep.clone().unwrap_or_else(|| tmp.path().join("log"));
     let t = Instant::now();
-    {
+    if !dir.join("argus.json").exists() {
         let log = create_log(&dir, argus::log::dir::DEFAULT_SEGMENT_BYTES);
         let every = total / JOB_ENTRIES;
         let mut i = 0u64;
