@@ -10,6 +10,7 @@ use log_format::segment::segment_file_name;
 use log_format::walk::{ChainState, ChainWalk, Checks, Fault, Item};
 use log_format::{EntryView, FrameType, FrameWalk, LogId, Seal, SealKey, SegmentHeader, Tail};
 use std::ops::{ControlFlow, Deref};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -292,7 +293,8 @@ impl LogReader {
             let (want, off) = index::seek_point(pairs, seq)?;
             let frame = log_format::frame::decode_frame(bytes.get(off as usize..)?, off).ok()?;
             let v = decode_entry(frame.body, off).ok()?;
-            (frame.frame_type == FrameType::Entry && v.seq == want).then_some(off)
+            (frame.frame_type == FrameType::Entry && v.seq == want)
+                .then(|| skip_frames(bytes, want, off, seq))
         };
         if !matches!(bytes, SegmentBytes::Mapped(_)) {
             // The active segment has no index file yet: index the bytes this
@@ -331,6 +333,7 @@ impl LogReader {
                 ChainState::resume_at(from)
             };
             let mut walk = ChainWalk::new(&bytes, 0, start, base, state, READER_CHECKS);
+            walk.payloads_until(to);
             let name = segment_file_name(base);
             let cur = visit_sealed(&name, &mut walk, &self.seal_key(), |v, _| {
                 if v.seq < from {
@@ -426,6 +429,9 @@ impl LogReader {
     pub fn latest_seal(&self) -> Result<Seal> {
         let checks = Checks::default();
         for &base in self.bases.iter().rev() {
+            if let Some(seal) = self.tail_seal(base)? {
+                return Ok(seal);
+            }
             let bytes = self.load(base)?;
             let name = segment_file_name(base);
             let (_, mut walk) =
@@ -444,6 +450,53 @@ impl LogReader {
             dir: self.dir.root.clone(),
             reason: "no seal found in any segment".into(),
         })
+    }
+
+    /// The last seal of segment `base`, read from the end of its file: the
+    /// newest signed seal there, accepted only if the write it closes is
+    /// whole (walked from the seal before it, or from the header, to it).
+    /// Under the fault model (SPEC §7.1) only the last write can be
+    /// undurable, so this is the seal a walk of the whole segment reaches,
+    /// at the cost of one commit instead of the segment. `None` when that
+    /// cannot be shown this way (no seal near the end, a torn or damaged
+    /// last write): the caller walks the segment and judges its tail.
+    fn tail_seal(&self, base: u64) -> Result<Option<Seal>> {
+        /// A commit is at most a few MiB; a seal this far back is walked to.
+        const WINDOW: u64 = 8 << 20;
+        let path = self.dir.segment_path(base);
+        let file = safe_fs::open_read(&path)?;
+        let len = file.metadata().at(&path)?.len();
+        let from = len.saturating_sub(WINDOW);
+        let mut buf = vec![0u8; (len - from) as usize];
+        file.read_exact_at(&mut buf, from).at(&path)?;
+        let key = self.seal_key();
+        let seals = log_format::tail::last_seals(&buf, from, &key, 2);
+        let Some((newest_at, newest)) = seals.first() else {
+            return Ok(None);
+        };
+        let (start, state) = match seals.get(1) {
+            Some((at, before)) => (
+                at + log_format::tail::SEAL_FRAME_LEN as u64,
+                ChainState::resume_at(before.tree_size),
+            ),
+            None if from == 0 => match log_format::SegmentHeader::decode(&buf) {
+                Ok((h, header_len)) => (header_len as u64, ChainState::from_header(&h)),
+                Err(_) => return Ok(None),
+            },
+            None => return Ok(None),
+        };
+        let walk = ChainWalk::new(&buf, from, start, base, state, Checks::default());
+        for item in walk {
+            match item {
+                Ok(Item::Entry { .. }) => {}
+                Ok(Item::Seal { seal, offset, .. }) => {
+                    let whole = offset == *newest_at && seal.tree_size == newest.tree_size;
+                    return Ok(whole.then_some(seal));
+                }
+                Ok(Item::Footer { .. }) | Err(_) => return Ok(None),
+            }
+        }
+        Ok(None)
     }
 
     pub fn stats(&self) -> Result<Stats> {
@@ -470,6 +523,26 @@ impl LogReader {
 }
 
 /// Rebuilds a sealed segment's sparse index by walking its frames.
+/// From the entry `at_seq` at offset `at`, the offset of entry `seq`,
+/// found by counting entry frames (CRC checked, nothing decoded or hashed):
+/// a seek point is up to `INDEX_STRIDE` entries before the one wanted, and
+/// the walk that reads it checks only what it hands out. Falls back to `at`
+/// if the frames stop first (the walk from there judges why).
+fn skip_frames(bytes: &[u8], at_seq: u64, at: u64, seq: u64) -> u64 {
+    let mut walk = FrameWalk::new(bytes, 0);
+    walk.seek(at);
+    let mut n = at_seq;
+    for f in walk {
+        if f.frame_type == FrameType::Entry {
+            if n == seq {
+                return f.offset;
+            }
+            n += 1;
+        }
+    }
+    at
+}
+
 pub fn build_index(bytes: &[u8], header_len: usize, base: u64) -> Vec<(u64, u64)> {
     let mut walk = FrameWalk::new(bytes, 0);
     walk.seek(header_len as u64);
