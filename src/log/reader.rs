@@ -10,7 +10,6 @@ use log_format::segment::segment_file_name;
 use log_format::walk::{ChainState, ChainWalk, Checks, Fault, Item};
 use log_format::{EntryView, FrameType, FrameWalk, LogId, Seal, SealKey, SegmentHeader, Tail};
 use std::ops::{ControlFlow, Deref};
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -460,15 +459,16 @@ impl LogReader {
     /// at the cost of one commit instead of the segment. `None` when that
     /// cannot be shown this way (no seal near the end, a torn or damaged
     /// last write): the caller walks the segment and judges its tail.
+    /// It reads the segment as this reader loaded it, so the seal it names
+    /// and every entry the reader hands out come from one snapshot.
     fn tail_seal(&self, base: u64) -> Result<Option<Seal>> {
         /// A commit is at most a few MiB; a seal this far back is walked to.
-        const WINDOW: u64 = 8 << 20;
-        let path = self.dir.segment_path(base);
-        let file = safe_fs::open_read(&path)?;
-        let len = file.metadata().at(&path)?.len();
-        let from = len.saturating_sub(WINDOW);
-        let mut buf = vec![0u8; (len - from) as usize];
-        file.read_exact_at(&mut buf, from).at(&path)?;
+        const WINDOW: usize = 8 << 20;
+        let bytes = self.load(base)?;
+        let all: &[u8] = &bytes;
+        let from = all.len().saturating_sub(WINDOW);
+        let buf = &all[from..];
+        let from = from as u64;
         let key = self.seal_key();
         let seals = log_format::tail::last_seals(&buf, from, &key, 2);
         let Some((newest_at, newest)) = seals.first() else {
@@ -479,13 +479,13 @@ impl LogReader {
                 at + log_format::tail::SEAL_FRAME_LEN as u64,
                 ChainState::resume_at(before.tree_size),
             ),
-            None if from == 0 => match log_format::SegmentHeader::decode(&buf) {
+            None if from == 0 => match log_format::SegmentHeader::decode(buf) {
                 Ok((h, header_len)) => (header_len as u64, ChainState::from_header(&h)),
                 Err(_) => return Ok(None),
             },
             None => return Ok(None),
         };
-        let walk = ChainWalk::new(&buf, from, start, base, state, Checks::default());
+        let walk = ChainWalk::new(buf, from, start, base, state, Checks::default());
         for item in walk {
             match item {
                 Ok(Item::Entry { .. }) => {}

@@ -520,6 +520,11 @@ fn altered_checkpoints_go_refuses_argus_and_pyverify_refuse_alike() {
     let mut bad = Vec::new();
     let mut go_refused = 0;
     for (i, (name, bytes, want)) in cases.iter().enumerate() {
+        // A random key id is all digits about once in 43 runs: then there
+        // is nothing to uppercase, and the case says nothing.
+        if *name == "uppercase hex key id" && bytes.as_slice() == text.as_bytes() {
+            continue;
+        }
         assert_ne!(
             bytes.as_slice(),
             text.as_bytes(),
