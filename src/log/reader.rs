@@ -470,7 +470,7 @@ impl LogReader {
         let buf = &all[from..];
         let from = from as u64;
         let key = self.seal_key();
-        let seals = log_format::tail::last_seals(&buf, from, &key, 2);
+        let seals = log_format::tail::last_seals(buf, from, &key, 2);
         let Some((newest_at, newest)) = seals.first() else {
             return Ok(None);
         };
