@@ -219,6 +219,37 @@ pub fn judge(
     }
 }
 
+/// The last `max` validly signed seals in `buf` (which holds a segment file
+/// from offset `base`), newest first, as (file offset, seal), found by
+/// scanning backward from the end: how a reader learns where a long active
+/// segment stands without walking all of it. The caller must still check
+/// that the write the newest seal closes is whole (walk it from the seal
+/// before it): a seal alone proves it was signed, not that its entries
+/// reached the disk.
+pub fn last_seals(buf: &[u8], base: u64, key: &SealKey<'_>, max: usize) -> Vec<(u64, Seal)> {
+    let mut out = Vec::new();
+    let Some(mut p) = buf.len().checked_sub(SEAL_FRAME_LEN) else {
+        return out;
+    };
+    loop {
+        if seal_shaped(buf, p) && crc_ok(buf, p) {
+            let body = &buf[p + FRAME_HEADER_LEN..p + SEAL_FRAME_LEN];
+            if let Ok(seal) = Seal::decode(body, base + (p + FRAME_HEADER_LEN) as u64) {
+                if seal.key_id == key.key_id && seal.verify(&key.log_id, key.key) {
+                    out.push((base + p as u64, seal));
+                    if out.len() == max {
+                        return out;
+                    }
+                }
+            }
+        }
+        if p == 0 {
+            return out;
+        }
+        p -= 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! One test per row of the decision table (SPEC §7.2).
@@ -384,36 +415,5 @@ mod tests {
                 ..
             }
         ));
-    }
-}
-
-/// The last `max` validly signed seals in `buf` (which holds a segment file
-/// from offset `base`), newest first, as (file offset, seal), found by
-/// scanning backward from the end: how a reader learns where a long active
-/// segment stands without walking all of it. The caller must still check
-/// that the write the newest seal closes is whole (walk it from the seal
-/// before it): a seal alone proves it was signed, not that its entries
-/// reached the disk.
-pub fn last_seals(buf: &[u8], base: u64, key: &SealKey<'_>, max: usize) -> Vec<(u64, Seal)> {
-    let mut out = Vec::new();
-    let Some(mut p) = buf.len().checked_sub(SEAL_FRAME_LEN) else {
-        return out;
-    };
-    loop {
-        if seal_shaped(buf, p) && crc_ok(buf, p) {
-            let body = &buf[p + FRAME_HEADER_LEN..p + SEAL_FRAME_LEN];
-            if let Ok(seal) = Seal::decode(body, base + (p + FRAME_HEADER_LEN) as u64) {
-                if seal.key_id == key.key_id && seal.verify(&key.log_id, key.key) {
-                    out.push((base + p as u64, seal));
-                    if out.len() == max {
-                        return out;
-                    }
-                }
-            }
-        }
-        if p == 0 {
-            return out;
-        }
-        p -= 1;
     }
 }
