@@ -13,6 +13,7 @@ pub mod error;
 pub mod frame;
 pub mod hash;
 pub mod merkle;
+pub mod proof;
 pub mod scan;
 pub mod seal;
 pub mod segment;
