@@ -40,6 +40,8 @@ fn run(mut cli: Cli) -> Result<i32> {
         | Cmd::Verify { .. }
         | Cmd::Stats { .. }
         | Cmd::Checkpoint { .. }
+        | Cmd::Prove { .. }
+        | Cmd::VerifyProof { .. }
         | Cmd::Inspect { .. }
         | Cmd::Audit { .. }
         | Cmd::Export(_) => false,

@@ -127,6 +127,38 @@ pub enum Cmd {
         after_help = "Save one now, verify against it later to catch truncation or rollback:\n  argusctl checkpoint ./audit > cp-$(date +%F).txt\n  argusctl verify ./audit --key <hex> --checkpoint cp-2026-11-23.txt"
     )]
     Checkpoint { dir: PathBuf },
+    /// Write an offline-checkable proof bundle (JSON): an entry's RFC 9162 inclusion proof, or a consistency proof from an old checkpoint.
+    #[command(
+        after_help = "Inclusion (DIR SEQ): the entry as `cat -o json` prints it, its entry and leaf hashes, the audit path\nand the signed checkpoint it leads to: the latest one, or --checkpoint FILE (it must be signed by\nthe log's key, match the log and cover SEQ).\nConsistency (DIR --consistency OLD): the RFC 9162 proof that the latest checkpoint extends OLD.\nprove reads every entry hash up to the checkpoint's tree size (a full read of that prefix).\nCheck a bundle offline with `argusctl verify-proof` or `tools/pyverify/verify.py proof`.\n\nExamples:\n  argusctl prove ./audit 42 -o proof-42.json\n  argusctl prove ./audit 42 --checkpoint cp-2026-11-23.txt -o proof-42.json\n  argusctl prove ./audit --consistency cp-2026-11-23.txt -o consistency.json"
+    )]
+    Prove {
+        dir: PathBuf,
+        /// The entry to prove inclusion of.
+        #[arg(
+            required_unless_present = "consistency",
+            conflicts_with = "consistency"
+        )]
+        seq: Option<u64>,
+        /// Prove against this saved checkpoint instead of the latest seal.
+        #[arg(long, value_name = "FILE", conflicts_with = "consistency")]
+        checkpoint: Option<PathBuf>,
+        /// Prove that the latest checkpoint extends this older one.
+        #[arg(long, value_name = "OLD_CHECKPOINT_FILE")]
+        consistency: Option<PathBuf>,
+        /// Write the bundle here instead of stdout.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Check a proof bundle from `prove` offline: checkpoint signature(s), entry hash, audit path or consistency proof.
+    #[command(
+        after_help = "Needs only the bundle and the pinned public key, no log. The entry hash is recomputed from the\nentry's fields (its payload as canonical JSON), then leaf hash, audit path and the signed root.\n\nExit codes: 0 valid, 2 malformed bundle (the field is named), 10 content altered (hash or path\nmismatch), 11 bad signature or wrong key.\n\nExamples:\n  argusctl verify-proof proof-42.json --key 3b6a27bc...\n  python3 tools/pyverify/verify.py proof proof-42.json --key 3b6a27bc..."
+    )]
+    VerifyProof {
+        bundle: PathBuf,
+        /// The log's Ed25519 public key (64 hex digits), pinned.
+        #[arg(long)]
+        key: String,
+    },
     /// Verify every byte offline: CRCs, entry hashes, chain, seqs, segment links, seals, Merkle root.
     #[command(
         after_help = "Exit codes: 0 intact (warnings allowed), 1 could not run, 2 usage, 10 content altered,\n11 bad signature or wrong key, 12 truncated or rolled back against a checkpoint,\n13 structural (missing, foreign or reordered segment, seq gap).\n\nExamples:\n  argusctl verify ./audit --key 3b6a27bc...\n  argusctl verify ./audit --key 3b6a27bc... --checkpoint cp.txt -o json | jq .failure"
@@ -570,6 +602,14 @@ pub fn dispatch(cmd: Cmd) -> Result<i32> {
         Cmd::Status { dir, format } => cli::status::run(&dir, format).map(|_| 0),
         Cmd::Stats { dir } => cli::info::stats(&dir).map(|_| 0),
         Cmd::Checkpoint { dir } => cli::info::checkpoint(&dir).map(|_| 0),
+        Cmd::Prove {
+            dir,
+            seq,
+            checkpoint,
+            consistency,
+            output,
+        } => cli::proof::prove(&dir, seq, checkpoint, consistency, output),
+        Cmd::VerifyProof { bundle, key } => cli::proof::verify_proof(&bundle, &key),
         Cmd::Verify {
             dir,
             key,
@@ -783,6 +823,7 @@ impl Cmd {
             | Cmd::Status { dir, .. }
             | Cmd::Stats { dir }
             | Cmd::Checkpoint { dir }
+            | Cmd::Prove { dir, .. }
             | Cmd::Verify { dir, .. }
             | Cmd::Projections(ProjCmd::Status { dir, .. } | ProjCmd::Rebuild { dir, .. })
             | Cmd::Jobs { dir, .. }
@@ -830,7 +871,7 @@ impl Cmd {
                 | cli::token::TokenCmd::List { dir, .. }
                 | cli::token::TokenCmd::Revoke { dir, .. },
             ) => Some(dir),
-            Cmd::Kinds { .. } | Cmd::Demo { .. } => None,
+            Cmd::Kinds { .. } | Cmd::Demo { .. } | Cmd::VerifyProof { .. } => None,
         }
     }
 }

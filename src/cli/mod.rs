@@ -33,6 +33,7 @@ pub mod memory;
 pub mod mode;
 pub mod policy;
 pub mod projections;
+pub mod proof;
 pub mod read;
 pub mod remote;
 pub mod replay;
