@@ -31,6 +31,7 @@ mod projections_jobs;
 mod projections_logtime;
 mod projections_policy;
 mod projections_reliability;
+mod proofs;
 mod python_crosscheck;
 mod read_once;
 mod readonly_copy;

@@ -6,8 +6,11 @@ Written from log-format/SPEC.md alone (no Rust source was read).
     python3 tools/pyverify/verify.py DIR [--key HEX] [--checkpoint FILE]... [-o text|json]
                                          [--check-payload-form]
 
+    python3 tools/pyverify/verify.py proof BUNDLE --key HEX
+
 Exit codes (SPEC §7.3): 0 intact, 1 could not run, 2 usage, 10 CONTENT,
-11 SIGNATURE, 12 TRUNCATION, 13 STRUCTURE.
+11 SIGNATURE, 12 TRUNCATION, 13 STRUCTURE.  For `proof` (SPEC §11): 0 valid,
+2 malformed bundle, 10 content altered, 11 bad signature or wrong key.
 """
 
 import argparse
@@ -243,7 +246,11 @@ def parse_checkpoint(path):
             raw = f.read()
     except OSError as e:
         raise Failure(ERROR, "cannot read checkpoint %s: %s" % (path, e))
+    return parse_checkpoint_bytes(raw, path)
 
+
+def parse_checkpoint_bytes(raw, path):
+    """parse_checkpoint on bytes already read; `path` names them in errors."""
     def bad(line, why):
         return Usage("checkpoint %s: line %d: %s" % (path, line, why))
 
@@ -836,9 +843,287 @@ class Verifier:
                           % (cp.path, cp.tree_size), seq=cp.tree_size)
 
 
+# ---------------------------------------------------------------- proofs (§11)
+#
+# Written from RFC 9162 §2.1.3 and §2.1.4 by their recursive definitions of
+# PATH and PROOF: a verifier walks the same split (k = largest power of two
+# below n) from the top and consumes proof nodes from the end.
+
+def _split(n):
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return k
+
+
+def _node(l, r):
+    return H(b"\x01" + l + r)
+
+
+def _leaf(e):
+    return H(b"\x00" + e)
+
+
+def inclusion_root(m, n, leaf_hash, path):
+    """The root that PATH(m, D[n]) = `path` leads to from `leaf_hash`, or None
+    if the path does not have the shape PATH(m, D[n]) has."""
+    if not 0 <= m < n:
+        return None
+
+    def up(m, n, i):
+        # i: how many nodes of `path` (from its end) belong above this subtree
+        if n == 1:
+            return leaf_hash if i == len(path) else None
+        if i >= len(path):
+            return None
+        k = _split(n)
+        sib = path[len(path) - 1 - i]
+        if m < k:
+            sub = up(m, k, i + 1)
+            return None if sub is None else _node(sub, sib)
+        sub = up(m - k, n - k, i + 1)
+        return None if sub is None else _node(sib, sub)
+
+    return up(m, n, 0)
+
+
+def consistency_ok(m, n, old_root, new_root, proof):
+    """True when `proof` is PROOF(m, D[n]) for trees with these roots."""
+    if m > n:
+        return False
+    if m == n:
+        return not proof and old_root == new_root
+    if m == 0:
+        return not proof
+    pos = [len(proof)]   # proof is consumed from its end
+
+    def take():
+        if pos[0] == 0:
+            raise ValueError("proof too short")
+        pos[0] -= 1
+        return proof[pos[0]]
+
+    def sub(m, n, b):
+        # -> (hash of the old tree's part here, hash of the new subtree)
+        if m == n:
+            if b:
+                return old_root, old_root
+            x = take()
+            return x, x
+        k = _split(n)
+        r = take()
+        if m <= k:
+            o, h = sub(m, k, b)
+            return o, _node(h, r)
+        o, h = sub(m - k, n - k, False)
+        return _node(r, o), _node(r, h)
+
+    try:
+        o, h = sub(m, n, True)
+    except ValueError:
+        return False
+    return pos[0] == 0 and o == old_root and h == new_root
+
+
+_RFC3339 = re.compile(r"\A([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?Z\Z")
+
+
+def _ts_ns(s):
+    import calendar
+    m = _RFC3339.match(s) if isinstance(s, str) else None
+    if not m:
+        return None
+    y, mo, d, hh, mi, ss = (int(g) for g in m.groups()[:6])
+    if not (1 <= mo <= 12 and 1 <= d <= 31 and hh <= 23 and mi <= 59 and ss <= 60):
+        return None
+    frac = (m.group(7) or "").ljust(9, "0")
+    secs = calendar.timegm((y, mo, d, hh, mi, ss, 0, 0, 0))
+    return secs * 1_000_000_000 + int(frac or "0")
+
+
+class BadBundle(Exception):
+    pass
+
+
+def _get(obj, name, label=None):
+    label = label or name
+    if not isinstance(obj, dict) or name not in obj:
+        raise BadBundle("%s: missing" % label)
+    return obj[name]
+
+
+def _uint(obj, name, label=None):
+    v = _get(obj, name, label)
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= U64_MAX:
+        raise BadBundle("%s: not an unsigned integer" % (label or name))
+    return v
+
+
+def _h32(v, label):
+    if not isinstance(v, str) or not _HEX64.match(v):
+        raise BadBundle("%s: not 64 lowercase hex digits" % label)
+    return bytes.fromhex(v)
+
+
+def _hashes(obj, name):
+    v = _get(obj, name)
+    if not isinstance(v, list):
+        raise BadBundle("%s: not an array" % name)
+    return [_h32(x, "%s[%d]" % (name, i)) for i, x in enumerate(v)]
+
+
+def _cp(obj, name):
+    v = _get(obj, name)
+    if not isinstance(v, str):
+        raise BadBundle("%s: not a string" % name)
+    try:
+        return parse_checkpoint_bytes(v.encode("utf-8"), name)
+    except Usage as e:
+        raise BadBundle(str(e))
+
+
+def _entry_hash(e):
+    """§4.2 from the entry's JSON fields; the payload hash is that of the
+    payload's canonical JSON (§4.1.1)."""
+    if not isinstance(e, dict):
+        raise BadBundle("entry: not an object")
+    seq = _uint(e, "seq", "entry.seq")
+    ts = _ts_ns(_get(e, "ts", "entry.ts"))
+    if ts is None or ts > U64_MAX:
+        raise BadBundle("entry.ts: not RFC 3339 UTC time")
+    parent = e.get("parent")
+    if parent is None:
+        parent = NO_PARENT
+    elif isinstance(parent, bool) or not isinstance(parent, int) or not 0 <= parent < NO_PARENT:
+        raise BadBundle("entry.parent: not an unsigned integer or null")
+    prev = _h32(_get(e, "prev", "entry.prev"), "entry.prev")
+    texts = []
+    for name, required in (("kind", True), ("job_id", False), ("step_id", False),
+                           ("agent", False), ("actor", True)):
+        v = e.get(name)
+        if v is None and not required:
+            v = ""
+        if not isinstance(v, str):
+            raise BadBundle("entry.%s: not a string" % name)
+        texts.append(v.encode("utf-8"))
+    try:
+        payload = canonical_json(_get(e, "payload", "entry.payload"))
+    except NotCanonical as x:
+        raise BadBundle("entry.payload: %s" % x)
+    m = struct.pack("<QQQ", seq, ts, parent) + prev + DK(CTX_PAYLOAD, payload)
+    for t in texts:
+        m += struct.pack("<I", len(t)) + t
+    return DK(CTX_ENTRY, m)
+
+
+def _signed(cp, log_id, pk, name):
+    """None, or a Failure(SIGNATURE) saying why `cp` is not log_id's key's."""
+    origin = origin_of(log_id)
+    kid = key_id_of(origin, pk)
+    if cp.origin != origin:
+        return Failure(SIGNATURE, "%s names %s, the bundle's log is %s" % (name, cp.origin, origin))
+    mine = [(line, sig) for line, nm, k, sig in cp.sigs if nm == origin and k == kid]
+    if not mine:
+        return Failure(SIGNATURE, "%s: no signature line for %s with key id %s" % (name, origin, kid.hex()))
+    for line, sig in mine:
+        bad = strict_verify(pk, sig, cp.body)
+        if bad is not None:
+            return Failure(SIGNATURE, "%s: line %d: %s" % (name, line, bad))
+    if cp.key_id_line != kid:
+        return Failure(SIGNATURE, "%s: key line names %s, the key's id is %s" % (name, cp.key_id_line.hex(), kid.hex()))
+    return None
+
+
+def verify_proof(bundle, pk):
+    """Judge a proof bundle (parsed JSON) against the pinned key (32 bytes).
+    Returns Failure(OK | USAGE | CONTENT | SIGNATURE, message)."""
+    try:
+        if not isinstance(bundle, dict):
+            raise BadBundle("bundle: not a JSON object")
+        if _uint(bundle, "version") != 1:
+            raise BadBundle("version: not 1")
+        lid = _get(bundle, "log_id")
+        if not isinstance(lid, str) or not _HEX32.match(lid):
+            raise BadBundle("log_id: not 32 lowercase hex digits")
+        log_id = bytes.fromhex(lid)
+        if "seq" in bundle and "old_size" not in bundle:
+            seq = _uint(bundle, "seq")
+            entry = _get(bundle, "entry")
+            eh = _h32(_get(bundle, "entry_hash"), "entry_hash")
+            lh = _h32(_get(bundle, "leaf_hash"), "leaf_hash")
+            size = _uint(bundle, "tree_size")
+            path = _hashes(bundle, "audit_path")
+            cp = _cp(bundle, "checkpoint")
+            recomputed = _entry_hash(entry)
+            stated = _h32(_get(entry, "hash", "entry.hash"), "entry.hash")
+            bad = _signed(cp, log_id, pk, "checkpoint")
+            if bad:
+                return bad
+            if cp.tree_size != size:
+                return Failure(CONTENT, "tree_size %d, the checkpoint is of size %d" % (size, cp.tree_size))
+            if entry.get("seq") != seq:
+                return Failure(CONTENT, "entry.seq is not the bundle's seq %d" % seq)
+            if recomputed != eh or stated != eh:
+                return Failure(CONTENT, "entry hash from the entry's fields is %s, the bundle says %s"
+                               % (recomputed.hex(), eh.hex()))
+            if _leaf(eh) != lh:
+                return Failure(CONTENT, "leaf_hash is not the leaf hash of entry_hash")
+            if inclusion_root(seq, size, lh, path) != cp.root:
+                return Failure(CONTENT, "audit_path does not lead from leaf %d to the checkpoint's root" % seq)
+            return Failure(OK, "entry seq %d is in log %s of size %d" % (seq, lid, size))
+        if "old_size" in bundle and "seq" not in bundle:
+            m = _uint(bundle, "old_size")
+            o_root = _h32(_get(bundle, "old_root"), "old_root")
+            n = _uint(bundle, "new_size")
+            n_root = _h32(_get(bundle, "new_root"), "new_root")
+            proof = _hashes(bundle, "proof")
+            old = _cp(bundle, "old_checkpoint")
+            new = _cp(bundle, "new_checkpoint")
+            for cp, name in ((old, "old_checkpoint"), (new, "new_checkpoint")):
+                bad = _signed(cp, log_id, pk, name)
+                if bad:
+                    return bad
+            if (old.tree_size, old.root) != (m, o_root):
+                return Failure(CONTENT, "old_size/old_root are not the old checkpoint's")
+            if (new.tree_size, new.root) != (n, n_root):
+                return Failure(CONTENT, "new_size/new_root are not the new checkpoint's")
+            if not consistency_ok(m, n, o_root, n_root, proof):
+                return Failure(CONTENT, "proof does not show the tree of %d is a prefix of the tree of %d" % (m, n))
+            return Failure(OK, "log %s of size %d extends its checkpoint of size %d" % (lid, n, m))
+        raise BadBundle("bundle: neither an inclusion (seq) nor a consistency (old_size) bundle")
+    except BadBundle as e:
+        return Failure(USAGE, "malformed bundle: %s" % e)
+
+
+def proof_main(argv):
+    ap = argparse.ArgumentParser(prog="verify.py proof", description="Verify an Argus proof bundle (SPEC §11).")
+    ap.add_argument("bundle")
+    ap.add_argument("--key", required=True, help="pinned Ed25519 public key, 64 hex digits")
+    args = ap.parse_args(argv)
+    if not re.match(r"^[0-9a-fA-F]{64}$", args.key):
+        print("FAIL usage: --key must be 64 hex digits")
+        return USAGE
+    try:
+        with open(args.bundle, "rb") as f:
+            bundle = json.loads(f.read())
+    except OSError as e:
+        print("FAIL error: %s" % e)
+        return ERROR
+    except ValueError as e:
+        print("FAIL usage: malformed bundle: not JSON: %s" % e)
+        return USAGE
+    r = verify_proof(bundle, bytes.fromhex(args.key))
+    print(("OK " if r.code == OK else "FAIL %s: " % CLASS_NAMES[r.code]) + r.message)
+    return r.code
+
+
 # ---------------------------------------------------------------- CLI
 
 def main(argv=None):
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["proof"]:
+        return proof_main(argv[1:])
     ap = argparse.ArgumentParser(prog="verify.py", description="Verify an Argus log (SPEC §7).")
     ap.add_argument("dir")
     ap.add_argument("--key", help="pinned Ed25519 public key, 64 hex digits")
