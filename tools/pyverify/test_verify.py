@@ -685,5 +685,75 @@ class PayloadFormTest(unittest.TestCase):
         self.assertEqual((rc, out["warnings"]), (0, []))
 
 
+# ------------------------------------------------------------ proofs (SPEC §11)
+
+def _mth(d):
+    if not d:
+        return H(b"")
+    if len(d) == 1:
+        return leaf(d[0])
+    k = 1
+    while k * 2 < len(d):
+        k *= 2
+    return node(_mth(d[:k]), _mth(d[k:]))
+
+
+def _path(m, d):
+    """RFC 9162 §2.1.3.1 PATH(m, D[n])."""
+    if len(d) <= 1:
+        return []
+    k = 1
+    while k * 2 < len(d):
+        k *= 2
+    if m < k:
+        return _path(m, d[:k]) + [_mth(d[k:])]
+    return _path(m - k, d[k:]) + [_mth(d[:k])]
+
+
+def _subproof(m, d, b):
+    """RFC 9162 §2.1.4.1 SUBPROOF(m, D[n], b)."""
+    if m == len(d):
+        return [] if b else [_mth(d)]
+    k = 1
+    while k * 2 < len(d):
+        k *= 2
+    if m <= k:
+        return _subproof(m, d[:k], b) + [_mth(d[k:])]
+    return _subproof(m - k, d[k:], False) + [_mth(d[:k])]
+
+
+class ProofFunctionsTest(unittest.TestCase):
+    """verify.py's inclusion_root / consistency_ok against PATH and PROOF
+    generated here from RFC 9162's definitions."""
+
+    @classmethod
+    def setUpClass(cls):
+        sys.path.insert(0, HERE)
+        import verify
+        cls.v = verify
+
+    def test_inclusion_and_consistency_up_to_20_leaves(self):
+        d = [H(bytes([i])) for i in range(20)]
+        for n in range(1, len(d) + 1):
+            root = _mth(d[:n])
+            for m in range(n):
+                path = _path(m, d[:n])
+                self.assertEqual(self.v.inclusion_root(m, n, leaf(d[m]), path), root)
+                self.assertNotEqual(self.v.inclusion_root(m, n, leaf(d[m]), path + [root]), root)
+                if path:
+                    bad = list(path)
+                    bad[0] = H(bad[0])
+                    self.assertNotEqual(self.v.inclusion_root(m, n, leaf(d[m]), bad), root)
+            for m in range(1, n):
+                old = _mth(d[:m])
+                proof = _subproof(m, d[:n], True)
+                self.assertTrue(self.v.consistency_ok(m, n, old, root, proof), (m, n))
+                self.assertFalse(self.v.consistency_ok(m, n, H(old), root, proof))
+                self.assertFalse(self.v.consistency_ok(m, n, old, root, proof[:-1]))
+                bad = list(proof)
+                bad[-1] = H(bad[-1])
+                self.assertFalse(self.v.consistency_ok(m, n, old, root, bad))
+
+
 if __name__ == "__main__":
     unittest.main()
