@@ -594,4 +594,73 @@ mod tests {
         assert_eq!(r.stats().unwrap().entries, 3);
         assert_eq!(r.segment_loads(), 1, "the active segment was loaded again");
     }
+
+    fn log_with_commits(commits: usize) -> (tempfile::TempDir, Vec<u64>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            segment_bytes: 1 << 20,
+            key_file: None,
+            clock_skew_tolerance_s: None,
+        };
+        let log = Log::create(tmp.path(), &opts).unwrap();
+        let e = NewEntry {
+            actor: "agent:t".into(),
+            ..NewEntry::argus("x.test", &serde_json::json!({"a": 1}))
+        };
+        let mut sizes = Vec::new();
+        for c in 0..commits {
+            let acks = log.append(vec![e.clone(); 1 + c % 3]).unwrap();
+            sizes.push(acks.last().unwrap().seq + 1);
+        }
+        drop(log);
+        (tmp, sizes)
+    }
+
+    /// The seal a walk of the whole segment reaches, for comparison.
+    fn walked_seal(r: &LogReader, base: u64) -> Option<Seal> {
+        let bytes = r.load(base).unwrap();
+        let (_, mut walk) = ChainWalk::segment(&bytes, Checks::default()).unwrap();
+        visit_sealed("t", &mut walk, &r.seal_key(), |_, _| {
+            ControlFlow::Continue(())
+        })
+        .ok()
+        .and_then(|c| c.last_seal)
+    }
+
+    #[test]
+    fn the_seal_found_from_the_end_is_the_one_a_whole_walk_reaches() {
+        for commits in [1, 2, 7] {
+            let (tmp, sizes) = log_with_commits(commits);
+            let r = LogReader::open(tmp.path()).unwrap();
+            let fast = r.tail_seal(0).unwrap().expect("found from the end");
+            let walked = walked_seal(&r, 0).expect("walked");
+            assert_eq!(fast.tree_size, walked.tree_size);
+            assert_eq!(fast.head, walked.head);
+            assert_eq!(Some(&fast.tree_size), sizes.last());
+        }
+    }
+
+    #[test]
+    fn a_torn_last_write_is_not_taken_from_the_end() {
+        let (tmp, sizes) = log_with_commits(5);
+        let seg = LogDir::new(tmp.path()).segment_path(0);
+        let len = std::fs::metadata(&seg).unwrap().len();
+        // Zero a byte inside the last commit's entries (a power cut that lost
+        // one of its pages but kept its seal): its seal must not be believed.
+        let seal_len = log_format::tail::SEAL_FRAME_LEN as u64;
+        let mut bytes = std::fs::read(&seg).unwrap();
+        let at = (len - seal_len - 20) as usize;
+        bytes[at] ^= 0xff;
+        std::fs::write(&seg, &bytes).unwrap();
+        let r = LogReader::open(tmp.path()).unwrap();
+        assert!(
+            r.tail_seal(0).unwrap().is_none(),
+            "a damaged last write must send the reader to the whole walk"
+        );
+        // The whole walk judges it (torn or corrupt); either way the newest
+        // seal is not reported as if its entries were whole.
+        if let Ok(s) = r.latest_seal() {
+            assert!(s.tree_size < *sizes.last().unwrap(), "{}", s.tree_size);
+        }
+    }
 }
