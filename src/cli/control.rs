@@ -122,13 +122,9 @@ fn remaining_after(ctl: &ControlState, seq: Option<u64>) -> bool {
 
 fn entry(kind: &str, job: Option<&str>, payload: &Value) -> crate::NewEntry {
     crate::NewEntry {
-        kind: kind.to_string(),
         job_id: job.map(str::to_string),
-        step_id: None,
-        agent: None,
         actor: super::context::actor(Class::Operator).to_string(),
-        parent: None,
-        payload: crate::json::to_canonical(payload),
+        ..crate::NewEntry::argus(kind, payload)
     }
 }
 

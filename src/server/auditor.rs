@@ -91,15 +91,24 @@ impl AuditorStatus {
     }
 }
 
+/// An entry written as `class:principal` rather than as Argus itself.
+pub(super) fn entry_as(
+    class: Class,
+    principal: &str,
+    kind: &str,
+    payload: &serde_json::Value,
+) -> crate::NewEntry {
+    crate::NewEntry {
+        actor: Actor::new(class, principal).to_string(),
+        ..crate::NewEntry::argus(kind, payload)
+    }
+}
+
 fn new_entry(o: &Output, principal: &str) -> crate::NewEntry {
     crate::NewEntry {
-        kind: o.kind.to_string(),
         job_id: o.job_id.clone(),
-        step_id: None,
         agent: o.agent.clone(),
-        actor: Actor::new(Class::Auditor, principal).to_string(),
-        parent: None,
-        payload: crate::json::to_canonical(&o.payload),
+        ..entry_as(Class::Auditor, principal, o.kind, &o.payload)
     }
 }
 
@@ -197,17 +206,8 @@ fn run(
                 last_tick = Instant::now();
                 // A tick is not an output (nothing replays it): it only
                 // carries the writer's clock past the deadline.
-                let e = crate::NewEntry {
-                    kind: "auditor.tick".into(),
-                    job_id: None,
-                    step_id: None,
-                    agent: None,
-                    actor: Actor::new(Class::Auditor, PRINCIPAL).to_string(),
-                    parent: None,
-                    payload: crate::json::to_canonical(
-                        &json!({"due_seq": a.next_seq.saturating_sub(1)}),
-                    ),
-                };
+                let due = json!({"due_seq": a.next_seq.saturating_sub(1)});
+                let e = entry_as(Class::Auditor, PRINCIPAL, "auditor.tick", &due);
                 if let Err(err) = log.append(vec![e]) {
                     tracing::warn!(error = %err, "auditor tick not written");
                 }
@@ -264,18 +264,11 @@ pub async fn watch(
                 tracing::error!(reason = %why, policy = ?cfg.on_auditor_loss, "auditor lost");
                 if cfg.on_auditor_loss == LossPolicy::Lockdown && gate.snapshot().lockdown.is_none()
                 {
-                    let e = crate::NewEntry {
-                        kind: "lockdown.set".into(),
-                        job_id: None,
-                        step_id: None,
-                        agent: None,
-                        actor: Actor::new(Class::Argus, "argusd").to_string(),
-                        parent: None,
-                        payload: crate::json::to_canonical(&json!({
+                    let payload = json!({
                             "reason": format!("auditor lost: {why}; agents are locked out until an operator releases (on_auditor_loss = lockdown)"),
                             "priority": "P1",
-                        })),
-                    };
+                    });
+                    let e = entry_as(Class::Argus, "argusd", "lockdown.set", &payload);
                     let log = log.clone();
                     let r = tokio::task::spawn_blocking(move || log.append(vec![e])).await;
                     if !matches!(r, Ok(Ok(_))) {

@@ -7,7 +7,7 @@
 //! the deterministic auditor. What it decided is an entry like any other,
 //! and the projections and the auditor fold that entry.
 use super::config::Relief;
-use crate::authority::{Actor, Class};
+use crate::authority::Class;
 use crate::Log;
 use serde_json::json;
 use std::path::PathBuf;
@@ -120,15 +120,7 @@ pub async fn run(dir: PathBuf, log: Arc<Log>, cfg: Relief) {
         };
         metrics::gauge!("argus_relief_degraded").set(if degraded { 1.0 } else { 0.0 });
         tracing::warn!(kind, "relief valve");
-        let e = crate::NewEntry {
-            kind: kind.to_string(),
-            job_id: None,
-            step_id: None,
-            agent: None,
-            actor: Actor::new(Class::Auditor, "relief-valve").to_string(),
-            parent: None,
-            payload: crate::json::to_canonical(&payload),
-        };
+        let e = super::auditor::entry_as(Class::Auditor, "relief-valve", kind, &payload);
         let log = log.clone();
         if !matches!(
             tokio::task::spawn_blocking(move || log.append(vec![e])).await,
