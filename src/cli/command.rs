@@ -438,7 +438,7 @@ pub enum Cmd {
     Exec(cli::exec::ExecArgs),
     /// One job's timeline from the job index: steps, tool calls paired with durations, costs, decisions.
     #[command(
-        after_help = "Reads only the job's own entries (the job index) and the kill-switch decisions made\nwhile it ran, never the whole log; works on a live log and on a read-only copy.\nRows marked * were recorded by Argus (auditor, operator, argus), not the job's agents.\nThe summary re-derives status, cost and SLA figures from the entries and says whether\nthe job index agrees.\n\nExamples:\n  argusctl replay ./audit job-7f3a\n  argusctl replay ./audit job-7f3a --from-step s2 --detailed\n  argusctl replay ./audit job-7f3a -o json | jq -c 'select(.kind==\"tool.call_failed\")'\n  argusctl replay ./audit job-9c21 --requeue      # record a new run (job.replayed)"
+        after_help = "Reads only the job's own entries (the job index) and the kill-switch decisions made\nwhile it ran, never the whole log; works on a live log and on a read-only copy.\nRows marked * were recorded by Argus (auditor, operator, argus), not the job's agents.\nThe summary re-derives status, cost and SLA figures from the entries and says whether\nthe job index agrees.\n\nExamples:\n  argusctl replay ./audit job-7f3a\n  argusctl replay ./audit job-7f3a --from-step s2 --detailed\n  argusctl replay ./audit job-7f3a -o json | jq -c 'select(.kind==\"tool.call_failed\")'\n  argusctl replay ./audit job-9c21 --requeue      # record a new run (job.replayed)\n  argusctl replay ./audit job-9c21 --proof job-9c21.proof.json   # then, offline:\n  argusctl verify-proof job-9c21.proof.json --key $(jq -r .public_key ./audit/argus.json)"
     )]
     Replay {
         dir: PathBuf,
@@ -455,6 +455,9 @@ pub enum Cmd {
         /// Append job.replayed (operator) linked to the original: a new run, recorded.
         #[arg(long)]
         requeue: bool,
+        /// Also write a job proof bundle to OUT: every entry shown, each with its inclusion proof against the latest signed checkpoint.
+        #[arg(long, value_name = "OUT")]
+        proof: Option<PathBuf>,
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -733,6 +736,7 @@ pub fn dispatch(cmd: Cmd) -> Result<i32> {
             until_seq,
             detailed,
             requeue,
+            proof,
             format,
         } => cli::replay::run(
             &dir,
@@ -742,6 +746,7 @@ pub fn dispatch(cmd: Cmd) -> Result<i32> {
                 until_seq,
                 detailed,
                 requeue,
+                proof: proof.as_deref(),
                 format,
             },
         ),

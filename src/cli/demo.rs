@@ -111,6 +111,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
             until_seq: None,
             detailed: false,
             requeue: false,
+            proof: None,
             format: Format::Text,
         },
     )?;

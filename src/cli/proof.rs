@@ -69,6 +69,70 @@ fn hexes(v: &[Hash32]) -> Vec<String> {
     v.iter().map(hex::encode).collect()
 }
 
+/// One entry's part of an inclusion proof: the entry as `cat -o json`
+/// prints it, its hashes and its audit path in the tree over `hashes`.
+/// Refused when the entry's hash cannot be recomputed from that JSON,
+/// since an offline verifier could then not check it.
+fn inclusion_item(r: &LogReader, hashes: &[Hash32], seq: u64) -> Result<Value> {
+    let mut entry = None;
+    r.for_each(seq, seq, |v| {
+        entry = Some((render(v, Format::Json), v.hash()));
+        ControlFlow::Break(())
+    })?;
+    let Some((entry_json, entry_hash)) = entry else {
+        bail!("seq {seq} is not a sealed entry of this log");
+    };
+    let entry: Value = serde_json::from_str(&entry_json)?;
+    match recompute_entry_hash(&entry) {
+        Ok(h) if h == entry_hash => {}
+        _ => bail!(
+            "seq {seq}: the entry hash cannot be recomputed from its JSON rendering (payload not in canonical form?); no offline-checkable bundle"
+        ),
+    }
+    let Some(path) = proof::inclusion_proof(hashes, seq) else {
+        bail!("seq {seq} is not in the tree");
+    };
+    Ok(json!({
+        "seq": seq,
+        "entry": entry,
+        "entry_hash": hex::encode(entry_hash),
+        "leaf_hash": hex::encode(merkle_leaf(&entry_hash)),
+        "audit_path": hexes(&path),
+    }))
+}
+
+/// `replay --proof`: every entry of a job's timeline with its inclusion
+/// proof against one signed checkpoint (the latest seal), so a third party
+/// can check that job alone, without the rest of the log (SPEC §11).
+pub fn write_job_bundle(dir: &Path, job_id: &str, seqs: &[u64], output: &Path) -> Result<usize> {
+    let r = LogReader::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    let seal = r.latest_seal()?;
+    if let Some(late) = seqs.iter().find(|s| **s >= seal.tree_size) {
+        bail!(
+            "seq {late} of the job is not sealed yet: the latest seal covers seqs below {}",
+            seal.tree_size
+        );
+    }
+    let hashes = entry_hashes(&r, seal.tree_size)?;
+    if naive_root(&hashes) != seal.root {
+        bail!("the latest seal's root is not the root of the log's entries");
+    }
+    let entries = seqs
+        .iter()
+        .map(|s| inclusion_item(&r, &hashes, *s))
+        .collect::<Result<Vec<_>>>()?;
+    let bundle = json!({
+        "version": 1,
+        "log_id": hex::encode(r.log_id),
+        "job_id": job_id,
+        "tree_size": seal.tree_size,
+        "checkpoint": seal.checkpoint_text(&r.log_id),
+        "entries": entries,
+    });
+    emit(&bundle, Some(output))?;
+    Ok(seqs.len())
+}
+
 fn emit(bundle: &Value, output: Option<&Path>) -> Result<()> {
     let text = serde_json::to_string_pretty(bundle)?;
     match output {
@@ -157,35 +221,12 @@ pub fn prove(
             if naive_root(&hashes) != root {
                 bail!("the checkpoint's root is not the root of the log's entries");
             }
-            let mut entry = None;
-            r.for_each(seq, seq, |v| {
-                entry = Some((render(v, Format::Json), v.hash()));
-                ControlFlow::Break(())
-            })?;
-            let Some((entry_json, entry_hash)) = entry else {
-                bail!("seq {seq} is not a sealed entry of this log");
-            };
-            let entry: Value = serde_json::from_str(&entry_json)?;
-            match recompute_entry_hash(&entry) {
-                Ok(h) if h == entry_hash => {}
-                _ => bail!(
-                    "seq {seq}: the entry hash cannot be recomputed from its JSON rendering (payload not in canonical form?); no offline-checkable bundle"
-                ),
-            }
-            let Some(path) = proof::inclusion_proof(&hashes, seq) else {
-                bail!("seq {seq} is not in the tree");
-            };
-            json!({
-                "version": 1,
-                "log_id": hex::encode(r.log_id),
-                "seq": seq,
-                "entry": entry,
-                "entry_hash": hex::encode(entry_hash),
-                "leaf_hash": hex::encode(merkle_leaf(&entry_hash)),
-                "tree_size": size,
-                "audit_path": hexes(&path),
-                "checkpoint": text,
-            })
+            let mut bundle = inclusion_item(&r, &hashes, seq)?;
+            bundle["version"] = json!(1);
+            bundle["log_id"] = json!(hex::encode(r.log_id));
+            bundle["tree_size"] = json!(size);
+            bundle["checkpoint"] = json!(text);
+            bundle
         }
     };
     emit(&bundle, output.as_deref())?;
@@ -316,47 +357,112 @@ fn signed(cp: &Checkpoint, log_id: &LogId, key: &VerifyingKey, name: &str) -> Op
         .map(|e| Verdict::Signature(format!("{name}: {e}")))
 }
 
-fn check_inclusion(b: &Value, log_id: &LogId, key: &VerifyingKey) -> Result<Verdict, Malformed> {
-    let seq = u64_field(b, "seq")?;
-    let entry = field(b, "entry")?;
-    let entry_hash = hash_field(b, "entry_hash")?;
-    let leaf_hash = hash_field(b, "leaf_hash")?;
-    let tree_size = u64_field(b, "tree_size")?;
-    let path = hash_list(b, "audit_path")?;
-    let cp = checkpoint_field(b, "checkpoint")?;
+/// Checks one entry of an inclusion bundle against a tree of `tree_size`
+/// with `root`: `Some(reason)` when the item was altered.
+fn altered_item(item: &Value, tree_size: u64, root: &Hash32) -> Result<Option<String>, Malformed> {
+    let seq = u64_field(item, "seq")?;
+    let entry = field(item, "entry")?;
+    let entry_hash = hash_field(item, "entry_hash")?;
+    let leaf_hash = hash_field(item, "leaf_hash")?;
+    let path = hash_list(item, "audit_path")?;
     let recomputed = recompute_entry_hash(entry)?;
     let stated = hash_field(entry, "hash").map_err(|m| Malformed(format!("entry.{}", m.0)))?;
+    if entry.get("seq").and_then(Value::as_u64) != Some(seq) {
+        return Ok(Some(format!("entry.seq is not the bundle's seq {seq}")));
+    }
+    if recomputed != entry_hash || stated != entry_hash {
+        return Ok(Some(format!(
+            "seq {seq}: entry hash recomputed from the entry's fields is {}, the bundle says {}",
+            hex::encode(recomputed),
+            hex::encode(entry_hash)
+        )));
+    }
+    if merkle_leaf(&entry_hash) != leaf_hash {
+        return Ok(Some(format!(
+            "seq {seq}: leaf_hash is not the leaf hash of entry_hash"
+        )));
+    }
+    if !proof::verify_inclusion(seq, tree_size, &entry_hash, &path, root) {
+        return Ok(Some(format!(
+            "audit_path does not lead from leaf {seq} to the checkpoint's root for tree size {tree_size}"
+        )));
+    }
+    Ok(None)
+}
+
+fn check_inclusion(b: &Value, log_id: &LogId, key: &VerifyingKey) -> Result<Verdict, Malformed> {
+    let seq = u64_field(b, "seq")?;
+    let tree_size = u64_field(b, "tree_size")?;
+    let cp = checkpoint_field(b, "checkpoint")?;
+    // Malformed items are refused before any signature verdict.
+    let altered = altered_item(b, tree_size, &cp.seal.root)?;
     if let Some(v) = signed(&cp, log_id, key, "checkpoint") {
         return Ok(v);
     }
-    let altered = |s: String| Ok(Verdict::Altered(s));
     if cp.seal.tree_size != tree_size {
-        return altered(format!(
+        return Ok(Verdict::Altered(format!(
             "tree_size {tree_size}, but the checkpoint is of size {}",
             cp.seal.tree_size
-        ));
+        )));
     }
-    if entry.get("seq").and_then(Value::as_u64) != Some(seq) {
-        return altered(format!("entry.seq is not the bundle's seq {seq}"));
-    }
-    if recomputed != entry_hash || stated != entry_hash {
-        return altered(format!(
-            "entry hash recomputed from the entry's fields is {}, the bundle says {}",
-            hex::encode(recomputed),
-            hex::encode(entry_hash)
-        ));
-    }
-    if merkle_leaf(&entry_hash) != leaf_hash {
-        return altered("leaf_hash is not the leaf hash of entry_hash".into());
-    }
-    if !proof::verify_inclusion(seq, tree_size, &entry_hash, &path, &cp.seal.root) {
-        return altered(format!(
-            "audit_path does not lead from leaf {seq} to the checkpoint's root for tree size {tree_size}"
-        ));
+    if let Some(why) = altered {
+        return Ok(Verdict::Altered(why));
     }
     Ok(Verdict::Ok(format!(
         "OK: entry seq {seq} ({}) is in the log {} of size {tree_size}, root {}, checkpoint signed by the pinned key",
-        hex::encode(entry_hash),
+        str_field(b, "entry_hash")?,
+        hex::encode(log_id),
+        hex::encode(cp.seal.root)
+    )))
+}
+
+/// A job bundle (`replay --proof`): one checkpoint, and for each entry of
+/// the job's timeline an inclusion proof against it. Seqs must ascend, so
+/// no entry can be shown twice or out of order.
+fn check_job(b: &Value, log_id: &LogId, key: &VerifyingKey) -> Result<Verdict, Malformed> {
+    let job_id = str_field(b, "job_id")?;
+    let tree_size = u64_field(b, "tree_size")?;
+    let cp = checkpoint_field(b, "checkpoint")?;
+    let items = field(b, "entries")?
+        .as_array()
+        .ok_or_else(|| bad("entries", "not an array"))?;
+    if items.is_empty() {
+        return Err(bad("entries", "empty"));
+    }
+    let mut verdicts = Vec::with_capacity(items.len());
+    let (mut last, mut own) = (None::<u64>, 0usize);
+    for (i, item) in items.iter().enumerate() {
+        let at = |m: Malformed| Malformed(format!("entries[{i}].{}", m.0));
+        let seq = u64_field(item, "seq").map_err(at)?;
+        if last.is_some_and(|l| seq <= l) {
+            return Err(bad(
+                &format!("entries[{i}].seq"),
+                "not above the seq before it",
+            ));
+        }
+        last = Some(seq);
+        let entry = field(item, "entry").map_err(at)?;
+        if entry.get("job_id").and_then(Value::as_str) == Some(job_id) {
+            own += 1;
+        }
+        verdicts.push(altered_item(item, tree_size, &cp.seal.root).map_err(at)?);
+    }
+    if let Some(v) = signed(&cp, log_id, key, "checkpoint") {
+        return Ok(v);
+    }
+    if cp.seal.tree_size != tree_size {
+        return Ok(Verdict::Altered(format!(
+            "tree_size {tree_size}, but the checkpoint is of size {}",
+            cp.seal.tree_size
+        )));
+    }
+    if let Some(why) = verdicts.into_iter().flatten().next() {
+        return Ok(Verdict::Altered(why));
+    }
+    Ok(Verdict::Ok(format!(
+        "OK: {} entries ({own} of job {job_id:?}, {} decisions that touched it) are in the log {} of size {tree_size}, root {}, checkpoint signed by the pinned key",
+        items.len(),
+        items.len() - own,
         hex::encode(log_id),
         hex::encode(cp.seal.root)
     )))
@@ -409,12 +515,13 @@ fn check(b: &Value, key: &VerifyingKey) -> Result<Verdict, Malformed> {
         }
         id
     };
-    match (b.get("seq"), b.get("old_size")) {
-        (Some(_), None) => check_inclusion(b, &log_id, key),
-        (None, Some(_)) => check_consistency(b, &log_id, key),
+    match (b.get("seq"), b.get("old_size"), b.get("entries")) {
+        (Some(_), None, None) => check_inclusion(b, &log_id, key),
+        (None, Some(_), None) => check_consistency(b, &log_id, key),
+        (None, None, Some(_)) => check_job(b, &log_id, key),
         _ => Err(bad(
             "bundle",
-            "neither an inclusion bundle (seq) nor a consistency bundle (old_size)",
+            "not exactly one of an inclusion bundle (seq), a consistency bundle (old_size) or a job bundle (entries)",
         )),
     }
 }

@@ -185,3 +185,100 @@ fn replay_works_on_a_copy_and_through_argusd() {
         "a copy without projections rebuilds them and agrees"
     );
 }
+
+/// `verify-proof` and `verify.py proof` exit codes for a bundle (Python's
+/// is None when its packages are missing).
+fn proof_codes(bundle: &Path, key: &str) -> (Option<i32>, Option<Option<i32>>, String) {
+    let r = argus(["verify-proof", bundle.to_str().unwrap_or(""), "--key", key]);
+    let mut detail = format!("rust: {} {}", r.stdout.trim(), r.stderr.trim());
+    let py = common::python_ready().then(|| {
+        let o = std::process::Command::new("python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/pyverify/verify.py"))
+            .args(["proof", bundle.to_str().unwrap_or(""), "--key", key])
+            .output()
+            .expect("python3 runs");
+        detail.push_str(&format!(
+            " | python: {}",
+            String::from_utf8_lossy(&o.stdout).trim()
+        ));
+        o.status.code()
+    });
+    (r.code, py, detail)
+}
+
+fn assert_proof(bundle: &Path, key: &str, want: i32) {
+    let (rust, py, detail) = proof_codes(bundle, key);
+    assert_eq!(rust, Some(want), "{detail}");
+    if let Some(py) = py {
+        assert_eq!(py, Some(want), "{detail}");
+    }
+}
+
+#[test]
+fn a_job_proof_bundle_verifies_offline_and_tampering_fails() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("log");
+    let key = init_at(&dir, Some(4096));
+    let (first, last) = write_job(&dir);
+    let bundle = tmp.path().join("jr.proof.json");
+    let d = dir.to_str().unwrap_or("");
+    let r = argus(["replay", d, "jr", "--proof", bundle.to_str().unwrap_or("")]);
+    r.assert_ok();
+    let b: Value = serde_json::from_slice(&std::fs::read(&bundle).expect("bundle written"))
+        .expect("bundle is JSON");
+    let entries = b["entries"].as_array().expect("entries");
+    let seqs: Vec<u64> = entries.iter().filter_map(|e| e["seq"].as_u64()).collect();
+    // The job's 8 entries and the lockdown and release thrown while it ran.
+    assert_eq!(seqs.len(), 10, "{b}");
+    assert_eq!((seqs[0], seqs[seqs.len() - 1]), (first, last));
+    assert!(entries
+        .iter()
+        .any(|e| e["entry"]["kind"] == "lockdown.set" && e["entry"]["job_id"].is_null()));
+    assert_proof(&bundle, &key, 0);
+    let ok = argus(["verify-proof", bundle.to_str().unwrap_or(""), "--key", &key]);
+    assert!(
+        ok.stdout
+            .contains("10 entries (8 of job \"jr\", 2 decisions"),
+        "{}",
+        ok.stdout
+    );
+
+    let variant = |name: &str, f: &dyn Fn(&mut Value)| {
+        let mut v = b.clone();
+        f(&mut v);
+        let path = tmp.path().join(name);
+        std::fs::write(&path, serde_json::to_vec(&v).unwrap_or_default()).unwrap_or(());
+        path
+    };
+    // A cost changed after the fact: the entry hash no longer matches.
+    let cost = variant("cost.json", &|v| {
+        for e in v["entries"].as_array_mut().into_iter().flatten() {
+            if e["entry"]["kind"] == "cost.logged" {
+                e["entry"]["payload"]["usd"] = json!(0.01);
+            }
+        }
+    });
+    assert_proof(&cost, &key, 10);
+    // An entry dropped from the middle still verifies (each proof stands
+    // alone) but one shown twice or out of order is malformed.
+    let dup = variant("dup.json", &|v| {
+        let e = v["entries"][1].clone();
+        if let Some(a) = v["entries"].as_array_mut() {
+            a.insert(2, e);
+        }
+    });
+    assert_proof(&dup, &key, 2);
+    // An audit path node flipped.
+    let path = variant("path.json", &|v| {
+        if let Some(n) = v["entries"][3]["audit_path"][0].as_str() {
+            let flipped = format!("{}{}", if n.starts_with('0') { "1" } else { "0" }, &n[1..]);
+            v["entries"][3]["audit_path"][0] = json!(flipped);
+        }
+    });
+    assert_proof(&path, &key, 10);
+    // Another key: the checkpoint is not the pinned key's.
+    let other = init_at(&tmp.path().join("other"), None);
+    assert_proof(&bundle, &other, 11);
+    let empty = variant("empty.json", &|v| v["entries"] = json!([]));
+    assert_proof(&empty, &key, 2);
+}

@@ -1034,6 +1034,28 @@ def _signed(cp, log_id, pk, name):
     return None
 
 
+def _altered_item(item, size, root):
+    """None, or why one entry's inclusion proof (seq, entry, entry_hash,
+    leaf_hash, audit_path) does not hold in a tree of `size` with `root`."""
+    seq = _uint(item, "seq")
+    entry = _get(item, "entry")
+    eh = _h32(_get(item, "entry_hash"), "entry_hash")
+    lh = _h32(_get(item, "leaf_hash"), "leaf_hash")
+    path = _hashes(item, "audit_path")
+    recomputed = _entry_hash(entry)
+    stated = _h32(_get(entry, "hash", "entry.hash"), "entry.hash")
+    if entry.get("seq") != seq:
+        return "entry.seq is not the bundle's seq %d" % seq
+    if recomputed != eh or stated != eh:
+        return ("seq %d: entry hash from the entry's fields is %s, the bundle says %s"
+                % (seq, recomputed.hex(), eh.hex()))
+    if _leaf(eh) != lh:
+        return "seq %d: leaf_hash is not the leaf hash of entry_hash" % seq
+    if inclusion_root(seq, size, lh, path) != root:
+        return "audit_path does not lead from leaf %d to the checkpoint's root" % seq
+    return None
+
+
 def verify_proof(bundle, pk):
     """Judge a proof bundle (parsed JSON) against the pinned key (32 bytes).
     Returns Failure(OK | USAGE | CONTENT | SIGNATURE, message)."""
@@ -1046,32 +1068,56 @@ def verify_proof(bundle, pk):
         if not isinstance(lid, str) or not _HEX32.match(lid):
             raise BadBundle("log_id: not 32 lowercase hex digits")
         log_id = bytes.fromhex(lid)
-        if "seq" in bundle and "old_size" not in bundle:
-            seq = _uint(bundle, "seq")
-            entry = _get(bundle, "entry")
-            eh = _h32(_get(bundle, "entry_hash"), "entry_hash")
-            lh = _h32(_get(bundle, "leaf_hash"), "leaf_hash")
+        kinds = [k for k in ("seq", "old_size", "entries") if k in bundle]
+        if kinds == ["seq"]:
             size = _uint(bundle, "tree_size")
-            path = _hashes(bundle, "audit_path")
             cp = _cp(bundle, "checkpoint")
-            recomputed = _entry_hash(entry)
-            stated = _h32(_get(entry, "hash", "entry.hash"), "entry.hash")
+            altered = _altered_item(bundle, size, cp.root)
             bad = _signed(cp, log_id, pk, "checkpoint")
             if bad:
                 return bad
             if cp.tree_size != size:
                 return Failure(CONTENT, "tree_size %d, the checkpoint is of size %d" % (size, cp.tree_size))
-            if entry.get("seq") != seq:
-                return Failure(CONTENT, "entry.seq is not the bundle's seq %d" % seq)
-            if recomputed != eh or stated != eh:
-                return Failure(CONTENT, "entry hash from the entry's fields is %s, the bundle says %s"
-                               % (recomputed.hex(), eh.hex()))
-            if _leaf(eh) != lh:
-                return Failure(CONTENT, "leaf_hash is not the leaf hash of entry_hash")
-            if inclusion_root(seq, size, lh, path) != cp.root:
-                return Failure(CONTENT, "audit_path does not lead from leaf %d to the checkpoint's root" % seq)
-            return Failure(OK, "entry seq %d is in log %s of size %d" % (seq, lid, size))
-        if "old_size" in bundle and "seq" not in bundle:
+            if altered:
+                return Failure(CONTENT, altered)
+            return Failure(OK, "entry seq %d is in log %s of size %d" % (bundle["seq"], lid, size))
+        if kinds == ["entries"]:
+            job = _get(bundle, "job_id")
+            if not isinstance(job, str):
+                raise BadBundle("job_id: not a string")
+            size = _uint(bundle, "tree_size")
+            cp = _cp(bundle, "checkpoint")
+            items = _get(bundle, "entries")
+            if not isinstance(items, list):
+                raise BadBundle("entries: not an array")
+            if not items:
+                raise BadBundle("entries: empty")
+            verdicts, last, own = [], None, 0
+            for i, item in enumerate(items):
+                try:
+                    seq = _uint(item, "seq") if isinstance(item, dict) else None
+                    if seq is None:
+                        raise BadBundle("not an object")
+                    if last is not None and seq <= last:
+                        raise BadBundle("seq: not above the seq before it")
+                    last = seq
+                    entry = _get(item, "entry")
+                    if isinstance(entry, dict) and entry.get("job_id") == job:
+                        own += 1
+                    verdicts.append(_altered_item(item, size, cp.root))
+                except BadBundle as e:
+                    raise BadBundle("entries[%d].%s" % (i, e))
+            bad = _signed(cp, log_id, pk, "checkpoint")
+            if bad:
+                return bad
+            if cp.tree_size != size:
+                return Failure(CONTENT, "tree_size %d, the checkpoint is of size %d" % (size, cp.tree_size))
+            for v in verdicts:
+                if v:
+                    return Failure(CONTENT, v)
+            return Failure(OK, "%d entries (%d of job %s) are in log %s of size %d"
+                           % (len(items), own, json.dumps(job), lid, size))
+        if kinds == ["old_size"]:
             m = _uint(bundle, "old_size")
             o_root = _h32(_get(bundle, "old_root"), "old_root")
             n = _uint(bundle, "new_size")
@@ -1090,7 +1136,7 @@ def verify_proof(bundle, pk):
             if not consistency_ok(m, n, o_root, n_root, proof):
                 return Failure(CONTENT, "proof does not show the tree of %d is a prefix of the tree of %d" % (m, n))
             return Failure(OK, "log %s of size %d extends its checkpoint of size %d" % (lid, n, m))
-        raise BadBundle("bundle: neither an inclusion (seq) nor a consistency (old_size) bundle")
+        raise BadBundle("bundle: not exactly one of an inclusion (seq), a consistency (old_size) or a job (entries) bundle")
     except BadBundle as e:
         return Failure(USAGE, "malformed bundle: %s" % e)
 

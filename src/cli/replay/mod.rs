@@ -23,6 +23,7 @@ pub struct Opts<'a> {
     pub until_seq: Option<u64>,
     pub detailed: bool,
     pub requeue: bool,
+    pub proof: Option<&'a Path>,
     pub format: Format,
 }
 
@@ -68,6 +69,15 @@ pub fn run(dir: &Path, o: &Opts<'_>) -> Result<i32> {
         Format::Text => render::text(&mut out, &job, &events, &derived, o.detailed),
     }
     out.flush();
+    if let Some(path) = o.proof {
+        let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+        let n = super::proof::write_job_bundle(dir, o.job, &seqs, path)?;
+        super::eprint(&format!(
+            "argusctl: wrote a job proof bundle of {n} entries to {} (check it with: argusctl verify-proof {} --key HEX)",
+            path.display(),
+            path.display()
+        ));
+    }
     if o.requeue {
         requeue(dir, &job, o)?;
     }
