@@ -5,8 +5,8 @@ use crate::log::safe_fs::{self, Durability};
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"ARGUSIDX";
-/// One 16-byte pair per 4096 entries: 16 MiB indexes a segment of about a
-/// billion entries, far beyond any real one.
+/// One 16-byte pair per 256 entries (4096 in older logs, which still read):
+/// 16 MiB indexes a segment of 268 million entries, far beyond any real one.
 const INDEX_BYTES_MAX: u64 = 16 << 20;
 
 pub fn write(path: &Path, pairs: &[(u64, u64)]) -> Result<()> {

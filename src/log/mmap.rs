@@ -15,8 +15,15 @@
 //! that is outside the contract, as for any mmap-based reader, and such
 //! changes are caught by the hashes readers check, not trusted.
 //!
-//! The unsafe function is private; the only way in is [`map_if_sealed`],
-//! which checks the precondition first.
+//! The active segment's *sealed prefix* is mapped too: its bytes up to the
+//! end of a seal that the caller found signed and whole at the file's end.
+//! The writer only appends after its last seal, and recovery truncates only
+//! after the last whole seal (SPEC §7.2), so those bytes are as immutable as
+//! a sealed segment's; the map never covers the bytes after that seal,
+//! which a torn tail's recovery may cut.
+//!
+//! The unsafe function is private; the only ways in are [`map_if_sealed`]
+//! and [`map_sealed_prefix`], which check their preconditions first.
 use crate::error::{IoContext, Result};
 use log_format::frame::FRAME_HEADER_LEN;
 use log_format::segment::FOOTER_LEN;
@@ -38,6 +45,21 @@ pub fn map_if_sealed(file: &File, path: &Path) -> Result<Option<Mmap>> {
     // SAFETY: the precondition of `map_sealed` was just checked on this
     // descriptor, for this length.
     let map = unsafe { map_sealed(file, len) }.at(path)?;
+    Ok(Some(map))
+}
+
+/// Maps the first `end` bytes of an active segment, which the caller has
+/// shown to end in a whole, signed seal (reading through this descriptor).
+/// `None` if the file is now shorter than that (it was replaced or cut
+/// under the caller: read it instead).
+pub fn map_sealed_prefix(file: &File, path: &Path, end: u64) -> Result<Option<Mmap>> {
+    let len = file.metadata().at(path)?.len();
+    if end == 0 || end > len {
+        return Ok(None);
+    }
+    // SAFETY: the first `end` bytes end in a whole seal of this file, which
+    // nothing in Argus modifies or truncates (module comment).
+    let map = unsafe { map_sealed(file, end) }.at(path)?;
     Ok(Some(map))
 }
 
@@ -67,8 +89,9 @@ fn ends_in_footer(bytes: &[u8]) -> bool {
 ///
 /// # Safety
 /// `file` must be a regular file whose first `len` bytes end in a valid
-/// footer frame (a sealed segment, which nothing in Argus modifies; see the
-/// module comment), checked on this same descriptor.
+/// footer frame (a sealed segment), or in a whole signed seal of the active
+/// segment, checked on this same descriptor: bytes nothing in Argus
+/// modifies or truncates (see the module comment).
 unsafe fn map_sealed(file: &File, len: u64) -> std::io::Result<Mmap> {
     let len = usize::try_from(len).map_err(std::io::Error::other)?;
     // SAFETY: the caller upholds this function's contract.

@@ -14,9 +14,13 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// A segment's bytes: mapped when sealed, read into memory when active.
+/// A segment's bytes: mapped when sealed; for the active segment, its
+/// sealed prefix mapped (up to the end of its last whole seal), or, when
+/// that cannot be shown from the file's end, the whole file read.
 pub enum SegmentBytes {
     Mapped(memmap2::Mmap),
+    /// The active segment's bytes up to the end of its newest seal.
+    SealedPrefix(memmap2::Mmap),
     Owned(Vec<u8>),
 }
 
@@ -24,9 +28,16 @@ impl Deref for SegmentBytes {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         match self {
-            Self::Mapped(m) => m,
+            Self::Mapped(m) | Self::SealedPrefix(m) => m,
             Self::Owned(v) => v,
         }
+    }
+}
+
+impl SegmentBytes {
+    /// A sealed segment's bytes, which never change and have a whole index.
+    fn is_sealed(&self) -> bool {
+        matches!(self, Self::Mapped(_))
     }
 }
 
@@ -43,6 +54,70 @@ pub fn load_path(path: &Path) -> Result<SegmentBytes> {
     let mut buf = Vec::new();
     f.read_to_end(&mut buf).at(path)?;
     Ok(SegmentBytes::Owned(buf))
+}
+
+/// How far back from a segment's end a newest seal is looked for: a commit
+/// is at most a few MiB; a seal further back is found by a whole walk.
+const TAIL_WINDOW: u64 = 8 << 20;
+
+/// `load_path` for readers of a live log: an active segment whose last
+/// write is a whole, signed commit is mapped up to the end of that commit's
+/// seal instead of read whole, so a question about a few entries of a large
+/// active segment touches only their pages. Only the last write can be
+/// undurable (SPEC §7.1) and recovery cuts only after the last whole seal,
+/// so those bytes never change (see `mmap`). Otherwise (a torn or damaged
+/// last write, no seal near the end) the file is read whole and judged by
+/// the walk, as `load_path` does.
+fn load_for_reader(path: &Path, base: u64, key: &SealKey<'_>) -> Result<SegmentBytes> {
+    use std::io::Read;
+    use std::os::unix::fs::FileExt;
+    let mut f = safe_fs::open_read(path)?;
+    if let Some(map) = mmap::map_if_sealed(&f, path)? {
+        return Ok(SegmentBytes::Mapped(map));
+    }
+    let len = f.metadata().at(path)?.len();
+    let from = len.saturating_sub(TAIL_WINDOW);
+    let mut window = vec![0u8; (len - from) as usize];
+    f.read_exact_at(&mut window, from).at(path)?;
+    if let Some((_, end)) = whole_last_seal(&window, from, base, key) {
+        if let Some(map) = mmap::map_sealed_prefix(&f, path, end)? {
+            return Ok(SegmentBytes::SealedPrefix(map));
+        }
+    }
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).at(path)?;
+    Ok(SegmentBytes::Owned(buf))
+}
+
+/// The newest seal in `buf` (the bytes of a segment from offset `from`),
+/// with the offset just past it, accepted only if the write it closes is
+/// whole: walked from the seal before it, or from the header, to it.
+fn whole_last_seal(buf: &[u8], from: u64, base: u64, key: &SealKey<'_>) -> Option<(Seal, u64)> {
+    let seals = log_format::tail::last_seals(buf, from, key, 2);
+    let (newest_at, newest) = seals.first()?;
+    let (start, state) = match seals.get(1) {
+        Some((at, before)) => (
+            at + log_format::tail::SEAL_FRAME_LEN as u64,
+            ChainState::resume_at(before.tree_size),
+        ),
+        None if from == 0 => {
+            let (h, header_len) = log_format::SegmentHeader::decode(buf).ok()?;
+            (header_len as u64, ChainState::from_header(&h))
+        }
+        None => return None,
+    };
+    let walk = ChainWalk::new(buf, from, start, base, state, Checks::default());
+    for item in walk {
+        match item {
+            Ok(Item::Entry { .. }) => {}
+            Ok(Item::Seal { seal, offset, end }) => {
+                let whole = offset == *newest_at && seal.tree_size == newest.tree_size;
+                return whole.then_some((seal, end));
+            }
+            Ok(Item::Footer { .. }) | Err(_) => return None,
+        }
+    }
+    None
 }
 
 /// Where a walk over a segment stopped.
@@ -135,6 +210,38 @@ pub fn visit_sealed_with_seal<'a>(
     Ok(cur)
 }
 
+/// `for_each`'s walk over entries already known to be sealed: each entry in
+/// `from..=to` goes to `f` as it is read. `Break` when the walk reached
+/// past `to` or `f` asked to stop; `Continue` when the segment ended first.
+fn walk_known_sealed(
+    segment: &str,
+    walk: &mut ChainWalk<'_, '_>,
+    from: u64,
+    to: u64,
+    f: &mut impl FnMut(&EntryView<'_>) -> ControlFlow<()>,
+) -> Result<ControlFlow<()>> {
+    for item in walk.by_ref() {
+        let item = item.map_err(|fault| Error::Fault {
+            segment: segment.to_string(),
+            fault,
+        })?;
+        match item {
+            Item::Entry { entry, .. } if entry.seq > to => return Ok(ControlFlow::Break(())),
+            Item::Entry { entry, .. } if entry.seq >= from => {
+                if f(&entry).is_break() {
+                    return Ok(ControlFlow::Break(()));
+                }
+                if entry.seq == to {
+                    return Ok(ControlFlow::Break(()));
+                }
+            }
+            Item::Entry { .. } | Item::Seal { .. } => {}
+            Item::Footer { .. } => break,
+        }
+    }
+    Ok(ControlFlow::Continue(()))
+}
+
 /// Where `LogReader::locate` found an entry.
 #[derive(Debug, Clone)]
 pub struct Location {
@@ -179,7 +286,12 @@ pub struct LogReader {
     loads: AtomicU64,
     /// Seek points of each loaded active segment, built from its bytes on
     /// first use (sealed segments keep theirs in index files).
-    memory_index: Vec<Mutex<Option<SeekPoints>>>,
+    /// Seek points of each segment, found on first use, and whether they
+    /// were built from the bytes (rather than read from an index file).
+    memory_index: Vec<Mutex<Option<(SeekPoints, bool)>>>,
+    /// Entries below this seq are covered by a seal this reader found
+    /// (`latest_seal`), so a read of them need not walk on to their seal.
+    known_sealed: AtomicU64,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -214,6 +326,7 @@ impl LogReader {
             memory_index: bases.iter().map(|_| Mutex::new(None)).collect(),
             bases,
             loads: AtomicU64::new(0),
+            known_sealed: AtomicU64::new(0),
         })
     }
 
@@ -234,25 +347,88 @@ impl LogReader {
             return Ok(bytes.clone());
         }
         self.loads.fetch_add(1, Ordering::Relaxed);
-        let bytes = Arc::new(load_path(&self.dir.segment_path(base))?);
+        let bytes = Arc::new(load_for_reader(
+            &self.dir.segment_path(base),
+            base,
+            &self.seal_key(),
+        )?);
         *slot = Some(bytes.clone());
         Ok(bytes)
     }
 
-    /// The in-memory seek points of segment `base` (as loaded by this
-    /// reader), built once.
-    fn memory_index(&self, base: u64, bytes: &[u8], header_len: usize) -> SeekPoints {
+    /// The seek points of segment `base`, found once per reader: its index
+    /// file (the writer keeps one for the active segment too), else built
+    /// from the bytes this reader holds (and saved, for a sealed segment).
+    /// `rebuild` replaces points that failed their check with points built
+    /// from the bytes, once.
+    fn seek_points(
+        &self,
+        base: u64,
+        bytes: &SegmentBytes,
+        header_len: usize,
+        rebuild: bool,
+    ) -> SeekPoints {
+        let build = || {
+            let pairs = build_index(bytes, header_len, base);
+            if bytes.is_sealed() {
+                let _ = index::write(&self.dir.index_path(base), &pairs);
+            }
+            Arc::new(pairs)
+        };
         let Some(slot) = self
             .bases
             .binary_search(&base)
             .ok()
             .and_then(|i| self.memory_index.get(i))
         else {
-            return Arc::new(build_index(bytes, header_len, base));
+            return build();
         };
         let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
-        slot.get_or_insert_with(|| Arc::new(build_index(bytes, header_len, base)))
-            .clone()
+        match slot.as_ref() {
+            Some((points, built)) if !rebuild || *built => points.clone(),
+            Some(_) => {
+                let points = build();
+                *slot = Some((points.clone(), true));
+                points
+            }
+            None => {
+                let (points, built) = match index::read(&self.dir.index_path(base)) {
+                    Some(pairs) => (Arc::new(pairs), false),
+                    None => (build(), true),
+                };
+                *slot = Some((points.clone(), built));
+                points
+            }
+        }
+    }
+
+    /// Asks the kernel to read ahead the pages that reads of `seqs` will
+    /// touch (from each one's seek point), all at once, so a cold read of
+    /// entries spread over a large log waits for the disk about once
+    /// instead of once per entry. Only a hint: failures are ignored.
+    pub fn prefetch(&self, seqs: &[u64]) {
+        /// Past a seek point, a read walks at most `INDEX_STRIDE` frames.
+        const AHEAD: u64 = 128 << 10;
+        for &seq in seqs {
+            let i = self.bases.partition_point(|b| *b <= seq);
+            let Some(&base) = i.checked_sub(1).and_then(|i| self.bases.get(i)) else {
+                continue;
+            };
+            let Ok(bytes) = self.load(base) else { continue };
+            let map = match &*bytes {
+                SegmentBytes::Mapped(m) | SegmentBytes::SealedPrefix(m) => m,
+                SegmentBytes::Owned(_) => continue,
+            };
+            let Ok((_, hlen)) = self.header(base, &bytes) else {
+                continue;
+            };
+            let points = self.seek_points(base, &bytes, hlen, false);
+            let at = index::seek_point(&points, seq).map_or(hlen as u64, |(_, off)| off);
+            // madvise takes a page-aligned start.
+            let at = at.min(map.len() as u64) & !4095;
+            let len = AHEAD.min(map.len() as u64 - at);
+            let _ = map.advise_range(memmap2::Advice::WillNeed, at as usize, len as usize);
+        }
     }
 
     /// How many segment files this reader has read or mapped: each at most
@@ -295,20 +471,13 @@ impl LogReader {
             (frame.frame_type == FrameType::Entry && v.seq == want)
                 .then(|| skip_frames(bytes, want, off, seq))
         };
-        if !matches!(bytes, SegmentBytes::Mapped(_)) {
-            // The active segment has no index file yet: index the bytes this
-            // reader holds, once, so each question seeks instead of walking
-            // (and hashing) the segment from its start.
-            let pairs = self.memory_index(base, bytes, header_len);
-            return checked(&pairs).unwrap_or(header_len as u64);
-        }
-        let path = self.dir.index_path(base);
-        if let Some(off) = index::read(&path).as_deref().and_then(checked) {
+        if let Some(off) = checked(&self.seek_points(base, bytes, header_len, false)) {
             return off;
         }
-        let pairs = build_index(bytes, header_len, base);
-        let _ = index::write(&path, &pairs);
-        checked(&pairs).unwrap_or(header_len as u64)
+        // The index file was missing a point or wrong (it is a cache that
+        // may be stale, damaged or copied from elsewhere): use points built
+        // from the bytes.
+        checked(&self.seek_points(base, bytes, header_len, true)).unwrap_or(header_len as u64)
     }
 
     /// Visits sealed entries with `from <= seq <= to`, in order.
@@ -334,6 +503,16 @@ impl LogReader {
             let mut walk = ChainWalk::new(&bytes, 0, start, base, state, READER_CHECKS);
             walk.payloads_until(to);
             let name = segment_file_name(base);
+            if to < self.known_sealed.load(Ordering::Relaxed) {
+                // Known to be sealed: hand entries out as they are read and
+                // stop at `to`, instead of walking on to the seal after it
+                // (up to a whole commit further). Readers check payloads,
+                // not the chain, either way.
+                match walk_known_sealed(&name, &mut walk, from, to, &mut f)? {
+                    ControlFlow::Break(()) => break,
+                    ControlFlow::Continue(()) => continue,
+                }
+            }
             let cur = visit_sealed(&name, &mut walk, &self.seal_key(), |v, _| {
                 if v.seq < from {
                     ControlFlow::Continue(())
@@ -426,6 +605,13 @@ impl LogReader {
     /// The newest seal in the log: the last one in the last segment that has
     /// one. Payloads are not read here, only where the valid frames end.
     pub fn latest_seal(&self) -> Result<Seal> {
+        let seal = self.find_latest_seal()?;
+        self.known_sealed
+            .fetch_max(seal.tree_size, Ordering::Relaxed);
+        Ok(seal)
+    }
+
+    fn find_latest_seal(&self) -> Result<Seal> {
         let checks = Checks::default();
         for &base in self.bases.iter().rev() {
             if let Some(seal) = self.tail_seal(base)? {
@@ -462,41 +648,10 @@ impl LogReader {
     /// It reads the segment as this reader loaded it, so the seal it names
     /// and every entry the reader hands out come from one snapshot.
     fn tail_seal(&self, base: u64) -> Result<Option<Seal>> {
-        /// A commit is at most a few MiB; a seal this far back is walked to.
-        const WINDOW: usize = 8 << 20;
         let bytes = self.load(base)?;
         let all: &[u8] = &bytes;
-        let from = all.len().saturating_sub(WINDOW);
-        let buf = &all[from..];
-        let from = from as u64;
-        let key = self.seal_key();
-        let seals = log_format::tail::last_seals(buf, from, &key, 2);
-        let Some((newest_at, newest)) = seals.first() else {
-            return Ok(None);
-        };
-        let (start, state) = match seals.get(1) {
-            Some((at, before)) => (
-                at + log_format::tail::SEAL_FRAME_LEN as u64,
-                ChainState::resume_at(before.tree_size),
-            ),
-            None if from == 0 => match log_format::SegmentHeader::decode(buf) {
-                Ok((h, header_len)) => (header_len as u64, ChainState::from_header(&h)),
-                Err(_) => return Ok(None),
-            },
-            None => return Ok(None),
-        };
-        let walk = ChainWalk::new(buf, from, start, base, state, Checks::default());
-        for item in walk {
-            match item {
-                Ok(Item::Entry { .. }) => {}
-                Ok(Item::Seal { seal, offset, .. }) => {
-                    let whole = offset == *newest_at && seal.tree_size == newest.tree_size;
-                    return Ok(whole.then_some(seal));
-                }
-                Ok(Item::Footer { .. }) | Err(_) => return Ok(None),
-            }
-        }
-        Ok(None)
+        let from = all.len().saturating_sub(TAIL_WINDOW as usize);
+        Ok(whole_last_seal(&all[from..], from as u64, base, &self.seal_key()).map(|(s, _)| s))
     }
 
     pub fn stats(&self) -> Result<Stats> {
@@ -543,18 +698,30 @@ fn skip_frames(bytes: &[u8], at_seq: u64, at: u64, seq: u64) -> u64 {
     at
 }
 
+/// Seek points by hopping frame lengths, without checking CRCs or decoding:
+/// an index is only a hint, since every seek point is checked (a whole,
+/// valid entry frame with the indexed seq) before it is used, so a wrong
+/// point costs a walk from the segment's start, never a wrong answer. The
+/// hop touches only frame headers, which keeps a reader's first question
+/// about a large active segment cheap.
 pub fn build_index(bytes: &[u8], header_len: usize, base: u64) -> Vec<(u64, u64)> {
-    let mut walk = FrameWalk::new(bytes, 0);
-    walk.seek(header_len as u64);
-    let mut seq = base;
+    use log_format::frame::{FRAME_BODY_MAX, FRAME_HEADER_LEN};
+    let stride = crate::log::writer::INDEX_STRIDE;
     let mut out = Vec::new();
-    for f in walk {
-        if f.frame_type == FrameType::Entry {
-            if (seq - base).is_multiple_of(crate::log::writer::INDEX_STRIDE) {
-                out.push((seq, f.offset));
+    let mut seq = base;
+    let mut at = header_len;
+    while let Some(head) = bytes.get(at..at + FRAME_HEADER_LEN) {
+        let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        if len == 0 || len > FRAME_BODY_MAX || at + FRAME_HEADER_LEN + len > bytes.len() {
+            break;
+        }
+        if head[8] == FrameType::Entry as u8 {
+            if (seq - base).is_multiple_of(stride) {
+                out.push((seq, at as u64));
             }
             seq += 1;
         }
+        at += FRAME_HEADER_LEN + len;
     }
     out
 }

@@ -7,7 +7,7 @@ use super::tx::{self, View};
 use super::{Projection, ProjectionError, StoreError};
 use crate::log::reader::LogReader;
 use crate::time::LogClock;
-use log_format::Hash32;
+use log_format::{Hash32, Seal};
 use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -132,13 +132,19 @@ impl Projections {
         p: &dyn Projection,
         cp: &Checkpoint,
         reader: &LogReader,
-        size: u64,
+        seal: &Seal,
     ) -> Result<bool, ProjectionError> {
+        let size = seal.tree_size;
         if cp.version != p.version() || cp.engine != ENGINE_VERSION || cp.next_seq > size {
             return Ok(false);
         }
         if cp.next_seq == 0 {
             return Ok(true);
+        }
+        if cp.next_seq == size {
+            // Caught up: the seal names the entry the checkpoint ends at, so
+            // a view of a caught-up log reads no entry to trust its state.
+            return Ok(hex::encode(seal.head) == cp.last_hash);
         }
         let hash = Self::hash_at(reader, cp.next_seq - 1)?;
         Ok(hash.map(hex::encode).as_deref() == Some(cp.last_hash.as_str()))
@@ -149,13 +155,13 @@ impl Projections {
     fn resume_points(
         &self,
         reader: &LogReader,
-        size: u64,
+        seal: &Seal,
     ) -> Result<Vec<(u64, LogClock)>, ProjectionError> {
         let mut out = Vec::with_capacity(self.set.len());
         for p in &self.set {
             let tree = self.tree(p.name())?;
             match Checkpoint::read(&tree)? {
-                Some(cp) if Self::usable(p.as_ref(), &cp, reader, size)? => {
+                Some(cp) if Self::usable(p.as_ref(), &cp, reader, seal)? => {
                     out.push((cp.next_seq, cp.clock));
                 }
                 cp => {
@@ -202,8 +208,9 @@ impl Projections {
         reader: &LogReader,
         mut progress: impl FnMut(u64, u64),
     ) -> Result<u64, ProjectionError> {
-        let size = reader.latest_seal()?.tree_size;
-        let next = self.resume_points(reader, size)?;
+        let seal = reader.latest_seal()?;
+        let size = seal.tree_size;
+        let next = self.resume_points(reader, &seal)?;
         let Some(start) = next.iter().map(|n| n.0).min() else {
             return Ok(size);
         };

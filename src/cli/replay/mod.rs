@@ -49,6 +49,7 @@ pub fn run(dir: &Path, o: &Opts<'_>) -> Result<i32> {
     if let Some(n) = o.until_seq {
         seqs.retain(|s| *s <= n);
     }
+    st.reader.prefetch(&seqs);
     let events = read(&st.reader, &seqs)?;
     drop(st);
     let (mut events, derived) = timeline::build(events);
