@@ -157,6 +157,15 @@ pub fn prove(
             if naive_root(&hashes) != root {
                 bail!("the checkpoint's root is not the root of the log's entries");
             }
+            // A bundle carries the payload: it must not carry one an
+            // operator erased, and cannot recompute the hash without it.
+            let redactions = crate::log::redactions::Redactions::scan(&r, seq)?;
+            if let Some(red) = redactions.get(seq) {
+                bail!(
+                    "seq {seq} was redacted by entry.redacted at seq {}: an inclusion bundle carries the payload, so none is made for an erased entry (a bundle made before the redaction still verifies)",
+                    red.by_seq
+                );
+            }
             let mut entry = None;
             r.for_each(seq, seq, |v| {
                 entry = Some((render(v, Format::Json), v.hash()));
