@@ -44,7 +44,12 @@ impl Redaction {
         }
         let p: Value = serde_json::from_slice(v.payload).ok()?;
         let target_seq = p.get("target_seq")?.as_u64()?;
-        let hash = hex::decode(p.get("payload_hash")?.as_str()?).ok()?;
+        let hash = p.get("payload_hash")?.as_str()?;
+        // SPEC §4.2.1: exactly 64 lowercase hex digits, as the writer prints it.
+        if hash.len() != 64 || !hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return None;
+        }
+        let hash = hex::decode(hash).ok()?;
         let reason = p.get("reason")?.as_str()?.to_string();
         (target_seq < v.seq).then_some(())?;
         Some(Self {
