@@ -290,7 +290,7 @@ fn an_agent_cannot_write_entry_redacted() {
     let dir = tmp.path();
     let line = json!({"kind": "entry.redacted",
         "payload": {"target_seq": 0, "payload_hash": "00".repeat(32), "reason": "mine"}});
-    let r = argus_stdin(["append", &d(dir)], &to_lines(&[line.clone()]));
+    let r = argus_stdin(["append", &d(dir)], &to_lines(std::slice::from_ref(&line)));
     assert_ne!(r.code, Some(0), "{}", r.ctx());
     assert!(r.stderr.contains("argusctl redact"), "{}", r.ctx());
 
