@@ -205,6 +205,20 @@ impl EntryView<'_> {
     pub fn payload_matches(&self) -> bool {
         payload_hash(self.payload) == self.payload_hash
     }
+
+    /// True when the payload is in the erased form (SPEC §4.2.1): at least
+    /// one byte, every byte 0x00, and no longer matching its hash. A writer
+    /// stores JSON, and no JSON text is all zero bytes, so the form cannot
+    /// be mistaken for a payload; whether an erasure was *allowed* is for
+    /// the verifier to judge against a later `entry.redacted`.
+    pub fn payload_erased(&self) -> bool {
+        is_zeroed(self.payload) && !self.payload_matches()
+    }
+}
+
+/// Non-empty and every byte 0x00: the erased form's bytes.
+pub fn is_zeroed(bytes: &[u8]) -> bool {
+    !bytes.is_empty() && bytes.iter().all(|b| *b == 0)
 }
 
 /// `kind` grammar: `[a-z0-9_]+(\.[a-z0-9_]+)*`.

@@ -9,6 +9,7 @@
 #![deny(unsafe_code)]
 
 pub mod entry;
+pub mod erase;
 pub mod error;
 pub mod frame;
 pub mod hash;

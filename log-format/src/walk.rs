@@ -24,6 +24,11 @@ pub struct Checks<'k> {
     pub chain: bool,
     /// Each payload matches its payload hash.
     pub payload: bool,
+    /// With `payload`: a payload in the erased form (SPEC §4.2.1) is handed
+    /// out marked `erased` instead of failing. Whether a later redaction
+    /// allows it is the caller's judgement (verify's, at the end of the
+    /// log), since the walker sees one segment and the redaction comes later.
+    pub erased: bool,
     /// Track the Merkle compact range and check each seal's root.
     pub merkle: bool,
     /// Check each seal's key id and signature with this key.
@@ -83,6 +88,9 @@ pub enum Item<'a> {
         offset: u64,
         /// The entry hash, when the walk computed it (chain or Merkle checks).
         hash: Option<Hash32>,
+        /// The payload was checked and is in the erased form (only with
+        /// `Checks::erased`); its bytes are zeros, not the payload.
+        erased: bool,
     },
     Seal {
         seal: Seal,
@@ -342,8 +350,12 @@ impl<'a, 'k> ChainWalk<'a, 'k> {
                 _ => {}
             }
         }
+        let mut erased = false;
         if self.checks.payload && v.seq <= self.payload_until && !v.payload_matches() {
-            return Err(Fault::PayloadMismatch { offset, seq: v.seq });
+            if !(self.checks.erased && crate::entry::is_zeroed(v.payload)) {
+                return Err(Fault::PayloadMismatch { offset, seq: v.seq });
+            }
+            erased = true;
         }
         let hash = if self.checks.chain || self.checks.merkle {
             let h = v.hash();
@@ -363,6 +375,7 @@ impl<'a, 'k> ChainWalk<'a, 'k> {
             entry: v,
             offset,
             hash,
+            erased,
         })
     }
 

@@ -45,6 +45,9 @@ fn run(mut cli: Cli) -> Result<i32> {
         | Cmd::Inspect { .. }
         | Cmd::Audit { .. }
         | Cmd::Export(_) => false,
+        // compact rewrites segments under the writer lock; argusd holding
+        // it is a refusal, never a forward.
+        Cmd::Compact { .. } => false,
         // import writes entries in every class: only into a new log, here.
         Cmd::Import(_) => false,
         // sign and verify-artifact read the file here and send argusd only

@@ -393,6 +393,25 @@ pub enum Cmd {
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Erase one entry's payload for readers: an operator's entry.redacted naming its seq, payload hash and why.
+    #[command(after_help = cli::redact::AFTER_HELP)]
+    Redact {
+        dir: PathBuf,
+        /// The entry whose payload is erased.
+        seq: u64,
+        /// Why (required, at most 1024 characters; on the record beside the erasure).
+        #[arg(long)]
+        reason: String,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Rewrite sealed segments: overwrite redacted payloads with zeros (same length; chain, seals and proofs unchanged).
+    #[command(after_help = cli::compact::AFTER_HELP)]
+    Compact {
+        dir: PathBuf,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// What stands: hard kill, lockdown, soft kills, incident, and flag files the log does not explain.
     #[command(
         after_help = "Examples:\n  argusctl control ./audit\n  argusctl control ./audit -o json | jq .hard_kill.reason"
@@ -766,6 +785,13 @@ pub fn dispatch(cmd: Cmd) -> Result<i32> {
         Cmd::Import(args) => cli::import::run(&args),
         Cmd::Sign(args) => cli::artifact::sign(&args, None),
         Cmd::VerifyArtifact(args) => cli::artifact::verify(&args, None),
+        Cmd::Redact {
+            dir,
+            seq,
+            reason,
+            format,
+        } => cli::redact::run(&dir, seq, &reason, format),
+        Cmd::Compact { dir, format } => cli::compact::run(&dir, format),
         // @@dispatch: match arms for the variants above, above this marker
         Cmd::Kinds { format } => cli::kinds::list(format).map(|_| 0),
         Cmd::Jobs {
@@ -860,6 +886,8 @@ impl Cmd {
             | Cmd::Kill { dir, .. }
             | Cmd::Lockdown { dir, .. }
             | Cmd::Release { dir, .. }
+            | Cmd::Redact { dir, .. }
+            | Cmd::Compact { dir, .. }
             | Cmd::Control { dir, .. }
             | Cmd::Anomalies { dir, .. }
             | Cmd::Audit { dir, .. }

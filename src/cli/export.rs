@@ -9,13 +9,14 @@
 //! payload, and `timestamp` is exact to the nanosecond.
 use super::{rfc3339_ns, Out};
 use crate::log::reader::LogReader;
+use crate::log::redactions::{Redaction, Redactions, Shown};
 use anyhow::{Context, Result};
 use log_format::EntryView;
 use serde_json::value::RawValue;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-pub const AFTER_HELP: &str = "Each record: {\"timestamp\", \"log_id\", \"seq\", \"event_type\", \"job_id\", \"step_id\", \"agent\",\n\"actor\", \"parent\", \"payload\", \"hash\", \"prev\"}. timestamp is RFC 3339 UTC to the nanosecond and\npayload is the stored payload, so the entry hash can be recomputed from a record alone.\njsonl prints one record per line; json-seq is RFC 7464 (each record starts with 0x1E and\nends with LF). --job uses the job index (the jobs projection) to read only the job's\nentries; while argusd serves the log it scans instead. Only sealed entries are exported.\nRead locally (no lock), never through argusd.\n\nExamples:\n  argusctl export ./audit > audit.jsonl\n  argusctl export ./audit --from 1000 --to 1999 --format json-seq | siem-forwarder\n  argusctl export ./audit --job job-7f3a | jq -c '{seq,event_type,actor}'";
+pub const AFTER_HELP: &str = "Each record: {\"timestamp\", \"log_id\", \"seq\", \"event_type\", \"job_id\", \"step_id\", \"agent\",\n\"actor\", \"parent\", \"payload\", \"hash\", \"prev\"}. timestamp is RFC 3339 UTC to the nanosecond and\npayload is the stored payload, so the entry hash can be recomputed from a record alone; a\npayload an operator erased (argusctl redact) is null, with \"payload_hash\" and \"redacted\"\n{by_seq, actor, ts, reason} in its place (import refuses such a record).\njsonl prints one record per line; json-seq is RFC 7464 (each record starts with 0x1E and\nends with LF). --job uses the job index (the jobs projection) to read only the job's\nentries; while argusd serves the log it scans instead. Only sealed entries are exported.\nRead locally (no lock), never through argusd.\n\nExamples:\n  argusctl export ./audit > audit.jsonl\n  argusctl export ./audit --from 1000 --to 1999 --format json-seq | siem-forwarder\n  argusctl export ./audit --job job-7f3a | jq -c '{seq,event_type,actor}'";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {
@@ -54,13 +55,30 @@ struct Record<'a> {
     actor: &'a str,
     parent: Option<u64>,
     payload: Box<RawValue>,
+    /// Only for an erased payload (`payload` is then null): its stored
+    /// hash, so the entry hash can still be recomputed from the record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload_hash: Option<String>,
+    /// Who erased the payload, when and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redacted: Option<serde_json::Value>,
     hash: String,
     prev: String,
 }
 
-/// One entry as an export record (one line of JSON, not yet escaped).
-pub fn record(v: &EntryView<'_>, log_id: &str) -> Result<String> {
-    let text = std::str::from_utf8(v.payload).unwrap_or("null");
+/// One entry as an export record (one line of JSON, not yet escaped). A
+/// redacted payload is exported as null with its hash and the redaction,
+/// never as its bytes; zeros no redaction explains are refused.
+pub fn record(v: &EntryView<'_>, log_id: &str, redactions: &Redactions) -> Result<String> {
+    let redaction = match redactions.shown(v) {
+        Shown::Payload => None,
+        Shown::Erased(r) => Some(r),
+        Shown::Unexplained => return Err(super::unexplained_erasure(v.seq)),
+    };
+    let text = match redaction {
+        Some(_) => "null",
+        None => std::str::from_utf8(v.payload).unwrap_or("null"),
+    };
     let text = if text.is_empty() { "null" } else { text };
     // As `cat -o json`: stored bytes that are not JSON (a hand-made log)
     // are exported as a JSON string rather than dropped.
@@ -78,6 +96,8 @@ pub fn record(v: &EntryView<'_>, log_id: &str) -> Result<String> {
         actor: v.actor,
         parent: v.parent,
         payload,
+        payload_hash: redaction.map(|_| hex::encode(v.payload_hash)),
+        redacted: redaction.map(Redaction::json),
         hash: hex::encode(v.hash()),
         prev: hex::encode(v.prev),
     })?)
@@ -87,9 +107,10 @@ pub fn run(a: &ExportArgs) -> Result<()> {
     let r = LogReader::open(&a.dir).with_context(|| format!("opening {}", a.dir.display()))?;
     let log_id = r.meta.log_id.clone();
     let to = a.to.unwrap_or(u64::MAX);
+    let redactions = Redactions::scan(&r, a.from)?;
     let mut out = Out::default();
     let mut failed = None;
-    let mut emit = |v: &EntryView<'_>| match record(v, &log_id) {
+    let mut emit = |v: &EntryView<'_>| match record(v, &log_id, &redactions) {
         Ok(s) => {
             match a.format {
                 ExportFormat::Jsonl => out.json(&s),

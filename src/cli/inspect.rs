@@ -11,8 +11,9 @@
 //! 1,000,000); when the bound stops it short of the head, the output says
 //! which seqs were searched.
 use super::safe::esc;
-use super::{eprint, render, Format, Out, EXIT_USAGE};
+use super::{eprint, erased_text, render_checked, Format, Out, EXIT_USAGE};
 use crate::log::reader::{Location, LogReader};
+use crate::log::redactions::{Redaction, Redactions, Shown};
 use crate::time::rfc3339_ns;
 use anyhow::{Context, Result};
 use log_format::hash::merkle_leaf;
@@ -123,6 +124,10 @@ struct Found {
     actor: String,
     /// The payload's JSON as `cat -o json` holds it.
     payload: String,
+    /// The redaction that erased the payload, if one did.
+    redacted: Option<Redaction>,
+    /// The payload bytes are zeros already (`argusctl compact` ran).
+    zeroed: bool,
     loc: Location,
 }
 
@@ -139,9 +144,15 @@ pub fn run(dir: &Path, seq: u64, scan: u64, format: Format) -> Result<i32> {
         ));
         return Ok(EXIT_USAGE);
     };
+    let redactions = Redactions::scan(&r, seq)?;
     let mut found = r
         .locate(seq, |v, loc| Found {
-            entry: render(v, Format::Json),
+            entry: render_checked(v, Format::Json, &redactions).unwrap_or_default(),
+            redacted: match redactions.shown(v) {
+                Shown::Erased(red) => Some(red.clone()),
+                _ => None,
+            },
+            zeroed: v.payload_erased(),
             parent: v.parent,
             hash: v.hash(),
             prev: v.prev,
@@ -159,6 +170,9 @@ pub fn run(dir: &Path, seq: u64, scan: u64, format: Format) -> Result<i32> {
         .with_context(|| {
             format!("seq {seq} is below the head ({head}) but no sealed entry has it")
         })?;
+    if found.zeroed && found.redacted.is_none() {
+        return Err(super::unexplained_erasure(seq));
+    }
     found.payload = serde_json::from_str::<PayloadOf<'_>>(&found.entry)?
         .payload
         .get()
@@ -279,16 +293,29 @@ fn text(f: &Found, v: &Inspected) -> Vec<String> {
         f.parent.map_or("-".to_string(), |p| p.to_string())
     ));
     // The payload as `cat` shows it: JSON, invisible characters escaped.
-    out.push(format!("  payload      {}", super::safe::json(&f.payload)));
+    match &f.redacted {
+        Some(r) => out.push(format!("  payload      {}", esc(&erased_text(r)))),
+        None => out.push(format!("  payload      {}", super::safe::json(&f.payload))),
+    }
     out.push(String::new());
     let h = &v.hashes;
     out.push("hashes".into());
     out.push(format!("  entry        {}", h.entry));
     out.push(format!("  prev         {}", h.prev));
-    out.push(format!(
-        "  payload      {}  (stored; the payload matches it)",
-        h.payload
-    ));
+    out.push(match (&f.redacted, f.zeroed) {
+        (None, _) => format!(
+            "  payload      {}  (stored; the payload matches it)",
+            h.payload
+        ),
+        (Some(_), true) => format!(
+            "  payload      {}  (stored; the bytes are erased: zeros no longer match it)",
+            h.payload
+        ),
+        (Some(_), false) => format!(
+            "  payload      {}  (stored; the bytes are still on disk until `argusctl compact`)",
+            h.payload
+        ),
+    });
     out.push(format!(
         "  merkle leaf  {}  (leaf {} = BLAKE3(0x00 || entry hash))",
         h.merkle_leaf, h.leaf_index

@@ -11,6 +11,7 @@ pub mod artifact;
 pub mod audit;
 pub mod breakers;
 pub mod command;
+pub mod compact;
 pub mod config;
 pub mod context;
 pub mod control;
@@ -35,6 +36,7 @@ pub mod policy;
 pub mod projections;
 pub mod proof;
 pub mod read;
+pub mod redact;
 pub mod remote;
 pub mod replay;
 pub mod routes;
@@ -48,6 +50,7 @@ pub mod workers;
 pub mod tail;
 pub mod verify;
 
+use crate::log::redactions::{Redaction, Redactions, Shown};
 use log_format::EntryView;
 use serde_json::value::RawValue;
 use std::io::Write;
@@ -248,14 +251,64 @@ struct EntryJson<'a> {
     actor: &'a str,
     parent: Option<u64>,
     payload: Box<RawValue>,
+    /// Who erased the payload, when and why (`payload` is then null).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redacted: Option<serde_json::Value>,
+    /// The payload is zeroed and this output did not look up a redaction
+    /// (argusd's live feed); `verify` judges whether one explains it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    erased: bool,
     hash: String,
     prev: String,
 }
 
 /// One entry in the chosen format, as a single line (print it with
-/// `Out::put`, which applies the format's escaping).
+/// `Out::put`, which applies the format's escaping). A payload in the
+/// erased form is shown as null, never as its zero bytes; commands that
+/// show history use [`render_checked`], which also names the redaction.
 pub fn render(v: &EntryView<'_>, format: Format) -> String {
-    let text = std::str::from_utf8(v.payload).unwrap_or("null");
+    render_as(v, format, Shown::Payload)
+}
+
+/// `render`, held to the log's redactions: an erased payload names who
+/// erased it, when and why, and zero bytes no redaction explains are
+/// refused as tampering, as a payload that does not match its hash is.
+pub fn render_checked(
+    v: &EntryView<'_>,
+    format: Format,
+    redactions: &Redactions,
+) -> anyhow::Result<String> {
+    match redactions.shown(v) {
+        Shown::Unexplained => Err(unexplained_erasure(v.seq)),
+        shown => Ok(render_as(v, format, shown)),
+    }
+}
+
+/// The refusal for zero bytes no redaction explains.
+pub fn unexplained_erasure(seq: u64) -> anyhow::Error {
+    anyhow::anyhow!(
+        "seq {seq}: the payload is zeroed but no entry.redacted by an operator explains it (content altered); run `argusctl verify`"
+    )
+}
+
+/// The text a redacted payload is shown as.
+pub fn erased_text(r: &Redaction) -> String {
+    format!(
+        "<erased by entry.redacted seq {} ({}) at {}: {}>",
+        r.by_seq,
+        r.actor,
+        rfc3339_ns(r.ts_ns),
+        serde_json::Value::from(r.reason.as_str())
+    )
+}
+
+fn render_as(v: &EntryView<'_>, format: Format, shown: Shown<'_>) -> String {
+    let hidden = !matches!(shown, Shown::Payload) || v.payload_erased();
+    let text = if hidden {
+        "null"
+    } else {
+        std::str::from_utf8(v.payload).unwrap_or("null")
+    };
     let text = if text.is_empty() { "null" } else { text };
     // Stored bytes that are not JSON (only possible in a hand-made log) are
     // shown as a JSON string rather than hidden.
@@ -263,6 +316,10 @@ pub fn render(v: &EntryView<'_>, format: Format) -> String {
         .or_else(|_| RawValue::from_string(serde_json::Value::from(text).to_string()));
     let Ok(payload) = payload else {
         return format!("seq {}: payload cannot be rendered", v.seq);
+    };
+    let redaction = match shown {
+        Shown::Erased(r) => Some(r),
+        _ => None,
     };
     match format {
         Format::Json => serde_json::to_string(&EntryJson {
@@ -275,6 +332,8 @@ pub fn render(v: &EntryView<'_>, format: Format) -> String {
             actor: v.actor,
             parent: v.parent,
             payload,
+            redacted: redaction.map(Redaction::json),
+            erased: hidden && redaction.is_none(),
             hash: hex::encode(v.hash()),
             prev: hex::encode(v.prev),
         })
@@ -296,9 +355,14 @@ pub fn render(v: &EntryView<'_>, format: Format) -> String {
                 s.push_str(&format!(" parent={p}"));
             }
             s.push(' ');
-            // The payload stays JSON you can paste: its strings are already
-            // JSON-escaped, so only invisible characters need rewriting.
-            s.push_str(&safe::json(payload.get()));
+            match (redaction, hidden) {
+                (Some(r), _) => s.push_str(&safe::esc(&erased_text(r)).to_string()),
+                (None, true) => s.push_str("<erased>"),
+                // The payload stays JSON you can paste: its strings are
+                // already JSON-escaped, so only invisible characters need
+                // rewriting.
+                (None, false) => s.push_str(&safe::json(payload.get())),
+            }
             s
         }
     }

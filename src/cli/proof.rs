@@ -1,7 +1,8 @@
 //! `argusctl prove` and `argusctl verify-proof`: RFC 9162 inclusion and
 //! consistency proofs packed with signed checkpoints into a JSON bundle that
 //! can be checked offline with nothing but the log's public key (SPEC §11).
-use super::{eprint, render, Format, Out, EXIT_USAGE};
+use super::{eprint, render_checked, Format, Out, EXIT_USAGE};
+use crate::log::redactions::Redactions;
 use crate::log::dir::parse_public_key;
 use crate::log::reader::LogReader;
 use anyhow::{bail, Context, Result};
@@ -73,16 +74,29 @@ fn hexes(v: &[Hash32]) -> Vec<String> {
 /// prints it, its hashes and its audit path in the tree over `hashes`.
 /// Refused when the entry's hash cannot be recomputed from that JSON,
 /// since an offline verifier could then not check it.
-fn inclusion_item(r: &LogReader, hashes: &[Hash32], seq: u64) -> Result<Value> {
+fn inclusion_item(
+    r: &LogReader,
+    hashes: &[Hash32],
+    seq: u64,
+    redactions: &Redactions,
+) -> Result<Value> {
     let mut entry = None;
     r.for_each(seq, seq, |v| {
-        entry = Some((render(v, Format::Json), v.hash()));
+        entry = Some(
+            render_checked(v, Format::Json, redactions)
+                .map(|json| (json, v.hash(), v.payload_hash)),
+        );
         ControlFlow::Break(())
     })?;
-    let Some((entry_json, entry_hash)) = entry else {
+    let Some((entry_json, entry_hash, payload_hash)) = entry.transpose()? else {
         bail!("seq {seq} is not a sealed entry of this log");
     };
-    let entry: Value = serde_json::from_str(&entry_json)?;
+    let mut entry: Value = serde_json::from_str(&entry_json)?;
+    if entry.get("redacted").is_some_and(|r| !r.is_null()) {
+        // An erased payload is withheld: the bundle carries its hash, which
+        // is all the entry hash needs (SPEC §11), and never the payload.
+        entry["payload_hash"] = json!(hex::encode(payload_hash));
+    }
     match recompute_entry_hash(&entry) {
         Ok(h) if h == entry_hash => {}
         _ => bail!(
@@ -117,9 +131,10 @@ pub fn write_job_bundle(dir: &Path, job_id: &str, seqs: &[u64], output: &Path) -
     if naive_root(&hashes) != seal.root {
         bail!("the latest seal's root is not the root of the log's entries");
     }
+    let redactions = Redactions::scan(&r, seqs.first().copied().unwrap_or(0))?;
     let entries = seqs
         .iter()
-        .map(|s| inclusion_item(&r, &hashes, *s))
+        .map(|s| inclusion_item(&r, &hashes, *s, &redactions))
         .collect::<Result<Vec<_>>>()?;
     let bundle = json!({
         "version": 1,
@@ -221,7 +236,8 @@ pub fn prove(
             if naive_root(&hashes) != root {
                 bail!("the checkpoint's root is not the root of the log's entries");
             }
-            let mut bundle = inclusion_item(&r, &hashes, seq)?;
+            let redactions = Redactions::scan(&r, seq)?;
+            let mut bundle = inclusion_item(&r, &hashes, seq, &redactions)?;
             bundle["version"] = json!(1);
             bundle["log_id"] = json!(hex::encode(r.log_id));
             bundle["tree_size"] = json!(size);
@@ -327,12 +343,27 @@ fn recompute_entry_hash(e: &Value) -> Result<Hash32, Malformed> {
         .get("payload")
         .ok_or_else(|| bad(&f("payload"), "missing"))?;
     let payload_bytes = crate::json::to_canonical(payload);
+    // A payload erased by a redaction is withheld: null, with its hash.
+    let stored_hash = match obj.get("payload_hash") {
+        None => payload_hash(&payload_bytes),
+        Some(h) if payload.is_null() => hex32(
+            h.as_str()
+                .ok_or_else(|| bad(&f("payload_hash"), "not a string"))?,
+            &f("payload_hash"),
+        )?,
+        Some(_) => {
+            return Err(bad(
+                &f("payload_hash"),
+                "given with a payload (only a withheld payload is given by its hash)",
+            ))
+        }
+    };
     let view = EntryView {
         seq,
         ts_ns: ts,
         parent,
         prev,
-        payload_hash: payload_hash(&payload_bytes),
+        payload_hash: stored_hash,
         kind,
         job_id,
         step_id,
@@ -408,8 +439,13 @@ fn check_inclusion(b: &Value, log_id: &LogId, key: &VerifyingKey) -> Result<Verd
     if let Some(why) = altered {
         return Ok(Verdict::Altered(why));
     }
+    let withheld = if field(b, "entry")?.get("payload_hash").is_some() {
+        " (its payload withheld: erased by a redaction)"
+    } else {
+        ""
+    };
     Ok(Verdict::Ok(format!(
-        "OK: entry seq {seq} ({}) is in the log {} of size {tree_size}, root {}, checkpoint signed by the pinned key",
+        "OK: entry seq {seq} ({}){withheld} is in the log {} of size {tree_size}, root {}, checkpoint signed by the pinned key",
         str_field(b, "entry_hash")?,
         hex::encode(log_id),
         hex::encode(cp.seal.root)
@@ -430,7 +466,7 @@ fn check_job(b: &Value, log_id: &LogId, key: &VerifyingKey) -> Result<Verdict, M
         return Err(bad("entries", "empty"));
     }
     let mut verdicts = Vec::with_capacity(items.len());
-    let (mut last, mut own) = (None::<u64>, 0usize);
+    let (mut last, mut own, mut withheld) = (None::<u64>, 0usize, 0usize);
     for (i, item) in items.iter().enumerate() {
         let at = |m: Malformed| Malformed(format!("entries[{i}].{}", m.0));
         let seq = u64_field(item, "seq").map_err(at)?;
@@ -445,6 +481,7 @@ fn check_job(b: &Value, log_id: &LogId, key: &VerifyingKey) -> Result<Verdict, M
         if entry.get("job_id").and_then(Value::as_str) == Some(job_id) {
             own += 1;
         }
+        withheld += usize::from(entry.get("payload_hash").is_some());
         verdicts.push(altered_item(item, tree_size, &cp.seal.root).map_err(at)?);
     }
     if let Some(v) = signed(&cp, log_id, key, "checkpoint") {
@@ -460,7 +497,7 @@ fn check_job(b: &Value, log_id: &LogId, key: &VerifyingKey) -> Result<Verdict, M
         return Ok(Verdict::Altered(why));
     }
     Ok(Verdict::Ok(format!(
-        "OK: {} entries ({own} of job {job_id:?}, {} decisions that touched it) are in the log {} of size {tree_size}, root {}, checkpoint signed by the pinned key",
+        "OK: {} entries ({own} of job {job_id:?}, {} decisions that touched it; {withheld} payloads withheld as erased) are in the log {} of size {tree_size}, root {}, checkpoint signed by the pinned key",
         items.len(),
         items.len() - own,
         hex::encode(log_id),

@@ -1,9 +1,10 @@
 //! `argusctl tail`: the last entries, optionally following new ones as they
 //! are sealed. Following polls the active segment from the last seal it
 //! consumed, so it never re-reads the log and never shows unsealed entries.
-use super::{render, Format, Out};
+use super::{render, render_checked, Format, Out};
 use crate::log::follow::Follower;
 use crate::log::reader::LogReader;
+use crate::log::redactions::Redactions;
 use anyhow::{Context, Result};
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
@@ -23,16 +24,27 @@ pub fn run(dir: &Path, n: usize, follow: bool, filter: Filter, format: Format) -
     };
     let mut last: VecDeque<String> = VecDeque::with_capacity(n.min(4096) + 1);
     let mut next_seq = from;
+    let redactions = Redactions::scan(&r, from)?;
+    let mut failed = None;
     r.for_each(from, u64::MAX, |v| {
         next_seq = v.seq + 1;
         if filter.matches(v) && n > 0 {
             if last.len() == n {
                 last.pop_front();
             }
-            last.push_back(render(v, format));
+            match render_checked(v, format, &redactions) {
+                Ok(line) => last.push_back(line),
+                Err(e) => {
+                    failed = Some(e);
+                    return ControlFlow::Break(());
+                }
+            }
         }
         ControlFlow::Continue(())
     })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
     for l in &last {
         out.put(format, l);
     }

@@ -105,6 +105,15 @@ pub fn run(
                 )),
                 Some(f) => out.line(&format!("FAIL {f}")),
             }
+            for e in &report.erased {
+                out.line(&format!(
+                    "erased: seq {} by entry.redacted at seq {} ({}, reason {})",
+                    e.seq,
+                    e.by_seq,
+                    super::safe::esc(&e.actor),
+                    serde_json::Value::from(e.reason.as_str())
+                ));
+            }
         }
     }
     out.flush();

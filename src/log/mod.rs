@@ -3,6 +3,7 @@
 pub mod control_flags;
 pub mod dir;
 pub mod entry;
+pub mod erase;
 pub mod follow;
 pub mod index;
 pub mod keys;
@@ -13,6 +14,7 @@ pub mod lock;
 mod mmap;
 pub mod reader;
 pub mod recovery;
+pub mod redactions;
 pub mod safe_fs;
 pub mod verify;
 pub mod writer;

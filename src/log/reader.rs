@@ -133,10 +133,14 @@ pub struct Cursor {
 
 /// What readers check: each payload against its hash, so a payload edited in
 /// place (CRC fixed up) is refused instead of believed. The chain and the
-/// seal signatures are `verify`'s to check.
+/// seal signatures are `verify`'s to check. A payload in the erased form
+/// (SPEC §4.2.1) is handed out as zeros, never as a payload: the commands
+/// that show payloads hold it to its redaction (`log::redactions`), and
+/// projections read it as no payload at all.
 pub const READER_CHECKS: Checks<'static> = Checks {
     chain: false,
     payload: true,
+    erased: true,
     merkle: false,
     signatures: None,
 };

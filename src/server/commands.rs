@@ -87,7 +87,11 @@ pub fn access(cmd: &Cmd) -> Result<Access, String> {
         | Cmd::Kill { .. }
         | Cmd::Lockdown { .. }
         | Cmd::Release { .. }
+        | Cmd::Redact { .. }
         | Cmd::Token(_) => Access::Decide,
+        Cmd::Compact { .. } => {
+            return Err("compact rewrites segments under the writer lock argusd holds: stop argusd, compact, start it again".into())
+        }
         Cmd::Projections(ProjCmd::Rebuild { .. }) => {
             return Err("projections rebuild resets the store argusd is serving from: stop argusd, rebuild, start it again".into())
         }

@@ -36,6 +36,7 @@ mod python_crosscheck;
 mod read_once;
 mod readonly_copy;
 mod recovery_record;
+mod redact;
 mod replay;
 mod roundtrip;
 mod scenario;

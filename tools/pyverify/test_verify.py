@@ -508,6 +508,92 @@ class VerifyTest(unittest.TestCase):
         self.assertCode(13)
 
 
+class ErasureTest(unittest.TestCase):
+    """SPEC §4.2.1: a payload in the erased form (all zero bytes, same length) is
+    accepted only with a later entry.redacted by an operator naming its seq and
+    payload hash; the report lists each erasure."""
+
+    PAYLOAD = b'{"api_key":"sk-live-hunter2"}'
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="pyverify-erase-")
+        self.d = os.path.join(self.tmp, "log")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def log(self, actor=b"operator:uid:1:alice", target=1, hash_of=None, reason="leaked key"):
+        w = Writer(self.d)
+        for i in range(3):
+            w.append(payload=self.PAYLOAD if i == 1 else b'{"i":%d}' % i)
+        w.commit()
+        ph = DK("argus.log v1 payload", hash_of if hash_of is not None else self.PAYLOAD).hex()
+        red = json.dumps({"payload_hash": ph, "reason": reason, "target_seq": target},
+                         separators=(",", ":"), sort_keys=True).encode()
+        w.append(kind=b"entry.redacted", payload=red, actor=actor, job=b"")
+        w.commit()
+        return w
+
+    def zero(self, w, seq=1):
+        path = w.seg_path()
+        off, typ, ln = frames_of(path)[seq]
+        data = bytearray(rd(path))
+        end = off + 9 + ln - 136
+        start = end - len(self.PAYLOAD)
+        self.assertEqual(bytes(data[start:end]), self.PAYLOAD)
+        data[start:end] = bytes(len(self.PAYLOAD))
+        wr(path, bytes(data))
+        refresh_crc(path, off)
+        return off
+
+    def check(self, w):
+        return run(self.d, key=w.pk.hex())
+
+    def test_erased_with_a_matching_redaction_passes_and_is_reported(self):
+        w = self.log()
+        off = self.zero(w)
+        rc, out = self.check(w)
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(out["erased"], [{"seq": 1, "segment": "%020d.seg" % 0, "offset": off,
+                                          "by_seq": 3, "actor": "operator:uid:1:alice",
+                                          "reason": "leaked key"}])
+
+    def test_redaction_alone_changes_nothing(self):
+        w = self.log()
+        rc, out = self.check(w)
+        self.assertEqual((rc, out["erased"]), (0, []), out)
+
+    def test_zeros_without_a_redaction_are_content(self):
+        w = self.log(target=0)
+        off = self.zero(w)
+        rc, out = self.check(w)
+        self.assertEqual((rc, out["seq"], out["offset"]), (10, 1, off), out)
+
+    def test_a_redaction_by_an_agent_explains_nothing(self):
+        w = self.log(actor=b"agent:uid:1:alice")
+        self.zero(w)
+        rc, out = self.check(w)
+        self.assertEqual((rc, out["seq"]), (10, 1), out)
+
+    def test_a_redaction_naming_another_hash_explains_nothing(self):
+        w = self.log(hash_of=b'{"other":1}')
+        self.zero(w)
+        rc, out = self.check(w)
+        self.assertEqual((rc, out["seq"]), (10, 1), out)
+
+    def test_a_partly_zeroed_payload_is_content(self):
+        w = self.log()
+        path = w.seg_path()
+        off, typ, ln = frames_of(path)[1]
+        data = bytearray(rd(path))
+        end = off + 9 + ln - 136
+        data[end - 5:end] = bytes(5)
+        wr(path, bytes(data))
+        refresh_crc(path, off)
+        rc, out = self.check(w)
+        self.assertEqual((rc, out["seq"]), (10, 1), out)
+
+
 class StrictCheckpointTest(unittest.TestCase):
     """SPEC §5.3: a checkpoint is a C2SP signed-note parsed as strictly as Go's
     note.Open, with the five-line §5.1 text.  Malformed -> 2, parses but no

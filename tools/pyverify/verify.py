@@ -360,6 +360,40 @@ def decode_entry(body):
     return seq, prev, payload_hash, R, p, fields
 
 
+def is_zeroed(payload):
+    """§4.2.1: the erased form's bytes: at least one byte, every byte 0x00."""
+    return len(payload) > 0 and not any(payload)
+
+
+REDACTED_KIND = b"entry.redacted"
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def redaction_of(seq, fields):
+    """§4.2.1: (by_seq, target_seq, payload_hash, actor, reason) if the entry is an
+    entry.redacted whose actor's class is operator, whose payload is a JSON object with
+    an integer target_seq below its own seq, a payload_hash of 64 lowercase hex digits
+    and a string reason; else None (it explains nothing)."""
+    kind, actor, payload = fields[0], fields[4], fields[5]
+    if bytes(kind) != REDACTED_KIND:
+        return None
+    actor = bytes(actor).decode("utf-8")
+    if not actor.startswith("operator:"):
+        return None
+    try:
+        p = json.loads(bytes(payload).decode("utf-8"))
+    except ValueError:
+        return None
+    if not isinstance(p, dict):
+        return None
+    t, h, why = p.get("target_seq"), p.get("payload_hash"), p.get("reason")
+    if not isinstance(t, int) or isinstance(t, bool) or not 0 <= t < seq:
+        return None
+    if not isinstance(h, str) or not HEX64.match(h) or not isinstance(why, str):
+        return None
+    return (seq, t, bytes.fromhex(h), actor, why)
+
+
 def entry_hash(body, R, p, fields):
     """§4.2: M = body[R:R+88] || u32(L5)||D5 || ... || u32(L9)||D9"""
     h = _blake3.blake3(derive_key_context=CTX_ENTRY)
@@ -583,6 +617,9 @@ class Verifier:
         self.wanted_roots = {}   # tree_size -> (root, head) for checkpoints
         self.check_form = False  # --check-payload-form: warn on non-canonical payloads
         self.not_canonical = 0
+        self.zeroed = []         # §4.2.1: (seg, off, seq, payload_hash) in the erased form
+        self.redactions = []     # §4.2.1: (by_seq, target_seq, payload_hash, actor, ts_ns, reason)
+        self.erased = []         # explained erasures, for the report
 
     def warn(self, msg):
         self.warnings.append(msg)
@@ -597,6 +634,18 @@ class Verifier:
         if self.not_canonical <= PAYLOAD_FORM_WARNINGS_MAX:
             self.warn("%s offset %d seq %d: payload is not Argus canonical JSON (SPEC §4.1.1): %s"
                       % (seg, off, seq, problem))
+
+    def explain_erasures(self):
+        """§4.2.1: every payload in the erased form needs a later entry.redacted by an
+        operator naming its seq and payload hash; the first one without is CONTENT."""
+        for seg, off, seq, ph in self.zeroed:
+            by = next((r for r in self.redactions if r[1] == seq and r[2] == ph), None)
+            if by is None:
+                raise Failure(CONTENT, "payload of seq %d is zeroed (the erased form) but no later "
+                              "entry.redacted by an operator names seq %d with its payload hash"
+                              % (seq, seq), seg, off, seq)
+            self.erased.append({"seq": seq, "segment": seg[len("segments/"):], "offset": off,
+                                "by_seq": by[0], "actor": by[3], "reason": by[4]})
 
     def list_segments(self):
         segdir = os.path.join(self.dir, "segments")
@@ -645,6 +694,7 @@ class Verifier:
         if self.not_canonical > PAYLOAD_FORM_WARNINGS_MAX:
             self.warn("%d payloads in all are not Argus canonical JSON (SPEC §4.1.1); the first %d are listed"
                       % (self.not_canonical, PAYLOAD_FORM_WARNINGS_MAX))
+        self.explain_erasures()
         if self.next_seq > self.sealed_size:
             self.warn("%d unsealed entries (seq %d..%d were never acknowledged)" % (
                 self.next_seq - self.sealed_size, self.sealed_size, self.next_seq - 1))
@@ -760,9 +810,17 @@ class Verifier:
                     raise Failure(CONTENT, "chain broken: prev does not equal the hash of entry %d" % (seq - 1)
                                   if seq else "chain broken: prev of seq 0 is not zero", seg, off, seq)
                 if payload_hash != _blake3.blake3(fields[5], derive_key_context=CTX_PAYLOAD).digest():
-                    raise Failure(CONTENT, "payload hash mismatch", seg, off, seq)
-                if self.check_form:
-                    self.check_payload_form(seg, off, seq, fields[5])
+                    # §4.2.1: the erased form is judged once the whole log has walked,
+                    # since the redaction that explains it comes later.
+                    if not is_zeroed(fields[5]):
+                        raise Failure(CONTENT, "payload hash mismatch", seg, off, seq)
+                    self.zeroed.append((seg, off, seq, payload_hash))
+                else:
+                    red = redaction_of(seq, fields)
+                    if red is not None:
+                        self.redactions.append(red)
+                    if self.check_form:
+                        self.check_payload_form(seg, off, seq, fields[5])
                 e = entry_hash(body, R, p, fields)
                 self.range.push(e)
                 self.last_hash = e
@@ -1006,11 +1064,18 @@ def _entry_hash(e):
         if not isinstance(v, str):
             raise BadBundle("entry.%s: not a string" % name)
         texts.append(v.encode("utf-8"))
-    try:
-        payload = canonical_json(_get(e, "payload", "entry.payload"))
-    except NotCanonical as x:
-        raise BadBundle("entry.payload: %s" % x)
-    m = struct.pack("<QQQ", seq, ts, parent) + prev + DK(CTX_PAYLOAD, payload)
+    pv = _get(e, "payload", "entry.payload")
+    if "payload_hash" in e:
+        # A payload erased by a redaction is withheld: null, with its hash.
+        if pv is not None:
+            raise BadBundle("entry.payload_hash: given with a payload")
+        ph = _h32(e["payload_hash"], "entry.payload_hash")
+    else:
+        try:
+            ph = DK(CTX_PAYLOAD, canonical_json(pv))
+        except NotCanonical as x:
+            raise BadBundle("entry.payload: %s" % x)
+    m = struct.pack("<QQQ", seq, ts, parent) + prev + ph
     for t in texts:
         m += struct.pack("<I", len(t)) + t
     return DK(CTX_ENTRY, m)
@@ -1241,12 +1306,16 @@ def main(argv=None):
             "entries": entries,
             "sealed_size": sealed,
             "segments": nsegs,
+            "erased": v.erased if v else [],
         }))
     else:
         for w in warnings:
             sys.stderr.write("warning: %s\n" % w)
         if code == OK:
             print("OK " + result.message)
+            for e in v.erased:
+                print("erased: seq %d by entry.redacted at seq %d (%s, reason %s)"
+                      % (e["seq"], e["by_seq"], e["actor"], json.dumps(e["reason"], ensure_ascii=False)))
         elif code in (ERROR, USAGE):
             print("FAIL %s: %s" % (cls, result.message))
         else:

@@ -10,6 +10,7 @@ use super::error::CommandError;
 use super::state::{self, Decision};
 use super::{Format, Out};
 use crate::authority::Class;
+use crate::log::redactions::{Redactions, Shown};
 use crate::projections::{control, jobs};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
@@ -87,8 +88,15 @@ pub fn run(dir: &Path, o: &Opts<'_>) -> Result<i32> {
 
 /// Reads the entries at `seqs` (ascending), one reader pass per run of
 /// consecutive seqs.
+/// A redacted payload reads as null and the event names its redaction;
+/// zeros no redaction explains are refused.
 fn read(reader: &crate::log::reader::LogReader, seqs: &[u64]) -> Result<Vec<Event>> {
     let mut events = Vec::with_capacity(seqs.len());
+    let redactions = match seqs.first() {
+        Some(&first) => Redactions::scan(reader, first)?,
+        None => Redactions::default(),
+    };
+    let mut failed = None;
     let mut i = 0;
     while i < seqs.len() {
         let start = seqs[i];
@@ -100,7 +108,18 @@ fn read(reader: &crate::log::reader::LogReader, seqs: &[u64]) -> Result<Vec<Even
         i += 1;
         reader
             .for_each(start, end, |v| {
-                let payload: Value = serde_json::from_slice(v.payload).unwrap_or(Value::Null);
+                let redacted = match redactions.shown(v) {
+                    Shown::Payload => None,
+                    Shown::Erased(r) => Some(r.clone()),
+                    Shown::Unexplained => {
+                        failed = Some(super::unexplained_erasure(v.seq));
+                        return ControlFlow::Break(());
+                    }
+                };
+                let payload: Value = match redacted {
+                    Some(_) => Value::Null,
+                    None => serde_json::from_slice(v.payload).unwrap_or(Value::Null),
+                };
                 events.push(Event {
                     seq: v.seq,
                     ts_ns: v.ts_ns,
@@ -109,8 +128,12 @@ fn read(reader: &crate::log::reader::LogReader, seqs: &[u64]) -> Result<Vec<Even
                     agent: v.agent.map(str::to_string),
                     actor: v.actor.to_string(),
                     parent: v.parent,
-                    summary: timeline::summarize(v.kind, &payload),
+                    summary: match &redacted {
+                        Some(r) => super::erased_text(r),
+                        None => timeline::summarize(v.kind, &payload),
+                    },
                     payload,
+                    redacted,
                     duration_ms: None,
                     paired_with: None,
                     cost_total_usd: 0.0,
@@ -119,6 +142,9 @@ fn read(reader: &crate::log::reader::LogReader, seqs: &[u64]) -> Result<Vec<Even
                 ControlFlow::Continue(())
             })
             .with_context(|| format!("reading seqs {start}..={end}"))?;
+        if let Some(e) = failed.take() {
+            return Err(e);
+        }
     }
     Ok(events)
 }

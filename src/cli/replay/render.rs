@@ -80,7 +80,11 @@ pub fn text(out: &mut Out, job: &Job, events: &[Event], d: &Derived, detailed: b
             }
         }
         if detailed {
-            out.line(&format!("{:>20}  {}", "", esc(&e.payload.to_string())));
+            let shown = match &e.redacted {
+                Some(r) => crate::cli::erased_text(r),
+                None => e.payload.to_string(),
+            };
+            out.line(&format!("{:>20}  {}", "", esc(&shown)));
         }
     }
     out.line("");

@@ -17,6 +17,8 @@ pub struct Event {
     pub actor: String,
     pub parent: Option<u64>,
     pub payload: Value,
+    /// The operator's redaction of this payload (`payload` is then null).
+    pub redacted: Option<crate::log::redactions::Redaction>,
     /// Set on a tool call's completion or failure: the call's duration,
     /// from the payload, else from its start.
     pub duration_ms: Option<u64>,
@@ -252,6 +254,9 @@ pub fn event_json(e: &Event, t0_ns: u64, detailed: bool) -> Value {
     }
     if detailed {
         v["payload"] = e.payload.clone();
+    }
+    if let Some(r) = &e.redacted {
+        v["redacted"] = r.json();
     }
     v
 }

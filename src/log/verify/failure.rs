@@ -101,6 +101,10 @@ pub enum Cause {
     CheckpointRootDiffers {
         tree_size: u64,
     },
+    /// A payload in the erased form (all zero bytes) that no later
+    /// `entry.redacted` by an operator names, with its payload hash
+    /// (SPEC §4.2.1): content tampering.
+    UnexplainedErasure,
 }
 
 impl Cause {
@@ -125,6 +129,7 @@ impl Cause {
             Self::CheckpointSignature(_) => "checkpoint_signature",
             Self::CheckpointBeyondLog { .. } => "checkpoint_beyond_log",
             Self::CheckpointRootDiffers { .. } => "checkpoint_root_differs",
+            Self::UnexplainedErasure => "unexplained_erasure",
         }
     }
 }

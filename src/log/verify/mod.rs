@@ -10,6 +10,7 @@ pub use failure::{Cause, Class, Failure};
 use crate::error::{Error, IoContext, Result};
 use crate::log::dir::{parse_segment_name, LogDir};
 use crate::log::reader;
+use crate::log::redactions::Redaction;
 use crate::log::safe_fs::{self, FileKind};
 use ed25519_dalek::VerifyingKey;
 use failure::{fail, header_failure, At};
@@ -36,6 +37,20 @@ pub struct Report {
     pub root: String,
     pub head: String,
     pub checkpoints_checked: usize,
+    /// Payloads erased under a redaction (SPEC §4.2.1), in seq order.
+    pub erased: Vec<ErasedEntry>,
+}
+
+/// One erased payload and the redaction that explains it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErasedEntry {
+    pub seq: u64,
+    pub segment: String,
+    pub offset: u64,
+    pub by_seq: u64,
+    pub actor: String,
+    pub ts: String,
+    pub reason: String,
 }
 
 pub struct Options {
@@ -70,6 +85,7 @@ impl Report {
             root: String::new(),
             head: String::new(),
             checkpoints_checked: 0,
+            erased: Vec::new(),
         }
     }
 
@@ -119,6 +135,10 @@ pub fn verify(root: &Path, opts: &Options) -> Result<Report> {
         Ok(c) => c,
         Err(f) => return Ok(report.fail(*f)),
     };
+    match explain_erasures(&chain) {
+        Ok(erased) => report.erased = erased,
+        Err(f) => return Ok(report.fail(*f)),
+    }
     let sealed = chain.last_seal.as_ref().map_or(0, |s| s.tree_size);
     report.sealed_size = sealed;
     report.root = chain
@@ -259,6 +279,45 @@ struct Chain {
     roots: Vec<(u64, Hash32)>,
     last_name: String,
     end: u64,
+    /// Erased payloads in log order: (segment, offset, seq, payload hash).
+    erased: Vec<(String, u64, u64, Hash32)>,
+    redactions: Vec<Redaction>,
+}
+
+/// Holds every erased payload to a redaction (SPEC §4.2.1): a later
+/// `entry.redacted` by an operator naming its seq and payload hash. A
+/// redaction comes after its target, so this runs once the whole log has
+/// walked; the first erasure no redaction explains, in log order, is
+/// CONTENT tampering.
+fn explain_erasures(chain: &Chain) -> std::result::Result<Vec<ErasedEntry>, Box<Failure>> {
+    let mut out = Vec::with_capacity(chain.erased.len());
+    for (segment, offset, seq, hash) in &chain.erased {
+        let by = chain
+            .redactions
+            .iter()
+            .find(|r| r.target_seq == *seq && r.payload_hash == *hash);
+        let Some(r) = by else {
+            let at = At {
+                segment,
+                offset: *offset,
+                seq: Some(*seq),
+            };
+            let msg = format!(
+                "payload of seq {seq} is zeroed (the erased form) but no later entry.redacted by an operator names seq {seq} with its payload hash: content altered"
+            );
+            return Err(fail(Class::Content, at, Cause::UnexplainedErasure, msg));
+        };
+        out.push(ErasedEntry {
+            seq: *seq,
+            segment: segment.clone(),
+            offset: *offset,
+            by_seq: r.by_seq,
+            actor: r.actor.clone(),
+            ts: crate::time::rfc3339_ns(r.ts_ns),
+            reason: r.reason.clone(),
+        });
+    }
+    Ok(out)
 }
 
 /// The sequential pass, in log order: each header links to where the
@@ -272,6 +331,8 @@ fn link(
     let mut prev: Option<SegResult> = None;
     let mut last_seal: Option<Seal> = None;
     let mut roots: Vec<(u64, Hash32)> = Vec::new();
+    let mut erased = Vec::new();
+    let mut redactions = Vec::new();
     let count = results.len();
     for (i, slot) in results.into_iter().enumerate() {
         let Some(r) = slot else { continue };
@@ -300,6 +361,12 @@ fn link(
             last_seal = r.last_seal.clone();
         }
         roots.extend(r.roots_at.iter().copied());
+        erased.extend(
+            r.erased
+                .iter()
+                .map(|(seq, off, h)| (r.name.clone(), *off, *seq, *h)),
+        );
+        redactions.extend(r.redactions.iter().cloned());
         if is_last && r.unsealed > 0 {
             report.warnings.push(format!(
                 "{} unsealed entries at the end of segments/{}: never acknowledged",
@@ -313,6 +380,8 @@ fn link(
         roots,
         last_name: prev.as_ref().map(|p| p.name.clone()).unwrap_or_default(),
         end: prev.as_ref().map_or(0, |p| p.end_offset),
+        erased,
+        redactions,
     }))
 }
 

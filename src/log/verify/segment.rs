@@ -3,6 +3,7 @@
 //! check, and how its frames end. Segments are judged in parallel; the
 //! links between them are `verify`'s sequential pass.
 use super::failure::{fail, header_failure, At, Cause, Class, Failure};
+use crate::log::redactions::Redaction;
 use ed25519_dalek::VerifyingKey;
 use log_format::tail::FoundSeal;
 use log_format::walk::{ChainWalk, Checks, Item};
@@ -65,6 +66,11 @@ pub(super) struct SegResult {
     pub roots_at: Vec<(u64, Hash32)>,
     /// Clock jumps on record, and steps back no record explains (SPEC §4.5).
     pub clock_notes: Vec<String>,
+    /// Entries whose payload is in the erased form: (seq, frame offset,
+    /// payload hash), to be explained by a later redaction (SPEC §4.2.1).
+    pub erased: Vec<(u64, u64, Hash32)>,
+    /// The redactions this segment records.
+    pub redactions: Vec<Redaction>,
 }
 
 /// Judges one segment. Never fails: what is wrong is in `failure`.
@@ -91,6 +97,8 @@ pub(super) fn check_segment(
         entries: 0,
         roots_at: Vec::new(),
         clock_notes: Vec::new(),
+        erased: Vec::new(),
+        redactions: Vec::new(),
     };
     let (h, mut walk) = match open_walk(name, base, bytes, ctx) {
         Ok(w) => w,
@@ -128,6 +136,7 @@ fn open_walk<'a, 'k>(
     let checks = Checks {
         chain: true,
         payload: true,
+        erased: true,
         merkle: true,
         signatures: Some(ctx.seal_key()),
     };
@@ -180,7 +189,17 @@ fn walk_frames(
     let mut last_ts: Option<(u64, bool)> = None;
     while let Some(item) = walk.next() {
         match item.map_err(|f| fault_failure(&r.name, f))? {
-            Item::Entry { entry, offset, .. } => {
+            Item::Entry {
+                entry,
+                offset,
+                erased,
+                ..
+            } => {
+                if erased {
+                    r.erased.push((entry.seq, offset, entry.payload_hash));
+                } else if let Some(red) = Redaction::from_entry(&entry) {
+                    r.redactions.push(red);
+                }
                 clock_note(
                     &entry,
                     &mut last_ts,
