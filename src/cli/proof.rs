@@ -2,9 +2,9 @@
 //! consistency proofs packed with signed checkpoints into a JSON bundle that
 //! can be checked offline with nothing but the log's public key (SPEC §11).
 use super::{eprint, render_checked, Format, Out, EXIT_USAGE};
-use crate::log::redactions::Redactions;
 use crate::log::dir::parse_public_key;
 use crate::log::reader::LogReader;
+use crate::log::redactions::Redactions;
 use anyhow::{bail, Context, Result};
 use ed25519_dalek::VerifyingKey;
 use log_format::hash::{merkle_leaf, payload_hash};

@@ -19,7 +19,7 @@ pub const KIND: &str = "entry.redacted";
 pub const REASON_MAX: usize = 1024;
 
 /// One `entry.redacted` entry, read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Redaction {
     /// Seq of the `entry.redacted` entry.
     pub by_seq: u64,
@@ -39,10 +39,18 @@ impl Redaction {
     /// a payload that does not parse (an erased redaction included) or a
     /// target that is not before it.
     pub fn from_entry(v: &EntryView<'_>) -> Option<Self> {
-        if v.kind != KIND || Class::of_actor(v.actor) != Class::Operator {
+        if v.kind != KIND {
             return None;
         }
         let p: Value = serde_json::from_slice(v.payload).ok()?;
+        Self::from_parts(v.seq, v.kind, v.actor, v.ts_ns, &p)
+    }
+
+    /// `from_entry` for an entry already decoded (a projection's event).
+    pub fn from_parts(seq: u64, kind: &str, actor: &str, ts_ns: u64, p: &Value) -> Option<Self> {
+        if kind != KIND || Class::of_actor(actor) != Class::Operator {
+            return None;
+        }
         let target_seq = p.get("target_seq")?.as_u64()?;
         let hash = p.get("payload_hash")?.as_str()?;
         // SPEC §4.2.1: exactly 64 lowercase hex digits, as the writer prints it.
@@ -51,13 +59,13 @@ impl Redaction {
         }
         let hash = hex::decode(hash).ok()?;
         let reason = p.get("reason")?.as_str()?.to_string();
-        (target_seq < v.seq).then_some(())?;
+        (target_seq < seq).then_some(())?;
         Some(Self {
-            by_seq: v.seq,
+            by_seq: seq,
             target_seq,
             payload_hash: hash.try_into().ok()?,
-            actor: v.actor.to_string(),
-            ts_ns: v.ts_ns,
+            actor: actor.to_string(),
+            ts_ns,
             reason,
         })
     }

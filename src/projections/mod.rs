@@ -38,6 +38,7 @@ pub mod incident;
 pub mod jobs;
 pub mod memory_gate;
 pub mod policy;
+pub mod redactions;
 pub mod routes;
 pub mod sla;
 pub mod workers;
@@ -139,6 +140,7 @@ pub fn all() -> Vec<Box<dyn Projection>> {
         Box::new(incident::Incident),
         Box::new(clock::Clock),
         Box::new(control::Control),
+        Box::new(redactions::Redactions),
         // @@projections: one `Box::new(...)` line per projection, above this marker
     ]
 }

@@ -111,6 +111,11 @@ fn gen(i: u64, rng: &mut Rng) -> Value {
         37 if i % 500 == 37 => {
             json!({"kind":"anomaly.detected","job_id":job,"agent":agent,"payload":{"detector":"cost_spike","severity":"warning","reason":"spike","series":format!("cost/agent/{agent}"),"trigger_seq":i - 1,"evidence_seqs":[i - 1],"observed":2.5,"baseline":0.1,"score":4.2,"threshold":3.5,"window":100,"samples":40,"warm_up":false}})
         }
+        // An operator's erasure (the redactions projection); the hash need
+        // not be the target's here: projections take the decision as made.
+        38 if i % 600 == 38 => {
+            json!({"kind":"entry.redacted","payload":{"target_seq":i - 3,"payload_hash":"ab".repeat(32),"reason":"drill"}})
+        }
         35 => match rng.below(4) {
             0 => {
                 json!({"kind":"job.failed","job_id":job,"agent":agent,"payload":{"error":"gave up","retryable":false}})

@@ -207,7 +207,10 @@ fn compaction_erases_the_bytes_and_every_check_still_holds() {
     let p2 = dir.join("p2.json");
     argus(["prove", &d(dir), "5", "-o", &d(&p2)]).assert_ok();
     let b2 = std::fs::read_to_string(&p2).unwrap_or_default();
-    assert!(!b2.contains(&secret(5)), "the bundle carries the erased payload");
+    assert!(
+        !b2.contains(&secret(5)),
+        "the bundle carries the erased payload"
+    );
     let v2 = argus(["verify-proof", &d(&p2), "--key", &key]);
     v2.assert_ok();
     assert!(v2.stdout.contains("withheld"), "{}", v2.ctx());

@@ -11,7 +11,7 @@ use super::state::{self, Decision};
 use super::{Format, Out};
 use crate::authority::Class;
 use crate::log::redactions::{Redactions, Shown};
-use crate::projections::{control, jobs};
+use crate::projections::{control, jobs, redactions};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use std::ops::ControlFlow;
@@ -50,8 +50,11 @@ pub fn run(dir: &Path, o: &Opts<'_>) -> Result<i32> {
     if let Some(n) = o.until_seq {
         seqs.retain(|s| *s <= n);
     }
+    let redactions = st
+        .projections
+        .with_view(redactions::NAME, |v| Ok(redactions::of_seqs(v, &seqs)?))?;
     st.reader.prefetch(&seqs);
-    let events = read(&st.reader, &seqs)?;
+    let events = read(&st.reader, &seqs, &redactions)?;
     drop(st);
     let (mut events, derived) = timeline::build(events);
     if let Some(step) = o.from_step {
@@ -87,15 +90,15 @@ pub fn run(dir: &Path, o: &Opts<'_>) -> Result<i32> {
 }
 
 /// Reads the entries at `seqs` (ascending), one reader pass per run of
-/// consecutive seqs.
-/// A redacted payload reads as null and the event names its redaction;
-/// zeros no redaction explains are refused.
-fn read(reader: &crate::log::reader::LogReader, seqs: &[u64]) -> Result<Vec<Event>> {
+/// consecutive seqs. A redacted payload reads as null and the event names
+/// its redaction (from the redactions projection); zeros no redaction
+/// explains are refused.
+fn read(
+    reader: &crate::log::reader::LogReader,
+    seqs: &[u64],
+    redactions: &Redactions,
+) -> Result<Vec<Event>> {
     let mut events = Vec::with_capacity(seqs.len());
-    let redactions = match seqs.first() {
-        Some(&first) => Redactions::scan(reader, first)?,
-        None => Redactions::default(),
-    };
     let mut failed = None;
     let mut i = 0;
     while i < seqs.len() {
