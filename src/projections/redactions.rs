@@ -3,8 +3,8 @@
 //! every entry after them. What a redaction means is decided once, in
 //! `log::redactions`; this projection only remembers the first valid one
 //! naming each seq, as the readers' scan does.
-use super::{Event, Projection, StoreError, Tx};
 use super::View;
+use super::{Event, Projection, StoreError, Tx};
 use crate::log::redactions::{Redaction, Redactions as Found, KIND};
 
 pub const NAME: &str = "redactions";

@@ -52,7 +52,7 @@ pub fn run(dir: &Path, o: &Opts<'_>) -> Result<i32> {
     }
     let redactions = st
         .projections
-        .with_view(redactions::NAME, |v| Ok(redactions::of_seqs(v, &seqs)?))?;
+        .with_view(redactions::NAME, |v| redactions::of_seqs(v, &seqs))?;
     st.reader.prefetch(&seqs);
     let events = read(&st.reader, &seqs, &redactions)?;
     drop(st);
