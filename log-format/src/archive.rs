@@ -523,6 +523,20 @@ impl<'a> Archive<'a> {
             out.resize(start + b.uncompressed_len as usize, 0);
             self.decode_into(&mut z, i, &mut out[start..])?;
         }
+        // The segment's own header is judged by whoever walks it; here only
+        // that it is the segment this file says it holds.
+        if let Ok((h, _)) = crate::SegmentHeader::decode(&out) {
+            if h.base_seq != self.header.base_seq {
+                return Err(ArchiveError::Malformed {
+                    what: "compressed segment header",
+                    offset: 12,
+                    reason: format!(
+                        "base seq {} but the segment inside starts at seq {}",
+                        self.header.base_seq, h.base_seq
+                    ),
+                });
+            }
+        }
         Ok(out)
     }
 

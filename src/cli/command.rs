@@ -495,6 +495,9 @@ pub enum Cmd {
     /// Check a file against its signature and the log; a mismatch is recorded (artifact.tamper_detected) and exits 10, 11 or 14.
     #[command(name = "verify-artifact", after_help = cli::artifact::VERIFY_HELP)]
     VerifyArtifact(cli::artifact::VerifyArgs),
+    /// Compress every sealed segment but the last (zstd, seekable blocks); every reader and verify read them as before.
+    #[command(after_help = cli::compact::AFTER_HELP)]
+    Compact(cli::compact::CompactArgs),
     // @@commands: projection view/command variants, above this marker
     /// Create a demo log, serve it with argusd while several agents write at once, verify it, show it.
     #[command(after_help = "Example:\n  argusctl demo\n  argusctl demo --dir /tmp/argus-demo")]
@@ -758,6 +761,7 @@ pub fn dispatch(cmd: Cmd) -> Result<i32> {
             format,
         } => cli::diff::run(&dir, &job_a, &job_b, format).map(|_| 0),
         Cmd::Export(args) => cli::export::run(&args).map(|_| 0),
+        Cmd::Compact(args) => cli::compact::run(&args),
         Cmd::Import(args) => cli::import::run(&args),
         Cmd::Sign(args) => cli::artifact::sign(&args, None),
         Cmd::VerifyArtifact(args) => cli::artifact::verify(&args, None),
@@ -863,6 +867,7 @@ impl Cmd {
             | Cmd::Diff { dir, .. }
             | Cmd::Exec(cli::exec::ExecArgs { dir, .. })
             | Cmd::Export(cli::export::ExportArgs { dir, .. })
+            | Cmd::Compact(cli::compact::CompactArgs { dir, .. })
             | Cmd::Import(cli::import::ImportArgs { dir, .. })
             | Cmd::Sign(cli::artifact::SignArgs { dir, .. })
             | Cmd::VerifyArtifact(cli::artifact::VerifyArgs { dir, .. })

@@ -11,6 +11,7 @@ pub mod artifact;
 pub mod audit;
 pub mod breakers;
 pub mod command;
+pub mod compact;
 pub mod config;
 pub mod context;
 pub mod control;

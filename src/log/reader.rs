@@ -2,7 +2,7 @@
 //! with pread. Only entries covered by a seal are ever returned, so a reader
 //! running beside the writer sees exactly what has been acknowledged.
 use crate::error::{Error, IoContext, Result};
-use crate::log::dir::{LogDir, Meta};
+use crate::log::dir::{LogDir, Meta, COMPRESSED_SUFFIX};
 use crate::log::{index, mmap, safe_fs};
 use ed25519_dalek::VerifyingKey;
 use log_format::entry::decode_entry;
@@ -14,10 +14,21 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// A segment's bytes: mapped when sealed, read into memory when active.
+/// A segment's bytes: mapped when sealed, read into memory when active,
+/// decompressed into memory when compacted (SPEC §12).
 pub enum SegmentBytes {
     Mapped(memmap2::Mmap),
     Owned(Vec<u8>),
+    /// A compressed segment's original bytes; sealed, like `Mapped`.
+    Decompressed(Vec<u8>),
+}
+
+impl SegmentBytes {
+    /// Whether these are a sealed segment's bytes (ending in a footer),
+    /// which never change and have a sparse index file.
+    pub fn is_sealed(&self) -> bool {
+        !matches!(self, Self::Owned(_))
+    }
 }
 
 impl Deref for SegmentBytes {
@@ -25,17 +36,24 @@ impl Deref for SegmentBytes {
     fn deref(&self) -> &[u8] {
         match self {
             Self::Mapped(m) => m,
-            Self::Owned(v) => v,
+            Self::Owned(v) | Self::Decompressed(v) => v,
         }
     }
 }
 
-/// Maps a sealed segment (immutable), reads the active one into memory.
-/// One descriptor, opened without following a link and checked to be a
-/// regular file, serves the footer check, the map and the read, so a FIFO
-/// or device planted as a segment is refused instead of read.
+/// Maps a sealed segment (immutable), reads the active one into memory,
+/// decompresses a compressed one (`.segz`, by its name). One descriptor,
+/// opened without following a link and checked to be a regular file,
+/// serves the footer check, the map and the read, so a FIFO or device
+/// planted as a segment is refused instead of read.
 pub fn load_path(path: &Path) -> Result<SegmentBytes> {
     use std::io::Read;
+    if path
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().ends_with(COMPRESSED_SUFFIX))
+    {
+        return load_compressed(path);
+    }
     let mut f = safe_fs::open_read(path)?;
     if let Some(map) = mmap::map_if_sealed(&f, path)? {
         return Ok(SegmentBytes::Mapped(map));
@@ -43,6 +61,50 @@ pub fn load_path(path: &Path) -> Result<SegmentBytes> {
     let mut buf = Vec::new();
     f.read_to_end(&mut buf).at(path)?;
     Ok(SegmentBytes::Owned(buf))
+}
+
+/// A compressed file's original segment bytes, whatever its name (compaction
+/// reads back its temp file). The compressed file is read whole (its size is what `fstat` says, a regular file's) and every block
+/// decompressed into the room its index entry declares.
+pub fn load_compressed(path: &Path) -> Result<SegmentBytes> {
+    let packed = safe_fs::read_all(path)?;
+    let bytes = log_format::archive::decode(&packed).map_err(|source| Error::Archive {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(SegmentBytes::Decompressed(bytes))
+}
+
+/// Segment `base` of `dir` in whichever form it is stored. The plain file
+/// wins when both exist (SPEC §12: a compaction interrupted between its
+/// rename and its removal). Compaction renames the compressed file into
+/// place before it removes the plain one, so a plain file that vanishes
+/// between listing and opening is found compressed.
+pub fn load_segment(dir: &LogDir, base: u64) -> Result<SegmentBytes> {
+    match load_path(&dir.segment_path(base)) {
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            load_path(&dir.compressed_path(base))
+        }
+        other => other,
+    }
+}
+
+/// The length of segment `base` as readers see it (a compressed segment's
+/// original length, from its header), without reading it whole.
+pub fn segment_len(dir: &LogDir, base: u64) -> Result<u64> {
+    let plain = dir.segment_path(base);
+    match safe_fs::open_read(&plain) {
+        Ok(f) => return Ok(f.metadata().at(&plain)?.len()),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let path = dir.compressed_path(base);
+    let f = safe_fs::open_read(&path)?;
+    let mut head = [0u8; log_format::archive::ARCHIVE_HEADER_LEN];
+    std::os::unix::fs::FileExt::read_exact_at(&f, &mut head, 0).at(&path)?;
+    log_format::archive::ArchiveHeader::decode(&head)
+        .map(|h| h.uncompressed_len)
+        .map_err(|source| Error::Archive { path, source })
 }
 
 /// Where a walk over a segment stopped.
@@ -227,14 +289,14 @@ impl LogReader {
         else {
             // Not in the snapshot: read it, but do not keep it.
             self.loads.fetch_add(1, Ordering::Relaxed);
-            return Ok(Arc::new(load_path(&self.dir.segment_path(base))?));
+            return Ok(Arc::new(load_segment(&self.dir, base)?));
         };
         let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(bytes) = slot.as_ref() {
             return Ok(bytes.clone());
         }
         self.loads.fetch_add(1, Ordering::Relaxed);
-        let bytes = Arc::new(load_path(&self.dir.segment_path(base))?);
+        let bytes = Arc::new(load_segment(&self.dir, base)?);
         *slot = Some(bytes.clone());
         Ok(bytes)
     }
@@ -295,7 +357,7 @@ impl LogReader {
             (frame.frame_type == FrameType::Entry && v.seq == want)
                 .then(|| skip_frames(bytes, want, off, seq))
         };
-        if !matches!(bytes, SegmentBytes::Mapped(_)) {
+        if !bytes.is_sealed() {
             // The active segment has no index file yet: index the bytes this
             // reader holds, once, so each question seeks instead of walking
             // (and hashing) the segment from its start.
@@ -505,10 +567,7 @@ impl LogReader {
         for &b in &self.bases {
             bytes += match self.loaded_len(b) {
                 Some(n) => n,
-                None => {
-                    let p = self.dir.segment_path(b);
-                    safe_fs::open_read(&p)?.metadata().at(&p)?.len()
-                }
+                None => segment_len(&self.dir, b)?,
             };
         }
         Ok(Stats {
