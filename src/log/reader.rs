@@ -64,8 +64,9 @@ pub fn load_path(path: &Path) -> Result<SegmentBytes> {
 }
 
 /// A compressed file's original segment bytes, whatever its name (compaction
-/// reads back its temp file). The compressed file is read whole (its size is what `fstat` says, a regular file's) and every block
-/// decompressed into the room its index entry declares.
+/// reads back its temp file). The file is read whole (a regular file, so
+/// its size is what `fstat` says) and every block decompressed into the
+/// room its index entry declares.
 pub fn load_compressed(path: &Path) -> Result<SegmentBytes> {
     let packed = safe_fs::read_all(path)?;
     let bytes = log_format::archive::decode(&packed).map_err(|source| Error::Archive {
