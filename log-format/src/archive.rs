@@ -478,6 +478,19 @@ impl<'a> Archive<'a> {
             offset: b.compressed_offset,
             reason,
         };
+        // The frame must say how large it is, and say the index's length
+        // (SPEC §12): then no decoder needs to inflate it to find out.
+        match zstd::zstd_safe::get_frame_content_size(src) {
+            Ok(Some(n)) if n == out.len() as u64 => {}
+            Ok(Some(n)) => {
+                return Err(err(format!(
+                    "zstd frame declares {n} bytes, index says {}",
+                    b.uncompressed_len
+                )))
+            }
+            Ok(None) => return Err(err("zstd frame does not declare its size".into())),
+            Err(_) => return Err(err("not a zstd frame".into())),
+        }
         let n = z.decompress_to_buffer(src, out).map_err(|e| {
             err(format!(
                 "zstd: {e} (damaged, or larger than its declared {} bytes)",

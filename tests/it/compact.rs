@@ -70,7 +70,12 @@ fn views(dir: &Path) -> Vec<(String, String)> {
 }
 
 fn compact(dir: &Path) -> Value {
-    let r = argus([p(Path::new("compact")), p(dir), p(Path::new("-o")), p(Path::new("json"))]);
+    let r = argus([
+        p(Path::new("compact")),
+        p(dir),
+        p(Path::new("-o")),
+        p(Path::new("json")),
+    ]);
     r.assert_ok();
     r.json()
 }
@@ -86,14 +91,20 @@ fn after_compaction_every_reader_prints_the_same_bytes_and_old_proofs_verify() {
     let plain = files(dir, "seg");
     assert!(plain.len() >= 8, "want many segments, got {}", plain.len());
     let before = views(dir);
-    let cp = dir.join("..").join(format!("cp-{}.txt", std::process::id()));
+    let cp = dir
+        .join("..")
+        .join(format!("cp-{}.txt", std::process::id()));
     std::fs::write(&cp, &before[6].1).unwrap();
     let bundle = tmp.path().join("proof-137.json");
     std::fs::write(&bundle, &before[8].1).unwrap();
 
     let rep = compact(dir);
     let c = &rep["compress"];
-    assert_eq!(c["segments"].as_array().unwrap().len(), plain.len() - 1, "{rep}");
+    assert_eq!(
+        c["segments"].as_array().unwrap().len(),
+        plain.len() - 1,
+        "{rep}"
+    );
     assert!(c["bytes_after"].as_u64().unwrap() < c["bytes_before"].as_u64().unwrap());
     // Every sealed segment compressed, the last one left plain.
     assert_eq!(files(dir, "segz").len(), plain.len() - 1);
@@ -101,7 +112,10 @@ fn after_compaction_every_reader_prints_the_same_bytes_and_old_proofs_verify() {
 
     let after = views(dir);
     for ((what, b), (_, a)) in before.iter().zip(&after) {
-        assert_eq!(b, a, "`argusctl {what}` printed something else after compaction");
+        assert_eq!(
+            b, a,
+            "`argusctl {what}` printed something else after compaction"
+        );
     }
     common::verify(dir, &key, &["--checkpoint", cp.to_str().unwrap()]).assert_ok();
     argus(["verify-proof", bundle.to_str().unwrap(), "--key", &key]).assert_ok();
@@ -160,12 +174,21 @@ fn a_flipped_byte_in_a_compressed_block_fails_verify_naming_the_segment() {
     let r = common::verify(dir, &key, &["-o", "json"]);
     r.assert_code(10);
     let v = r.json();
-    assert_eq!(v["failure"]["segment"].as_str(), Some(name.as_str()), "{}", r.ctx());
+    assert_eq!(
+        v["failure"]["segment"].as_str(),
+        Some(name.as_str()),
+        "{}",
+        r.ctx()
+    );
     assert_eq!(v["failure"]["cause"].as_str(), Some("compressed_segment"));
     // Readers refuse too, naming the file, without a panic.
     let c = argus(["cat", dir.to_str().unwrap()]);
     assert_eq!(c.code, Some(1), "{}", c.ctx());
-    assert!(c.stderr.contains(&name) && c.stderr.contains("damaged compressed segment"), "{}", c.ctx());
+    assert!(
+        c.stderr.contains(&name) && c.stderr.contains("damaged compressed segment"),
+        "{}",
+        c.ctx()
+    );
 }
 
 #[test]
@@ -207,12 +230,15 @@ fn a_compressed_segment_that_is_a_link_is_refused() {
 fn compact_refuses_while_another_process_holds_the_writer_lock() {
     let (tmp, _) = fixture();
     let dir = tmp.path();
-    let lock = argus::log::lock::WriterLock::acquire(dir, "test", std::time::Duration::ZERO)
-        .unwrap();
+    let lock =
+        argus::log::lock::WriterLock::acquire(dir, "test", std::time::Duration::ZERO).unwrap();
     let r = argus(["--lock-timeout", "0", "compact", dir.to_str().unwrap()]);
     assert_eq!(r.code, Some(1), "{}", r.ctx());
     assert!(r.stderr.contains("writer lock"), "{}", r.ctx());
-    assert!(files(dir, "segz").is_empty(), "nothing is compressed without the lock");
+    assert!(
+        files(dir, "segz").is_empty(),
+        "nothing is compressed without the lock"
+    );
     drop(lock);
     compact(dir);
 }
@@ -223,13 +249,19 @@ fn assert_whole(dir: &Path, key: &str, bases: &[String], want_cat: &str, when: &
     for b in bases {
         let seg = dir.join("segments").join(format!("{b}.seg"));
         let segz = dir.join("segments").join(format!("{b}.segz"));
-        assert!(seg.exists() || segz.exists(), "{when}: segment {b} is gone in both forms");
+        assert!(
+            seg.exists() || segz.exists(),
+            "{when}: segment {b} is gone in both forms"
+        );
     }
     let r = common::verify(dir, key, &[]);
     assert_eq!(r.code, Some(0), "{when}{}", r.ctx());
     let cat = argus(["cat", dir.to_str().unwrap(), "-o", "json"]);
     cat.assert_ok();
-    assert!(cat.stdout == want_cat, "{when}: cat differs after the crash");
+    assert!(
+        cat.stdout == want_cat,
+        "{when}: cat differs after the crash"
+    );
 }
 
 fn bases(dir: &Path) -> Vec<String> {
@@ -298,7 +330,13 @@ fn kill_9_at_random_moments_never_loses_a_segment() {
         std::thread::sleep(std::time::Duration::from_micros(rng.below(40_000)));
         let _ = child.kill();
         let _ = child.wait();
-        assert_whole(dir, &key, &all, &want, &format!("after kill -9 in round {round}"));
+        assert_whole(
+            dir,
+            &key,
+            &all,
+            &want,
+            &format!("after kill -9 in round {round}"),
+        );
     }
     compact(dir);
     assert_eq!(files(dir, "seg").len(), 1);
