@@ -64,9 +64,11 @@ pub fn run(args: &CompactArgs) -> Result<i32> {
             )
         },
     )?;
-    let mut report = CompactReport::default();
-    // Steps, in order. Each reads the log as the previous one left it.
-    report.compress = Some(compress_step(dir, &lock, args)?);
+    // Steps, in order: each reads the log as the previous one left it, so
+    // a step that rewrites segment contents goes before compression.
+    let report = CompactReport {
+        compress: Some(compress_step(dir, &lock, args)?),
+    };
     print(&report, args.format)?;
     Ok(0)
 }
