@@ -655,6 +655,59 @@ mod tests {
         assert_eq!(r.segment_loads(), 1, "the active segment was loaded again");
     }
 
+    #[test]
+    fn the_plain_form_wins_and_the_compressed_form_reads_back_the_same_bytes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            segment_bytes: 4096,
+            key_file: None,
+            clock_skew_tolerance_s: None,
+        };
+        let log = Log::create(tmp.path(), &opts).unwrap();
+        let e = NewEntry {
+            actor: "agent:t".into(),
+            ..NewEntry::argus("x.test", &serde_json::json!({"pad": "x".repeat(300)}))
+        };
+        for _ in 0..4 {
+            log.append(vec![e.clone(); 12]).unwrap();
+        }
+        drop(log);
+        let dir = LogDir::new(tmp.path());
+        let plain = std::fs::read(dir.segment_path(0)).unwrap();
+        let packed = log_format::archive::encode(&plain, &Default::default()).unwrap();
+        // Both forms, the compressed one damaged: the plain one is read.
+        let mut bad = packed.clone();
+        bad[40] ^= 0xff;
+        std::fs::write(dir.compressed_path(0), &bad).unwrap();
+        assert_eq!(
+            dir.list_segments()
+                .unwrap()
+                .iter()
+                .filter(|b| **b == 0)
+                .count(),
+            1
+        );
+        let got = load_segment(&dir, 0).unwrap();
+        assert!(matches!(got, SegmentBytes::Mapped(_)));
+        assert_eq!(*got, *plain);
+        // Compressed only: the same bytes, and the damaged copy is refused.
+        std::fs::remove_file(dir.segment_path(0)).unwrap();
+        assert!(matches!(load_segment(&dir, 0), Err(Error::Archive { .. })));
+        std::fs::write(dir.compressed_path(0), &packed).unwrap();
+        let got = load_segment(&dir, 0).unwrap();
+        assert!(got.is_sealed());
+        assert_eq!(*got, *plain);
+        assert_eq!(segment_len(&dir, 0).unwrap(), plain.len() as u64);
+        let r = LogReader::open(tmp.path()).unwrap();
+        let mut n = 0;
+        r.for_each(0, u64::MAX, |_| {
+            n += 1;
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        assert_eq!(n, 48);
+    }
+
     fn log_with_commits(commits: usize) -> (tempfile::TempDir, Vec<u64>) {
         let tmp = tempfile::tempdir().unwrap();
         let opts = InitOptions {
