@@ -268,3 +268,60 @@ fn read_header(path: &std::path::Path) -> Result<(SegmentHeader, usize)> {
         source,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::archive::{compress_sealed, ArchiveOptions};
+    use crate::log::dir::InitOptions;
+    use crate::log::lock::WriterLock;
+    use crate::{Log, NewEntry};
+
+    fn append(dir: &std::path::Path, commits: usize) {
+        let log = Log::open(dir).unwrap();
+        let e = NewEntry {
+            actor: "agent:t".into(),
+            ..NewEntry::argus("x.test", &serde_json::json!({"pad": "y".repeat(200)}))
+        };
+        for _ in 0..commits {
+            log.append(vec![e.clone(); 10]).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_follower_reads_through_compressed_segments_then_new_plain_ones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            segment_bytes: 4096,
+            key_file: None,
+            clock_skew_tolerance_s: None,
+        };
+        drop(Log::create(tmp.path(), &opts).unwrap());
+        append(tmp.path(), 6);
+        let lock = WriterLock::acquire(tmp.path(), "test", std::time::Duration::ZERO).unwrap();
+        let rep = compress_sealed(tmp.path(), &lock, &ArchiveOptions::default()).unwrap();
+        drop(lock);
+        assert!(rep.segments.len() >= 2, "{rep:?}");
+        let reader = LogReader::open(tmp.path()).unwrap();
+        let mut f = Follower::new(&reader, 0).unwrap();
+        let mut seqs = Vec::new();
+        while f.poll(|v| seqs.push(v.seq)).unwrap() > 0 {}
+        assert_eq!(seqs, (0..60).collect::<Vec<_>>());
+        // The writer goes on in plain segments; the follower follows.
+        append(tmp.path(), 3);
+        while f.poll(|v| seqs.push(v.seq)).unwrap() > 0 {}
+        assert_eq!(seqs, (0..90).collect::<Vec<_>>());
+        // The segment it stands in is sealed and compressed between polls.
+        append(tmp.path(), 4);
+        let lock = WriterLock::acquire(tmp.path(), "test", std::time::Duration::ZERO).unwrap();
+        compress_sealed(tmp.path(), &lock, &ArchiveOptions::default()).unwrap();
+        drop(lock);
+        while f.poll(|v| seqs.push(v.seq)).unwrap() > 0 {}
+        assert_eq!(seqs, (0..130).collect::<Vec<_>>());
+        // A follower that starts inside a compressed segment.
+        let mut g = Follower::new(&reader, 25).unwrap();
+        let mut from_25 = Vec::new();
+        while g.poll(|v| from_25.push(v.seq)).unwrap() > 0 {}
+        assert_eq!(from_25, (25..130).collect::<Vec<_>>());
+    }
+}

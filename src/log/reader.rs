@@ -68,7 +68,22 @@ pub fn load_path(path: &Path) -> Result<SegmentBytes> {
 /// its size is what `fstat` says) and every block decompressed into the
 /// room its index entry declares.
 pub fn load_compressed(path: &Path) -> Result<SegmentBytes> {
-    let packed = safe_fs::read_all(path)?;
+    // No valid compressed segment is larger than the largest segment a
+    // reader accepts plus its index: a larger file is refused unread.
+    const PACKED_MAX: u64 = log_format::archive::SEGMENT_UNCOMPRESSED_MAX + (64 << 20);
+    let file = safe_fs::open_read(path)?;
+    let len = file.metadata().at(path)?.len();
+    if len > PACKED_MAX {
+        return Err(Error::Archive {
+            path: path.to_path_buf(),
+            source: log_format::ArchiveError::Malformed {
+                what: "compressed segment",
+                offset: 0,
+                reason: format!("{len} bytes, more than any compressed segment ({PACKED_MAX})"),
+            },
+        });
+    }
+    let packed = safe_fs::read_capped_from(&file, path, PACKED_MAX)?;
     let bytes = log_format::archive::decode(&packed).map_err(|source| Error::Archive {
         path: path.to_path_buf(),
         source,
