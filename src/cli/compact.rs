@@ -38,7 +38,7 @@ pub struct CompactArgs {
           value_parser = clap::value_parser!(i32).range(1..=19))]
     pub level: i32,
     /// Uncompressed bytes per independently compressed block (4096..=16777216).
-    /// Larger blocks compress better; a seek decompresses one block.
+    /// Larger blocks compress better and cost more to decompress one at a time.
     #[arg(long, value_name = "BYTES", default_value_t = log_format::archive::DEFAULT_BLOCK_SIZE,
           value_parser = clap::value_parser!(u32).range(
               log_format::archive::BLOCK_SIZE_MIN as i64..=log_format::archive::BLOCK_SIZE_MAX as i64))]
