@@ -79,6 +79,14 @@ pub enum Error {
         #[source]
         source: FormatError,
     },
+    /// A compressed segment (SPEC §12) whose layout or blocks are damaged:
+    /// the offset is in the `.segz` file.
+    #[error("{path}: damaged compressed segment at offset {offset}: {source}; run `argusctl verify`", path = path.display(), offset = source.offset())]
+    Archive {
+        path: PathBuf,
+        #[source]
+        source: log_format::ArchiveError,
+    },
     #[error("segment {segment} offset {offset}: corruption in committed data ({cause}); not a torn tail: {proof}. Refusing to open; run `argusctl verify` for details")]
     Corrupt {
         segment: String,

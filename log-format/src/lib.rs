@@ -8,6 +8,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 #![deny(unsafe_code)]
 
+pub mod archive;
 pub mod entry;
 pub mod erase;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod segment;
 pub mod tail;
 pub mod walk;
 
+pub use archive::{Archive, ArchiveError};
 pub use entry::{EntryFields, EntryRecord, EntryView, NO_PARENT};
 pub use error::FormatError;
 pub use frame::{FrameType, FRAME_BODY_MAX, FRAME_HEADER_LEN};

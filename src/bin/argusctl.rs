@@ -45,11 +45,11 @@ fn run(mut cli: Cli) -> Result<i32> {
         | Cmd::Inspect { .. }
         | Cmd::Audit { .. }
         | Cmd::Export(_) => false,
-        // compact rewrites segments under the writer lock; argusd holding
-        // it is a refusal, never a forward.
-        Cmd::Compact { .. } => false,
         // import writes entries in every class: only into a new log, here.
         Cmd::Import(_) => false,
+        // compact takes the writer lock itself, and refuses while argusd
+        // (or anyone) holds it.
+        Cmd::Compact(_) => false,
         // sign and verify-artifact read the file here and send argusd only
         // the record (`cli::command::run`).
         Cmd::Sign(_) | Cmd::VerifyArtifact(_) => false,

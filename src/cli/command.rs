@@ -405,13 +405,6 @@ pub enum Cmd {
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
         format: Format,
     },
-    /// Rewrite sealed segments: overwrite redacted payloads with zeros (same length; chain, seals and proofs unchanged).
-    #[command(after_help = cli::compact::AFTER_HELP)]
-    Compact {
-        dir: PathBuf,
-        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
     /// What stands: hard kill, lockdown, soft kills, incident, and flag files the log does not explain.
     #[command(
         after_help = "Examples:\n  argusctl control ./audit\n  argusctl control ./audit -o json | jq .hard_kill.reason"
@@ -517,6 +510,9 @@ pub enum Cmd {
     /// Check a file against its signature and the log; a mismatch is recorded (artifact.tamper_detected) and exits 10, 11 or 14.
     #[command(name = "verify-artifact", after_help = cli::artifact::VERIFY_HELP)]
     VerifyArtifact(cli::artifact::VerifyArgs),
+    /// Rewrite sealed segments: erase redacted payloads, then compress every sealed segment but the last (zstd blocks); readers and verify read them as before.
+    #[command(after_help = cli::compact::AFTER_HELP)]
+    Compact(cli::compact::CompactArgs),
     // @@commands: projection view/command variants, above this marker
     /// Create a demo log, serve it with argusd while several agents write at once, verify it, show it.
     #[command(after_help = "Example:\n  argusctl demo\n  argusctl demo --dir /tmp/argus-demo")]
@@ -782,6 +778,7 @@ pub fn dispatch(cmd: Cmd) -> Result<i32> {
             format,
         } => cli::diff::run(&dir, &job_a, &job_b, format).map(|_| 0),
         Cmd::Export(args) => cli::export::run(&args).map(|_| 0),
+        Cmd::Compact(args) => cli::compact::run(&args),
         Cmd::Import(args) => cli::import::run(&args),
         Cmd::Sign(args) => cli::artifact::sign(&args, None),
         Cmd::VerifyArtifact(args) => cli::artifact::verify(&args, None),
@@ -791,7 +788,6 @@ pub fn dispatch(cmd: Cmd) -> Result<i32> {
             reason,
             format,
         } => cli::redact::run(&dir, seq, &reason, format),
-        Cmd::Compact { dir, format } => cli::compact::run(&dir, format),
         // @@dispatch: match arms for the variants above, above this marker
         Cmd::Kinds { format } => cli::kinds::list(format).map(|_| 0),
         Cmd::Jobs {
@@ -887,7 +883,6 @@ impl Cmd {
             | Cmd::Lockdown { dir, .. }
             | Cmd::Release { dir, .. }
             | Cmd::Redact { dir, .. }
-            | Cmd::Compact { dir, .. }
             | Cmd::Control { dir, .. }
             | Cmd::Anomalies { dir, .. }
             | Cmd::Audit { dir, .. }
@@ -896,6 +891,7 @@ impl Cmd {
             | Cmd::Diff { dir, .. }
             | Cmd::Exec(cli::exec::ExecArgs { dir, .. })
             | Cmd::Export(cli::export::ExportArgs { dir, .. })
+            | Cmd::Compact(cli::compact::CompactArgs { dir, .. })
             | Cmd::Import(cli::import::ImportArgs { dir, .. })
             | Cmd::Sign(cli::artifact::SignArgs { dir, .. })
             | Cmd::VerifyArtifact(cli::artifact::VerifyArgs { dir, .. })

@@ -50,11 +50,13 @@ pub fn run(
             }
         }
     }
-    let total: u64 = std::fs::read_dir(d.segments_dir())?
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".seg"))
-        .filter_map(|e| e.metadata().ok())
-        .map(|m| m.len())
+    // Progress counts a compressed segment's decompressed bytes, as the
+    // verifier reports them.
+    let total: u64 = d
+        .list_segments()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|b| crate::log::reader::segment_len(&d, b).ok())
         .sum();
     let bar = std::io::stderr().is_terminal().then(|| {
         let b = indicatif::ProgressBar::new(total);

@@ -88,6 +88,11 @@ impl LogDir {
     pub fn segment_path(&self, base_seq: u64) -> PathBuf {
         self.segments_dir().join(segment_file_name(base_seq))
     }
+    /// Where segment `base_seq` lives once compacted (SPEC §12).
+    pub fn compressed_path(&self, base_seq: u64) -> PathBuf {
+        self.segments_dir()
+            .join(format!("{base_seq:020}{COMPRESSED_SUFFIX}"))
+    }
     pub fn index_path(&self, base_seq: u64) -> PathBuf {
         self.segments_dir().join(format!("{base_seq:020}.idx"))
     }
@@ -129,17 +134,19 @@ impl LogDir {
         }
     }
 
-    /// Segment base seqs in order. Names that are not 20 digits + `.seg` are
-    /// returned as errors by the verifier; here they are simply skipped. A
-    /// segment that is not a regular file (a link, a FIFO, a device) is
-    /// refused here, before anyone opens it.
+    /// Segment base seqs in order, each once whether it is stored plain,
+    /// compressed, or (after a crash mid-compaction) both. Names that are
+    /// not 20 digits + `.seg`/`.segz` are returned as errors by the
+    /// verifier; here they are simply skipped. A segment that is not a
+    /// regular file (a link, a FIFO, a device) is refused here, before
+    /// anyone opens it.
     pub fn list_segments(&self) -> Result<Vec<u64>> {
         let dir = self.segments_dir();
         let mut out = Vec::new();
         for ent in safe_fs::read_dir(&dir)? {
             let ent = ent.at(&dir)?;
             let name = ent.file_name();
-            if let Some(base) = parse_segment_name(&name.to_string_lossy()) {
+            if let Some((base, _)) = parse_any_segment_name(&name.to_string_lossy()) {
                 // The entry's own type: a link is reported as a link.
                 let kind = FileKind::of(ent.file_type().at(ent.path())?);
                 if kind != FileKind::Regular {
@@ -153,12 +160,46 @@ impl LogDir {
             }
         }
         out.sort_unstable();
+        out.dedup();
         Ok(out)
+    }
+
+    /// Which forms of segment `base` are on disk now (SPEC §12: when both
+    /// are, the plain one is the segment).
+    pub fn segment_forms(&self, base: u64) -> (bool, bool) {
+        let present = |p: PathBuf| fs::symlink_metadata(p).is_ok();
+        (
+            present(self.segment_path(base)),
+            present(self.compressed_path(base)),
+        )
     }
 }
 
+/// File name suffix of a compressed segment (SPEC §12).
+pub const COMPRESSED_SUFFIX: &str = ".segz";
+
+/// How a segment is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SegmentForm {
+    /// `NNNN.seg`: the segment's bytes as written.
+    Plain,
+    /// `NNNN.segz`: a sealed segment compacted (SPEC §12).
+    Compressed,
+}
+
 pub fn parse_segment_name(name: &str) -> Option<u64> {
-    let stem = name.strip_suffix(".seg")?;
+    parse_stem(name.strip_suffix(".seg")?)
+}
+
+/// A segment file name in either form.
+pub fn parse_any_segment_name(name: &str) -> Option<(u64, SegmentForm)> {
+    if let Some(stem) = name.strip_suffix(COMPRESSED_SUFFIX) {
+        return parse_stem(stem).map(|b| (b, SegmentForm::Compressed));
+    }
+    parse_segment_name(name).map(|b| (b, SegmentForm::Plain))
+}
+
+fn parse_stem(stem: &str) -> Option<u64> {
     (stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()))
         .then(|| stem.parse().ok())
         .flatten()

@@ -26,7 +26,6 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::time::Duration;
 
 /// What one run did, entry by entry.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -62,8 +61,9 @@ pub struct Skipped {
 
 /// Erases the payloads of every redacted entry in the sealed segments of
 /// the log in `root`, waiting up to `lock_wait` for the writer lock.
-pub fn erase_redacted(root: &Path, lock_wait: Duration) -> Result<EraseReport> {
-    let _lock = WriterLock::acquire(root, "compact", lock_wait)?;
+/// The caller holds the writer lock (`_lock`), so no writer can seal,
+/// roll or recover a segment while this rewrites it.
+pub fn erase_redacted(root: &Path, _lock: &WriterLock) -> Result<EraseReport> {
     let reader = LogReader::open(root)?;
     let redactions = Redactions::scan(&reader, 0)?;
     let mut by_segment: BTreeMap<u64, Vec<&Redaction>> = BTreeMap::new();
@@ -89,8 +89,13 @@ fn erase_in_segment(
     report: &mut EraseReport,
 ) -> Result<()> {
     let name = segment_file_name(base);
-    let path = dir.segment_path(base);
-    let mut bytes = safe_fs::read_all(&path)?;
+    // A compressed segment (an earlier compaction) is erased in its
+    // original bytes, written back plain; compression then runs again.
+    let mut bytes = match crate::log::reader::load_segment(dir, base)? {
+        crate::log::reader::SegmentBytes::Owned(v)
+        | crate::log::reader::SegmentBytes::Decompressed(v) => v,
+        other => other.to_vec(),
+    };
     let (targets, sealed) = locate(&name, &bytes, wanted)?;
     let mut changed = false;
     for r in wanted {
@@ -203,5 +208,13 @@ fn replace_segment(dir: &LogDir, base: u64, bytes: &[u8]) -> Result<()> {
     f.sync_all().at(&tmp)?;
     drop(f);
     std::fs::rename(&tmp, &path).at(&path)?;
-    sync_dir(&dir.segments_dir())
+    sync_dir(&dir.segments_dir())?;
+    // The plain file now wins over a compressed copy (SPEC §12); the copy
+    // still holds the erased bytes, so it goes.
+    let packed = dir.compressed_path(base);
+    match std::fs::remove_file(&packed) {
+        Ok(()) => sync_dir(&dir.segments_dir()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).at(&packed),
+    }
 }

@@ -1,5 +1,6 @@
 //! The engine's log: directory layout, the writer thread, recovery, readers
 //! and verification.
+pub mod archive;
 pub mod control_flags;
 pub mod dir;
 pub mod entry;

@@ -2,7 +2,7 @@
 //! with pread. Only entries covered by a seal are ever returned, so a reader
 //! running beside the writer sees exactly what has been acknowledged.
 use crate::error::{Error, IoContext, Result};
-use crate::log::dir::{LogDir, Meta};
+use crate::log::dir::{LogDir, Meta, COMPRESSED_SUFFIX};
 use crate::log::{index, mmap, safe_fs};
 use ed25519_dalek::VerifyingKey;
 use log_format::entry::decode_entry;
@@ -16,12 +16,23 @@ use std::sync::{Arc, Mutex};
 
 /// A segment's bytes: mapped when sealed; for the active segment, its
 /// sealed prefix mapped (up to the end of its last whole seal), or, when
-/// that cannot be shown from the file's end, the whole file read.
+/// that cannot be shown from the file's end, the whole file read;
+/// decompressed into memory when compacted (SPEC §12).
 pub enum SegmentBytes {
     Mapped(memmap2::Mmap),
     /// The active segment's bytes up to the end of its newest seal.
     SealedPrefix(memmap2::Mmap),
     Owned(Vec<u8>),
+    /// A compressed segment's original bytes; sealed, like `Mapped`.
+    Decompressed(Vec<u8>),
+}
+
+impl SegmentBytes {
+    /// Whether these are a sealed segment's bytes (ending in a footer),
+    /// which never change and have a sparse index file.
+    pub fn is_sealed(&self) -> bool {
+        matches!(self, Self::Mapped(_) | Self::Decompressed(_))
+    }
 }
 
 impl Deref for SegmentBytes {
@@ -29,24 +40,24 @@ impl Deref for SegmentBytes {
     fn deref(&self) -> &[u8] {
         match self {
             Self::Mapped(m) | Self::SealedPrefix(m) => m,
-            Self::Owned(v) => v,
+            Self::Owned(v) | Self::Decompressed(v) => v,
         }
     }
 }
 
-impl SegmentBytes {
-    /// A sealed segment's bytes, which never change and have a whole index.
-    fn is_sealed(&self) -> bool {
-        matches!(self, Self::Mapped(_))
-    }
-}
-
-/// Maps a sealed segment (immutable), reads the active one into memory.
-/// One descriptor, opened without following a link and checked to be a
-/// regular file, serves the footer check, the map and the read, so a FIFO
-/// or device planted as a segment is refused instead of read.
+/// Maps a sealed segment (immutable), reads the active one into memory,
+/// decompresses a compressed one (`.segz`, by its name). One descriptor,
+/// opened without following a link and checked to be a regular file,
+/// serves the footer check, the map and the read, so a FIFO or device
+/// planted as a segment is refused instead of read.
 pub fn load_path(path: &Path) -> Result<SegmentBytes> {
     use std::io::Read;
+    if path
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().ends_with(COMPRESSED_SUFFIX))
+    {
+        return load_compressed(path);
+    }
     let mut f = safe_fs::open_read(path)?;
     if let Some(map) = mmap::map_if_sealed(&f, path)? {
         return Ok(SegmentBytes::Mapped(map));
@@ -68,10 +79,17 @@ const TAIL_WINDOW: u64 = 8 << 20;
 /// so those bytes never change (see `mmap`). Otherwise (a torn or damaged
 /// last write, no seal near the end) the file is read whole and judged by
 /// the walk, as `load_path` does.
-fn load_for_reader(path: &Path, base: u64, key: &SealKey<'_>) -> Result<SegmentBytes> {
+fn load_for_reader(dir: &LogDir, base: u64, key: &SealKey<'_>) -> Result<SegmentBytes> {
     use std::io::Read;
     use std::os::unix::fs::FileExt;
-    let mut f = safe_fs::open_read(path)?;
+    let path = &dir.segment_path(base);
+    let mut f = match safe_fs::open_read(path) {
+        // Compacted (see `load_segment`).
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return load_path(&dir.compressed_path(base));
+        }
+        other => other?,
+    };
     if let Some(map) = mmap::map_if_sealed(&f, path)? {
         return Ok(SegmentBytes::Mapped(map));
     }
@@ -118,6 +136,66 @@ fn whole_last_seal(buf: &[u8], from: u64, base: u64, key: &SealKey<'_>) -> Optio
         }
     }
     None
+}
+
+/// A compressed file's original segment bytes, whatever its name (compaction
+/// reads back its temp file). The file is read whole (a regular file, so
+/// its size is what `fstat` says) and every block decompressed into the
+/// room its index entry declares.
+pub fn load_compressed(path: &Path) -> Result<SegmentBytes> {
+    // No valid compressed segment is larger than the largest segment a
+    // reader accepts plus its index: a larger file is refused unread.
+    const PACKED_MAX: u64 = log_format::archive::SEGMENT_UNCOMPRESSED_MAX + (64 << 20);
+    let file = safe_fs::open_read(path)?;
+    let len = file.metadata().at(path)?.len();
+    if len > PACKED_MAX {
+        return Err(Error::Archive {
+            path: path.to_path_buf(),
+            source: log_format::ArchiveError::Malformed {
+                what: "compressed segment",
+                offset: 0,
+                reason: format!("{len} bytes, more than any compressed segment ({PACKED_MAX})"),
+            },
+        });
+    }
+    let packed = safe_fs::read_capped_from(&file, path, PACKED_MAX)?;
+    let bytes = log_format::archive::decode(&packed).map_err(|source| Error::Archive {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(SegmentBytes::Decompressed(bytes))
+}
+
+/// Segment `base` of `dir` in whichever form it is stored. The plain file
+/// wins when both exist (SPEC §12: a compaction interrupted between its
+/// rename and its removal). Compaction renames the compressed file into
+/// place before it removes the plain one, so a plain file that vanishes
+/// between listing and opening is found compressed.
+pub fn load_segment(dir: &LogDir, base: u64) -> Result<SegmentBytes> {
+    match load_path(&dir.segment_path(base)) {
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            load_path(&dir.compressed_path(base))
+        }
+        other => other,
+    }
+}
+
+/// The length of segment `base` as readers see it (a compressed segment's
+/// original length, from its header), without reading it whole.
+pub fn segment_len(dir: &LogDir, base: u64) -> Result<u64> {
+    let plain = dir.segment_path(base);
+    match safe_fs::open_read(&plain) {
+        Ok(f) => return Ok(f.metadata().at(&plain)?.len()),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let path = dir.compressed_path(base);
+    let f = safe_fs::open_read(&path)?;
+    let mut head = [0u8; log_format::archive::ARCHIVE_HEADER_LEN];
+    std::os::unix::fs::FileExt::read_exact_at(&f, &mut head, 0).at(&path)?;
+    log_format::archive::ArchiveHeader::decode(&head)
+        .map(|h| h.uncompressed_len)
+        .map_err(|source| Error::Archive { path, source })
 }
 
 /// Where a walk over a segment stopped.
@@ -344,18 +422,14 @@ impl LogReader {
         else {
             // Not in the snapshot: read it, but do not keep it.
             self.loads.fetch_add(1, Ordering::Relaxed);
-            return Ok(Arc::new(load_path(&self.dir.segment_path(base))?));
+            return Ok(Arc::new(load_segment(&self.dir, base)?));
         };
         let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(bytes) = slot.as_ref() {
             return Ok(bytes.clone());
         }
         self.loads.fetch_add(1, Ordering::Relaxed);
-        let bytes = Arc::new(load_for_reader(
-            &self.dir.segment_path(base),
-            base,
-            &self.seal_key(),
-        )?);
+        let bytes = Arc::new(load_for_reader(&self.dir, base, &self.seal_key())?);
         *slot = Some(bytes.clone());
         Ok(bytes)
     }
@@ -421,7 +495,7 @@ impl LogReader {
             let Ok(bytes) = self.load(base) else { continue };
             let map = match &*bytes {
                 SegmentBytes::Mapped(m) | SegmentBytes::SealedPrefix(m) => m,
-                SegmentBytes::Owned(_) => continue,
+                SegmentBytes::Owned(_) | SegmentBytes::Decompressed(_) => continue,
             };
             let Ok((_, hlen)) = self.header(base, &bytes) else {
                 continue;
@@ -664,10 +738,7 @@ impl LogReader {
         for &b in &self.bases {
             bytes += match self.loaded_len(b) {
                 Some(n) => n,
-                None => {
-                    let p = self.dir.segment_path(b);
-                    safe_fs::open_read(&p)?.metadata().at(&p)?.len()
-                }
+                None => segment_len(&self.dir, b)?,
             };
         }
         Ok(Stats {
@@ -764,6 +835,59 @@ mod tests {
         assert_eq!(seen, 3);
         assert_eq!(r.stats().unwrap().entries, 3);
         assert_eq!(r.segment_loads(), 1, "the active segment was loaded again");
+    }
+
+    #[test]
+    fn the_plain_form_wins_and_the_compressed_form_reads_back_the_same_bytes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            segment_bytes: 4096,
+            key_file: None,
+            clock_skew_tolerance_s: None,
+        };
+        let log = Log::create(tmp.path(), &opts).unwrap();
+        let e = NewEntry {
+            actor: "agent:t".into(),
+            ..NewEntry::argus("x.test", &serde_json::json!({"pad": "x".repeat(300)}))
+        };
+        for _ in 0..4 {
+            log.append(vec![e.clone(); 12]).unwrap();
+        }
+        drop(log);
+        let dir = LogDir::new(tmp.path());
+        let plain = std::fs::read(dir.segment_path(0)).unwrap();
+        let packed = log_format::archive::encode(&plain, &Default::default()).unwrap();
+        // Both forms, the compressed one damaged: the plain one is read.
+        let mut bad = packed.clone();
+        bad[40] ^= 0xff;
+        std::fs::write(dir.compressed_path(0), &bad).unwrap();
+        assert_eq!(
+            dir.list_segments()
+                .unwrap()
+                .iter()
+                .filter(|b| **b == 0)
+                .count(),
+            1
+        );
+        let got = load_segment(&dir, 0).unwrap();
+        assert!(matches!(got, SegmentBytes::Mapped(_)));
+        assert_eq!(*got, *plain);
+        // Compressed only: the same bytes, and the damaged copy is refused.
+        std::fs::remove_file(dir.segment_path(0)).unwrap();
+        assert!(matches!(load_segment(&dir, 0), Err(Error::Archive { .. })));
+        std::fs::write(dir.compressed_path(0), &packed).unwrap();
+        let got = load_segment(&dir, 0).unwrap();
+        assert!(got.is_sealed());
+        assert_eq!(*got, *plain);
+        assert_eq!(segment_len(&dir, 0).unwrap(), plain.len() as u64);
+        let r = LogReader::open(tmp.path()).unwrap();
+        let mut n = 0;
+        r.for_each(0, u64::MAX, |_| {
+            n += 1;
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        assert_eq!(n, 48);
     }
 
     fn log_with_commits(commits: usize) -> (tempfile::TempDir, Vec<u64>) {

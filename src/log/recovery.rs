@@ -157,6 +157,17 @@ fn load_last_segment(dir: &LogDir) -> Result<(u64, Vec<u8>)> {
             reason: "no segment files in segments/".into(),
         });
     };
+    if let (false, true) = dir.segment_forms(base) {
+        // Compaction never compresses the last segment (SPEC §12), so the
+        // segments after this one are missing.
+        return Err(Error::NotALog {
+            dir: dir.root.clone(),
+            reason: format!(
+                "the last segment, {}, is compressed: compaction never compresses the last segment, so the segments after it are missing (run `argusctl verify`)",
+                segment_file_name(base).replace(".seg", crate::log::dir::COMPRESSED_SUFFIX)
+            ),
+        });
+    }
     Ok((base, safe_fs::read_all(&dir.segment_path(base))?))
 }
 

@@ -13,6 +13,7 @@ mod bad_input;
 mod checkpoint_strict;
 mod client_mode;
 mod clock;
+mod compact;
 mod crash;
 mod daemon;
 mod engine_errors;

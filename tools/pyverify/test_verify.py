@@ -19,6 +19,7 @@ import unittest
 import zlib
 
 import blake3
+import zstandard
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives import serialization
 
@@ -839,6 +840,144 @@ class ProofFunctionsTest(unittest.TestCase):
                 bad = list(proof)
                 bad[-1] = H(bad[-1])
                 self.assertFalse(self.v.consistency_ok(m, n, old, root, bad))
+
+
+# ------------------------------------------------ compressed segments (§12)
+
+def compress_segment(path, block_size=200, content_size=True):
+    """Writes PATH + "z" from the plain segment at PATH, by SPEC §12 alone, and removes PATH.
+    Blocks hold whole frames (block 0 the header too), cut before a frame that would take a
+    block past block_size."""
+    data = rd(path)
+    n = data[68]
+    hlen = 73 + 32 * n
+    base = struct.unpack_from("<Q", data, 28)[0]
+    blocks, start, seq, first_seq, frames_in = [], 0, base, base, 0
+    for off, typ, ln in frames_of(path):
+        end = off + 9 + ln
+        if frames_in and end - start > block_size:
+            blocks.append((start, off, first_seq))
+            start, frames_in, first_seq = off, 0, seq
+        frames_in += 1
+        seq += typ == 1
+    blocks.append((start, len(data), first_seq))
+    cctx = zstandard.ZstdCompressor(level=3, write_checksum=True, write_content_size=content_size)
+    head = b"ARGUSZST" + struct.pack("<IQQI", 1, base, len(data), block_size)
+    out = head + struct.pack("<I", zlib.crc32(head))
+    index = b""
+    for a, b, fs in blocks:
+        z = cctx.compress(data[a:b])
+        index += struct.pack("<QQIIQ", a, len(out), len(z), b - a, fs)
+        out += z
+    out += index + struct.pack("<QII", len(out), len(blocks), zlib.crc32(index)) + b"ARGUSZIX"
+    wr(path + "z", out)
+    os.remove(path)
+    return path + "z"
+
+
+class CompressedTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="pyverify-z-")
+        self.d = os.path.join(self.tmp, "log")
+        self.w = build(self.d, segments=4, commits=3, per_commit=4)
+        self.key = self.w.pk.hex()
+        segs = sorted(os.listdir(os.path.join(self.d, "segments")))
+        self.plain = [os.path.join(self.d, "segments", n) for n in segs]
+        self.originals = [rd(p) for p in self.plain]
+        # Every sealed segment but the last, as compaction leaves them.
+        self.z = [compress_segment(p) for p in self.plain[:-1]]
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def code(self, *extra):
+        rc, out = run(self.d, *extra, key=self.key)
+        return rc, out
+
+    def test_compressed_log_is_intact_with_the_same_counts(self):
+        rc, out = self.code()
+        self.assertEqual(rc, 0, out)
+        self.assertEqual((out["entries"], out["segments"]), (48, 4))
+        self.assertEqual(out["warnings"], [])
+        # The blocks really are several per segment, cut on frame boundaries.
+        data = rd(self.z[0])
+        self.assertGreater(struct.unpack_from("<I", data, len(data) - 16)[0], 3)
+
+    def test_checkpoint_made_before_compression_still_verifies(self):
+        cp = os.path.join(self.tmp, "cp.txt")
+        wr(cp, mode="w", data=self.w.checkpoint())
+        rc, out = self.code("--checkpoint", cp)
+        self.assertEqual(rc, 0, out)
+
+    def test_both_forms_of_one_segment_use_the_plain_one(self):
+        wr(self.plain[1], self.originals[1])
+        rc, out = self.code()
+        self.assertEqual(rc, 0, out)
+        self.assertTrue(any("duplicates" in w for w in out["warnings"]), out)
+        # The plain one is judged: damage there is found, damage in the copy is not.
+        data = bytearray(rd(self.z[1]))
+        data[40] ^= 0xFF
+        wr(self.z[1], bytes(data))
+        self.assertEqual(self.code()[0], 0)
+
+    def test_flipped_byte_in_a_block_is_content_naming_the_segment(self):
+        data = bytearray(rd(self.z[1]))
+        data[60] ^= 0x01
+        wr(self.z[1], bytes(data))
+        rc, out = self.code()
+        self.assertEqual(rc, 10, out)
+        self.assertEqual(out["segment"], "segments/" + os.path.basename(self.z[1]))
+
+    def test_every_truncation_is_content(self):
+        data = rd(self.z[0])
+        for keep in (len(data) - 1, len(data) - 24, len(data) // 2, 35, 0):
+            wr(self.z[0], data[:keep])
+            rc, out = self.code()
+            self.assertEqual(rc, 10, (keep, out))
+            self.assertIn("compressed", out["message"])
+
+    def test_flipped_index_byte_is_content(self):
+        data = bytearray(rd(self.z[2]))
+        data[len(data) - 24 - 5] ^= 0x01
+        wr(self.z[2], bytes(data))
+        self.assertEqual(self.code()[0], 10)
+
+    def test_a_block_whose_frame_does_not_declare_the_index_length_is_content(self):
+        # §12: each block's zstd frame declares its content size, equal to the index's length,
+        # so a decoder can refuse before inflating.
+        os.remove(self.z[0])
+        wr(self.plain[0], self.originals[0])
+        z = compress_segment(self.plain[0], content_size=False)
+        data = bytearray(rd(z))
+        t = len(data) - 24
+        index = struct.unpack_from("<Q", data, t)[0]
+        # Declare block 0 one byte shorter and block 1 one byte longer (the tiling still holds).
+        l0 = struct.unpack_from("<I", data, index + 20)[0]
+        struct.pack_into("<I", data, index + 20, l0 - 1)
+        u1, = struct.unpack_from("<Q", data, index + 32)
+        struct.pack_into("<Q", data, index + 32, u1 - 1)
+        l1 = struct.unpack_from("<I", data, index + 32 + 20)[0]
+        struct.pack_into("<I", data, index + 32 + 20, l1 + 1)
+        struct.pack_into("<I", data, t + 12, zlib.crc32(bytes(data[index:t])))
+        wr(z, bytes(data))
+        rc, out = self.code()
+        self.assertEqual(rc, 10, out)
+        self.assertIn("block 0", out["message"])
+
+    def test_compressed_segment_without_footer_is_structure(self):
+        # The last segment, compressed while it had no footer: never done by compaction.
+        last = self.plain[-1]
+        compress_segment(last)
+        rc, out = self.code()
+        self.assertEqual(rc, 13, out)
+
+    def test_symlinked_compressed_segment_is_structure(self):
+        real = os.path.join(self.tmp, "real.segz")
+        os.rename(self.z[1], real)
+        os.symlink(real, self.z[1])
+        rc, out = self.code()
+        self.assertEqual(rc, 13, out)
+        self.assertIn("symbolic link", out["message"])
 
 
 if __name__ == "__main__":

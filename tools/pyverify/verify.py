@@ -28,6 +28,7 @@ import zlib
 
 try:
     import blake3 as _blake3
+    import zstandard as _zstd
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 except ImportError as _e:  # pragma: no cover
@@ -46,6 +47,15 @@ FOOTER_LEN = 48                       # §4.4
 NO_PARENT = 0xFFFFFFFFFFFFFFFF
 ZERO32 = bytes(32)
 SEG_NAME = re.compile(r"^[0-9]{20}$")
+# §12 compressed segments
+Z_MAGIC = b"ARGUSZST"
+Z_TRAILER_MAGIC = b"ARGUSZIX"
+Z_VERSION = 1
+Z_HEADER_LEN = 36
+Z_INDEX_ENTRY_LEN = 32
+Z_TRAILER_LEN = 24
+Z_BLOCK_MAX = 32 << 20
+Z_SEGMENT_MAX = 4 << 30
 KIND_RE = re.compile(rb"^[a-z0-9_]+(\.[a-z0-9_]+)*\Z")
 
 CTX_ENTRY = "argus.log v1 entry"
@@ -592,6 +602,63 @@ def judge_tail(data, x, end, sealed_size, log_id, key_id, pk):
 
 # ---------------------------------------------------------------- verifier
 
+def decode_segz(raw, seg):
+    """§12: the original segment bytes of a compressed segment. Every length and offset is
+    checked before use; each block must decompress to exactly its declared length."""
+    def bad(msg, off):
+        raise Failure(CONTENT, "damaged compressed segment: " + msg, seg, off)
+    n = len(raw)
+    if n < Z_HEADER_LEN:
+        bad("truncated header (%d bytes)" % n, 0)
+    magic, version, base, ulen, _bsize, crc = struct.unpack_from("<8sIQQII", raw, 0)
+    if magic != Z_MAGIC:
+        bad("bad header magic", 0)
+    if version != Z_VERSION:
+        bad("unsupported version %d" % version, 8)
+    if zlib.crc32(raw[:32]) != crc:
+        bad("header CRC mismatch", 32)
+    if not 1 <= ulen <= Z_SEGMENT_MAX:
+        bad("uncompressed length %d out of range" % ulen, 20)
+    if n < Z_HEADER_LEN + Z_INDEX_ENTRY_LEN + Z_TRAILER_LEN:
+        bad("truncated (%d bytes)" % n, n)
+    t = n - Z_TRAILER_LEN
+    index_off, count, index_crc, tmagic = struct.unpack_from("<QII8s", raw, t)
+    if tmagic != Z_TRAILER_MAGIC:
+        bad("bad trailer magic", t + 16)
+    if count == 0 or index_off < Z_HEADER_LEN or index_off + count * Z_INDEX_ENTRY_LEN != t:
+        bad("index of %d blocks at offset %d does not end at the trailer" % (count, index_off), t)
+    if zlib.crc32(raw[index_off:t]) != index_crc:
+        bad("block index CRC mismatch", t + 12)
+    dctx = _zstd.ZstdDecompressor()
+    out = bytearray()
+    next_c, prev_seq = Z_HEADER_LEN, base
+    for i in range(count):
+        at = index_off + i * Z_INDEX_ENTRY_LEN
+        uoff, coff, clen, blen, first_seq = struct.unpack_from("<QQIIQ", raw, at)
+        if uoff != len(out) or coff != next_c or clen == 0 or not 1 <= blen <= Z_BLOCK_MAX \
+                or coff + clen > index_off or uoff + blen > ulen \
+                or first_seq < prev_seq or (i == 0 and first_seq != base):
+            bad("block %d: index entry does not tile the file and the segment" % i, at)
+        src = raw[coff:coff + clen]
+        try:
+            params = _zstd.get_frame_parameters(src)
+            # Refuse before allocating: a frame that claims more than its block holds.
+            if params.content_size != blen:
+                bad("block %d: zstd frame declares %d bytes, index says %d" % (i, params.content_size, blen), coff)
+            block = dctx.decompress(src, max_output_size=blen)
+        except _zstd.ZstdError as e:
+            bad("block %d: zstd: %s" % (i, e), coff)
+        if len(block) != blen:
+            bad("block %d: decompressed to %d bytes, index says %d" % (i, len(block), blen), coff)
+        out += block
+        next_c, prev_seq = coff + clen, first_seq
+    if len(out) != ulen or next_c != index_off:
+        bad("blocks cover %d of %d bytes" % (len(out), ulen), index_off)
+    if len(out) >= 36 and out[0:8] == MAGIC and _u64.unpack_from(out, 28)[0] != base:
+        bad("base seq %d but the segment inside starts elsewhere" % base, 12)
+    return bytes(out)
+
+
 def file_kind(mode):
     for test, name in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO"),
                        (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
@@ -661,9 +728,9 @@ class Verifier:
             raise Failure(ERROR, "cannot list %s: %s" % (segdir, e))
         segs = []
         for n in names:
-            if n.endswith(".tmp") or not n.endswith(".seg"):
+            if n.endswith(".tmp") or not (n.endswith(".seg") or n.endswith(".segz")):
                 continue
-            # §2: every *.seg entry must be a regular file (lstat: a link is a link).
+            # §2: every *.seg and *.segz entry must be a regular file (lstat: a link is a link).
             try:
                 st = os.lstat(os.path.join(segdir, n))
             except OSError as e:
@@ -671,13 +738,22 @@ class Verifier:
             if not stat.S_ISREG(st.st_mode):
                 raise Failure(STRUCTURE, "segment file is %s, not a regular file; refusing to read it"
                               % file_kind(st.st_mode), segment="segments/" + n, offset=0)
-            stem = n[:-4]
+            stem = n[:-5] if n.endswith(".segz") else n[:-4]
             if not SEG_NAME.match(stem):
-                raise Failure(STRUCTURE, "segment file name is not 20 decimal digits + .seg",
+                raise Failure(STRUCTURE, "segment file name is not 20 decimal digits + .seg or .segz",
                               segment="segments/" + n, offset=0)
-            segs.append((int(stem), n))
+            # Sorts the plain form before the compressed one of the same base.
+            segs.append((int(stem), n.endswith(".segz"), n))
         segs.sort()
-        return segs
+        out = []
+        for num, _, n in segs:
+            # §12: both forms of one base (an interrupted compaction): the plain one is the segment.
+            if out and out[-1][0] == num:
+                self.warn("segments/%s duplicates segments/%s (an interrupted compaction): the plain file is used"
+                          % (n, out[-1][1]))
+                continue
+            out.append((num, n))
+        return out
 
     def run(self):
         segs = self.list_segments()
@@ -760,6 +836,9 @@ class Verifier:
                 raise Failure(STRUCTURE, "segment file is a symbolic link, not a regular file; "
                               "refusing to read it", seg, 0)
             raise Failure(ERROR, "cannot read %s: %s" % (path, e), seg)
+        compressed = name.endswith(".segz")
+        if compressed:
+            raw = decode_segz(raw, seg)
         data = memoryview(raw)
         end = len(data)
         off, base_seq, header_prev = self.verify_header(data, num, seg, first)
@@ -871,6 +950,9 @@ class Verifier:
         # reached end of file
         if not last and footer_seen is None:
             raise Failure(STRUCTURE, "segment is not the last but does not end with a footer", seg, end)
+        if compressed and footer_seen is None:
+            raise Failure(STRUCTURE, "compressed segment does not end in a footer: only sealed segments "
+                          "are compressed (§12)", seg, end)
 
     def check_checkpoint(self, cp):
         origin = origin_of(self.log_id)

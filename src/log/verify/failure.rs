@@ -79,6 +79,11 @@ pub enum Cause {
         cause: FormatError,
         signed_seal: Option<FoundSeal>,
     },
+    /// A compressed segment (SPEC §12) whose layout or blocks are damaged.
+    Compressed(log_format::ArchiveError),
+    /// A compressed segment that does not end in a footer: only sealed
+    /// segments are ever compressed.
+    CompressedNotSealed,
     /// A segment does not start where the previous one ended.
     SegmentSeqGap {
         starts: u64,
@@ -122,6 +127,8 @@ impl Cause {
             Self::Fault(f) => f.name(),
             Self::Corrupt { .. } => "corrupt",
             Self::DamagedSealedSegment { .. } => "damaged_sealed_segment",
+            Self::Compressed(_) => "compressed_segment",
+            Self::CompressedNotSealed => "compressed_not_sealed",
             Self::SegmentSeqGap { .. } => "segment_seq_gap",
             Self::SegmentPrevHash => "segment_prev_hash",
             Self::SegmentFrontier => "segment_frontier",
@@ -192,6 +199,18 @@ pub(super) fn fail(class: Class, at: At<'_>, cause: Cause, msg: impl Into<String
         message: msg.into(),
         cause,
     })
+}
+
+/// A compressed segment whose layout or blocks do not decode: altered
+/// content, at the offset in the `.segz` file the error names.
+pub(super) fn archive_failure(segment: &str, e: log_format::ArchiveError) -> Box<Failure> {
+    let at = At {
+        segment,
+        offset: e.offset(),
+        seq: None,
+    };
+    let msg = format!("damaged compressed segment: {e}");
+    fail(Class::Content, at, Cause::Compressed(e), msg)
 }
 
 /// A header that does not decode: a checksum mismatch is altered content,

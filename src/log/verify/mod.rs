@@ -8,14 +8,14 @@ mod segment;
 pub use failure::{Cause, Class, Failure};
 
 use crate::error::{Error, IoContext, Result};
-use crate::log::dir::{parse_segment_name, LogDir};
+use crate::log::dir::{parse_any_segment_name, LogDir, SegmentForm};
 use crate::log::reader;
 use crate::log::redactions::Redaction;
 use crate::log::safe_fs::{self, FileKind};
 use ed25519_dalek::VerifyingKey;
-use failure::{fail, header_failure, At};
+use failure::{archive_failure, fail, header_failure, At};
 use log_format::{Checkpoint, Hash32, LogId, Seal, SegmentHeader};
-use segment::{check_segment, Ctx, SegResult};
+use segment::{check_segment, unreadable, Ctx, SegResult};
 use serde::Serialize;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -106,6 +106,7 @@ pub fn verify(root: &Path, opts: &Options) -> Result<Report> {
     let mut report = Report::new(opts);
     let listing = list_segments(&seg_dir)?;
     report.segments = listing.names.len();
+    report.warnings.extend(listing.warnings);
     if let Some(f) = listing.failure {
         return Ok(report.fail(*f));
     }
@@ -161,13 +162,19 @@ pub fn verify(root: &Path, opts: &Options) -> Result<Report> {
 struct Listing {
     names: Vec<(u64, String)>,
     failure: Option<Box<Failure>>,
+    /// Compressed copies set aside because the plain file is there too.
+    warnings: Vec<String>,
 }
 
-/// Lists `segments/` (SPEC §2): it is a real directory and every `*.seg`
-/// in it a regular file with a 20-digit name; anything else is STRUCTURE
-/// and is never opened.
+/// Lists `segments/` (SPEC §2, §12): it is a real directory and every
+/// `*.seg` and `*.segz` in it a regular file with a 20-digit name; anything
+/// else is STRUCTURE and is never opened. When a base seq is stored both
+/// plain and compressed (a compaction interrupted after its rename), the
+/// plain file is the segment and the other is only noted.
 fn list_segments(seg_dir: &Path) -> Result<Listing> {
+    let mut found: Vec<(u64, SegmentForm, String)> = Vec::new();
     let mut names: Vec<(u64, String)> = Vec::new();
+    let mut warnings = Vec::new();
     let mut bad_names = Vec::new();
     let mut not_regular: Vec<(String, FileKind)> = Vec::new();
     let listing = match safe_fs::read_dir(seg_dir) {
@@ -178,6 +185,7 @@ fn list_segments(seg_dir: &Path) -> Result<Listing> {
             return Ok(Listing {
                 names,
                 failure: Some(fail(Class::Structure, At::start(""), cause, msg)),
+                warnings,
             });
         }
         Err(e) => return Err(e),
@@ -185,26 +193,39 @@ fn list_segments(seg_dir: &Path) -> Result<Listing> {
     for ent in listing {
         let ent = ent.at(seg_dir)?;
         let n = ent.file_name().to_string_lossy().to_string();
-        if n.ends_with(".seg") {
+        if n.ends_with(".seg") || n.ends_with(crate::log::dir::COMPRESSED_SUFFIX) {
             let kind = FileKind::of(ent.file_type().at(ent.path())?);
             if kind != FileKind::Regular {
                 not_regular.push((n, kind));
                 continue;
             }
-            match parse_segment_name(&n) {
-                Some(b) => names.push((b, n)),
+            match parse_any_segment_name(&n) {
+                Some((b, form)) => found.push((b, form, n)),
                 None => bad_names.push(n),
             }
         }
     }
-    names.sort();
+    // Plain sorts before compressed for the same base, so the plain file
+    // is the one kept.
+    found.sort();
+    for (b, form, n) in found {
+        if names.last().is_some_and(|(last, _)| *last == b) {
+            warnings.push(format!(
+                "segments/{n} duplicates segments/{} (a compaction was interrupted): the plain file is used; `argusctl compact` removes the duplicate",
+                log_format::segment::segment_file_name(b)
+            ));
+            debug_assert_eq!(form, SegmentForm::Compressed);
+            continue;
+        }
+        names.push((b, n));
+    }
     not_regular.sort_by(|a, b| a.0.cmp(&b.0));
     let failure = if let Some((n, kind)) = not_regular.first() {
         let msg = format!("segment file is {kind}, not a regular file; refusing to read it");
         let cause = Cause::SegmentNotRegular { kind: *kind };
         Some(fail(Class::Structure, At::start(n), cause, msg))
     } else if let Some(n) = bad_names.first() {
-        let msg = "segment file name is not 20 decimal digits + .seg";
+        let msg = "segment file name is not 20 decimal digits + .seg or .segz";
         Some(fail(
             Class::Structure,
             At::start(n),
@@ -222,12 +243,32 @@ fn list_segments(seg_dir: &Path) -> Result<Listing> {
     } else {
         None
     };
-    Ok(Listing { names, failure })
+    Ok(Listing {
+        names,
+        failure,
+        warnings,
+    })
+}
+
+/// Reads a listed segment for judging: a compressed one that does not
+/// decode is its failure, not an error that stops verification.
+fn load(
+    seg_dir: &Path,
+    name: &str,
+) -> Result<std::result::Result<reader::SegmentBytes, Box<Failure>>> {
+    match reader::load_path(&seg_dir.join(name)) {
+        Ok(b) => Ok(Ok(b)),
+        Err(Error::Archive { source, .. }) => Ok(Err(archive_failure(name, source))),
+        Err(e) => Err(e),
+    }
 }
 
 /// The log id is the first segment's; every other segment must match it.
 fn first_log_id(seg_dir: &Path, first_name: &str) -> Result<Result<LogId, Box<Failure>>> {
-    let bytes = reader::load_path(&seg_dir.join(first_name))?;
+    let bytes = match load(seg_dir, first_name)? {
+        Ok(b) => b,
+        Err(f) => return Ok(Err(f)),
+    };
     Ok(SegmentHeader::decode(&bytes)
         .map(|(h, _)| h.log_id)
         .map_err(|e| header_failure(first_name, e, false)))
@@ -259,8 +300,10 @@ fn check_all(
                 let Some((base, name)) = names.get(i) else {
                     break;
                 };
-                let res = reader::load_path(&seg_dir.join(name))
-                    .map(|b| check_segment(name, *base, &b, ctx, &progress));
+                let res = load(seg_dir, name).map(|b| match b {
+                    Ok(b) => sealed_if_compressed(check_segment(name, *base, &b, ctx, &progress)),
+                    Err(f) => unreadable(name, *base, f),
+                });
                 if let Ok(mut slot) = results[i].lock() {
                     *slot = Some(res);
                 }
@@ -271,6 +314,23 @@ fn check_all(
         .into_iter()
         .map(|m| m.into_inner().ok().flatten())
         .collect()
+}
+
+/// A compressed segment must end in a footer (SPEC §12): only sealed
+/// segments are compressed, so one that does not was made by hand.
+fn sealed_if_compressed(mut r: SegResult) -> SegResult {
+    if r.failure.is_none() && !r.has_footer && r.name.ends_with(crate::log::dir::COMPRESSED_SUFFIX)
+    {
+        let at = At {
+            segment: &r.name,
+            offset: r.end_offset,
+            seq: Some(r.next_seq),
+        };
+        let msg =
+            "compressed segment does not end in a footer: only sealed segments are compressed";
+        r.failure = Some(fail(Class::Structure, at, Cause::CompressedNotSealed, msg));
+    }
+    r
 }
 
 /// Where the linked chain of segments ends.

@@ -73,6 +73,30 @@ pub(super) struct SegResult {
     pub redactions: Vec<Redaction>,
 }
 
+/// A segment that could not be judged because it could not be read back
+/// (a damaged compressed segment): only its failure.
+pub(super) fn unreadable(name: &str, base: u64, failure: Box<Failure>) -> SegResult {
+    SegResult {
+        name: name.to_string(),
+        bytes: 0,
+        header: None,
+        failure: Some(failure),
+        next_seq: base,
+        last_hash: [0; 32],
+        range: CompactRange::new(),
+        last_seal: None,
+        has_footer: false,
+        end_offset: 0,
+        torn: None,
+        unsealed: 0,
+        entries: 0,
+        roots_at: Vec::new(),
+        clock_notes: Vec::new(),
+        erased: Vec::new(),
+        redactions: Vec::new(),
+    }
+}
+
 /// Judges one segment. Never fails: what is wrong is in `failure`.
 pub(super) fn check_segment(
     name: &str,

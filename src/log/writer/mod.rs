@@ -522,7 +522,9 @@ impl Writer {
 fn write_new_file(dir: &LogDir, base_seq: u64, bytes: &[u8]) -> Result<File> {
     let final_path = dir.segment_path(base_seq);
     // Anything at the name, even a dangling link, is a conflict.
-    if std::fs::symlink_metadata(&final_path).is_ok() {
+    if std::fs::symlink_metadata(&final_path).is_ok()
+        || std::fs::symlink_metadata(dir.compressed_path(base_seq)).is_ok()
+    {
         return Err(Error::Inconsistent {
             segment: segment_file_name(base_seq),
             offset: 0,

@@ -234,15 +234,15 @@ pub fn append(dir: &Path, entries: &[Value]) -> Vec<Ack> {
 /// set) their absence fails the test instead of skipping it.
 pub fn python_ready() -> bool {
     let ok = Command::new("python3")
-        .args(["-c", "import blake3, cryptography"])
+        .args(["-c", "import blake3, cryptography, zstandard"])
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
     if !ok && std::env::var_os("CI").is_some() {
-        panic!("CI: python3 with blake3 and cryptography is required (pip install -r tools/pyverify/requirements.txt)");
+        panic!("CI: python3 with blake3, cryptography and zstandard is required (pip install -r tools/pyverify/requirements.txt)");
     }
     if !ok {
-        eprintln!("skipping: python3 with blake3 + cryptography not installed");
+        eprintln!("skipping: python3 with blake3 + cryptography + zstandard not installed");
     }
     ok
 }
