@@ -495,6 +495,9 @@ pub enum Cmd {
     /// Check a file against its signature and the log; a mismatch is recorded (artifact.tamper_detected) and exits 10, 11 or 14.
     #[command(name = "verify-artifact", after_help = cli::artifact::VERIFY_HELP)]
     VerifyArtifact(cli::artifact::VerifyArgs),
+    /// Full-text search over payloads (the retrieval index, caught up first); flags prompt injection.
+    #[command(after_help = cli::search::AFTER_HELP)]
+    Search(cli::search::SearchArgs),
     // @@commands: projection view/command variants, above this marker
     /// Create a demo log, serve it with argusd while several agents write at once, verify it, show it.
     #[command(after_help = "Example:\n  argusctl demo\n  argusctl demo --dir /tmp/argus-demo")]
@@ -761,6 +764,7 @@ pub fn dispatch(cmd: Cmd) -> Result<i32> {
         Cmd::Import(args) => cli::import::run(&args),
         Cmd::Sign(args) => cli::artifact::sign(&args, None),
         Cmd::VerifyArtifact(args) => cli::artifact::verify(&args, None),
+        Cmd::Search(args) => cli::search::run(&args),
         // @@dispatch: match arms for the variants above, above this marker
         Cmd::Kinds { format } => cli::kinds::list(format).map(|_| 0),
         Cmd::Jobs {
@@ -866,6 +870,7 @@ impl Cmd {
             | Cmd::Import(cli::import::ImportArgs { dir, .. })
             | Cmd::Sign(cli::artifact::SignArgs { dir, .. })
             | Cmd::VerifyArtifact(cli::artifact::VerifyArgs { dir, .. })
+            | Cmd::Search(cli::search::SearchArgs { dir, .. })
             | Cmd::Token(
                 cli::token::TokenCmd::Add { dir, .. }
                 | cli::token::TokenCmd::List { dir, .. }
