@@ -39,6 +39,7 @@ mod recovery_record;
 mod replay;
 mod roundtrip;
 mod scenario;
+mod search;
 mod systemd;
 mod tail_faults;
 mod tamper;
