@@ -142,7 +142,7 @@ pub fn run(a: &SearchArgs) -> Result<i32> {
         ));
     }
     // A bad query is refused before any indexing work.
-    if let Err(e) = index.search(&query, &filters, 0) {
+    if let Err(e) = index.check_query(&query) {
         return match e {
             SearchError::Query(_) => {
                 eprint(&format!("argusctl: search: {e} (in {query:?})"));

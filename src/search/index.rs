@@ -164,7 +164,7 @@ impl SearchIndex {
     ) -> Result<CatchUp, SearchError> {
         let seal = reader.latest_seal()?;
         let size = seal.tree_size;
-        let (from, rebuilt) = self.resume_point(reader, scanner, size, rebuild)?;
+        let (from, rebuilt) = self.resume_point(reader, scanner, &seal, rebuild)?;
         let mut done = CatchUp {
             from,
             size,
@@ -220,9 +220,10 @@ impl SearchIndex {
         &self,
         reader: &LogReader,
         scanner: &Scanner,
-        size: u64,
+        seal: &log_format::Seal,
         rebuild: bool,
     ) -> Result<(u64, Option<Rebuild>), SearchError> {
+        let size = seal.tree_size;
         if rebuild {
             return Ok((0, Some(Rebuild::Requested)));
         }
@@ -237,6 +238,15 @@ impl SearchIndex {
         }
         if cp.next_seq == 0 {
             return Ok((0, None));
+        }
+        // Caught up already: the seal names the head's hash, no read needed.
+        if cp.next_seq == size {
+            let same = hex::encode(seal.head) == cp.last_hash;
+            return Ok(if same {
+                (size, None)
+            } else {
+                (0, Some(Rebuild::LogMismatch))
+            });
         }
         let mut hash = None;
         reader.for_each(cp.next_seq - 1, cp.next_seq - 1, |v| {

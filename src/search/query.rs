@@ -119,6 +119,11 @@ impl SearchIndex {
         Ok(reader.searcher())
     }
 
+    /// Refuses query text that does not parse, before any other work.
+    pub fn check_query(&self, text: &str) -> Result<(), SearchError> {
+        build(&self.index, &self.fields, text, &Filters::default()).map(|_| ())
+    }
+
     /// The newest `limit` entries matching `text` and `filters`, as of the
     /// last commit. `limit` 0 counts only.
     pub fn search(

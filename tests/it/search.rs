@@ -447,3 +447,25 @@ fn a_read_only_copy_is_searched_in_memory_and_flags_without_writing() {
     search(&orig, &["--flagged"]).assert_ok();
     assert_eq!(flag_records(&orig).len(), 1);
 }
+
+#[test]
+fn a_search_directory_behind_a_link_is_refused_and_its_target_untouched() {
+    let (tmp, _) = init_log(None);
+    let dir = tmp.path();
+    write_log(dir);
+    let outside = tempfile::tempdir().expect("tempdir");
+    std::fs::write(outside.path().join("keep.txt"), "not an index\n").expect("write");
+    std::os::unix::fs::symlink(outside.path(), dir.join("search")).expect("symlink");
+    let r = search(dir, &["rate"]);
+    r.assert_code(1);
+    assert!(
+        r.stderr.contains("search") && r.stderr.contains("symbolic link"),
+        "{}",
+        r.ctx()
+    );
+    let names: Vec<_> = std::fs::read_dir(outside.path())
+        .expect("read_dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, ["keep.txt"], "nothing written through the link");
+}
