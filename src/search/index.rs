@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tantivy::directory::error::{LockError, OpenDirectoryError, OpenWriteError};
 use tantivy::directory::MmapDirectory;
+use tantivy::merge_policy::{LogMergePolicy, NoMergePolicy};
 use tantivy::{Index, IndexWriter, TantivyDocument, TantivyError};
 
 /// The index directory, under the log directory.
@@ -180,6 +181,13 @@ impl SearchIndex {
             }
             return Ok(done);
         }
+        // A long catch-up commits several times; merging those segments
+        // while still indexing would take the cores the indexing needs.
+        // Merges resume with the next small catch-up.
+        let bulk = size - from > COMMIT_EVERY / 2;
+        if bulk {
+            self.writer.set_merge_policy(Box::new(NoMergePolicy));
+        }
         let f = self.fields;
         let writer = &mut self.writer;
         let mut failed = None;
@@ -211,6 +219,10 @@ impl SearchIndex {
             hex::encode(seal.head),
             scanner.identity(),
         ))?;
+        if bulk {
+            self.writer
+                .set_merge_policy(Box::<LogMergePolicy>::default());
+        }
         progress(size - from, size - from);
         Ok(done)
     }
@@ -291,7 +303,7 @@ fn document(f: &Fields, v: &EntryView<'_>, scanner: &Scanner) -> (TantivyDocumen
     d.add_text(f.actor, v.actor);
     d.add_u64(f.ts, v.ts_ns);
     let words = text::payload_text(v.payload);
-    let flagged = Scanner::scans(v.kind) && scanner.scan(&words).is_some();
+    let flagged = Scanner::scans(v.kind) && scanner.matches(&words);
     d.add_u64(f.flagged, u64::from(flagged));
     if v.kind == FLAG_KIND && Class::of_actor(v.actor) == Class::Argus {
         if let Some(t) = flag_target(v.payload) {

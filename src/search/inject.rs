@@ -154,9 +154,18 @@ impl Scanner {
         super::SCANNED_KINDS.contains(&kind)
     }
 
+    /// Whether `text` matches any pattern. Stops at the first match, so it
+    /// is what indexing calls; `scan` names the patterns.
+    pub fn matches(&self, text: &str) -> bool {
+        self.set.is_match(text)
+    }
+
     /// The patterns `text` matches, with an excerpt around the earliest
     /// match; `None` when it matches none.
     pub fn scan(&self, text: &str) -> Option<Finding> {
+        if !self.matches(text) {
+            return None;
+        }
         let hits: Vec<usize> = self.set.matches(text).into_iter().collect();
         if hits.is_empty() {
             return None;

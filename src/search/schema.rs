@@ -1,11 +1,14 @@
 //! The index's fields. Only what a query filters or sorts on is indexed,
 //! and only the seq and payload hash are stored: a hit is shown from the
 //! log, never from the index, so storing more would only slow indexing.
-use tantivy::schema::{Field, Schema, FAST, INDEXED, STORED, STRING, TEXT};
+use tantivy::schema::{
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, FAST,
+    INDEXED, STORED,
+};
 
 /// Bump whenever a field, its options or what is put in it changes: an
 /// index built by another version is thrown away and rebuilt.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Field names, also the names a query may use (`kind:tool.call_completed`).
 pub const SEQ: &str = "seq";
@@ -21,7 +24,7 @@ pub const PAYLOAD_HASH: &str = "payload_hash";
 
 #[derive(Clone, Copy, Debug)]
 pub struct Fields {
-    /// The entry's seq: indexed, fast (results are ordered by it) and stored.
+    /// The entry's seq: fast (results are ordered by it) and stored.
     pub seq: Field,
     /// kind, job_id, agent, actor: exact strings, not tokenized.
     pub kind: Field,
@@ -42,19 +45,46 @@ pub struct Fields {
     pub payload_hash: Field,
 }
 
+/// Hits are ordered by seq and never scored, so no field keeps field
+/// norms (a byte per document per field that only BM25 reads).
+fn exact() -> TextOptions {
+    TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("raw")
+            .set_fieldnorms(false)
+            .set_index_option(IndexRecordOption::Basic),
+    )
+}
+
+fn words() -> TextOptions {
+    TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("default")
+            .set_fieldnorms(false)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    )
+}
+
+/// A number read from its column only (sorting, ranges, lookups). Not put
+/// in the term dictionary: seq and ts are unique per entry, and a million
+/// unique terms each would cost indexing time for no query that needs them.
+fn column() -> NumericOptions {
+    NumericOptions::from(FAST)
+}
+
 pub fn build() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let fields = Fields {
-        seq: b.add_u64_field(SEQ, INDEXED | FAST | STORED),
-        kind: b.add_text_field(KIND, STRING),
-        job: b.add_text_field(JOB, STRING),
-        agent: b.add_text_field(AGENT, STRING),
-        actor: b.add_text_field(ACTOR, STRING),
-        ts: b.add_u64_field(TS, INDEXED | FAST),
-        text: b.add_text_field(TEXT_FIELD, TEXT),
-        flagged: b.add_u64_field(FLAGGED, INDEXED | FAST),
-        target: b.add_u64_field(TARGET, INDEXED | FAST),
-        payload_hash: b.add_text_field(PAYLOAD_HASH, STORED),
+        seq: b.add_u64_field(SEQ, column() | STORED),
+        kind: b.add_text_field(KIND, exact()),
+        job: b.add_text_field(JOB, exact()),
+        agent: b.add_text_field(AGENT, exact()),
+        actor: b.add_text_field(ACTOR, exact()),
+        ts: b.add_u64_field(TS, column()),
+        text: b.add_text_field(TEXT_FIELD, words()),
+        flagged: b.add_u64_field(FLAGGED, NumericOptions::from(INDEXED | FAST)),
+        target: b.add_u64_field(TARGET, column()),
+        payload_hash: b.add_text_field(PAYLOAD_HASH, TextOptions::default() | STORED),
     };
     (b.build(), fields)
 }

@@ -260,7 +260,7 @@ fn a_log_swapped_under_the_index_rebuilds_it() {
     assert_eq!(seqs(&search_json(b.path(), &["rate"])), Vec::<u64>::new());
 }
 
-/// Rewrites the index document of `seq` with other text and payload hash,
+/// Adds an index document for `seq` with other words and payload hash,
 /// keeping the commit's checkpoint: an index edited behind Argus's back.
 fn forge_index(dir: &Path, seq: u64, text: &str) {
     let index = tantivy::Index::open_in_dir(dir.join("search")).expect("open index");
@@ -270,7 +270,7 @@ fn forge_index(dir: &Path, seq: u64, text: &str) {
     let mut w: tantivy::IndexWriter = index
         .writer_with_num_threads(1, 20_000_000)
         .expect("writer");
-    w.delete_term(tantivy::Term::from_field_u64(f("seq"), seq));
+    // The genuine document stays; the forged one claims the same seq.
     let mut d = tantivy::TantivyDocument::new();
     d.add_u64(f("seq"), seq);
     d.add_text(f("kind"), "tool.call_completed");
