@@ -469,3 +469,43 @@ fn a_search_directory_behind_a_link_is_refused_and_its_target_untouched() {
         .collect();
     assert_eq!(names, ["keep.txt"], "nothing written through the link");
 }
+
+#[test]
+fn while_another_writer_holds_the_log_flags_stay_in_the_index_and_are_recorded_later() {
+    use std::io::{BufRead, BufReader, Write};
+    let (tmp, _) = init_log(None);
+    let dir = tmp.path();
+    let (injected, _) = write_log(dir);
+    // An `argusctl append` holding the writer lock until its stdin closes.
+    let mut holder = common::cmd([std::ffi::OsStr::new("append"), common::p(dir)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn holder");
+    let mut stdin = holder.stdin.take().expect("stdin");
+    let mut acks = BufReader::new(holder.stdout.take().expect("stdout")).lines();
+    stdin
+        .write_all(b"{\"kind\":\"x.holder\"}\n")
+        .expect("write");
+    stdin.flush().expect("flush");
+    assert!(matches!(acks.next(), Some(Ok(_))), "the holder acked");
+    let d = dir.to_str().expect("utf-8");
+    let r = argus([
+        "--lock-timeout",
+        "0",
+        "search",
+        d,
+        "--flagged",
+        "-o",
+        "json",
+    ]);
+    r.assert_ok();
+    assert_eq!(seqs(&r.json_lines()), [injected], "{}", r.ctx());
+    assert!(r.stderr.contains("none was written"), "{}", r.ctx());
+    drop(stdin);
+    assert!(holder.wait().expect("wait").success());
+    assert_eq!(flag_records(dir).len(), 0);
+    search(dir, &["--flagged"]).assert_ok();
+    assert_eq!(flag_records(dir).len(), 1);
+}
