@@ -71,6 +71,9 @@ pub struct CatchUp {
 pub struct SearchIndex {
     pub(super) index: Index,
     writer: IndexWriter,
+    /// Opened once (each opening maps every segment's files) and reloaded
+    /// after this process commits.
+    pub(super) reader: tantivy::IndexReader,
     pub(super) fields: Fields,
     backing: Backing,
     path: PathBuf,
@@ -130,9 +133,14 @@ impl SearchIndex {
             }
             Err(OnDisk::Failed(e)) => return Err(e),
         };
+        let reader = index
+            .reader_builder()
+            .reload_policy(tantivy::ReloadPolicy::Manual)
+            .try_into()?;
         Ok(Self {
             index,
             writer,
+            reader,
             fields,
             backing,
             path,
@@ -272,7 +280,8 @@ impl SearchIndex {
     }
 
     fn commit(&mut self, cp: Checkpoint) -> Result<(), SearchError> {
-        Ok(commit(&mut self.writer, &cp)?)
+        commit(&mut self.writer, &cp)?;
+        Ok(self.reader.reload()?)
     }
 
     /// Lets background segment merges finish, so the next process opens

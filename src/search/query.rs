@@ -11,7 +11,7 @@ use std::ops::Bound;
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
-use tantivy::{Order, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{Order, TantivyDocument, Term};
 
 /// Filters, each ANDed with the query.
 #[derive(Debug, Clone, Default)]
@@ -110,13 +110,9 @@ fn build(
 }
 
 impl SearchIndex {
+    /// The index as of this process's last commit (or its opening).
     pub(super) fn searcher(&self) -> Result<tantivy::Searcher, SearchError> {
-        let reader = self
-            .index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
-        Ok(reader.searcher())
+        Ok(self.reader.searcher())
     }
 
     /// Refuses query text that does not parse, before any other work.
