@@ -16,7 +16,7 @@
 //! or in memory when the log directory is read-only) and catches it up;
 //! `query.rs` answers; `flags.rs` says which flagged entries still lack
 //! their `research.injection_flagged` record. tantivy is named only in
-//! `schema.rs`, `index.rs`, `query.rs` and `flags.rs`.
+//! `schema.rs`, `index.rs`, `query.rs`, `flags.rs` and `SearchError`.
 pub mod checkpoint;
 pub mod flags;
 pub mod index;
