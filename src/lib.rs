@@ -11,6 +11,7 @@ pub mod json;
 pub mod log;
 pub mod projections;
 pub mod registry;
+pub mod search;
 pub mod server;
 pub mod time;
 pub mod tokens;

@@ -45,6 +45,9 @@ fn run(mut cli: Cli) -> Result<i32> {
         | Cmd::Inspect { .. }
         | Cmd::Audit { .. }
         | Cmd::Export(_) => false,
+        // search reads the log here and keeps its index beside it; it
+        // appends its flag records only when it can take the writer.
+        Cmd::Search(_) => false,
         // import writes entries in every class: only into a new log, here.
         Cmd::Import(_) => false,
         // compact takes the writer lock itself, and refuses while argusd

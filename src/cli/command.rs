@@ -513,6 +513,9 @@ pub enum Cmd {
     /// Rewrite sealed segments: erase redacted payloads, then compress every sealed segment but the last (zstd blocks); readers and verify read them as before.
     #[command(after_help = cli::compact::AFTER_HELP)]
     Compact(cli::compact::CompactArgs),
+    /// Full-text search over payloads (the retrieval index, caught up first); flags prompt injection.
+    #[command(after_help = cli::search::AFTER_HELP)]
+    Search(cli::search::SearchArgs),
     // @@commands: projection view/command variants, above this marker
     /// Create a demo log, serve it with argusd while several agents write at once, verify it, show it.
     #[command(after_help = "Example:\n  argusctl demo\n  argusctl demo --dir /tmp/argus-demo")]
@@ -788,6 +791,7 @@ pub fn dispatch(cmd: Cmd) -> Result<i32> {
             reason,
             format,
         } => cli::redact::run(&dir, seq, &reason, format),
+        Cmd::Search(args) => cli::search::run(&args),
         // @@dispatch: match arms for the variants above, above this marker
         Cmd::Kinds { format } => cli::kinds::list(format).map(|_| 0),
         Cmd::Jobs {
@@ -895,6 +899,7 @@ impl Cmd {
             | Cmd::Import(cli::import::ImportArgs { dir, .. })
             | Cmd::Sign(cli::artifact::SignArgs { dir, .. })
             | Cmd::VerifyArtifact(cli::artifact::VerifyArgs { dir, .. })
+            | Cmd::Search(cli::search::SearchArgs { dir, .. })
             | Cmd::Token(
                 cli::token::TokenCmd::Add { dir, .. }
                 | cli::token::TokenCmd::List { dir, .. }

@@ -41,6 +41,7 @@ pub mod remote;
 pub mod replay;
 pub mod routes;
 pub mod safe;
+pub mod search;
 pub mod sla;
 pub mod state;
 pub mod status;

@@ -29,6 +29,7 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("log", &["projections", "cli", "server", "tokens"]),
     ("projections", &["cli", "server", "tokens"]),
     ("auditor", &["cli", "server", "tokens"]),
+    ("search", &["cli", "server", "tokens"]),
     ("tokens", &["projections", "cli", "registry", "server"]),
 ];
 

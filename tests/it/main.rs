@@ -41,6 +41,7 @@ mod redact;
 mod replay;
 mod roundtrip;
 mod scenario;
+mod search;
 mod systemd;
 mod tail_faults;
 mod tamper;
