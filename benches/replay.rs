@@ -12,11 +12,13 @@
 //! `ARGUS_BENCH_KEEP=DIR` builds the log in DIR and keeps it (a later run
 //! with the same DIR reuses it), for profiling.
 //!
-//! Eviction: the bench asks the kernel to drop the page cache
-//! (`/proc/sys/vm/drop_caches`, root only) and, whether or not that is
-//! allowed, evicts every file of the log directory with
+//! Eviction: "cold" is what the bound speaks of, the log on disk but not in
+//! the page cache: every file of the log directory is evicted with
 //! `posix_fadvise(POSIX_FADV_DONTNEED)` (clean pages only, which is all a
-//! finished log has). It prints which one worked.
+//! finished log has), while the binary stays cached as it is for a user who
+//! runs argusctl. A third run per round also drops the whole page cache
+//! (`/proc/sys/vm/drop_caches`, root only), binary and libc included. The full
+//! scan is cold as replay is. It prints which one worked.
 #[path = "common/mod.rs"]
 mod common;
 
@@ -64,9 +66,11 @@ fn needle(i: u64) -> NewEntry {
     }
 }
 
-/// Evicts the log directory's files from the page cache; says how.
-fn evict(dir: &Path) -> &'static str {
-    let dropped = std::fs::write("/proc/sys/vm/drop_caches", b"1\n").is_ok();
+/// Evicts the log directory's files from the page cache, and with
+/// `everything` the whole page cache too (the binary and the C library
+/// included); says how.
+fn evict(dir: &Path, everything: bool) -> &'static str {
+    let dropped = everything && std::fs::write("/proc/sys/vm/drop_caches", b"1\n").is_ok();
     let mut n = 0;
     for f in walk(dir) {
         if let Ok(file) = std::fs::File::open(&f) {
@@ -83,7 +87,8 @@ fn evict(dir: &Path) -> &'static str {
     }
     match (dropped, n > 0) {
         (true, _) => "drop_caches + fadvise",
-        (false, true) => "fadvise(DONTNEED) only (not root)",
+        (false, true) if everything => "fadvise(DONTNEED) only (not root)",
+        (false, true) => "fadvise(DONTNEED) on the log's files",
         _ => "NOT evicted",
     }
 }
@@ -175,28 +180,32 @@ fn main() {
     println!("replay prints {replay_bytes} bytes as JSON, {text_bytes} as text");
 
     let mut cold_replay = Vec::new();
+    let mut all_cold_replay = Vec::new();
     let mut warm_replay = Vec::new();
     let mut cold_scan = Vec::new();
     let mut warm_scan = Vec::new();
-    let mut how = "";
+    let (mut how, mut how_all) = ("", "");
     for r in 0..rounds {
-        how = evict(&dir);
+        how = evict(&dir, false);
         cold_replay.push(ms(timed(&["replay", d, JOB, "-o", "json"]).0));
         warm_replay.push(ms(timed(&["replay", d, JOB, "-o", "json"]).0));
-        evict(&dir);
+        how_all = evict(&dir, true);
+        all_cold_replay.push(ms(timed(&["replay", d, JOB, "-o", "json"]).0));
+        evict(&dir, false);
         let (scan, scan_bytes) = timed(&["cat", d, "-o", "json"]);
         cold_scan.push(ms(scan));
         warm_scan.push(ms(timed(&["cat", d, "-o", "json"]).0));
         println!(
-            "round {r}: replay cold {:.1} ms, warm {:.1} ms; full scan (cat -o json, {:.0} MB printed) cold {:.0} ms, warm {:.0} ms",
+            "round {r}: replay cold {:.1} ms (every cache dropped: {:.1} ms), warm {:.1} ms; full scan (cat -o json, {:.0} MB printed) cold {:.0} ms, warm {:.0} ms",
             cold_replay[r],
+            all_cold_replay[r],
             warm_replay[r],
             scan_bytes as f64 / 1e6,
             cold_scan[r],
             warm_scan[r]
         );
     }
-    println!("\neviction: {how}");
+    println!("\neviction: cold = {how}; every cache dropped = {how_all}; the full scan is cold as replay is");
     let (cr, wr, cs, ws) = (
         median(cold_replay.clone()),
         median(warm_replay),
@@ -205,7 +214,15 @@ fn main() {
     );
     println!("\n{:<46} {:>12}", "process wall time (median)", "ms");
     println!("{}", "-".repeat(60));
-    println!("{:<46} {:>12.1}", "argusctl replay DIR JOB, cold", cr);
+    println!(
+        "{:<46} {:>12.1}",
+        "argusctl replay DIR JOB, cold (log evicted)", cr
+    );
+    println!(
+        "{:<46} {:>12.1}",
+        "argusctl replay DIR JOB, every cache dropped",
+        median(all_cold_replay)
+    );
     println!("{:<46} {:>12.1}", "argusctl replay DIR JOB, warm", wr);
     println!(
         "{:<46} {:>12.0}",
@@ -224,7 +241,7 @@ fn main() {
     );
     let worst = cold_replay.iter().copied().fold(0.0, f64::max);
     println!(
-        "target: cold replay under 50 ms on a {total}-entry log: median {cr:.1} ms, worst {worst:.1} ms: {}",
+        "target: cold replay (the log's files out of the page cache) under 50 ms on a {total}-entry log: median {cr:.1} ms, worst {worst:.1} ms: {}",
         if cr < 50.0 { "met" } else { "MISSED" }
     );
 }

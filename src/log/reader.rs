@@ -94,12 +94,18 @@ fn load_for_reader(dir: &LogDir, base: u64, key: &SealKey<'_>) -> Result<Segment
         return Ok(SegmentBytes::Mapped(map));
     }
     let len = f.metadata().at(path)?.len();
-    let from = len.saturating_sub(TAIL_WINDOW);
-    let mut window = vec![0u8; (len - from) as usize];
-    f.read_exact_at(&mut window, from).at(path)?;
-    if let Some((_, end)) = whole_last_seal(&window, from, base, key) {
-        if let Some(map) = mmap::map_sealed_prefix(&f, path, end)? {
-            return Ok(SegmentBytes::SealedPrefix(map));
+    // A small window first: most commits are far smaller than the largest.
+    for window in [TAIL_WINDOW / 32, TAIL_WINDOW] {
+        let from = len.saturating_sub(window);
+        let mut buf = vec![0u8; (len - from) as usize];
+        f.read_exact_at(&mut buf, from).at(path)?;
+        if let Some((_, end)) = whole_last_seal(&buf, from, base, key) {
+            if let Some(map) = mmap::map_sealed_prefix(&f, path, end)? {
+                return Ok(SegmentBytes::SealedPrefix(map));
+            }
+        }
+        if from == 0 {
+            break;
         }
     }
     let mut buf = Vec::new();
@@ -485,22 +491,40 @@ impl LogReader {
     /// entries spread over a large log waits for the disk about once
     /// instead of once per entry. Only a hint: failures are ignored.
     pub fn prefetch(&self, seqs: &[u64]) {
-        /// Past a seek point, a read walks at most `INDEX_STRIDE` frames.
-        const AHEAD: u64 = 128 << 10;
+        // Group by segment, then prepare the segments on threads of their
+        // own: opening a cold segment and its index file costs a few disk
+        // round trips each, which then overlap instead of adding up.
+        let mut by_segment: Vec<(u64, Vec<u64>)> = Vec::new();
         for &seq in seqs {
             let i = self.bases.partition_point(|b| *b <= seq);
             let Some(&base) = i.checked_sub(1).and_then(|i| self.bases.get(i)) else {
                 continue;
             };
-            let Ok(bytes) = self.load(base) else { continue };
-            let map = match &*bytes {
-                SegmentBytes::Mapped(m) | SegmentBytes::SealedPrefix(m) => m,
-                SegmentBytes::Owned(_) | SegmentBytes::Decompressed(_) => continue,
-            };
-            let Ok((_, hlen)) = self.header(base, &bytes) else {
-                continue;
-            };
-            let points = self.seek_points(base, &bytes, hlen, false);
+            match by_segment.last_mut() {
+                Some((b, v)) if *b == base => v.push(seq),
+                _ => by_segment.push((base, vec![seq])),
+            }
+        }
+        std::thread::scope(|scope| {
+            for (base, seqs) in &by_segment {
+                scope.spawn(move || self.prefetch_segment(*base, seqs));
+            }
+        });
+    }
+
+    fn prefetch_segment(&self, base: u64, seqs: &[u64]) {
+        /// Past a seek point, a read walks at most `INDEX_STRIDE` frames.
+        const AHEAD: u64 = 128 << 10;
+        let Ok(bytes) = self.load(base) else { return };
+        let map = match &*bytes {
+            SegmentBytes::Mapped(m) | SegmentBytes::SealedPrefix(m) => m,
+            SegmentBytes::Owned(_) | SegmentBytes::Decompressed(_) => return,
+        };
+        let Ok((_, hlen)) = self.header(base, &bytes) else {
+            return;
+        };
+        let points = self.seek_points(base, &bytes, hlen, false);
+        for &seq in seqs {
             let at = index::seek_point(&points, seq).map_or(hlen as u64, |(_, off)| off);
             // madvise takes a page-aligned start.
             let at = at.min(map.len() as u64) & !4095;
