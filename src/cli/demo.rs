@@ -126,6 +126,8 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         format!("python3 tools/python/examples/agent.py --dir {d}"),
         format!("argusctl approvals list {d}"),
         format!("argusctl replay {d} job-rogue"),
+        format!("argusctl search {d} '503' --kind 'tool.*'"),
+        format!("argusctl replay {d} job-9c21 --proof job-9c21.proof.json && argusctl verify-proof job-9c21.proof.json --key {public_key}"),
         "curl -s http://127.0.0.1:7117/v1/jobs | jq .".to_string(),
         format!("argusctl verify {d} --key {public_key}"),
     ] {
