@@ -22,8 +22,13 @@
 //! a sealed segment's; the map never covers the bytes after that seal,
 //! which a torn tail's recovery may cut.
 //!
-//! The unsafe function is private; the only ways in are [`map_if_sealed`]
-//! and [`map_sealed_prefix`], which check their preconditions first.
+//! A compressed segment (`.segz`) is mapped whole for block-level reads:
+//! written once under a temp name and renamed into place, never written
+//! again.
+//!
+//! The unsafe function is private; the only ways in are [`map_if_sealed`],
+//! [`map_sealed_prefix`] and [`map_compressed`], which check their
+//! preconditions first.
 use crate::error::{IoContext, Result};
 use log_format::frame::FRAME_HEADER_LEN;
 use log_format::segment::FOOTER_LEN;
@@ -63,6 +68,23 @@ pub fn map_sealed_prefix(file: &File, path: &Path, end: u64) -> Result<Option<Mm
     Ok(Some(map))
 }
 
+/// Maps a compressed segment (`.segz`) whole. Compaction writes one under
+/// a temp name, syncs it and renames it into place; nothing in Argus
+/// writes to it afterwards (an erasure writes a new plain segment and
+/// unlinks the compressed one, which leaves a map intact), so it is as
+/// immutable as a sealed segment. Its contents are still judged: every
+/// offset is bounds-checked and every frame decompressed from it is walked.
+pub fn map_compressed(file: &File, path: &Path) -> Result<Option<Mmap>> {
+    let len = file.metadata().at(path)?.len();
+    if len == 0 {
+        return Ok(None);
+    }
+    // SAFETY: a compressed segment, which nothing in Argus modifies or
+    // truncates (above and the module comment).
+    let map = unsafe { map_sealed(file, len) }.at(path)?;
+    Ok(Some(map))
+}
+
 /// Whether the `len`-byte file ends in a CRC-valid footer frame, read with
 /// one pread on the descriptor that will be mapped.
 fn ends_in_footer_at(file: &File, path: &Path, len: u64) -> Result<bool> {
@@ -90,8 +112,8 @@ fn ends_in_footer(bytes: &[u8]) -> bool {
 /// # Safety
 /// `file` must be a regular file whose first `len` bytes end in a valid
 /// footer frame (a sealed segment), or in a whole signed seal of the active
-/// segment, checked on this same descriptor: bytes nothing in Argus
-/// modifies or truncates (see the module comment).
+/// segment, checked on this same descriptor, or be a compressed segment:
+/// bytes nothing in Argus modifies or truncates (see the module comment).
 unsafe fn map_sealed(file: &File, len: u64) -> std::io::Result<Mmap> {
     let len = usize::try_from(len).map_err(std::io::Error::other)?;
     // SAFETY: the caller upholds this function's contract.

@@ -144,14 +144,15 @@ fn whole_last_seal(buf: &[u8], from: u64, base: u64, key: &SealKey<'_>) -> Optio
     None
 }
 
+/// No valid compressed segment is larger than the largest segment a reader
+/// accepts plus its index: a larger file is refused unread.
+const PACKED_MAX: u64 = log_format::archive::SEGMENT_UNCOMPRESSED_MAX + (64 << 20);
+
 /// A compressed file's original segment bytes, whatever its name (compaction
 /// reads back its temp file). The file is read whole (a regular file, so
 /// its size is what `fstat` says) and every block decompressed into the
 /// room its index entry declares.
 pub fn load_compressed(path: &Path) -> Result<SegmentBytes> {
-    // No valid compressed segment is larger than the largest segment a
-    // reader accepts plus its index: a larger file is refused unread.
-    const PACKED_MAX: u64 = log_format::archive::SEGMENT_UNCOMPRESSED_MAX + (64 << 20);
     let file = safe_fs::open_read(path)?;
     let len = file.metadata().at(path)?.len();
     if len > PACKED_MAX {
@@ -380,6 +381,8 @@ pub struct LogReader {
     /// Entries below this seq are covered by a seal this reader found
     /// (`latest_seal`), so a read of them need not walk on to their seal.
     known_sealed: AtomicU64,
+    /// Compressed segments' packed bytes, read for block-level reads.
+    packed: Vec<Mutex<Option<Arc<memmap2::Mmap>>>>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -399,6 +402,7 @@ impl LogReader {
         let log_id = meta.log_id()?;
         let key = meta.public_key()?;
         let bases = dir.list_segments()?;
+        let packed = bases.iter().map(|_| Mutex::new(None)).collect();
         if bases.is_empty() {
             return Err(Error::NotALog {
                 dir: root.into(),
@@ -415,6 +419,7 @@ impl LogReader {
             bases,
             loads: AtomicU64::new(0),
             known_sealed: AtomicU64::new(0),
+            packed,
         })
     }
 
@@ -515,6 +520,10 @@ impl LogReader {
     fn prefetch_segment(&self, base: u64, seqs: &[u64]) {
         /// Past a seek point, a read walks at most `INDEX_STRIDE` frames.
         const AHEAD: u64 = 128 << 10;
+        if self.loaded_len(base).is_none() && matches!(self.packed(base), Ok(Some(_))) {
+            // Compressed: read by blocks when asked, not decompressed whole.
+            return;
+        }
         let Ok(bytes) = self.load(base) else { return };
         let map = match &*bytes {
             SegmentBytes::Mapped(m) | SegmentBytes::SealedPrefix(m) => m,
@@ -594,6 +603,18 @@ impl LogReader {
             if base > to {
                 break;
             }
+            let name = segment_file_name(base);
+            let known = to < self.known_sealed.load(Ordering::Relaxed);
+            if known && self.loaded_len(base).is_none() {
+                // A compressed segment not yet decompressed: decompress only
+                // the blocks that hold the entries asked for.
+                if let Some(flow) = self.walk_packed_blocks(base, from, to, &mut f)? {
+                    match flow {
+                        ControlFlow::Break(()) => break,
+                        ControlFlow::Continue(()) => continue,
+                    }
+                }
+            }
             let bytes = self.load(base)?;
             let (header, hlen) = self.header(base, &bytes)?;
             let start = self.start_offset(base, &bytes, hlen, from);
@@ -604,8 +625,7 @@ impl LogReader {
             };
             let mut walk = ChainWalk::new(&bytes, 0, start, base, state, READER_CHECKS);
             walk.payloads_until(to);
-            let name = segment_file_name(base);
-            if to < self.known_sealed.load(Ordering::Relaxed) {
+            if known {
                 // Known to be sealed: hand entries out as they are read and
                 // stop at `to`, instead of walking on to the seal after it
                 // (up to a whole commit further). Readers check payloads,
@@ -629,6 +649,107 @@ impl LogReader {
             }
         }
         Ok(())
+    }
+
+    /// Segment `base`'s packed bytes when it is stored compressed only (a
+    /// plain file wins when both exist, SPEC §12), read once per reader.
+    fn packed(&self, base: u64) -> Result<Option<Arc<memmap2::Mmap>>> {
+        let Some(slot) = self
+            .bases
+            .binary_search(&base)
+            .ok()
+            .and_then(|i| self.packed.get(i))
+        else {
+            return Ok(None);
+        };
+        let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = slot.as_ref() {
+            return Ok(Some(p.clone()));
+        }
+        if std::fs::symlink_metadata(self.dir.segment_path(base)).is_ok() {
+            return Ok(None);
+        }
+        let path = self.dir.compressed_path(base);
+        let file = match safe_fs::open_read(&path) {
+            Ok(f) => f,
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
+        if file.metadata().at(&path)?.len() > PACKED_MAX {
+            // Refused unread, as `load_compressed` refuses it.
+            return Ok(None);
+        }
+        let Some(map) = mmap::map_compressed(&file, &path)? else {
+            return Ok(None);
+        };
+        let map = Arc::new(map);
+        *slot = Some(map.clone());
+        Ok(Some(map))
+    }
+
+    /// `for_each` over a compressed segment, for entries known to be sealed:
+    /// decompresses only the blocks from the one where `from` starts (by the
+    /// block index) to the last whose first entry is at or below `to`, and
+    /// walks them as readers walk a segment (every frame's CRC, every
+    /// payload's hash). `None` when the segment is not stored compressed:
+    /// the caller then reads it as usual.
+    fn walk_packed_blocks(
+        &self,
+        base: u64,
+        from: u64,
+        to: u64,
+        f: &mut impl FnMut(&EntryView<'_>) -> ControlFlow<()>,
+    ) -> Result<Option<ControlFlow<()>>> {
+        let Some(packed) = self.packed(base)? else {
+            return Ok(None);
+        };
+        let path = self.dir.compressed_path(base);
+        let bad = |source| Error::Archive {
+            path: path.clone(),
+            source,
+        };
+        let archive = log_format::archive::Archive::parse(&packed).map_err(bad)?;
+        let Some(first) = archive.block_of_seq(from.max(base)) else {
+            return Ok(None);
+        };
+        let mut buf = Vec::new();
+        let mut next = first;
+        while let Some(b) = archive.blocks.get(next) {
+            if next > first && b.first_seq > to {
+                break;
+            }
+            buf.extend_from_slice(&archive.decode_block(next).map_err(bad)?);
+            next += 1;
+        }
+        let Some(at) = archive.blocks.get(first).map(|b| b.uncompressed_offset) else {
+            return Ok(None);
+        };
+        let name = segment_file_name(base);
+        let (start, state) = if first == 0 {
+            let (header, hlen) = self.header(base, &buf)?;
+            (hlen as u64, ChainState::from_header(&header))
+        } else {
+            let first_seq = archive.blocks.get(first).map_or(base, |b| b.first_seq);
+            (at, ChainState::resume_at(first_seq))
+        };
+        let mut walk = ChainWalk::new(&buf, at, start, base, state, READER_CHECKS);
+        walk.payloads_until(to);
+        let flow = walk_known_sealed(&name, &mut walk, from, to, f)?;
+        if flow.is_continue() && next < archive.blocks.len() {
+            // Entry `to` starts in a block whose first seq is at or below
+            // it, and every such block was decoded: an index that says
+            // otherwise does not describe its blocks.
+            return Err(bad(log_format::ArchiveError::Malformed {
+                what: "block index",
+                offset: at,
+                reason: format!(
+                    "the blocks from {first} end before seq {to}, which the index puts in them"
+                ),
+            }));
+        }
+        Ok(Some(flow))
     }
 
     /// One sealed entry by seq, with where it is stored and the seal that
