@@ -44,9 +44,6 @@ pub fn open(dir: &Path) -> Result<State> {
         });
     }
     let reader = LogReader::open(dir).with_context(|| format!("opening {}", dir.display()))?;
-    // The segments' ends and index files start arriving while the
-    // projection store opens.
-    reader.warm_heads();
     let mut projections = open_projections(dir)?;
     let size = catch_up(&reader, &mut projections)?;
     Ok(State {

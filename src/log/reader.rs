@@ -491,43 +491,6 @@ impl LogReader {
         }
     }
 
-    /// Asks the kernel to start reading, all at once, the small parts of
-    /// every segment file a read begins with (its end, where a sealed
-    /// segment's footer is, and its index file), so that on a cold log
-    /// those disk round trips overlap with whatever the caller does next
-    /// (opening the projection store) instead of following it. Only a
-    /// hint: it reads nothing itself and ignores failures.
-    pub fn warm_heads(&self) {
-        use std::os::fd::AsFd;
-        // The active segment's newest seal is looked for in its last
-        // `TAIL_WINDOW / 32` bytes; a sealed one's footer is its last page.
-        let advise = |path: &Path, tail: Option<u64>| {
-            let Ok(f) = safe_fs::open_read(path) else {
-                return;
-            };
-            let Ok(len) = f.metadata().map(|m| m.len()) else {
-                return;
-            };
-            let from = tail.map_or(0, |t| len.saturating_sub(t));
-            let _ = nix::fcntl::posix_fadvise(
-                f.as_fd(),
-                from as i64,
-                (len - from) as i64,
-                nix::fcntl::PosixFadviseAdvice::POSIX_FADV_WILLNEED,
-            );
-        };
-        let last = self.bases.last().copied();
-        for &base in &self.bases {
-            let tail = if Some(base) == last {
-                TAIL_WINDOW / 32
-            } else {
-                4096
-            };
-            advise(&self.dir.segment_path(base), Some(tail));
-            advise(&self.dir.index_path(base), None);
-        }
-    }
-
     /// Asks the kernel to read ahead the pages that reads of `seqs` will
     /// touch (from each one's seek point), all at once, so a cold read of
     /// entries spread over a large log waits for the disk about once
