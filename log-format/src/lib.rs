@@ -29,7 +29,7 @@ pub use frame::{FrameType, FRAME_BODY_MAX, FRAME_HEADER_LEN};
 pub use hash::Hash32;
 pub use merkle::CompactRange;
 pub use scan::{FrameWalk, ScannedFrame, SegmentScan};
-pub use seal::{Checkpoint, KeyId, Seal};
+pub use seal::{Checkpoint, Cosigned, Cosigner, KeyId, Seal};
 pub use segment::{Footer, SegmentHeader};
 pub use tail::{SealKey, Tail};
 pub use walk::{ChainState, ChainWalk, Checks, Fault, FaultClass, Item};

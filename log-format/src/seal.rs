@@ -11,7 +11,11 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 mod checkpoint;
+mod cosign;
 pub use checkpoint::{Checkpoint, CheckpointError, NoteSignature, MAX_SIGNATURES};
+pub use cosign::{
+    cosign, cosigned_message, cosigner_key_id, Cosigned, Cosigner, VkeyError, COSIGNATURE_TYPE,
+};
 
 pub const SEAL_LEN: usize = 148;
 /// 4-byte key id, computed as C2SP signed-note computes an Ed25519 key hash.

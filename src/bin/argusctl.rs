@@ -42,6 +42,7 @@ fn run(mut cli: Cli) -> Result<i32> {
         | Cmd::Checkpoint { .. }
         | Cmd::Prove { .. }
         | Cmd::VerifyProof { .. }
+        | Cmd::Witness(_)
         | Cmd::Inspect { .. }
         | Cmd::Audit { .. }
         | Cmd::Export(_) => false,

@@ -161,7 +161,7 @@ pub enum Cmd {
     },
     /// Verify every byte offline: CRCs, entry hashes, chain, seqs, segment links, seals, Merkle root.
     #[command(
-        after_help = "Exit codes: 0 intact (warnings allowed), 1 could not run, 2 usage, 10 content altered,\n11 bad signature or wrong key, 12 truncated or rolled back against a checkpoint,\n13 structural (missing, foreign or reordered segment, seq gap).\n\nExamples:\n  argusctl verify ./audit --key 3b6a27bc...\n  argusctl verify ./audit --key 3b6a27bc... --checkpoint cp.txt -o json | jq .failure"
+        after_help = "Exit codes: 0 intact (warnings allowed), 1 could not run, 2 usage, 10 content altered,\n11 bad signature or wrong key (a --witness's cosignature missing or invalid included),\n12 truncated or rolled back against a checkpoint, 13 structural (missing, foreign or reordered\nsegment, seq gap), 14 equivocation: two --checkpoint files validly signed for one size with\ndifferent roots (proof the key holder showed two histories; both are named).\n\nExamples:\n  argusctl verify ./audit --key 3b6a27bc...\n  argusctl verify ./audit --key 3b6a27bc... --checkpoint cp.txt -o json | jq .failure\n  argusctl verify ./audit --key 3b6a27bc... --checkpoint cp.txt --witness \"$(cat w1.vkey)\" -o json | jq .witnesses"
     )]
     Verify {
         dir: PathBuf,
@@ -171,6 +171,9 @@ pub enum Cmd {
         /// A trusted checkpoint saved earlier; the log must contain it. Repeatable.
         #[arg(long = "checkpoint")]
         checkpoints: Vec<PathBuf>,
+        /// A witness (verifier key NAME+KEYID+KEY, from `argusctl witness --print-vkey`) that must have cosigned every --checkpoint. Repeatable.
+        #[arg(long = "witness", value_name = "VKEY")]
+        witnesses: Vec<String>,
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
         format: Format,
         /// Worker threads, 1..=256 (segments are verified in parallel; default: one per core).
@@ -516,6 +519,8 @@ pub enum Cmd {
     /// Full-text search over payloads (the retrieval index, caught up first); flags prompt injection.
     #[command(after_help = cli::search::AFTER_HELP)]
     Search(cli::search::SearchArgs),
+    /// Cosign the log's checkpoints as an independent witness: only if each extends the last one cosigned; rollbacks and forks are refused.
+    Witness(cli::witness::WitnessArgs),
     // @@commands: projection view/command variants, above this marker
     /// Create a demo log, serve it with argusd while several agents write at once, verify it, show it.
     #[command(after_help = "Example:\n  argusctl demo\n  argusctl demo --dir /tmp/argus-demo")]
@@ -635,9 +640,19 @@ pub fn dispatch(cmd: Cmd) -> Result<i32> {
             dir,
             key,
             checkpoints,
+            witnesses,
             format,
             threads,
-        } => cli::verify::run(&dir, key, checkpoints, format, threads),
+        } => cli::verify::run(
+            &dir,
+            key,
+            cli::verify::Trusted {
+                checkpoints,
+                witnesses,
+            },
+            format,
+            threads,
+        ),
         Cmd::Demo { dir } => cli::demo::run(dir).map(|_| 0),
         Cmd::Agents { dir, slug, format } => {
             cli::agents::run(&dir, slug.as_deref(), format).map(|_| 0)
@@ -792,6 +807,7 @@ pub fn dispatch(cmd: Cmd) -> Result<i32> {
             format,
         } => cli::redact::run(&dir, seq, &reason, format),
         Cmd::Search(args) => cli::search::run(&args),
+        Cmd::Witness(args) => cli::witness::run(&args),
         // @@dispatch: match arms for the variants above, above this marker
         Cmd::Kinds { format } => cli::kinds::list(format).map(|_| 0),
         Cmd::Jobs {
@@ -905,7 +921,10 @@ impl Cmd {
                 | cli::token::TokenCmd::List { dir, .. }
                 | cli::token::TokenCmd::Revoke { dir, .. },
             ) => Some(dir),
-            Cmd::Kinds { .. } | Cmd::Demo { .. } | Cmd::VerifyProof { .. } => None,
+            // A witness is another party: its state is its own, never argusd's.
+            Cmd::Kinds { .. } | Cmd::Demo { .. } | Cmd::VerifyProof { .. } | Cmd::Witness(_) => {
+                None
+            }
         }
     }
 }

@@ -46,6 +46,7 @@ pub mod sla;
 pub mod state;
 pub mod status;
 pub mod token;
+pub mod witness;
 pub mod workers;
 // @@cli-mods: one `pub mod <name>;` line per command file, above this marker
 pub mod tail;

@@ -32,7 +32,7 @@ fn read_checkpoint(path: &Path) -> Result<(Checkpoint, String)> {
 }
 
 /// Entry hashes of seqs `[0, size)`, all read from the log.
-fn entry_hashes(r: &LogReader, size: u64) -> Result<Vec<Hash32>> {
+pub(crate) fn entry_hashes(r: &LogReader, size: u64) -> Result<Vec<Hash32>> {
     let mut out = Vec::new();
     if size > 0 {
         r.for_each(0, size - 1, |v| {

@@ -3,17 +3,34 @@ use super::{eprint, Format, Out, EXIT_USAGE};
 use crate::log::dir::{parse_public_key, LogDir};
 use crate::log::verify::{verify, Options};
 use anyhow::{Context, Result};
-use log_format::Checkpoint;
+use log_format::{Checkpoint, Cosigned, Cosigner};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+
+/// What the verifier was told to trust beyond the key: checkpoints saved
+/// earlier, and witnesses that must have cosigned each of them.
+pub struct Trusted {
+    pub checkpoints: Vec<PathBuf>,
+    pub witnesses: Vec<String>,
+}
+
+/// Two checkpoints, each validly signed by the key, for one size with two
+/// roots: the key holder showed two histories.
+pub const EXIT_EQUIVOCATION: i32 = 14;
+/// A witness's cosignature missing or not verifying.
+const EXIT_SIGNATURE: i32 = 11;
 
 pub fn run(
     dir: &Path,
     key: Option<String>,
-    checkpoints: Vec<PathBuf>,
+    trusted: Trusted,
     format: Format,
     threads: usize,
 ) -> Result<i32> {
+    let Trusted {
+        checkpoints,
+        witnesses,
+    } = trusted;
     let d = LogDir::new(dir);
     if !d.segments_dir().is_dir() {
         eprint(&format!(
@@ -50,6 +67,33 @@ pub fn run(
             }
         }
     }
+    let mut cosigners = Vec::new();
+    for w in &witnesses {
+        match Cosigner::parse_vkey(w) {
+            Ok(c) => cosigners.push(c),
+            Err(e) => {
+                eprint(&format!("argusctl: --witness {}: {e}", super::safe::esc(w)));
+                return Ok(EXIT_USAGE);
+            }
+        }
+    }
+    if let Some(message) = equivocation(&checkpoints, &cps, &key) {
+        let mut out = Out::keeping_exit_code();
+        match format {
+            Format::Json => out.json(
+                &serde_json::json!({
+                    "status": "fail",
+                    "code": EXIT_EQUIVOCATION,
+                    "failure": {"class": "Equivocation", "message": message},
+                })
+                .to_string(),
+            ),
+            Format::Text => out.line(&format!("FAIL Equivocation: {message}")),
+        }
+        out.flush();
+        return Ok(EXIT_EQUIVOCATION);
+    }
+    let cosigned = witness_report(&checkpoints, &cps, &cosigners);
     // Progress counts a compressed segment's decompressed bytes, as the
     // verifier reports them.
     let total: u64 = d
@@ -84,13 +128,56 @@ pub fn run(
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    // A log that verifies but lacks a cosignature it was told to require
+    // fails as a signature problem; a failure of the log itself comes first.
+    let witness_failure = cosigned
+        .iter()
+        .find(|w| w.status != "valid")
+        .filter(|_| report.code == 0)
+        .map(|w| match w.status {
+            "absent" => format!(
+                "checkpoint {} carries no cosignature by witness {}",
+                w.checkpoint, w.witness
+            ),
+            _ => format!(
+                "checkpoint {} line {}: the cosignature by witness {} does not verify",
+                w.checkpoint,
+                w.line.unwrap_or(0),
+                w.witness
+            ),
+        });
+    let code = if witness_failure.is_some() {
+        EXIT_SIGNATURE
+    } else {
+        report.code
+    };
     // The exit code is the verdict: a closed stdout must not turn it into 0.
     let mut out = Out::keeping_exit_code();
     match format {
-        Format::Json => out.json(&serde_json::to_string(&report)?),
+        Format::Json => {
+            let mut v = serde_json::to_value(&report)?;
+            v["witnesses"] = serde_json::to_value(&cosigned)?;
+            if let Some(message) = &witness_failure {
+                v["status"] = "fail".into();
+                v["code"] = code.into();
+                v["failure"] = serde_json::json!({"class": "Signature", "message": message});
+            }
+            out.json(&v.to_string())
+        }
         Format::Text => {
             for w in &report.warnings {
                 eprint(&format!("warning: {w}"));
+            }
+            for w in cosigned.iter().filter(|w| w.status == "valid") {
+                out.line(&format!(
+                    "witness {} cosigned {} (time {})",
+                    w.witness,
+                    w.checkpoint,
+                    w.time.unwrap_or(0)
+                ));
+            }
+            if let Some(message) = &witness_failure {
+                out.line(&format!("FAIL Signature: {message}"));
             }
             match &report.failure {
                 None => out.line(&format!(
@@ -119,5 +206,71 @@ pub fn run(
         }
     }
     out.flush();
-    Ok(report.code)
+    Ok(code)
+}
+
+/// One witness's verdict on one checkpoint, as `-o json` lists them.
+#[derive(serde::Serialize)]
+struct WitnessVerdict {
+    checkpoint: String,
+    witness: String,
+    /// "valid", "invalid" or "absent".
+    status: &'static str,
+    time: Option<u64>,
+    line: Option<usize>,
+}
+
+fn witness_report(paths: &[PathBuf], cps: &[Checkpoint], ws: &[Cosigner]) -> Vec<WitnessVerdict> {
+    let mut out = Vec::new();
+    for (path, cp) in paths.iter().zip(cps) {
+        for w in ws {
+            let (status, time, line) = match w.check(cp) {
+                Cosigned::Valid { time, line } => ("valid", Some(time), Some(line)),
+                Cosigned::Invalid { line } => ("invalid", None, Some(line)),
+                Cosigned::Absent => ("absent", None, None),
+            };
+            out.push(WitnessVerdict {
+                checkpoint: path.display().to_string(),
+                witness: w.name.clone(),
+                status,
+                time,
+                line,
+            });
+        }
+    }
+    out
+}
+
+/// Two given checkpoints of one log, both signed by `key`, one size, two
+/// roots. Such a pair needs no log to judge: it is the evidence.
+fn equivocation(
+    paths: &[PathBuf],
+    cps: &[Checkpoint],
+    key: &ed25519_dalek::VerifyingKey,
+) -> Option<String> {
+    let signed: Vec<(&PathBuf, &Checkpoint)> = paths
+        .iter()
+        .zip(cps)
+        .filter(|(_, c)| c.verify(&c.log_id, key).is_ok())
+        .collect();
+    for (i, (pa, a)) in signed.iter().enumerate() {
+        for (pb, b) in &signed[i + 1..] {
+            if a.log_id == b.log_id
+                && a.seal.tree_size == b.seal.tree_size
+                && a.seal.root != b.seal.root
+            {
+                return Some(format!(
+                    "checkpoints {} and {} are both validly signed by key {} for size {} of log {}, with roots {} and {}",
+                    pa.display(),
+                    pb.display(),
+                    hex::encode(key.as_bytes()),
+                    a.seal.tree_size,
+                    hex::encode(a.log_id),
+                    hex::encode(a.seal.root),
+                    hex::encode(b.seal.root)
+                ));
+            }
+        }
+    }
+    None
 }

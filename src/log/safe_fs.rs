@@ -237,8 +237,11 @@ pub fn write_whole(
     drop(f);
     fs::rename(tmp, dest).at(dest)?;
     if durability == Durability::Synced {
-        if let Some(parent) = dest.parent() {
-            crate::log::dir::sync_dir(parent)?;
+        // A bare file name's parent is "", which is the current directory.
+        match dest.parent() {
+            Some(p) if p.as_os_str().is_empty() => crate::log::dir::sync_dir(Path::new("."))?,
+            Some(p) => crate::log::dir::sync_dir(p)?,
+            None => {}
         }
     }
     Ok(())

@@ -47,3 +47,4 @@ mod tail_faults;
 mod tamper;
 mod tokens;
 mod user_path;
+mod witness;
