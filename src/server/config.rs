@@ -36,6 +36,27 @@ pub struct FileConfig {
     pub peers: BTreeMap<String, PeerConfig>,
     pub limits: Limits,
     pub auditor: AuditorSection,
+    pub witness: WitnessSection,
+}
+
+/// An independent witness that cosigns the newest seal (SPEC §5.4).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WitnessSection {
+    /// Run with a C2SP add-checkpoint request on stdin; prints cosignature lines.
+    /// Example: ["argusctl", "witness", "--state", "/var/lib/w/audit.json", "--request", "-"]
+    pub command: Option<Vec<String>>,
+    /// How often the newest seal is offered, in milliseconds.
+    pub interval_ms: u64,
+}
+
+impl Default for WitnessSection {
+    fn default() -> Self {
+        Self {
+            command: None,
+            interval_ms: 2_000,
+        }
+    }
 }
 
 /// Where the auditor runs and what happens when it is lost.

@@ -25,6 +25,7 @@ mod routes;
 mod run;
 mod stream;
 mod ui;
+mod witness_push;
 
 pub use config::{Config, Limits};
 pub use discovery::{Discovery, DISCOVERY_FILE};

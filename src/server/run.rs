@@ -204,6 +204,10 @@ pub async fn serve(cfg: Config, stop: impl std::future::Future<Output = ()>) -> 
     let mut relief_cfg = cfg.file.auditor.relief.clone();
     relief_cfg.enabled &= cfg.file.auditor.mode != super::config::AuditorMode::Off;
     let relief = tokio::spawn(super::relief::run(cfg.dir.clone(), log.clone(), relief_cfg));
+    let witness = tokio::spawn(super::witness_push::run(
+        cfg.dir.clone(),
+        cfg.file.witness.clone(),
+    ));
 
     stop.await;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
@@ -212,6 +216,7 @@ pub async fn serve(cfg: Config, stop: impl std::future::Future<Output = ()>) -> 
     keeper.abort();
     auditor_watch.abort();
     relief.abort();
+    witness.abort();
     for s in servers {
         let _ = s.await;
     }

@@ -19,6 +19,7 @@ mod page;
 mod peers;
 mod routes;
 mod sigterm;
+mod witness;
 
 use crate::common::Ack;
 use serde_json::{json, Value};
