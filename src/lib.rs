@@ -15,6 +15,7 @@ pub mod search;
 pub mod server;
 pub mod time;
 pub mod tokens;
+pub mod untrusted;
 
 pub use error::{Error, Result};
 pub use log::writer::{Ack, NewEntry};

@@ -20,6 +20,7 @@ pub mod scan;
 pub mod seal;
 pub mod segment;
 pub mod tail;
+pub mod untrusted;
 pub mod walk;
 
 pub use archive::{Archive, ArchiveError};

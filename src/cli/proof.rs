@@ -563,6 +563,18 @@ fn check(b: &Value, key: &VerifyingKey) -> Result<Verdict, Malformed> {
     }
 }
 
+/// A bundle's verdict as `verify-proof`'s exit code (0, 10 or 11), or why
+/// it is malformed. No I/O: the fuzz targets and property tests drive this.
+pub fn bundle_verdict(bytes: &[u8], key: &VerifyingKey) -> std::result::Result<i32, String> {
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+    match check(&v, key) {
+        Err(Malformed(m)) => Err(m),
+        Ok(Verdict::Ok(_)) => Ok(0),
+        Ok(Verdict::Altered(_)) => Ok(EXIT_ALTERED),
+        Ok(Verdict::Signature(_)) => Ok(EXIT_SIGNATURE),
+    }
+}
+
 pub fn verify_proof(bundle: &Path, key: &str) -> Result<i32> {
     let key = match parse_public_key(key) {
         Ok(k) => k,

@@ -377,6 +377,16 @@ fn candidate(a: &WitnessArgs) -> Result<std::result::Result<Candidate, String>> 
     }))
 }
 
+/// A request's old size, proof length and checkpoint size, or why it is
+/// malformed; what the fuzz targets and property tests drive.
+pub fn request_shape(bytes: &[u8]) -> std::result::Result<(u64, usize, u64), String> {
+    let c = parse_request(bytes)?;
+    match c.proof {
+        ProofSource::Given { old, hashes } => Ok((old, hashes.len(), c.cp.seal.tree_size)),
+        ProofSource::Log(_) => Err("not a request".into()),
+    }
+}
+
 /// C2SP tlog-witness add-checkpoint: `old N`, proof hashes in base64 one
 /// per line, a blank line, then the signed note.
 fn parse_request(bytes: &[u8]) -> std::result::Result<Candidate, String> {

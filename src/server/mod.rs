@@ -30,3 +30,24 @@ mod witness_push;
 pub use config::{Config, Limits};
 pub use discovery::{Discovery, DISCOVERY_FILE};
 pub use run::{run, serve};
+
+/// What `POST /v1/entries` makes of a body, for an agent token `agent`:
+/// the number of entries it would append, or the refusal's message. No
+/// daemon and no log: the fuzz targets and property tests drive this.
+pub fn decode_entries_body(bytes: &[u8], ndjson: bool, agent: &str) -> Result<usize, String> {
+    let caller = auth::Caller::Token {
+        name: agent.to_string(),
+        role: crate::authority::Class::Agent,
+    };
+    let kind = if ndjson {
+        ingest::BodyKind::Ndjson
+    } else {
+        ingest::BodyKind::Json
+    };
+    let (entries, err) =
+        ingest::parse_body(bytes, kind, &caller, Limits::default().line_bytes_max, 1);
+    match err {
+        Some(e) => Err(e.to_string()),
+        None => Ok(entries.len()),
+    }
+}

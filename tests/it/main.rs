@@ -46,5 +46,6 @@ mod systemd;
 mod tail_faults;
 mod tamper;
 mod tokens;
+mod untrusted_inputs;
 mod user_path;
 mod witness;
