@@ -15,6 +15,7 @@ mod client_mode;
 mod clock;
 mod compact;
 mod crash;
+mod crashloop;
 mod daemon;
 mod engine_errors;
 mod exec;
