@@ -17,11 +17,11 @@ mod common;
 
 use argusd::{argusd_path, Conn, Daemon};
 use common::*;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Barrier, Mutex, OnceLock};
+use std::sync::{Arc, Barrier, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------
@@ -914,6 +914,9 @@ fn main() {
     if "memory".contains(filter.as_str()) {
         part_memory(secs);
     }
+    if "hostile".contains(filter.as_str()) {
+        targets.extend(part_hostile(rounds, &win));
+    }
     if !targets.is_empty() {
         println!("Targets");
         print_table(&["target", "measured", "verdict"], &targets);
@@ -1107,4 +1110,124 @@ fn part_memory(secs: f64) {
     for n in &mem.notes {
         println!("note: {n}");
     }
+}
+
+/// Sends `head` and `body` on a fresh connection and reads the status
+/// line; what a hostile client does, one attempt.
+fn attack_once(addr: SocketAddr, head: &[u8], body: &[u8]) {
+    if let Ok(mut s) = TcpStream::connect(addr) {
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = s.write_all(head);
+        let _ = s.write_all(body);
+        let mut buf = [0u8; 32];
+        let _ = s.read(&mut buf);
+    }
+}
+
+/// Every hostile client of issue 14 at once, until `stop`: oversized heads
+/// and bodies, invalid UTF-8, deep JSON, a flood of tiny requests, and 64
+/// slowloris connections; returns how many attacks completed.
+fn attack(addr: SocketAddr, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<u64>> {
+    let post = |len: usize| {
+        format!("POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n").into_bytes()
+    };
+    let mut big_head = b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Pad: ".to_vec();
+    big_head.extend(std::iter::repeat_n(b'a', 1 << 20));
+    big_head.extend_from_slice(b"\r\n\r\n");
+    let utf8 = b"{\"kind\":\"x.t\",\"payload\":{\"s\":\"\xff\xfe\"}}".to_vec();
+    let deep = format!(
+        "{{\"kind\":\"x.t\",\"payload\":{}1{}}}",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    )
+    .into_bytes();
+    let kinds: Vec<(Vec<u8>, Vec<u8>)> = vec![
+        (big_head, Vec::new()),
+        (post(64 << 20), vec![b' '; 2 << 20]),
+        (post(utf8.len()), utf8),
+        (post(deep.len()), deep),
+        (
+            b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+            Vec::new(),
+        ),
+    ];
+    let mut threads: Vec<std::thread::JoinHandle<u64>> = kinds
+        .into_iter()
+        .map(|(head, body)| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    attack_once(addr, &head, &body);
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    threads.push(std::thread::spawn(move || {
+        let mut held: Vec<TcpStream> = (0..64)
+            .filter_map(|_| TcpStream::connect(addr).ok())
+            .collect();
+        let mut n = 0;
+        while !stop.load(Ordering::Relaxed) {
+            for s in &mut held {
+                let _ = s.write_all(b"X");
+            }
+            n += 1;
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        n
+    }));
+    threads
+}
+
+/// Part 5: honest producers (8 clients, one entry per request) with and
+/// without every hostile client at once, on one daemon in the same round.
+fn part_hostile(rounds: usize, win: &Window) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut ratios = Vec::new();
+    for round in 0..rounds {
+        let d = Daemon::start("daemon-hostile-");
+        let calm = run_http(&d, 8, false, false, win);
+        let before = d.status_kib("VmHWM").unwrap_or(0);
+        let stop = Arc::new(AtomicBool::new(false));
+        let attackers = attack(d.addr, stop.clone());
+        let hit = run_http(&d, 8, false, false, win);
+        stop.store(true, Ordering::Relaxed);
+        let done: u64 = attackers.into_iter().map(|t| t.join().unwrap_or(0)).sum();
+        let grew = d.status_kib("VmHWM").unwrap_or(0).saturating_sub(before);
+        let up = d.get("/v1/health").is_ok();
+        let r = hit.entries_per_s / calm.entries_per_s.max(1.0);
+        ratios.push(r);
+        rows.push(vec![
+            format!("{}", round + 1),
+            format!("{:.0}", calm.entries_per_s),
+            format!("{:.0}", hit.entries_per_s),
+            format!("{r:.2}"),
+            format!("{done}"),
+            mib(grew),
+            if up { "up".into() } else { "DOWN".into() },
+        ]);
+    }
+    println!();
+    println!("== 5. 8 honest producers (1 entry per request) alone, then under every hostile client at once");
+    print_table(
+        &[
+            "round",
+            "calm entries/s",
+            "under attack",
+            "ratio",
+            "attacks done",
+            "peak RSS growth",
+            "argusd",
+        ],
+        &rows,
+    );
+    let m = mid(&ratios);
+    vec![vec![
+        "honest throughput under attack >= 50% of calm".into(),
+        format!("{:.0}%", m * 100.0),
+        target_verdict(m, 0.5),
+    ]]
 }

@@ -12,6 +12,7 @@ pub mod http;
 mod auth;
 mod bad_input;
 mod concurrency;
+mod hostile;
 mod kill9;
 mod limits;
 mod observe;
