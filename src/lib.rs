@@ -12,6 +12,7 @@ pub mod log;
 pub mod projections;
 pub mod registry;
 pub mod search;
+pub mod secrets;
 pub mod server;
 pub mod time;
 pub mod tokens;
