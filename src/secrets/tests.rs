@@ -28,7 +28,7 @@ fn real_looking_secrets_in_nested_json_are_replaced_naming_their_rule() {
     );
     assert_eq!(
         v["env"]["vars"][1]["deep"]["token"],
-        "[REDACTED:secret_field]"
+        "[REDACTED:github_token]"
     );
     assert_eq!(v["headers"]["Authorization"], "[REDACTED:secret_field]");
     assert!(
