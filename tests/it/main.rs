@@ -46,3 +46,4 @@ mod systemd;
 mod tail_faults;
 mod tamper;
 mod tokens;
+mod verify_batch;
