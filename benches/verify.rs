@@ -108,7 +108,7 @@ fn process_comparison(scale: f64) -> Option<(u64, f64, f64)> {
     let key_hex = hex::encode(key.as_bytes());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/py/blake3_chain.py");
     let argusctl = env!("CARGO_BIN_EXE_argusctl");
-    let mut verify = || {
+    let verify = || {
         time_process(
             std::process::Command::new(argusctl)
                 .arg("verify")
@@ -116,7 +116,13 @@ fn process_comparison(scale: f64) -> Option<(u64, f64, f64)> {
                 .args(["--key", &key_hex]),
         )
     };
-    let mut python = || time_process(std::process::Command::new("python3").arg(&script).arg(&lines));
+    let python = || {
+        time_process(
+            std::process::Command::new("python3")
+                .arg(&script)
+                .arg(&lines),
+        )
+    };
     // Warm both (page cache, interpreter files) before timing.
     verify();
     python();
@@ -279,7 +285,12 @@ fn main() {
 
     let logs = [
         measure("1: batched (4096/seal)", Some(2e6), &big_root, frame_len),
-        measure("2: 1 entry/call, 1 producer", Some(1e5), &one_root, frame_len),
+        measure(
+            "2: 1 entry/call, 1 producer",
+            Some(1e5),
+            &one_root,
+            frame_len,
+        ),
         measure("3: 1 entry/call, 8 producers", None, &eight_root, frame_len),
     ];
 
@@ -370,9 +381,17 @@ fn main() {
     println!();
 
     if let Some((n, argus, python)) = process_comparison(scale) {
-        println!("Process level: {n} entries (1000 per commit), process start included (median of runs)");
+        println!(
+            "Process level: {n} entries (1000 per commit), process start included (median of runs)"
+        );
         print_table(
-            &["process", "seconds", "entries/s", "python / argusctl", "target"],
+            &[
+                "process",
+                "seconds",
+                "entries/s",
+                "python / argusctl",
+                "target",
+            ],
             &[
                 vec![
                     "argusctl verify DIR --key K".into(),

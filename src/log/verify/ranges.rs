@@ -213,7 +213,9 @@ fn split(bytes: &[u8], header: &SegmentHeader, header_len: u64, threads: usize) 
     let n = if threads <= 1 {
         1
     } else {
-        (threads * RANGES_PER_THREAD).min(body / MIN_RANGE_BYTES).max(1)
+        (threads * RANGES_PER_THREAD)
+            .min(body / MIN_RANGE_BYTES)
+            .max(1)
     };
     for i in 1..n {
         let from = header_len as usize + body * i / n;
@@ -284,7 +286,10 @@ fn walk_range(
     };
     let base = header.base_seq;
     let (state, span) = if index == 0 {
-        (ChainState::from_header(header), Span::from_frontier(&header.frontier))
+        (
+            ChainState::from_header(header),
+            Span::from_frontier(&header.frontier),
+        )
     } else {
         let state = ChainState {
             next_seq: start.seq,

@@ -367,7 +367,11 @@ impl FirstTs {
     }
 
     /// The note `clock_note` would have made had it seen `last_ts` first.
-    pub fn step_back_after(&self, last_ts: Option<(u64, bool)>, tolerance_ns: u64) -> Option<String> {
+    pub fn step_back_after(
+        &self,
+        last_ts: Option<(u64, bool)>,
+        tolerance_ns: u64,
+    ) -> Option<String> {
         match last_ts {
             Some((prev, explained))
                 if !self.recorded

@@ -187,6 +187,9 @@ mod tests {
         s[31] = 0x7f;
         assert!(!r_acceptable(&s), "y = p is not canonical");
         s[0] = 0xec;
-        assert!(!y_not_canonical(s[..32].try_into().expect("32")), "p - 1 is");
+        assert!(
+            !y_not_canonical(s[..32].try_into().expect("32")),
+            "p - 1 is"
+        );
     }
 }

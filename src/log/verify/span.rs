@@ -94,7 +94,9 @@ mod tests {
     use log_format::merkle::naive_root;
 
     fn hashes(n: u64) -> Vec<Hash32> {
-        (0..n).map(|i| *blake3::hash(&i.to_le_bytes()).as_bytes()).collect()
+        (0..n)
+            .map(|i| *blake3::hash(&i.to_le_bytes()).as_bytes())
+            .collect()
     }
 
     /// Every split of every prefix, joined, gives the writer's frontier and
