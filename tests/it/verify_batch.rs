@@ -179,3 +179,70 @@ fn a_broken_link_at_a_range_join_is_reported_alike() {
     let fl = expect_same_failure(dir.path(), &key, CONTENT, f.offset, k as u64);
     assert_eq!(fl["cause"], "chain_broken", "{fl}");
 }
+
+/// Rewrites the log's one segment as a key holder could: entry `k` gets a
+/// `prev` that is not the hash before it, and every later entry, seal root,
+/// seal head and signature is recomputed so that all of it is consistent
+/// except that one link. Only a check of that link can see it.
+fn rewrite_with_one_bad_link(dir: &Path, k: usize) {
+    use log_format::entry::decode_entry;
+    use log_format::{CompactRange, Seal};
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("argus.json")).expect("argus.json"))
+            .expect("json");
+    let log_id: [u8; 16] = hex::decode(meta["log_id"].as_str().expect("log_id"))
+        .expect("hex")
+        .try_into()
+        .expect("16");
+    let seed = std::fs::read_to_string(dir.join("keys/signing.key")).expect("key");
+    let seed: [u8; 32] = hex::decode(seed.trim()).expect("hex").try_into().expect("32");
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let seg = &segment_files(dir)[0];
+    let m = parse_segment(seg);
+    let mut b = std::fs::read(seg).expect("read");
+    let (mut last, mut range, mut index) = ([0u8; 32], CompactRange::new(), 0usize);
+    let fix_crc = |b: &mut Vec<u8>, f: Frame| {
+        let crc = crc32fast::hash(&b[f.len_at() as usize..f.end() as usize]);
+        b[f.crc_at() as usize..f.len_at() as usize].copy_from_slice(&crc.to_le_bytes());
+    };
+    for f in m.frames.clone() {
+        let body = f.body_at() as usize..f.end() as usize;
+        if f.ftype == FRAME_ENTRY {
+            if index >= k {
+                let prev = if index == k { [0x5a; 32] } else { last };
+                let at = entry_layout(seg, f).prev_at() as usize;
+                b[at..at + 32].copy_from_slice(&prev);
+                fix_crc(&mut b, f);
+            }
+            let v = decode_entry(&b[body], f.body_at()).expect("entry");
+            last = v.hash();
+            range.push(&last);
+            index += 1;
+        } else if f.ftype == FRAME_SEAL && index > k {
+            let old = Seal::decode(&b[body.clone()], f.body_at()).expect("seal");
+            let s = Seal::sign(&log_id, &key, old.tree_size, range.root(), last, old.ts_ns);
+            b[body].copy_from_slice(&s.encode());
+            fix_crc(&mut b, f);
+        }
+    }
+    std::fs::write(seg, b).expect("write");
+}
+
+/// The entry that starts a range when two threads split the segment has
+/// a wrong `prev` while everything after it is re-hashed and re-signed: the
+/// join is all that differs, and verify must say CHAIN broken there, as the
+/// sequential walk does.
+#[test]
+fn a_re_signed_log_broken_only_at_a_range_join_is_refused() {
+    let (_, m) = seals();
+    let mid = m.header_len + (m.file_len - m.header_len) / 2;
+    let entries = m.entries();
+    let k = entries
+        .iter()
+        .position(|f| f.offset >= mid)
+        .expect("an entry past the middle");
+    let (dir, key) = copy_of_pristine();
+    rewrite_with_one_bad_link(dir.path(), k);
+    let fl = expect_same_failure(dir.path(), &key, CONTENT, entries[k].offset, k as u64);
+    assert_eq!(fl["cause"], "chain_broken", "{fl}");
+}
