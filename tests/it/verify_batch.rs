@@ -195,7 +195,10 @@ fn rewrite_with_one_bad_link(dir: &Path, k: usize) {
         .try_into()
         .expect("16");
     let seed = std::fs::read_to_string(dir.join("keys/signing.key")).expect("key");
-    let seed: [u8; 32] = hex::decode(seed.trim()).expect("hex").try_into().expect("32");
+    let seed: [u8; 32] = hex::decode(seed.trim())
+        .expect("hex")
+        .try_into()
+        .expect("32");
     let key = ed25519_dalek::SigningKey::from_bytes(&seed);
     let seg = &segment_files(dir)[0];
     let m = parse_segment(seg);
