@@ -2,7 +2,9 @@
 //! threads=1, against single-threaded BLAKE3 over the same bytes (whole
 //! files, and one hash per ~300-byte entry), all from memory / page cache.
 //! A second and third, smaller log commit one entry (or a few) per seal,
-//! where the Ed25519 check of every seal dominates.
+//! where the Ed25519 check of every seal dominates. Last, `argusctl verify`
+//! of a 100k-entry log as a process, against a Python BLAKE3 chain scan of
+//! the same events as JSONL (benches/py/blake3_chain.py), timed alike.
 //!
 //! Run: `CARGO_TARGET_DIR=/tmp/bench-target cargo bench --offline --bench verify`
 //! `ARGUS_BENCH_SCALE=2` doubles the log sizes.
@@ -40,6 +42,98 @@ fn verify_once(root: &Path, threads: usize) -> (f64, Report) {
     (secs, rep)
 }
 
+/// Copies a log directory (files and subdirectories) to `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create copy dir");
+    for e in std::fs::read_dir(from).expect("read log dir") {
+        let e = e.expect("dir entry");
+        let dst = to.join(e.file_name());
+        if e.file_type().expect("file type").is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else if e.file_type().expect("file type").is_file() {
+            std::fs::copy(e.path(), &dst).expect("copy log file");
+        }
+    }
+}
+
+/// Seconds one child process takes, start to exit; panics unless it exits 0.
+fn time_process(cmd: &mut std::process::Command) -> f64 {
+    let t = Instant::now();
+    let out = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run child");
+    let secs = t.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    secs
+}
+
+/// Process-level comparison (issue 13 target 4): `argusctl verify DIR` of
+/// a 100k-entry log (1000 entries per commit), process start included,
+/// against `python3 benches/py/blake3_chain.py` over the same events as
+/// JSONL, interleaved, medians of runs. `None` without python3 + blake3.
+fn process_comparison(scale: f64) -> Option<(u64, f64, f64)> {
+    let py_ok = std::process::Command::new("python3")
+        .args(["-c", "import blake3"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !py_ok {
+        println!("process comparison skipped: python3 with the blake3 package not found (pip install blake3)");
+        return None;
+    }
+    let dir = temp_dir("verify-proc-");
+    let root = dir.path().join("log");
+    let n = (100_000.0 * scale) as u64;
+    let log = create_log(&root, argus::log::dir::DEFAULT_SEGMENT_BYTES);
+    let mut jsonl = Vec::new();
+    let mut i = 0u64;
+    while i < n {
+        let k = 1000.min(n - i) as usize;
+        let batch = events(i, k);
+        for (j, e) in batch.iter().enumerate() {
+            json_line(&mut jsonl, i + j as u64, now_ns(), e);
+        }
+        log.append(batch).expect("append");
+        i += k as u64;
+    }
+    drop(log);
+    let lines = dir.path().join("events.jsonl");
+    std::fs::write(&lines, &jsonl).expect("write jsonl");
+    let key = options(&root, 1).key;
+    let key_hex = hex::encode(key.as_bytes());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/py/blake3_chain.py");
+    let argusctl = env!("CARGO_BIN_EXE_argusctl");
+    let verify = || {
+        time_process(
+            std::process::Command::new(argusctl)
+                .arg("verify")
+                .arg(&root)
+                .args(["--key", &key_hex]),
+        )
+    };
+    let python = || {
+        time_process(
+            std::process::Command::new("python3")
+                .arg(&script)
+                .arg(&lines),
+        )
+    };
+    // Warm both (page cache, interpreter files) before timing.
+    verify();
+    python();
+    let (mut a, mut p) = (vec![], vec![]);
+    for _ in 0..2 * REPS {
+        a.push(verify());
+        p.push(python());
+    }
+    Some((n, median(&a), median(&p)))
+}
+
 /// Segment files read into memory.
 fn load_segments(root: &Path) -> Vec<Vec<u8>> {
     segment_files(root)
@@ -70,6 +164,8 @@ fn time_blake3_chunks(files: &[Vec<u8>], chunk: usize) -> f64 {
 
 struct Measured {
     name: String,
+    /// Issue 13's entries/s target at threads=2, where it has one.
+    target: Option<f64>,
     bytes: u64,
     entries: u64,
     seals: u64,
@@ -82,7 +178,7 @@ struct Measured {
 
 /// Times verify (threads 2 and 1) and both baselines, interleaved within
 /// each rep so every figure sees the same machine load; medians over reps.
-fn measure(name: &str, root: &Path, frame_len: usize) -> Measured {
+fn measure(name: &str, target: Option<f64>, root: &Path, frame_len: usize) -> Measured {
     let (entries, seals, _) = count_frames(root);
     // Warm the page cache (and check the log) before timing anything.
     let (_, rep) = verify_once(root, 2);
@@ -97,6 +193,7 @@ fn measure(name: &str, root: &Path, frame_len: usize) -> Measured {
     }
     Measured {
         name: name.to_string(),
+        target,
         bytes: rep.bytes,
         entries,
         seals,
@@ -130,23 +227,34 @@ fn main() {
     }
 
     // 2. Every entry its own commit: one producer, one entry per call, so
-    // exactly one seal per entry. 20k entries, or fewer if fsync is slow
-    // enough that this would take more than 20 s.
+    // exactly one seal per entry, 100k entries. Built on tmpfs when there is
+    // one (fdatasync is free there, so this takes seconds, not minutes of
+    // fsyncs) and copied to the bench disk, where it is verified.
     let one = temp_dir("verify-oneper-");
     let one_root = one.path().join("log");
     {
-        let n = (20_000.0 * scale) as u64;
-        let budget = 20.0 * scale;
-        let log = create_log(&one_root, argus::log::dir::DEFAULT_SEGMENT_BYTES);
+        let n = (100_000.0 * scale) as u64;
+        let shm = Path::new("/dev/shm");
+        let build = if shm.is_dir() {
+            tempfile::Builder::new()
+                .prefix("argus-verify-build-")
+                .tempdir_in(shm)
+                .expect("tmpfs build dir")
+        } else {
+            temp_dir("verify-oneper-build-")
+        };
+        let build_root = build.path().join("log");
+        let log = create_log(&build_root, argus::log::dir::DEFAULT_SEGMENT_BYTES);
         let t = Instant::now();
-        let mut i = 0;
-        while i < n && t.elapsed().as_secs_f64() < budget {
+        for i in 0..n {
             log.append(events(i, 1)).expect("append");
-            i += 1;
         }
+        drop(log);
+        copy_dir(&build_root, &one_root);
         println!(
-            "built log 2: {i} entries, 1 producer x 1 entry/call, in {:.1} s",
-            t.elapsed().as_secs_f64()
+            "built log 2: {n} entries, 1 producer x 1 entry/call, in {:.1} s (on {})",
+            t.elapsed().as_secs_f64(),
+            build.path().display()
         );
     }
 
@@ -176,9 +284,14 @@ fn main() {
     println!();
 
     let logs = [
-        measure("1: batched (4096/seal)", &big_root, frame_len),
-        measure("2: 1 entry/call, 1 producer", &one_root, frame_len),
-        measure("3: 1 entry/call, 8 producers", &eight_root, frame_len),
+        measure("1: batched (4096/seal)", Some(2e6), &big_root, frame_len),
+        measure(
+            "2: 1 entry/call, 1 producer",
+            Some(1e5),
+            &one_root,
+            frame_len,
+        ),
+        measure("3: 1 entry/call, 8 producers", None, &eight_root, frame_len),
     ];
 
     println!("Logs");
@@ -246,6 +359,7 @@ fn main() {
             "seals/s t=1",
             "us/entry t=1",
             "speedup t2/t1",
+            "target",
         ],
         &logs
             .iter()
@@ -256,14 +370,45 @@ fn main() {
                     fmt_rate(m.entries as f64 / m.v1),
                     fmt_rate(m.seals as f64 / m.v1),
                     format!("{:.2}", m.v1 * 1e6 / m.entries.max(1) as f64),
-                    if m.segments > 1 {
-                        fmt_ratio(m.v1 / m.v2)
-                    } else {
-                        "n/a (1 segment)".into()
-                    },
+                    fmt_ratio(m.v1 / m.v2),
+                    m.target
+                        .map(|t| target_verdict(m.entries as f64 / m.v2, t))
+                        .unwrap_or_default(),
                 ]
             })
             .collect::<Vec<_>>(),
     );
+    println!();
+
+    if let Some((n, argus, python)) = process_comparison(scale) {
+        println!(
+            "Process level: {n} entries (1000 per commit), process start included (median of runs)"
+        );
+        print_table(
+            &[
+                "process",
+                "seconds",
+                "entries/s",
+                "python / argusctl",
+                "target",
+            ],
+            &[
+                vec![
+                    "argusctl verify DIR --key K".into(),
+                    format!("{argus:.3}"),
+                    fmt_rate(n as f64 / argus),
+                    fmt_ratio(python / argus),
+                    target_verdict(python / argus, 1.5),
+                ],
+                vec![
+                    "python3 benches/py/blake3_chain.py events.jsonl".into(),
+                    format!("{python:.3}"),
+                    fmt_rate(n as f64 / python),
+                    String::new(),
+                    String::new(),
+                ],
+            ],
+        );
+    }
     println!("load average at end: {}", loadavg());
 }

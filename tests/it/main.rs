@@ -49,4 +49,5 @@ mod tamper;
 mod tokens;
 mod untrusted_inputs;
 mod user_path;
+mod verify_batch;
 mod witness;

@@ -1,9 +1,13 @@
 //! Offline verification (SPEC §7). Every hash is re-derived from stored
-//! bytes; no stored hash is trusted. Segments are checked in parallel, each
-//! from the state its own header claims, then a sequential pass checks that
-//! every header matches where the previous segment ended.
+//! bytes; no stored hash is trusted. Each segment is checked from the state
+//! its own header claims, split into ranges checked in parallel (`ranges`),
+//! then a sequential pass checks that every header matches where the
+//! previous segment ended.
 mod failure;
+mod ranges;
 mod segment;
+mod sigs;
+mod span;
 
 pub use failure::{Cause, Class, Failure};
 
@@ -18,8 +22,7 @@ use log_format::{Checkpoint, Hash32, LogId, Seal, SegmentHeader};
 use segment::{check_segment, unreadable, Ctx, SegResult};
 use serde::Serialize;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -130,6 +133,7 @@ pub fn verify(root: &Path, opts: &Options) -> Result<Report> {
         key: &opts.key,
         skew_tolerance_ns: crate::time::SKEW_TOLERANCE_NS_DEFAULT,
         want_sizes: opts.checkpoints.iter().map(|c| c.seal.tree_size).collect(),
+        threads: opts.threads.max(1),
     };
     let results = check_all(&seg_dir, &names, &ctx, opts);
     let chain = match link(&mut report, results)? {
@@ -274,18 +278,16 @@ fn first_log_id(seg_dir: &Path, first_name: &str) -> Result<Result<LogId, Box<Fa
         .map_err(|e| header_failure(first_name, e, false)))
 }
 
-/// Judges every segment on its own, on up to `opts.threads` threads; the
-/// results come back in log order (an I/O error loading a segment is
-/// kept in its place).
+/// Judges every segment on its own, in log order; each segment's frames
+/// are split into ranges checked on up to `opts.threads` threads (an I/O
+/// error loading a segment is kept in its place). One segment at a time,
+/// so only one segment's decompressed bytes are held at once.
 fn check_all(
     seg_dir: &Path,
     names: &[(u64, String)],
     ctx: &Ctx<'_>,
     opts: &Options,
 ) -> Vec<Option<Result<SegResult>>> {
-    let results: Vec<Mutex<Option<Result<SegResult>>>> =
-        names.iter().map(|_| Mutex::new(None)).collect();
-    let next = AtomicUsize::new(0);
     let done = AtomicU64::new(0);
     let progress = |n: u64| {
         let total = done.fetch_add(n, Ordering::Relaxed) + n;
@@ -293,26 +295,14 @@ fn check_all(
             p(total);
         }
     };
-    std::thread::scope(|s| {
-        for _ in 0..opts.threads.max(1).min(names.len()) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((base, name)) = names.get(i) else {
-                    break;
-                };
-                let res = load(seg_dir, name).map(|b| match b {
-                    Ok(b) => sealed_if_compressed(check_segment(name, *base, &b, ctx, &progress)),
-                    Err(f) => unreadable(name, *base, f),
-                });
-                if let Ok(mut slot) = results[i].lock() {
-                    *slot = Some(res);
-                }
-            });
-        }
-    });
-    results
-        .into_iter()
-        .map(|m| m.into_inner().ok().flatten())
+    names
+        .iter()
+        .map(|(base, name)| {
+            Some(load(seg_dir, name).map(|b| match b {
+                Ok(b) => sealed_if_compressed(check_segment(name, *base, &b, ctx, &progress)),
+                Err(f) => unreadable(name, *base, f),
+            }))
+        })
         .collect()
 }
 

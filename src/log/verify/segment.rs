@@ -18,6 +18,8 @@ pub(super) struct Ctx<'a> {
     /// Tree sizes of the trusted checkpoints, whose roots are recorded.
     pub want_sizes: Vec<u64>,
     pub skew_tolerance_ns: u64,
+    /// Threads one segment's ranges are checked on.
+    pub threads: usize,
 }
 
 impl Ctx<'_> {
@@ -103,7 +105,7 @@ pub(super) fn check_segment(
     base: u64,
     bytes: &[u8],
     ctx: &Ctx<'_>,
-    progress: &dyn Fn(u64),
+    progress: &(dyn Fn(u64) + Sync),
 ) -> SegResult {
     let mut r = SegResult {
         name: name.to_string(),
@@ -137,6 +139,22 @@ pub(super) fn check_segment(
     r.header = Some(h);
     if ctx.want_sizes.contains(&base) {
         r.roots_at.push((base, r.range.root()));
+    }
+    if let Some(h) = &r.header {
+        if let Some(s) = super::ranges::check_fast(bytes, h, walk.offset(), ctx, progress) {
+            r.next_seq = s.next_seq;
+            r.last_hash = s.last_hash;
+            r.range = s.range;
+            r.last_seal = s.last_seal;
+            r.has_footer = s.has_footer;
+            r.unsealed = s.unsealed;
+            r.entries = s.entries;
+            r.roots_at.extend(s.roots_at);
+            r.clock_notes = s.clock_notes;
+            r.erased = s.erased;
+            r.redactions = s.redactions;
+            return r;
+        }
     }
     match walk_frames(&mut r, &mut walk, ctx, progress) {
         Ok(reported) => progress(bytes.len() as u64 - reported),
@@ -224,12 +242,11 @@ fn walk_frames(
                 } else if let Some(red) = Redaction::from_entry(&entry) {
                     r.redactions.push(red);
                 }
-                clock_note(
-                    &entry,
-                    &mut last_ts,
-                    &mut r.clock_notes,
-                    ctx.skew_tolerance_ns,
-                );
+                if let Some(n) = clock_note(&entry, &mut last_ts, ctx.skew_tolerance_ns) {
+                    if r.clock_notes.len() <= CLOCK_NOTES_MAX {
+                        r.clock_notes.push(n);
+                    }
+                }
                 if offset - reported > (8 << 20) {
                     progress(offset - reported);
                     reported = offset;
@@ -247,6 +264,7 @@ fn walk_frames(
             Item::Footer { .. } => r.has_footer = true,
         }
     }
+    r.clock_notes = merge_notes(std::mem::take(&mut r.clock_notes));
     let st = walk.state();
     r.next_seq = st.next_seq;
     r.last_hash = st.last_hash.unwrap_or(r.last_hash);
@@ -305,19 +323,77 @@ fn judge_tail(r: &mut SegResult, walk: &ChainWalk<'_, '_>, ctx: &Ctx<'_>) {
 }
 
 /// Most clock notes one segment reports; the count says how many more.
-const CLOCK_NOTES_MAX: usize = 8;
+pub(super) const CLOCK_NOTES_MAX: usize = 8;
 
-/// Notes a recorded clock jump, or a step back in time that no `clock.skew`
+/// The first `CLOCK_NOTES_MAX` notes, and a line saying there were more
+/// (callers keep at most one more than the limit).
+pub(super) fn merge_notes(mut notes: Vec<String>) -> Vec<String> {
+    if notes.len() > CLOCK_NOTES_MAX {
+        notes.truncate(CLOCK_NOTES_MAX);
+        notes.push("more clock notes in this segment not shown".into());
+    }
+    notes
+}
+
+/// A `clock.skew` entry written by Argus: a jump on record.
+fn is_recorded(v: &EntryView<'_>) -> bool {
+    v.kind == crate::time::CLOCK_SKEW_KIND
+        && crate::authority::Class::of_actor(v.actor) == crate::authority::Class::Argus
+}
+
+fn step_back(seq: u64, prev: u64, ts_ns: u64) -> String {
+    format!(
+        "seq {seq}: time steps back {} with no clock.skew entry before it",
+        crate::time::human_ns(prev - ts_ns)
+    )
+}
+
+/// The first entry of a range checked on its own thread, judged there
+/// without the entry before it.
+#[derive(Clone, Copy)]
+pub(super) struct FirstTs {
+    seq: u64,
+    ts_ns: u64,
+    recorded: bool,
+}
+
+impl FirstTs {
+    pub fn of(v: &EntryView<'_>) -> Self {
+        Self {
+            seq: v.seq,
+            ts_ns: v.ts_ns,
+            recorded: is_recorded(v),
+        }
+    }
+
+    /// The note `clock_note` would have made had it seen `last_ts` first.
+    pub fn step_back_after(
+        &self,
+        last_ts: Option<(u64, bool)>,
+        tolerance_ns: u64,
+    ) -> Option<String> {
+        match last_ts {
+            Some((prev, explained))
+                if !self.recorded
+                    && !explained
+                    && self.ts_ns.saturating_add(tolerance_ns) < prev =>
+            {
+                Some(step_back(self.seq, prev, self.ts_ns))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A recorded clock jump, or a step back in time that no `clock.skew`
 /// entry explains (a log written by hand, or by a build that did not record
 /// jumps). Neither is a failure: an entry's time is only its writer's clock.
-fn clock_note(
+pub(super) fn clock_note(
     v: &EntryView<'_>,
     last_ts: &mut Option<(u64, bool)>,
-    notes: &mut Vec<String>,
     tolerance_ns: u64,
-) {
-    let recorded = v.kind == crate::time::CLOCK_SKEW_KIND
-        && crate::authority::Class::of_actor(v.actor) == crate::authority::Class::Argus;
+) -> Option<String> {
+    let recorded = is_recorded(v);
     let note = if recorded {
         let p: serde_json::Value = serde_json::from_slice(v.payload).unwrap_or_default();
         let skew = p["skew_ms"].as_i64().unwrap_or(0).saturating_mul(1_000_000);
@@ -334,22 +410,12 @@ fn clock_note(
             Some((prev, explained))
                 if !explained && v.ts_ns.saturating_add(tolerance_ns) < prev =>
             {
-                Some(format!(
-                    "seq {}: time steps back {} with no clock.skew entry before it",
-                    v.seq,
-                    crate::time::human_ns(prev - v.ts_ns)
-                ))
+                Some(step_back(v.seq, prev, v.ts_ns))
             }
             _ => None,
         }
     };
-    if let Some(n) = note {
-        if notes.len() < CLOCK_NOTES_MAX {
-            notes.push(n);
-        } else if notes.len() == CLOCK_NOTES_MAX {
-            notes.push("more clock notes in this segment not shown".into());
-        }
-    }
     // A recorded jump explains the next entry's step.
     *last_ts = Some((v.ts_ns, recorded));
+    note
 }

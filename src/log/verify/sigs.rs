@@ -1,0 +1,195 @@
+//! Seal signatures checked many at once with Ed25519 batch verification,
+//! held to what `verify_strict` accepts (SPEC §7.4). A batch that fails
+//! says only that some seal in it is bad, so the caller then re-walks the
+//! segment with `verify_strict` on every seal to name the first bad one.
+//!
+//! `verify_batch` differs from `verify_strict` in three ways, closed here:
+//! it does not refuse a small-order public key (checked once, with the
+//! key's torsion), nor a small-order R, nor an R that is not canonically
+//! encoded (`verify_strict` compares the recomputed R's canonical bytes with
+//! the stored ones). Both refuse a non-canonical S. What remains is an R
+//! with a small-order component added to a correct one; only the holder of
+//! the secret key can make such a signature (its prime-order part must
+//! verify), so it cannot admit a seal the key did not sign.
+use ed25519_dalek::{Signature, VerifyingKey};
+use std::sync::OnceLock;
+
+/// Seals per batch: large enough that the multiscalar multiplication is
+/// shared well, small enough that a failing batch costs little to redo.
+pub(super) const BATCH: usize = 64;
+
+/// A point of order 8 (libsodium's small-order blacklist); its multiples are
+/// the eight small-order points.
+const ORDER_8: [u8; 32] = [
+    0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0,
+    0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05,
+];
+
+/// Every encoding of a small-order point with a canonical y: the eight
+/// points, each also with its sign bit flipped (for x = 0 that is the only
+/// other encoding; otherwise it is the negation, also small order).
+fn small_order_encodings() -> &'static [[u8; 32]] {
+    static SET: OnceLock<Vec<[u8; 32]>> = OnceLock::new();
+    SET.get_or_init(|| {
+        let Ok(t) = VerifyingKey::from_bytes(&ORDER_8).map(|k| k.to_edwards()) else {
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(16);
+        let mut p = t;
+        for _ in 0..8 {
+            let e = p.compress().to_bytes();
+            let mut flipped = e;
+            flipped[31] ^= 0x80;
+            out.push(e);
+            out.push(flipped);
+            p += t;
+        }
+        out
+    })
+}
+
+/// y >= p = 2^255 - 19: the bytes are not the canonical encoding.
+fn y_not_canonical(e: &[u8; 32]) -> bool {
+    e[31] & 0x7f == 0x7f && e[1..31].iter().all(|b| *b == 0xff) && e[0] >= 0xed
+}
+
+/// R as `verify_strict` requires it: canonical and not of small order.
+fn r_acceptable(sig: &[u8; 64]) -> bool {
+    let mut r = [0u8; 32];
+    r.copy_from_slice(&sig[..32]);
+    !y_not_canonical(&r) && !small_order_encodings().contains(&r)
+}
+
+/// Whether batch verification may stand in for `verify_strict` under this
+/// key: not of small order and with no small-order component.
+pub(super) fn key_fit_for_batch(key: &VerifyingKey) -> bool {
+    small_order_encodings().len() == 16 && !key.is_weak() && key.to_edwards().is_torsion_free()
+}
+
+/// Seal signatures gathered and checked `BATCH` at a time under one key.
+pub(super) struct SigBatch<'k> {
+    keys: Vec<VerifyingKey>,
+    key: &'k VerifyingKey,
+    msgs: Vec<String>,
+    sigs: Vec<Signature>,
+    ok: bool,
+}
+
+impl<'k> SigBatch<'k> {
+    pub fn new(key: &'k VerifyingKey) -> Self {
+        Self {
+            keys: Vec::new(),
+            key,
+            msgs: Vec::with_capacity(BATCH),
+            sigs: Vec::with_capacity(BATCH),
+            ok: true,
+        }
+    }
+
+    /// Adds one signature over `msg`; false once any batch has failed.
+    pub fn add(&mut self, msg: String, sig: &[u8; 64]) -> bool {
+        if self.ok && !r_acceptable(sig) {
+            self.ok = false;
+        }
+        if !self.ok {
+            return false;
+        }
+        self.msgs.push(msg);
+        self.sigs.push(Signature::from_bytes(sig));
+        if self.msgs.len() == BATCH {
+            self.flush();
+        }
+        self.ok
+    }
+
+    fn flush(&mut self) {
+        let n = self.msgs.len();
+        if n == 0 {
+            return;
+        }
+        if self.keys.len() < n {
+            self.keys.resize(n, *self.key);
+        }
+        let msgs: Vec<&[u8]> = self.msgs.iter().map(|m| m.as_bytes()).collect();
+        self.ok &= ed25519_dalek::verify_batch(&msgs, &self.sigs, &self.keys[..n]).is_ok();
+        self.msgs.clear();
+        self.sigs.clear();
+    }
+
+    /// Checks what is left; true when every signature added verified.
+    pub fn finish(mut self) -> bool {
+        if self.ok {
+            self.flush();
+        }
+        self.ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::{Signer, SigningKey};
+
+    fn key() -> SigningKey {
+        SigningKey::from_bytes(&[7u8; 32])
+    }
+
+    #[test]
+    fn the_small_order_set_is_the_eight_points() {
+        let set = small_order_encodings();
+        assert_eq!(set.len(), 16);
+        let canonical: std::collections::BTreeSet<_> = set.iter().step_by(2).collect();
+        assert_eq!(canonical.len(), 8, "eight distinct points");
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(set.contains(&identity));
+        for e in set.iter().step_by(2) {
+            let k = VerifyingKey::from_bytes(e).expect("decodes");
+            assert!(k.is_weak(), "{} is small order", hex::encode(e));
+        }
+        assert!(key_fit_for_batch(&key().verifying_key()));
+        assert!(!key_fit_for_batch(
+            &VerifyingKey::from_bytes(&ORDER_8).expect("decodes")
+        ));
+    }
+
+    #[test]
+    fn batches_accept_good_and_refuse_any_bad_signature() {
+        let sk = key();
+        let vk = sk.verifying_key();
+        for bad in [None, Some(0usize), Some(63), Some(64), Some(99)] {
+            let mut b = SigBatch::new(&vk);
+            for i in 0..100usize {
+                let msg = format!("seal {i}\n");
+                let mut sig = sk.sign(msg.as_bytes()).to_bytes();
+                if bad == Some(i) {
+                    sig[40] ^= 1;
+                }
+                b.add(msg, &sig);
+            }
+            assert_eq!(b.finish(), bad.is_none(), "bad {bad:?}");
+        }
+    }
+
+    #[test]
+    fn r_must_be_canonical_and_not_small_order() {
+        let sk = key();
+        let good = sk.sign(b"x").to_bytes();
+        assert!(r_acceptable(&good));
+        for e in small_order_encodings() {
+            let mut s = good;
+            s[..32].copy_from_slice(e);
+            assert!(!r_acceptable(&s));
+        }
+        let mut s = good;
+        s[..32].copy_from_slice(&[0xff; 32]);
+        s[0] = 0xed;
+        s[31] = 0x7f;
+        assert!(!r_acceptable(&s), "y = p is not canonical");
+        s[0] = 0xec;
+        assert!(
+            !y_not_canonical(s[..32].try_into().expect("32")),
+            "p - 1 is"
+        );
+    }
+}
