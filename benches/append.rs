@@ -4,6 +4,8 @@
 //!
 //! Run: `CARGO_TARGET_DIR=/tmp/bench-target cargo bench --offline --bench append`
 //! `ARGUS_BENCH_SCALE=3` runs every scenario three times as long.
+//! `ARGUS_BENCH_FILTER=1000` runs only the scenarios whose name holds it;
+//! `ARGUS_BENCH_ONLY=argus` runs one system alone, for `perf record`.
 #[path = "common/mod.rs"]
 mod common;
 
@@ -64,6 +66,54 @@ struct Run {
     calls: usize,
     /// Entries per group commit (Argus only): mean, p50, max over the run.
     groups: Option<(f64, u64, u64)>,
+    /// CPU time of the whole process (every thread, user + system) per
+    /// entry acknowledged in the run: unlike the rates it does not move with
+    /// the disk's fdatasync latency, so a change in CPU cost shows through
+    /// a noisy disk.
+    cpu_ns_per_entry: f64,
+}
+
+impl Run {
+    /// A system left out by `ARGUS_BENCH_ONLY`.
+    fn skipped() -> Self {
+        Self {
+            entries_per_s: f64::NAN,
+            p50: 0,
+            p99: 0,
+            bytes_per_s: f64::NAN,
+            calls: 0,
+            groups: None,
+            cpu_ns_per_entry: f64::NAN,
+        }
+    }
+}
+
+#[repr(C)]
+struct Rusage {
+    utime: [i64; 2],
+    stime: [i64; 2],
+    rest: [i64; 14],
+}
+
+unsafe extern "C" {
+    fn getrusage(who: i32, usage: *mut Rusage) -> i32;
+}
+
+/// User + system CPU time of this process so far (threads that ended
+/// included), nanoseconds.
+fn process_cpu_ns() -> u64 {
+    let mut u = Rusage {
+        utime: [0; 2],
+        stime: [0; 2],
+        rest: [0; 14],
+    };
+    // SAFETY: RUSAGE_SELF (0) fills the caller's struct, laid out as
+    // Linux x86_64/aarch64 `struct rusage` (two timevals, 14 longs).
+    if unsafe { getrusage(0, &mut u) } != 0 {
+        return 0;
+    }
+    let ns = |t: [i64; 2]| (t[0] as u64) * 1_000_000_000 + (t[1] as u64) * 1_000;
+    ns(u.utime) + ns(u.stime)
 }
 
 /// Runs `producers` threads that each call `op` (from `setup(thread)`) with
@@ -79,6 +129,7 @@ where
     let lats: Mutex<Vec<u64>> = Mutex::new(Vec::new());
     let counted = AtomicU64::new(0);
     let mut start = Instant::now();
+    let cpu0 = process_cpu_ns();
     std::thread::scope(|s| {
         for t in 0..sc.producers {
             let (next, barrier, lats, counted, setup) = (&next, &barrier, &lats, &counted, &setup);
@@ -116,6 +167,8 @@ where
         start = Instant::now();
     });
     let total_secs = start.elapsed().as_secs_f64();
+    let total_entries = next.load(Ordering::Relaxed);
+    let cpu_ns = process_cpu_ns().saturating_sub(cpu0);
     let mut lats = lats.into_inner().expect("latency lock");
     let run = Run {
         entries_per_s: counted.load(Ordering::Relaxed) as f64 / measure.as_secs_f64(),
@@ -124,8 +177,9 @@ where
         bytes_per_s: 0.0,
         calls: lats.len(),
         groups: None,
+        cpu_ns_per_entry: cpu_ns as f64 / total_entries.max(1) as f64,
     };
-    (run, next.load(Ordering::Relaxed), total_secs)
+    (run, total_entries, total_secs)
 }
 
 fn run_argus(sc: Scenario, warm: Duration, measure: Duration) -> Run {
@@ -345,6 +399,7 @@ fn median_run(rs: &[Run]) -> Run {
             .iter()
             .filter_map(|r| r.groups)
             .reduce(|a, b| (a.0.max(b.0), a.1.max(b.1), a.2.max(b.2))),
+        cpu_ns_per_entry: med(&|r| r.cpu_ns_per_entry),
     }
 }
 
@@ -358,6 +413,9 @@ fn main() {
         .unwrap_or(5)
         .max(1);
     let filter = std::env::var("ARGUS_BENCH_FILTER").unwrap_or_default();
+    // For profiling one system alone (`perf record`): the others are not
+    // run and every ratio reads NaN.
+    let only = std::env::var("ARGUS_BENCH_ONLY").unwrap_or_default();
     let warm = Duration::from_secs_f64(0.25 * scale.min(1.0));
     let measure = Duration::from_secs_f64(0.8 * scale);
     println!(
@@ -393,7 +451,12 @@ fn main() {
             for k in 0..SYSTEMS.len() {
                 let i = (k + round) % SYSTEMS.len();
                 let sys = SYSTEMS[i];
+                let skip = !only.is_empty() && !format!("{sys:?}").eq_ignore_ascii_case(&only);
                 let r = match sys {
+                    _ if skip => {
+                        runs[i].push(Run::skipped());
+                        continue;
+                    }
                     System::Argus => run_argus(sc, warm, measure),
                     System::Sqlite => run_sqlite(sc, warm, measure),
                     System::Jsonl => run_jsonl(sc, warm, measure),
@@ -405,14 +468,15 @@ fn main() {
                     })
                     .unwrap_or_default();
                 println!(
-                    "  {:<30} round {round} {:<6} {:>7} entries/s  p50 {:>8}  p99 {:>8}  {:>6.1} MB/s  ({} calls){groups}",
+                    "  {:<30} round {round} {:<6} {:>7} entries/s  p50 {:>8}  p99 {:>8}  {:>6.1} MB/s  ({} calls)  CPU {:.2} us/entry{groups}",
                     sc.name,
                     format!("{sys:?}"),
                     fmt_rate(r.entries_per_s),
                     fmt_ns(r.p50),
                     fmt_ns(r.p99),
                     r.bytes_per_s / MB,
-                    r.calls
+                    r.calls,
+                    r.cpu_ns_per_entry / 1e3
                 );
                 runs[i].push(r);
             }
@@ -504,6 +568,22 @@ fn main() {
         &rows,
     );
 
+    println!(
+        "CPU per entry (whole process, all threads, us; does not move with fdatasync latency)"
+    );
+    let rows: Vec<Vec<String>> = results
+        .iter()
+        .map(|(sc, [a, s, j], _)| {
+            vec![
+                sc.name.to_string(),
+                format!("{:.2}", a.cpu_ns_per_entry / 1e3),
+                format!("{:.2}", s.cpu_ns_per_entry / 1e3),
+                format!("{:.2}", j.cpu_ns_per_entry / 1e3),
+            ]
+        })
+        .collect();
+    print_table(&["scenario", "Argus", "SQLite", "JSONL"], &rows);
+
     println!("Bytes written to disk per second (files' size after the run / whole run time)");
     let rows: Vec<Vec<String>> = results
         .iter()
@@ -543,7 +623,12 @@ fn main() {
         let floor = prealloc_fsync.as_nanos() as f64;
         rows.push(vec![
             "1 entry/call: Argus p50 <= 1.3x preallocated write+fdatasync".into(),
-            format!("{:.2}x ({} vs {})", a.p50 as f64 / floor, fmt_ns(a.p50), fmt_ns(floor as u64)),
+            format!(
+                "{:.2}x ({} vs {})",
+                a.p50 as f64 / floor,
+                fmt_ns(a.p50),
+                fmt_ns(floor as u64)
+            ),
             target_verdict(1.3 * floor / a.p50 as f64, 1.0),
         ]);
     }
