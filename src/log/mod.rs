@@ -286,3 +286,50 @@ fn clean_temp_files(d: &LogDir) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(payload: &[u8]) -> NewEntry {
+        NewEntry {
+            kind: "x.test".into(),
+            job_id: None,
+            step_id: None,
+            agent: None,
+            actor: "agent:t".into(),
+            parent: None,
+            payload: payload.to_vec(),
+        }
+    }
+
+    /// A batch checked on two threads still names the first bad entry by
+    /// position, whichever half it is in, and writes nothing.
+    #[test]
+    fn a_batch_checked_in_halves_names_its_first_bad_entry() {
+        let tmp = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            segment_bytes: 1 << 20,
+            key_file: None,
+            clock_skew_tolerance_s: None,
+        };
+        let log = Log::create(tmp.path(), &opts).unwrap();
+        let n = 2 * PARALLEL_CHECK_MIN;
+        for bad in [vec![n / 2 + 3, n - 1], vec![5, n / 2 + 3], vec![n / 2]] {
+            let mut batch: Vec<NewEntry> = (0..n).map(|_| entry(b"{}")).collect();
+            for &i in &bad {
+                batch[i] = entry(b"{\"a\": 1}");
+            }
+            let before = log.committed().get();
+            match log.append(batch) {
+                Err(Error::InvalidEntry { entry, .. }) => assert_eq!(entry, bad[0] + 1),
+                other => panic!("bad entries at {bad:?}: {other:?}"),
+            }
+            assert_eq!(log.committed().get(), before, "nothing written");
+        }
+        let acks = log
+            .append((0..n).map(|_| entry(b"{}")).collect::<Vec<_>>())
+            .unwrap();
+        assert_eq!(acks.len(), n);
+    }
+}
