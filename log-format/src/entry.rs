@@ -98,6 +98,82 @@ pub fn encode_entry(f: &EntryFields<'_>) -> Result<(Vec<u8>, Hash32), FormatErro
     Ok((bytes.to_vec(), view.hash()))
 }
 
+/// Appends one whole entry frame (SPEC §4 header, §4.1 body) for `f` to
+/// `out` and returns the entry hash. Byte for byte what [`encode_entry`]
+/// then [`crate::frame::encode_frame`] produce (a test holds them equal), but
+/// written in place: the writer's commit buffer takes every entry of a group
+/// without an allocation per entry. `payload_hash` must be
+/// `payload_hash(f.payload)`; a caller that computed it already (off the
+/// writer's thread) passes it instead of hashing the payload twice.
+pub fn append_entry_frame(
+    out: &mut Vec<u8>,
+    f: &EntryFields<'_>,
+    payload_hash: &Hash32,
+) -> Result<Hash32, FormatError> {
+    use crate::frame::{FrameType, FRAME_BODY_MAX, FRAME_HEADER_LEN};
+    let fields: [&[u8]; 6] = [
+        f.kind.as_bytes(),
+        f.job_id.unwrap_or("").as_bytes(),
+        f.step_id.unwrap_or("").as_bytes(),
+        f.agent.unwrap_or("").as_bytes(),
+        f.actor.as_bytes(),
+        f.payload,
+    ];
+    let data: usize = fields.iter().map(|d| d.len()).sum();
+    let body_len = data + ENTRY_ROOT_LEN;
+    if body_len > FRAME_BODY_MAX {
+        return Err(FormatError::Malformed {
+            what: "entry",
+            offset: 0,
+            reason: format!("body of {body_len} bytes exceeds the frame limit {FRAME_BODY_MAX}"),
+        });
+    }
+    let frame_start = out.len();
+    out.reserve(FRAME_HEADER_LEN + body_len);
+    // CRC first as zeros, filled in once the body is in place.
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&(body_len as u32).to_le_bytes());
+    out.push(FrameType::Entry as u8);
+    for d in fields {
+        out.extend_from_slice(d);
+    }
+    out.extend_from_slice(&f.seq.to_le_bytes());
+    out.extend_from_slice(&f.ts_ns.to_le_bytes());
+    out.extend_from_slice(&f.parent.unwrap_or(NO_PARENT).to_le_bytes());
+    out.extend_from_slice(&f.prev);
+    out.extend_from_slice(payload_hash);
+    // Relative pointers, from each pointer's place in the root back to its
+    // data (SPEC §4.1); both are below FRAME_BODY_MAX, so they fit an i32.
+    let mut start = 0usize;
+    for (i, d) in fields.iter().enumerate() {
+        let ptr_pos = data + 88 + 8 * i;
+        let rel = start as i64 - ptr_pos as i64;
+        out.extend_from_slice(&(rel as i32).to_le_bytes());
+        out.extend_from_slice(&(d.len() as u32).to_le_bytes());
+        start += d.len();
+    }
+    let crc = {
+        let frame = &out[frame_start..];
+        let len_le = [frame[4], frame[5], frame[6], frame[7]];
+        crate::frame::frame_crc(len_le, frame[8], &frame[FRAME_HEADER_LEN..])
+    };
+    out[frame_start..frame_start + 4].copy_from_slice(&crc.to_le_bytes());
+    let view = EntryView {
+        seq: f.seq,
+        ts_ns: f.ts_ns,
+        parent: f.parent,
+        prev: f.prev,
+        payload_hash: *payload_hash,
+        kind: f.kind,
+        job_id: f.job_id,
+        step_id: f.step_id,
+        agent: f.agent,
+        actor: f.actor,
+        payload: f.payload,
+    };
+    Ok(view.hash())
+}
+
 /// The seq and prev of an encoded entry body, read from their fixed places
 /// in the archived root (SPEC §5.1: the root ends the body; seq at its
 /// offset 0, prev at 24) without validating the rest. For a writer to check
@@ -293,6 +369,24 @@ mod tests {
             let f = sample(kind, payload, job);
             let (bytes, _) = encode_entry(&f).unwrap();
             assert_eq!(bytes, spec_encode(&f), "layout drift for kind {kind}");
+        }
+    }
+
+    #[test]
+    fn in_place_frame_matches_rkyv_then_encode_frame() {
+        for (kind, payload, job) in [
+            ("tool.call_started", &b"{\"a\":1}"[..], Some("job-1")),
+            ("x", &b""[..], None),
+            ("cost.logged", &b"null"[..], Some("")),
+        ] {
+            let f = sample(kind, payload, job);
+            let (body, h) = encode_entry(&f).unwrap();
+            let mut want = vec![7u8; 3];
+            crate::frame::encode_frame(&mut want, crate::frame::FrameType::Entry, &body);
+            let mut got = vec![7u8; 3];
+            let h2 = append_entry_frame(&mut got, &f, &payload_hash(payload)).unwrap();
+            assert_eq!(got, want, "frame drift for kind {kind}");
+            assert_eq!(h2, h);
         }
     }
 

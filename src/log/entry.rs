@@ -146,9 +146,15 @@ impl Problem {
 /// An entry that passed every check that does not depend on its seq:
 /// kind grammar, field limits, its actor's authority for the kind, a
 /// canonical payload and the registry schema. Only this module constructs
-/// one, so `Log::append` takes it without checking again.
+/// one, so `Log::append` takes it without checking again. It carries its
+/// payload hash, computed on the producer's thread: the one writer thread is
+/// what every producer waits on, so work that does not need a seq is done
+/// before the entry reaches it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidEntry(NewEntry);
+pub struct ValidEntry {
+    entry: NewEntry,
+    payload_hash: Hash32,
+}
 
 impl ValidEntry {
     /// The checked path for entries whose payload is bytes: the bytes must
@@ -161,7 +167,7 @@ impl ValidEntry {
         registry
             .validate(&e.kind, &payload)
             .map_err(Problem::Schema)?;
-        Ok(Self(e))
+        Ok(Self::hashed(e))
     }
 
     /// For a caller that holds the payload as a value it already read: the
@@ -178,25 +184,38 @@ impl ValidEntry {
         registry
             .validate(&e.kind, payload)
             .map_err(Problem::Schema)?;
-        Ok(Self(e))
+        Ok(Self::hashed(e))
+    }
+
+    fn hashed(entry: NewEntry) -> Self {
+        let payload_hash = log_format::hash::payload_hash(&entry.payload);
+        Self {
+            entry,
+            payload_hash,
+        }
+    }
+
+    /// `payload_hash(payload)` (SPEC §4.1), as the entry will store it.
+    pub fn payload_hash(&self) -> &Hash32 {
+        &self.payload_hash
     }
 
     pub fn into_inner(self) -> NewEntry {
-        self.0
+        self.entry
     }
 }
 
 impl std::ops::Deref for ValidEntry {
     type Target = NewEntry;
     fn deref(&self) -> &NewEntry {
-        &self.0
+        &self.entry
     }
 }
 
 /// What `Log::append` accepts: entries still to check ([`NewEntry`]) or
 /// entries already checked ([`ValidEntry`]). Sealed: no other type can
 /// claim to be checked.
-pub trait IntoValid: sealed::Sealed {
+pub trait IntoValid: sealed::Sealed + Send {
     fn into_valid(self, registry: &Registry) -> Result<ValidEntry, Problem>;
 }
 

@@ -155,8 +155,13 @@ impl Log {
             return Ok(Vec::new());
         }
         let (reply, rx) = mpsc::sync_channel(1);
-        self.submit_with(entries, Reply::channel(reply))?;
-        rx.recv().map_err(|_| Error::WriterGone)?
+        let entries = self.submit_with(entries, Reply::channel(reply))?;
+        let got = rx.recv().map_err(|_| Error::WriterGone)?;
+        // The writer let go of its reference before replying, so the
+        // entries are freed here, by the thread that allocated them, and
+        // not on the writer's thread, which every producer waits on.
+        drop(entries);
+        got
     }
 
     /// Like `append`, but returns at once: `done` is called with the acks
@@ -174,19 +179,26 @@ impl Log {
             done(Ok(Vec::new()));
             return Ok(());
         }
-        self.submit_with(entries, Reply::new(done))
+        self.submit_with(entries, Reply::new(done)).map(drop)
     }
 
-    fn submit_with<E: IntoValid>(&self, entries: Vec<E>, reply: Reply) -> Result<()> {
+    /// Checks and queues `entries`; returns them shared with the writer,
+    /// which drops its reference before it calls `reply`.
+    fn submit_with<E: IntoValid>(
+        &self,
+        entries: Vec<E>,
+        reply: Reply,
+    ) -> Result<Arc<Vec<entry::ValidEntry>>> {
         let registry = crate::registry::builtin().map_err(Error::Registry)?;
-        let entries = entries
-            .into_iter()
-            .enumerate()
-            .map(|(i, e)| e.into_valid(registry).map_err(|p| Error::invalid(i + 1, p)))
-            .collect::<Result<Vec<_>>>()?;
+        let entries = check_all(entries, registry)?;
+        let entries = Arc::new(entries);
         let tx = self.tx.as_ref().ok_or(Error::WriterGone)?;
-        tx.send(Request { entries, reply })
-            .map_err(|_| Error::WriterGone)
+        tx.send(Request {
+            entries: Arc::clone(&entries),
+            reply,
+        })
+        .map_err(|_| Error::WriterGone)?;
+        Ok(entries)
     }
 
     pub fn meta(&self) -> &Meta {
@@ -213,6 +225,57 @@ impl Drop for Log {
     }
 }
 
+/// Requests at least this long are checked on two threads: the checks
+/// (canonical JSON, schema, payload hash) are most of a batch's cost, the
+/// producer is otherwise idle while they run, and a thread start (tens of
+/// microseconds) is small next to checking this many entries.
+const PARALLEL_CHECK_MIN: usize = 256;
+
+/// Checks every entry (`IntoValid`), refusing the request with the first
+/// bad entry by position, as a check in order would.
+fn check_all<E: IntoValid>(
+    mut entries: Vec<E>,
+    registry: &crate::registry::Registry,
+) -> Result<Vec<entry::ValidEntry>> {
+    let check = |first: usize, part: Vec<E>| {
+        part.into_iter()
+            .enumerate()
+            .map(|(i, e)| {
+                e.into_valid(registry)
+                    .map_err(|p| Error::invalid(first + i + 1, p))
+            })
+            .collect::<Result<Vec<_>>>()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if entries.len() < PARALLEL_CHECK_MIN || threads < 2 {
+        return check(0, entries);
+    }
+    let mid = entries.len() / 2;
+    let mut back = Some(entries.split_off(mid));
+    let (front, back_checked) = std::thread::scope(|s| {
+        let slot = &mut back;
+        let other = std::thread::Builder::new()
+            .spawn_scoped(s, move || slot.take().map(|part| check(mid, part)));
+        let front = check(0, entries);
+        let back_checked = match other {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            // No thread to be had: the back half is checked below.
+            Err(_) => None,
+        };
+        (front, back_checked)
+    });
+    let mut front = front?;
+    let back = match (back_checked, back) {
+        (Some(checked), _) => checked?,
+        (None, Some(part)) => check(mid, part)?,
+        (None, None) => Vec::new(),
+    };
+    front.extend(back);
+    Ok(front)
+}
+
 fn clean_temp_files(d: &LogDir) {
     // Unlinking removes a planted link, never its target.
     if let Ok(rd) = safe_fs::read_dir(&d.segments_dir()) {
@@ -221,5 +284,52 @@ fn clean_temp_files(d: &LogDir) {
                 let _ = std::fs::remove_file(ent.path());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(payload: &[u8]) -> NewEntry {
+        NewEntry {
+            kind: "x.test".into(),
+            job_id: None,
+            step_id: None,
+            agent: None,
+            actor: "agent:t".into(),
+            parent: None,
+            payload: payload.to_vec(),
+        }
+    }
+
+    /// A batch checked on two threads still names the first bad entry by
+    /// position, whichever half it is in, and writes nothing.
+    #[test]
+    fn a_batch_checked_in_halves_names_its_first_bad_entry() {
+        let tmp = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            segment_bytes: 1 << 20,
+            key_file: None,
+            clock_skew_tolerance_s: None,
+        };
+        let log = Log::create(tmp.path(), &opts).unwrap();
+        let n = 2 * PARALLEL_CHECK_MIN;
+        for bad in [vec![n / 2 + 3, n - 1], vec![5, n / 2 + 3], vec![n / 2]] {
+            let mut batch: Vec<NewEntry> = (0..n).map(|_| entry(b"{}")).collect();
+            for &i in &bad {
+                batch[i] = entry(b"{\"a\": 1}");
+            }
+            let before = log.committed().get();
+            match log.append(batch) {
+                Err(Error::InvalidEntry { entry, .. }) => assert_eq!(entry, bad[0] + 1),
+                other => panic!("bad entries at {bad:?}: {other:?}"),
+            }
+            assert_eq!(log.committed().get(), before, "nothing written");
+        }
+        let acks = log
+            .append((0..n).map(|_| entry(b"{}")).collect::<Vec<_>>())
+            .unwrap();
+        assert_eq!(acks.len(), n);
     }
 }

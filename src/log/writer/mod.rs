@@ -12,8 +12,8 @@ use crate::log::recovery::Recovered;
 use crate::log::safe_fs;
 use crate::time::{Clock, ClockJudge, Skew};
 use ed25519_dalek::SigningKey;
-use log_format::entry::{encode_entry, encoded_seq_prev};
-use log_format::frame::encode_frame;
+use log_format::entry::{append_entry_frame, encoded_seq_prev};
+use log_format::frame::{encode_frame, FRAME_HEADER_LEN};
 use log_format::segment::segment_file_name;
 use log_format::{CompactRange, Footer, FrameType, Hash32, LogId, Seal, SegmentHeader};
 use std::fs::File;
@@ -44,7 +44,8 @@ pub struct Ack {
 }
 
 pub(crate) struct Request {
-    pub entries: Vec<ValidEntry>,
+    /// Shared with `Log::append`, which frees them once the reply came.
+    pub entries: Arc<Vec<ValidEntry>>,
     pub reply: Reply,
 }
 
@@ -325,7 +326,9 @@ impl Writer {
                     for ack in &acks {
                         invariants::seal_covers_ack(&durable, ack);
                     }
-                    req.reply.send(Ok(acks));
+                    let Request { entries, reply } = req;
+                    drop(entries);
+                    reply.send(Ok(acks));
                 }
                 self.write_active_index();
             }
@@ -378,7 +381,9 @@ impl Writer {
         skew: Option<Skew>,
     ) -> Option<Vec<(Request, Vec<Ack>)>> {
         if let Some(skew) = &skew {
-            if let Err(reason) = self.encode_one(buf, &Self::skew_entry(skew), ts) {
+            let e = Self::skew_entry(skew);
+            let ph = log_format::hash::payload_hash(&e.payload);
+            if let Err(reason) = self.encode_one(buf, &e, &ph, ts) {
                 self.fail_closed(valid, reason);
                 return None;
             }
@@ -386,8 +391,8 @@ impl Writer {
         let mut accepted = Vec::with_capacity(valid.len());
         for req in valid {
             let mut acks = Vec::with_capacity(req.entries.len());
-            for e in &req.entries {
-                match self.encode_one(buf, e, ts) {
+            for e in req.entries.iter() {
+                match self.encode_one(buf, e, e.payload_hash(), ts) {
                     Ok(ack) => acks.push(ack),
                     Err(reason) => {
                         req.reply.send(Err(Error::Lockdown(reason.clone())));
@@ -420,13 +425,23 @@ impl Writer {
     /// Encodes one entry at the next seq into `buf` and advances the chain.
     /// An encoding failure cannot happen for validated input; if it does, the
     /// writer fails closed.
-    fn encode_one(&mut self, buf: &mut Vec<u8>, e: &NewEntry, ts: u64) -> Result<Ack, String> {
+    fn encode_one(
+        &mut self,
+        buf: &mut Vec<u8>,
+        e: &NewEntry,
+        payload_hash: &Hash32,
+        ts: u64,
+    ) -> Result<Ack, String> {
         let seq = self.next_seq;
-        let (body, hash) = encode_entry(&e.fields(seq, ts, self.last_hash))
+        let frame_start = buf.len();
+        let hash = append_entry_frame(buf, &e.fields(seq, ts, self.last_hash), payload_hash)
             .map_err(|err| format!("encoding seq {seq}: {err}"))?;
         // What the bytes say, not what was asked for: an encoder or
         // bookkeeping fault is caught before the bytes can be written.
-        let (encoded_seq, encoded_prev) = encoded_seq_prev(&body).unzip();
+        let body = buf
+            .get(frame_start + FRAME_HEADER_LEN..)
+            .unwrap_or_default();
+        let (encoded_seq, encoded_prev) = encoded_seq_prev(body).unzip();
         invariants::seq_continuity(
             encoded_seq,
             seq,
@@ -435,9 +450,10 @@ impl Writer {
         );
         invariants::chain_link(encoded_prev.as_ref(), &self.last_hash, seq);
         if (seq - self.seg.base_seq).is_multiple_of(INDEX_STRIDE) {
-            self.seg.index.push((seq, self.seg.len + buf.len() as u64));
+            self.seg
+                .index
+                .push((seq, self.seg.len + frame_start as u64));
         }
-        encode_frame(buf, FrameType::Entry, &body);
         self.range.push(&hash);
         self.last_hash = hash;
         self.next_seq = seq + 1;
@@ -606,7 +622,11 @@ mod tests {
         let thread = std::thread::spawn(move || w.run(rx));
         let (reply, ack) = std::sync::mpsc::sync_channel(1);
         let reply = Reply::channel(reply);
-        tx.send(Request { entries, reply }).unwrap();
+        tx.send(Request {
+            entries: Arc::new(entries),
+            reply,
+        })
+        .unwrap();
         let got = ack.recv().map_err(|_| Error::WriterGone).and_then(|r| r);
         drop(tx);
         let panicked = thread.join().is_err();
