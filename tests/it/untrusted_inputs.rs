@@ -249,7 +249,7 @@ fn write_fuzz_corpus() {
     }
     put("checkpoint", "checkpoint.txt", s.checkpoint.as_bytes());
     put(
-        "checkpoint",
+        "witness_request",
         "request.txt",
         format!("old 0\n\n{}", s.checkpoint).as_bytes(),
     );
