@@ -16,7 +16,7 @@ mod canonical;
 mod number;
 mod strict;
 
-pub use canonical::to_canonical;
+pub use canonical::{to_canonical, write_canonical};
 use serde_json::Value;
 
 /// Deepest nesting of arrays and objects accepted, as in serde_json.
@@ -145,4 +145,4 @@ pub enum NotCanonical {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -34,6 +34,7 @@ fn fail<T>(at: usize, reason: Reason) -> R<T> {
     }))
 }
 
+#[inline]
 fn within<T>(r: R<T>, seg: impl FnOnce() -> Seg) -> R<T> {
     r.map_err(|mut f| {
         f.path.push(seg());
@@ -269,18 +270,21 @@ impl<'a> Parser<'a> {
             self.pos += 1;
             self.ws()?;
             let v = within(self.value(), || Seg::Key(key.to_string()))?;
-            if map.insert(key.to_string(), v).is_some() {
+            // Only the canonical check needs the previous key; otherwise the
+            // key moves into the map without a copy.
+            let owned = if self.canonical {
+                let owned = key.to_string();
+                prev = Some(key);
+                owned
+            } else {
+                key.into_owned()
+            };
+            if let Some(dup) = insert_new(&mut map, owned, v) {
                 return within(
-                    fail(
-                        key_at,
-                        Reason::DuplicateKey {
-                            key: key.to_string(),
-                        },
-                    ),
-                    || Seg::Key(key.to_string()),
+                    fail(key_at, Reason::DuplicateKey { key: dup.clone() }),
+                    || Seg::Key(dup),
                 );
             }
-            prev = Some(key);
             self.ws()?;
             match self.peek() {
                 Some(b',') => {
@@ -301,20 +305,20 @@ impl<'a> Parser<'a> {
     fn string(&mut self) -> R<Cow<'a, str>> {
         self.pos += 1;
         let start = self.pos;
-        loop {
-            match self.peek() {
-                None => return self.unexpected("`\"` closing the string"),
-                Some(b'"') => {
-                    let s = &self.text[start..self.pos];
-                    self.pos += 1;
-                    return Ok(Cow::Borrowed(s));
-                }
-                Some(b'\\') => break,
-                Some(c) if c < 0x20 => {
-                    return fail(self.pos, Reason::ControlCharacter(u32::from(c)))
-                }
-                Some(_) => self.pos += 1,
+        // Most strings have no escape: find the end in one scan.
+        self.pos += self.b[start..]
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+            .unwrap_or(self.b.len() - start);
+        match self.peek() {
+            None => return self.unexpected("`\"` closing the string"),
+            Some(b'"') => {
+                let s = &self.text[start..self.pos];
+                self.pos += 1;
+                return Ok(Cow::Borrowed(s));
             }
+            Some(b'\\') => {}
+            Some(c) => return fail(self.pos, Reason::ControlCharacter(u32::from(c))),
         }
         let mut s = String::from(&self.text[start..self.pos]);
         loop {
@@ -501,6 +505,18 @@ fn value_of_canonical(text: &str) -> Value {
     }
     let f: f64 = text.parse().unwrap_or(0.0);
     Number::from_f64(f).map_or(Value::Null, Value::Number)
+}
+
+/// Inserts a member unless its key is already there; then hands the key
+/// back, so a duplicate is refused rather than overwritten.
+fn insert_new(map: &mut Map<String, Value>, key: String, v: Value) -> Option<String> {
+    match map.entry(key) {
+        serde_json::map::Entry::Vacant(e) => {
+            e.insert(v);
+            None
+        }
+        serde_json::map::Entry::Occupied(e) => Some(e.key().clone()),
+    }
 }
 
 fn not_canonical_number(text: &str, canonical: String) -> Reason {
