@@ -29,6 +29,18 @@ pub fn parse(bytes: &[u8], max_bytes: usize) -> Result<Value, JsonError> {
     strict::parse(bytes, max_bytes, false)
 }
 
+/// The members of a top-level object whose keys are all among `names`,
+/// by the name's index, without building a map for them; `None` when the
+/// text is another type or has another key (read it with [`parse`] then).
+/// Refuses exactly what [`parse`] refuses, with the same error.
+pub fn parse_members<const N: usize>(
+    bytes: &[u8],
+    max_bytes: usize,
+    names: &[&str; N],
+) -> Result<Option<[Option<Value>; N]>, JsonError> {
+    strict::parse_members(bytes, max_bytes, names)
+}
+
 /// Like [`parse`], and also refuses bytes that are not already Argus
 /// canonical JSON, so one pass both checks the stored form and yields the
 /// value to validate.

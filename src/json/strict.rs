@@ -53,33 +53,30 @@ pub(crate) struct Parser<'a> {
 
 /// Parses one JSON text of at most `max_bytes` bytes.
 pub(crate) fn parse(bytes: &[u8], max_bytes: usize, canonical: bool) -> Result<Value, JsonError> {
-    if bytes.len() > max_bytes {
-        return Err(JsonError {
-            pointer: String::new(),
-            column: max_bytes.saturating_add(1),
-            reason: Reason::TooLarge {
-                size: bytes.len(),
-                limit: max_bytes,
-            },
-        });
-    }
-    let text = std::str::from_utf8(bytes).map_err(|e| JsonError {
-        pointer: String::new(),
-        column: e.valid_up_to() + 1,
-        reason: Reason::InvalidUtf8,
-    })?;
-    let mut p = Parser {
-        text,
-        b: bytes,
-        pos: 0,
-        depth: 0,
-        canonical,
-    };
-    p.document().map_err(|f| JsonError {
+    let mut p = Parser::new(bytes, max_bytes, canonical)?;
+    p.document().map_err(to_error)
+}
+
+/// The members of a top-level object whose keys are all among `names`, by
+/// the name's index; `None` when the text is anything else (another type,
+/// or a key not in `names`), which the caller then reads with [`parse`].
+/// Errors are exactly [`parse`]'s: the same grammar, walked in the same
+/// order, only without building a map for the top level.
+pub(crate) fn parse_members<const N: usize>(
+    bytes: &[u8],
+    max_bytes: usize,
+    names: &[&str; N],
+) -> Result<Option<[Option<Value>; N]>, JsonError> {
+    let mut p = Parser::new(bytes, max_bytes, false)?;
+    p.members(names).map_err(to_error)
+}
+
+fn to_error(f: Box<Fail>) -> JsonError {
+    JsonError {
         pointer: pointer(&f.path),
         column: f.at + 1,
         reason: f.reason,
-    })
+    }
 }
 
 fn pointer(path: &[Seg]) -> String {
@@ -115,6 +112,31 @@ fn quote(text: &str) -> String {
 }
 
 impl<'a> Parser<'a> {
+    fn new(bytes: &'a [u8], max_bytes: usize, canonical: bool) -> Result<Self, JsonError> {
+        if bytes.len() > max_bytes {
+            return Err(JsonError {
+                pointer: String::new(),
+                column: max_bytes.saturating_add(1),
+                reason: Reason::TooLarge {
+                    size: bytes.len(),
+                    limit: max_bytes,
+                },
+            });
+        }
+        let text = std::str::from_utf8(bytes).map_err(|e| JsonError {
+            pointer: String::new(),
+            column: e.valid_up_to() + 1,
+            reason: Reason::InvalidUtf8,
+        })?;
+        Ok(Parser {
+            text,
+            b: bytes,
+            pos: 0,
+            depth: 0,
+            canonical,
+        })
+    }
+
     fn peek(&self) -> Option<u8> {
         self.b.get(self.pos).copied()
     }
@@ -127,6 +149,64 @@ impl<'a> Parser<'a> {
             return fail(self.pos, Reason::TrailingCharacters);
         }
         Ok(v)
+    }
+
+    /// [`parse_members`]: `object` for the top level, into fixed slots.
+    fn members<const N: usize>(&mut self, names: &[&str; N]) -> R<Option<[Option<Value>; N]>> {
+        let mut slots = [const { None }; N];
+        self.ws()?;
+        if self.peek() != Some(b'{') {
+            return Ok(None);
+        }
+        self.enter()?;
+        self.ws()?;
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            self.depth -= 1;
+        } else {
+            loop {
+                if self.peek() != Some(b'"') {
+                    return self.unexpected("a string key");
+                }
+                let key_at = self.pos;
+                let key = self.string()?;
+                let Some(slot) = names.iter().position(|n| *n == key) else {
+                    return Ok(None);
+                };
+                self.ws()?;
+                if self.peek() != Some(b':') {
+                    return within(self.unexpected("`:`"), || Seg::Key(key.to_string()));
+                }
+                self.pos += 1;
+                self.ws()?;
+                let v = within(self.value(), || Seg::Key(key.to_string()))?;
+                if slots[slot].is_some() {
+                    let reason = Reason::DuplicateKey {
+                        key: key.to_string(),
+                    };
+                    return within(fail(key_at, reason), || Seg::Key(key.to_string()));
+                }
+                slots[slot] = Some(v);
+                self.ws()?;
+                match self.peek() {
+                    Some(b',') => {
+                        self.pos += 1;
+                        self.no_trailing_comma(b'}')?;
+                    }
+                    Some(b'}') => {
+                        self.pos += 1;
+                        self.depth -= 1;
+                        break;
+                    }
+                    _ => return self.unexpected("`,` or `}`"),
+                }
+            }
+        }
+        self.ws()?;
+        if self.pos < self.b.len() {
+            return fail(self.pos, Reason::TrailingCharacters);
+        }
+        Ok(Some(slots))
     }
 
     fn ws(&mut self) -> R<()> {

@@ -4,12 +4,12 @@
 //! same message over HTTP as on `argusctl append`'s stdin.
 use crate::log::entry::{Field, Problem, ValidEntry};
 use crate::NewEntry;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// Longest accepted input line. The payload limit is 4 MiB; this leaves
 /// room for JSON escaping and the other fields.
 pub const LINE_BYTES_MAX: usize = 8 * 1024 * 1024;
-const FIELDS: &[&str] = &["kind", "job_id", "step_id", "agent", "parent", "payload"];
+const FIELDS: &[&str; 6] = &["kind", "job_id", "step_id", "agent", "parent", "payload"];
 
 /// A refused input line: its 1-based number in the run's input, and why.
 #[derive(Debug)]
@@ -41,10 +41,9 @@ impl From<&str> for Refusal {
     }
 }
 
-/// Takes an optional string field out of the line's object (the object is
-/// consumed field by field, so nothing is cloned).
-fn opt_string(obj: &mut Map<String, Value>, field: &str) -> Result<Option<String>, String> {
-    match obj.remove(field) {
+/// An optional string field, moved out of the line's JSON (not cloned).
+fn opt_string(value: Option<Value>, field: &str) -> Result<Option<String>, String> {
+    match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(other) => Err(format!(
@@ -81,9 +80,18 @@ fn line_json_error(e: &crate::json::JsonError) -> String {
 
 /// Parses one input line into an entry, naming the field that is wrong.
 pub fn parse_line(bytes: &[u8], actor: &str) -> Result<ValidEntry, String> {
+    // The usual line has only entry fields: they are read into slots, with
+    // no map built for them. Anything else (another type, an unknown field)
+    // is read whole, so its refusal is worded exactly as always.
+    let slots = crate::json::parse_members(bytes, LINE_BYTES_MAX, FIELDS)
+        .map_err(|e| line_json_error(&e))?;
+    let fields = match slots {
+        Some(slots) => fields_of(slots, actor)?,
+        None => entry_fields(parse_json_line(bytes)?, actor)?,
+    };
     // The payload's canonical form is rarely longer than the line it came
     // in: one allocation for it instead of a few growing ones.
-    entry_sized(parse_json_line(bytes)?, actor, bytes.len()).map_err(|r| r.message)
+    checked(fields, bytes.len()).map_err(|r| r.message)
 }
 
 /// One input line as JSON, read strictly: a duplicate `kind` or a number
@@ -96,12 +104,13 @@ pub fn parse_json_line(bytes: &[u8]) -> Result<Value, String> {
 /// An input line's JSON as an entry written by `actor`, naming the field
 /// that is wrong.
 pub fn entry_from_value(value: Value, actor: &str) -> Result<ValidEntry, Refusal> {
-    entry_sized(value, actor, 128)
+    checked(entry_fields(value, actor)?, 128)
 }
 
-/// [`entry_from_value`], with room for `payload_hint` bytes of payload.
-fn entry_sized(value: Value, actor: &str, payload_hint: usize) -> Result<ValidEntry, Refusal> {
-    let (mut entry, payload) = entry_fields(value, actor)?;
+/// The writer's rules on an entry's fields, with room for `payload_hint`
+/// bytes of canonical payload.
+fn checked(fields: (NewEntry, Value), payload_hint: usize) -> Result<ValidEntry, Refusal> {
+    let (mut entry, payload) = fields;
     entry.payload.reserve(payload_hint);
     // The writer's rules, judged here on the value just read so the error
     // names this line rather than the batch, and so the payload is parsed
@@ -126,7 +135,14 @@ fn entry_fields(value: Value, actor: &str) -> Result<(NewEntry, Value), String> 
             FIELDS.join(", ")
         ));
     }
-    let kind = match obj.remove("kind") {
+    fields_of(FIELDS.map(|f| obj.remove(f)), actor)
+}
+
+/// The entry fields by their index in [`FIELDS`], each checked for its
+/// JSON type in the order the messages have always named them.
+fn fields_of(slots: [Option<Value>; 6], actor: &str) -> Result<(NewEntry, Value), String> {
+    let [kind, job_id, step_id, agent, parent, payload] = slots;
+    let kind = match kind {
         Some(Value::String(s)) => s,
         Some(other) => {
             return Err(format!(
@@ -136,7 +152,7 @@ fn entry_fields(value: Value, actor: &str) -> Result<(NewEntry, Value), String> 
         }
         None => return Err("field `kind` is required".into()),
     };
-    let parent = match obj.get("parent") {
+    let parent = match parent {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => Some(
             n.as_u64()
@@ -145,24 +161,20 @@ fn entry_fields(value: Value, actor: &str) -> Result<(NewEntry, Value), String> 
         Some(other) => {
             return Err(format!(
                 "field `parent`: expected an integer seq, got {}",
-                type_name(other)
+                type_name(&other)
             ))
         }
     };
-    let job_id = opt_string(&mut obj, "job_id")?;
-    let step_id = opt_string(&mut obj, "step_id")?;
-    let agent = opt_string(&mut obj, "agent")?;
     let entry = NewEntry {
         kind,
-        job_id,
-        step_id,
-        agent,
+        job_id: opt_string(job_id, "job_id")?,
+        step_id: opt_string(step_id, "step_id")?,
+        agent: opt_string(agent, "agent")?,
         actor: actor.to_string(),
         parent,
         payload: Vec::new(),
     };
-    let payload = obj.remove("payload").unwrap_or(Value::Null);
-    Ok((entry, payload))
+    Ok((entry, payload.unwrap_or(Value::Null)))
 }
 
 /// A refused entry as the line's message, naming the field by the

@@ -22,8 +22,8 @@ const INLINE_BYTES: usize = 16 * 1024;
 /// Blocks in flight between the reader and the writer (bounded, so a fast
 /// producer waits for the disk instead of filling memory).
 const IN_FLIGHT: usize = 64;
-/// What one read asks for; the pipe is asked to hold as much, so a producer
-/// writing large batches is read in few calls.
+/// What one read asks for. The pipe keeps the kernel's size: a larger one
+/// would let a producer run further ahead of the acks it has read.
 const READ_BYTES: usize = 1 << 20;
 
 struct Job {
@@ -192,7 +192,6 @@ impl Reader {
 
     fn run(&mut self) {
         let mut stdin = std::io::stdin().lock();
-        grow_pipe(&stdin);
         let mut buf = vec![0u8; READ_BYTES];
         // The incomplete last line of what was read so far.
         let mut partial: Vec<u8> = Vec::new();
@@ -240,11 +239,4 @@ impl Reader {
 
 fn count_newlines(b: &[u8]) -> u64 {
     b.iter().filter(|&&c| c == b'\n').count() as u64
-}
-
-/// Asks the kernel for a pipe as large as one read, so a producer's large
-/// write is taken in one call. Best effort: stdin may be a file or a
-/// terminal, or the limit lower; reading works the same either way.
-fn grow_pipe(stdin: &std::io::StdinLock<'_>) {
-    let _ = nix::fcntl::fcntl(stdin, nix::fcntl::FcntlArg::F_SETPIPE_SZ(READ_BYTES as i32));
 }
