@@ -54,7 +54,7 @@ pub(crate) struct Parser<'a> {
 /// Parses one JSON text of at most `max_bytes` bytes.
 pub(crate) fn parse(bytes: &[u8], max_bytes: usize, canonical: bool) -> Result<Value, JsonError> {
     let mut p = Parser::new(bytes, max_bytes, canonical)?;
-    p.document().map_err(to_error)
+    p.document().map_err(|f| to_error(*f))
 }
 
 /// The members of a top-level object whose keys are all among `names`, by
@@ -68,10 +68,10 @@ pub(crate) fn parse_members<const N: usize>(
     names: &[&str; N],
 ) -> Result<Option<[Option<Value>; N]>, JsonError> {
     let mut p = Parser::new(bytes, max_bytes, false)?;
-    p.members(names).map_err(to_error)
+    p.members(names).map_err(|f| to_error(*f))
 }
 
-fn to_error(f: Box<Fail>) -> JsonError {
+fn to_error(f: Fail) -> JsonError {
     JsonError {
         pointer: pointer(&f.path),
         column: f.at + 1,
