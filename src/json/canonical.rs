@@ -2,7 +2,7 @@
 //!
 //! One spelling per value, so anyone holding the JSON document can recompute
 //! the stored bytes and their hash.
-use super::number::{ecma, utf16_cmp, EXACT_INT_MAX};
+use super::number::{ecma, utf16_cmp};
 use serde_json::{Number, Value};
 use std::io::Write;
 
@@ -16,6 +16,12 @@ pub fn to_canonical(v: &Value) -> Vec<u8> {
     let mut out = Vec::with_capacity(128);
     write_value(&mut out, v);
     out
+}
+
+/// [`to_canonical`] appended to `out`, so a caller that knows about how
+/// long the bytes will be (the input they were read from) allocates once.
+pub fn write_canonical(out: &mut Vec<u8>, v: &Value) {
+    write_value(out, v);
 }
 
 fn write_value(out: &mut Vec<u8>, v: &Value) {
@@ -36,48 +42,58 @@ fn write_value(out: &mut Vec<u8>, v: &Value) {
             out.push(b']');
         }
         Value::Object(map) => {
-            let mut members: Vec<(&String, &Value)> = map.iter().collect();
-            // Usually already in order (the map sorts by code point), and the
-            // stable sort is linear then.
-            members.sort_by(|a, b| utf16_cmp(a.0, b.0));
-            out.push(b'{');
-            for (i, (k, item)) in members.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_string(out, k);
-                out.push(b':');
-                write_value(out, item);
+            // The map iterates in UTF-8 byte order, which is UTF-16 order
+            // unless an astral key meets one in U+E000..U+FFFF; only then
+            // are the members sorted again.
+            let mut keys = map.keys();
+            let in_order = keys.next().is_none_or(|first| {
+                keys.try_fold(first, |prev, k| {
+                    (utf16_cmp(prev, k) == std::cmp::Ordering::Less).then_some(k)
+                })
+                .is_some()
+            });
+            if in_order {
+                write_members(out, map.iter());
+            } else {
+                let mut members: Vec<(&String, &Value)> = map.iter().collect();
+                members.sort_by(|a, b| utf16_cmp(a.0, b.0));
+                write_members(out, members.into_iter());
             }
-            out.push(b'}');
         }
     }
 }
 
+fn write_members<'v>(out: &mut Vec<u8>, members: impl Iterator<Item = (&'v String, &'v Value)>) {
+    out.push(b'{');
+    for (i, (k, item)) in members.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_string(out, k);
+        out.push(b':');
+        write_value(out, item);
+    }
+    out.push(b'}');
+}
+
 fn write_number(out: &mut Vec<u8>, n: &Number) {
     if let Some(u) = n.as_u64() {
-        write_integer(out, u, u as f64, false);
+        write_integer(out, u, false);
     } else if let Some(i) = n.as_i64() {
-        write_integer(out, i.unsigned_abs(), i as f64, true);
+        write_integer(out, i.unsigned_abs(), true);
     } else if let Some(f) = n.as_f64() {
         out.extend_from_slice(ecma(f).as_bytes());
     }
 }
 
-/// An integer of magnitude `abs`; `f` is the nearest f64.
-fn write_integer(out: &mut Vec<u8>, abs: u64, f: f64, negative: bool) {
+/// An integer of magnitude `abs`, in its exact digits. Up to 2^53 that is
+/// the ECMAScript form; beyond, it is that form only where the f64 prints
+/// the same digits, and otherwise [`super::is_canonical`] refuses it.
+fn write_integer(out: &mut Vec<u8>, abs: u64, negative: bool) {
     if negative {
         out.push(b'-');
     }
-    let exact = abs.to_string();
-    if abs > EXACT_INT_MAX {
-        let spelled = ecma(f.abs());
-        if spelled == exact {
-            out.extend_from_slice(spelled.as_bytes());
-            return;
-        }
-    }
-    let _ = write!(out, "{exact}");
+    out.extend_from_slice(itoa::Buffer::new().format(abs).as_bytes());
 }
 
 /// How `c` is written inside a canonical string.

@@ -16,7 +16,7 @@ mod canonical;
 mod number;
 mod strict;
 
-pub use canonical::to_canonical;
+pub use canonical::{to_canonical, write_canonical};
 use serde_json::Value;
 
 /// Deepest nesting of arrays and objects accepted, as in serde_json.
@@ -27,6 +27,18 @@ pub const DEPTH_MAX: usize = 128;
 /// [`Reason::InexactNumber`]).
 pub fn parse(bytes: &[u8], max_bytes: usize) -> Result<Value, JsonError> {
     strict::parse(bytes, max_bytes, false)
+}
+
+/// The members of a top-level object whose keys are all among `names`,
+/// by the name's index, without building a map for them; `None` when the
+/// text is another type or has another key (read it with [`parse`] then).
+/// Refuses exactly what [`parse`] refuses, with the same error.
+pub fn parse_members<const N: usize>(
+    bytes: &[u8],
+    max_bytes: usize,
+    names: &[&str; N],
+) -> Result<Option<[Option<Value>; N]>, JsonError> {
+    strict::parse_members(bytes, max_bytes, names)
 }
 
 /// Like [`parse`], and also refuses bytes that are not already Argus
@@ -145,4 +157,4 @@ pub enum NotCanonical {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -34,6 +34,7 @@ fn fail<T>(at: usize, reason: Reason) -> R<T> {
     }))
 }
 
+#[inline]
 fn within<T>(r: R<T>, seg: impl FnOnce() -> Seg) -> R<T> {
     r.map_err(|mut f| {
         f.path.push(seg());
@@ -52,33 +53,30 @@ pub(crate) struct Parser<'a> {
 
 /// Parses one JSON text of at most `max_bytes` bytes.
 pub(crate) fn parse(bytes: &[u8], max_bytes: usize, canonical: bool) -> Result<Value, JsonError> {
-    if bytes.len() > max_bytes {
-        return Err(JsonError {
-            pointer: String::new(),
-            column: max_bytes.saturating_add(1),
-            reason: Reason::TooLarge {
-                size: bytes.len(),
-                limit: max_bytes,
-            },
-        });
-    }
-    let text = std::str::from_utf8(bytes).map_err(|e| JsonError {
-        pointer: String::new(),
-        column: e.valid_up_to() + 1,
-        reason: Reason::InvalidUtf8,
-    })?;
-    let mut p = Parser {
-        text,
-        b: bytes,
-        pos: 0,
-        depth: 0,
-        canonical,
-    };
-    p.document().map_err(|f| JsonError {
+    let mut p = Parser::new(bytes, max_bytes, canonical)?;
+    p.document().map_err(|f| to_error(*f))
+}
+
+/// The members of a top-level object whose keys are all among `names`, by
+/// the name's index; `None` when the text is anything else (another type,
+/// or a key not in `names`), which the caller then reads with [`parse`].
+/// Errors are exactly [`parse`]'s: the same grammar, walked in the same
+/// order, only without building a map for the top level.
+pub(crate) fn parse_members<const N: usize>(
+    bytes: &[u8],
+    max_bytes: usize,
+    names: &[&str; N],
+) -> Result<Option<[Option<Value>; N]>, JsonError> {
+    let mut p = Parser::new(bytes, max_bytes, false)?;
+    p.members(names).map_err(|f| to_error(*f))
+}
+
+fn to_error(f: Fail) -> JsonError {
+    JsonError {
         pointer: pointer(&f.path),
         column: f.at + 1,
         reason: f.reason,
-    })
+    }
 }
 
 fn pointer(path: &[Seg]) -> String {
@@ -114,6 +112,31 @@ fn quote(text: &str) -> String {
 }
 
 impl<'a> Parser<'a> {
+    fn new(bytes: &'a [u8], max_bytes: usize, canonical: bool) -> Result<Self, JsonError> {
+        if bytes.len() > max_bytes {
+            return Err(JsonError {
+                pointer: String::new(),
+                column: max_bytes.saturating_add(1),
+                reason: Reason::TooLarge {
+                    size: bytes.len(),
+                    limit: max_bytes,
+                },
+            });
+        }
+        let text = std::str::from_utf8(bytes).map_err(|e| JsonError {
+            pointer: String::new(),
+            column: e.valid_up_to() + 1,
+            reason: Reason::InvalidUtf8,
+        })?;
+        Ok(Parser {
+            text,
+            b: bytes,
+            pos: 0,
+            depth: 0,
+            canonical,
+        })
+    }
+
     fn peek(&self) -> Option<u8> {
         self.b.get(self.pos).copied()
     }
@@ -126,6 +149,64 @@ impl<'a> Parser<'a> {
             return fail(self.pos, Reason::TrailingCharacters);
         }
         Ok(v)
+    }
+
+    /// [`parse_members`]: `object` for the top level, into fixed slots.
+    fn members<const N: usize>(&mut self, names: &[&str; N]) -> R<Option<[Option<Value>; N]>> {
+        let mut slots = [const { None }; N];
+        self.ws()?;
+        if self.peek() != Some(b'{') {
+            return Ok(None);
+        }
+        self.enter()?;
+        self.ws()?;
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            self.depth -= 1;
+        } else {
+            loop {
+                if self.peek() != Some(b'"') {
+                    return self.unexpected("a string key");
+                }
+                let key_at = self.pos;
+                let key = self.string()?;
+                let Some(slot) = names.iter().position(|n| *n == key) else {
+                    return Ok(None);
+                };
+                self.ws()?;
+                if self.peek() != Some(b':') {
+                    return within(self.unexpected("`:`"), || Seg::Key(key.to_string()));
+                }
+                self.pos += 1;
+                self.ws()?;
+                let v = within(self.value(), || Seg::Key(key.to_string()))?;
+                if slots[slot].is_some() {
+                    let reason = Reason::DuplicateKey {
+                        key: key.to_string(),
+                    };
+                    return within(fail(key_at, reason), || Seg::Key(key.to_string()));
+                }
+                slots[slot] = Some(v);
+                self.ws()?;
+                match self.peek() {
+                    Some(b',') => {
+                        self.pos += 1;
+                        self.no_trailing_comma(b'}')?;
+                    }
+                    Some(b'}') => {
+                        self.pos += 1;
+                        self.depth -= 1;
+                        break;
+                    }
+                    _ => return self.unexpected("`,` or `}`"),
+                }
+            }
+        }
+        self.ws()?;
+        if self.pos < self.b.len() {
+            return fail(self.pos, Reason::TrailingCharacters);
+        }
+        Ok(Some(slots))
     }
 
     fn ws(&mut self) -> R<()> {
@@ -269,18 +350,21 @@ impl<'a> Parser<'a> {
             self.pos += 1;
             self.ws()?;
             let v = within(self.value(), || Seg::Key(key.to_string()))?;
-            if map.insert(key.to_string(), v).is_some() {
+            // Only the canonical check needs the previous key; otherwise the
+            // key moves into the map without a copy.
+            let owned = if self.canonical {
+                let owned = key.to_string();
+                prev = Some(key);
+                owned
+            } else {
+                key.into_owned()
+            };
+            if let Some(dup) = insert_new(&mut map, owned, v) {
                 return within(
-                    fail(
-                        key_at,
-                        Reason::DuplicateKey {
-                            key: key.to_string(),
-                        },
-                    ),
-                    || Seg::Key(key.to_string()),
+                    fail(key_at, Reason::DuplicateKey { key: dup.clone() }),
+                    || Seg::Key(dup),
                 );
             }
-            prev = Some(key);
             self.ws()?;
             match self.peek() {
                 Some(b',') => {
@@ -301,20 +385,20 @@ impl<'a> Parser<'a> {
     fn string(&mut self) -> R<Cow<'a, str>> {
         self.pos += 1;
         let start = self.pos;
-        loop {
-            match self.peek() {
-                None => return self.unexpected("`\"` closing the string"),
-                Some(b'"') => {
-                    let s = &self.text[start..self.pos];
-                    self.pos += 1;
-                    return Ok(Cow::Borrowed(s));
-                }
-                Some(b'\\') => break,
-                Some(c) if c < 0x20 => {
-                    return fail(self.pos, Reason::ControlCharacter(u32::from(c)))
-                }
-                Some(_) => self.pos += 1,
+        // Most strings have no escape: find the end in one scan.
+        self.pos += self.b[start..]
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+            .unwrap_or(self.b.len() - start);
+        match self.peek() {
+            None => return self.unexpected("`\"` closing the string"),
+            Some(b'"') => {
+                let s = &self.text[start..self.pos];
+                self.pos += 1;
+                return Ok(Cow::Borrowed(s));
             }
+            Some(b'\\') => {}
+            Some(c) => return fail(self.pos, Reason::ControlCharacter(u32::from(c))),
         }
         let mut s = String::from(&self.text[start..self.pos]);
         loop {
@@ -501,6 +585,18 @@ fn value_of_canonical(text: &str) -> Value {
     }
     let f: f64 = text.parse().unwrap_or(0.0);
     Number::from_f64(f).map_or(Value::Null, Value::Number)
+}
+
+/// Inserts a member unless its key is already there; then hands the key
+/// back, so a duplicate is refused rather than overwritten.
+fn insert_new(map: &mut Map<String, Value>, key: String, v: Value) -> Option<String> {
+    match map.entry(key) {
+        serde_json::map::Entry::Vacant(e) => {
+            e.insert(v);
+            None
+        }
+        serde_json::map::Entry::Occupied(e) => Some(e.key().clone()),
+    }
 }
 
 fn not_canonical_number(text: &str, canonical: String) -> Reason {

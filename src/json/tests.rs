@@ -248,3 +248,60 @@ proptest! {
         let _ = is_canonical(&b);
     }
 }
+
+/// The canonical bytes of producer input, pinned: what the payload hash
+/// covers (SPEC §4.1.1) must not move when the writer gets faster. Each
+/// expected form is also accepted as already canonical by the strict
+/// reader, an independent check of the pinned bytes.
+pub(crate) const CANONICAL_CORPUS: &[(&str, &str)] = &[
+    (r#"{"b":1,"a":2}"#, r#"{"a":2,"b":1}"#),
+    (r#"{"n":1e3}"#, r#"{"n":1000}"#),
+    (r#"{"n":-0}"#, r#"{"n":0}"#),
+    (r#"{"n":-0.0e5}"#, r#"{"n":0}"#),
+    (r#"{"n":1.0}"#, r#"{"n":1}"#),
+    (
+        r#"{"n":4.50,"m":2e-3,"k":0.1}"#,
+        r#"{"k":0.1,"m":0.002,"n":4.5}"#,
+    ),
+    (r#"{"n":-1.5e-7,"m":1E21}"#, r#"{"m":1e+21,"n":-1.5e-7}"#),
+    (
+        r#"{"n":1e20,"m":1e16}"#,
+        r#"{"m":10000000000000000,"n":100000000000000000000}"#,
+    ),
+    (
+        r#"{"n":9007199254740992,"m":-9007199254740991,"z":-17}"#,
+        r#"{"m":-9007199254740991,"n":9007199254740992,"z":-17}"#,
+    ),
+    (
+        r#"{"s":"caf\u00e9 \u2014 \ud83d\ude00 \/ \u0041 \u001f \u007f"}"#,
+        "{\"s\":\"café — 😀 / A \\u001f \u{7f}\"}",
+    ),
+    (
+        r#"{"e":"q\" b\\ \b\f\n\r\t \u0008"}"#,
+        r#"{"e":"q\" b\\ \b\f\n\r\t \b"}"#,
+    ),
+    (
+        r#"{"z":{"y":[1,{"b":null,"a":true}],"x":"é"},"a":[],"m":{}}"#,
+        r#"{"a":[],"m":{},"z":{"x":"é","y":[1,{"a":true,"b":null}]}}"#,
+    ),
+    (
+        r#"{"\ufb33":1,"\ud83d\ude00":2,"a":3,"\u00e9":4}"#,
+        "{\"a\":3,\"é\":4,\"😀\":2,\"\u{fb33}\":1}",
+    ),
+    (
+        "{ \"a\" : [ 1 , 2 ] ,\n\t\"b\" : \"x\" }",
+        r#"{"a":[1,2],"b":"x"}"#,
+    ),
+    (r#"[3,"x",null,false,-2.5]"#, r#"[3,"x",null,false,-2.5]"#),
+    (r#""just a string ∑""#, r#""just a string ∑""#),
+];
+
+#[test]
+fn canonical_bytes_of_a_producer_corpus_are_pinned() {
+    for (input, want) in CANONICAL_CORPUS {
+        let v = parse(input.as_bytes(), MAX).expect(input);
+        let got = to_canonical(&v);
+        assert_eq!(String::from_utf8_lossy(&got), *want, "{input}");
+        assert!(is_canonical(want.as_bytes()).is_ok(), "{want} is canonical");
+    }
+}

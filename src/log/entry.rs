@@ -172,13 +172,16 @@ impl ValidEntry {
 
     /// For a caller that holds the payload as a value it already read: the
     /// value is judged, and `e.payload` is replaced by its canonical form,
-    /// which is canonical by construction and not parsed again.
+    /// which is canonical by construction and not parsed again. The form is
+    /// written into `e.payload`'s own buffer (cleared first), so a caller
+    /// that sized it from its input allocates it once.
     pub fn from_value(
         mut e: NewEntry,
         payload: &Value,
         registry: &Registry,
     ) -> Result<Self, Problem> {
-        e.payload = crate::json::to_canonical(payload);
+        e.payload.clear();
+        crate::json::write_canonical(&mut e.payload, payload);
         check_fields(&e)?;
         authorize(&e, registry)?;
         registry

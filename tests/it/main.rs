@@ -5,6 +5,7 @@
 //! Run one group with `cargo test --test it crash::`, one test by its name.
 mod common;
 
+mod append_parallel;
 mod architecture;
 mod artifacts;
 mod auditor;

@@ -1,0 +1,178 @@
+//! `argusctl append`: JSON lines on stdin become entries.
+//!
+//! Lines are parsed on more than one core ([`pipeline`]) and reach the
+//! writer in input order; lines that arrive together are committed
+//! together. The first bad line stops the run with exit 2: every line
+//! before it is committed, nothing of it (or after it) is written.
+mod parse;
+mod pipeline;
+
+pub use parse::{
+    entry_from_value, parse_json_line, parse_line, LineError, Refusal, LINE_BYTES_MAX,
+};
+
+use super::{eprint, safe, EXIT_ERROR, EXIT_USAGE};
+use anyhow::{Context, Result};
+use std::path::Path;
+
+/// What this run has committed, to tell a producer where to resume.
+#[derive(Default)]
+struct Committed {
+    count: u64,
+    first_seq: Option<u64>,
+    last_seq: u64,
+    /// Input line of the last committed entry.
+    last_line: u64,
+}
+
+impl Committed {
+    /// "111 entries committed (seqs 0..=110, last seq 110); stopping; resume from line 112"
+    fn stopping(&self) -> String {
+        let seqs = match self.first_seq {
+            None => String::new(),
+            Some(first) => format!(
+                " (seqs {first}..={last}, last seq {last})",
+                last = self.last_seq
+            ),
+        };
+        format!(
+            "{} entries committed{seqs}; stopping; resume from line {}",
+            self.count,
+            self.last_line + 1
+        )
+    }
+}
+
+pub fn run(dir: &Path) -> Result<i32> {
+    let log = super::state::open_writer(dir, "append")?;
+    // Without argusd, the flag files are what this process can check
+    // cheaply: while one stands, agents write nothing (argusd also
+    // enforces soft kills, from the log itself).
+    for flag in crate::log::control_flags::Flag::ALL {
+        if let crate::log::control_flags::OnDisk::Record(r) =
+            crate::log::control_flags::read(dir, flag)
+        {
+            eprint(&format!(
+                "argusctl: refused: {} stands (seq {}): {}; nothing was appended; an operator releases it with `argusctl release`",
+                r.kind, r.seq, r.reason
+            ));
+            return Ok(super::EXIT_KILLED);
+        }
+    }
+    if let Some((cut, ack)) = log.recovered() {
+        eprint(&format!(
+            "argusctl: recovered {}: cut {} unacknowledged bytes at offset {} ({}); recorded as seq {}",
+            cut.segment, cut.bytes_cut, cut.offset, cut.reason, ack.seq
+        ));
+    }
+    // The agent path: whoever runs `append` writes as an agent, named by
+    // the operating system (never by USER or any other variable).
+    let actor = crate::authority::local_actor(crate::authority::Class::Agent).to_string();
+    let mut parsed = pipeline::start(actor, parse_workers());
+    let mut out = AckOut::default();
+    let mut done = Committed::default();
+    while let Some(first) = parsed.recv() {
+        let mut chunk = first;
+        // Merge whatever else is already parsed into the same group commit.
+        while chunk.len() < 16_384 && !chunk.iter().any(|(_, r)| r.is_err()) {
+            match parsed.try_recv() {
+                Some(more) => chunk.extend(more),
+                None => break,
+            }
+        }
+        let mut entries = Vec::with_capacity(chunk.len());
+        let mut last_line = done.last_line;
+        let mut bad = None;
+        let next_seq = log.committed().get();
+        for (line, r) in chunk {
+            // This process holds the writer lock, so the seq each line will
+            // get is known now; a parent must name an earlier entry.
+            let seq = next_seq + entries.len() as u64;
+            let r = r.and_then(|e| match e.parent {
+                Some(p) if p >= seq => Err(LineError {
+                    line,
+                    message: format!("field `parent`: seq {p} is not an earlier entry (this line would be seq {seq})"),
+                }),
+                _ => Ok(e),
+            });
+            match r {
+                Ok(e) => {
+                    entries.push(e);
+                    last_line = line;
+                }
+                Err(e) => {
+                    bad = Some(e);
+                    break;
+                }
+            }
+        }
+        let acks = log.append(entries).context("appending")?;
+        if let (Some(first), Some(last)) = (acks.first(), acks.last()) {
+            done.first_seq.get_or_insert(first.seq);
+            done.last_seq = last.seq;
+            done.count += acks.len() as u64;
+            done.last_line = last_line;
+        }
+        let written = out.write_group(&acks);
+        if let Err(e) = written {
+            // The acks are the producer's only receipt: with nobody reading
+            // them, committing more would store entries nobody knows are
+            // stored. Stop, and say exactly what is stored.
+            let what = if e.kind() == std::io::ErrorKind::BrokenPipe {
+                "stdout closed".to_string()
+            } else {
+                format!("writing acks to stdout: {e}")
+            };
+            eprint(&format!("argusctl: {what}: {}", done.stopping()));
+            return Ok(EXIT_ERROR);
+        }
+        if let Some(e) = bad {
+            // One line: the message can quote the input.
+            eprint(&safe::line(&format!(
+                "argusctl: stdin line {}: {}; nothing of this line was written",
+                e.line, e.message
+            )));
+            return Ok(EXIT_USAGE);
+        }
+    }
+    Ok(0)
+}
+
+/// Parse threads beside the reader: one per core, so parsing keeps pace
+/// with the writer on a machine where the writer waits on the disk.
+fn parse_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
+/// The acks of one group commit, written with one write as soon as the
+/// group is durable. An ack is digits and hex that Argus formats itself,
+/// so it needs none of the escaping that stored text gets on its way out.
+#[derive(Default)]
+struct AckOut {
+    buf: Vec<u8>,
+}
+
+impl AckOut {
+    fn write_group(&mut self, acks: &[crate::log::writer::Ack]) -> std::io::Result<()> {
+        use std::io::Write;
+        self.buf.clear();
+        let mut hex = [0u8; 64];
+        for a in acks {
+            self.buf.extend_from_slice(br#"{"seq":"#);
+            self.buf
+                .extend_from_slice(itoa::Buffer::new().format(a.seq).as_bytes());
+            self.buf.extend_from_slice(br#","hash":""#);
+            // Cannot fail: the buffer is exactly twice the hash.
+            let _ = hex::encode_to_slice(a.hash, &mut hex);
+            self.buf.extend_from_slice(&hex);
+            self.buf.extend_from_slice(b"\"}\n");
+        }
+        // Inside argusd the command's stdout is the answer to its request.
+        if super::context::write_captured(&self.buf) {
+            return Ok(());
+        }
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(&self.buf)?;
+        stdout.flush()
+    }
+}
