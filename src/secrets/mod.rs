@@ -18,7 +18,7 @@
 //! failure the caller turns into an aborted write and an emergency stop.
 mod rules;
 
-use regex::{Regex, RegexBuilder};
+use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 pub use rules::DEFAULT_RULES;
 use serde_json::Value;
 use thiserror::Error;
@@ -42,6 +42,8 @@ pub enum RedactError {
 
 pub struct Redactor {
     rules: Vec<(String, Regex)>,
+    /// All rules at once: one pass over a clean string, the common case.
+    any: RegexSet,
     /// Object keys whose string values are secrets whatever they look like.
     secret_keys: Regex,
     budget: usize,
@@ -88,6 +90,14 @@ impl Redactor {
                 })?;
             rules.push((name, re));
         }
+        let any = RegexSetBuilder::new(rules.iter().map(|(_, r)| r.as_str()))
+            .size_limit(SIZE_LIMIT * 16)
+            .dfa_size_limit(SIZE_LIMIT * 16)
+            .build()
+            .map_err(|e| RedactError::Rule {
+                name: "(the whole set)".into(),
+                reason: e.to_string(),
+            })?;
         let secret_keys = RegexBuilder::new(rules::SECRET_KEYS)
             .case_insensitive(true)
             .build()
@@ -97,6 +107,7 @@ impl Redactor {
             })?;
         Ok(Self {
             rules,
+            any,
             secret_keys,
             budget,
         })
@@ -170,8 +181,16 @@ impl Redactor {
 
     /// Every rule over one string; the new string if anything matched.
     fn scrub(&self, s: &str, fired: &mut [bool], count: &mut usize) -> Option<String> {
+        if s.starts_with(MARKER) && s.ends_with(']') {
+            return None;
+        }
+        let hits = self.any.matches(s);
+        if !hits.matched_any() {
+            return None;
+        }
         let mut out: Option<String> = None;
-        for (i, (name, re)) in self.rules.iter().enumerate() {
+        for i in hits.iter() {
+            let (name, re) = &self.rules[i];
             let cur = out.as_deref().unwrap_or(s);
             if !re.is_match(cur) {
                 continue;
@@ -209,8 +228,11 @@ impl Redactor {
             spans.push((*i, text.len(), text.len() + s.len()));
             text.push_str(s);
         }
+        if !self.any.is_match(&text) {
+            return;
+        }
         let mut hit: Vec<(usize, usize)> = Vec::new();
-        for (r, (name, re)) in self.rules.iter().enumerate() {
+        for (r, (_, re)) in self.rules.iter().enumerate() {
             for m in re.find_iter(&text) {
                 let covered: Vec<usize> = spans
                     .iter()
@@ -221,7 +243,6 @@ impl Redactor {
                     fired[r] = true;
                     hit.extend(covered.into_iter().map(|i| (i, r)));
                 }
-                let _ = name;
             }
         }
         for (i, r) in hit {
@@ -246,6 +267,13 @@ fn string_bytes(v: &Value) -> usize {
         Value::Object(m) => m.iter().map(|(k, i)| k.len() + string_bytes(i)).sum(),
         _ => 0,
     }
+}
+
+/// The default rules, built once per process: what every agent payload
+/// that `argusctl append` and argusd take is redacted with.
+pub fn builtin() -> Result<&'static Redactor, &'static RedactError> {
+    static BUILT: std::sync::OnceLock<Result<Redactor, RedactError>> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| Redactor::new(&[])).as_ref()
 }
 
 #[cfg(test)]

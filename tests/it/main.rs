@@ -40,6 +40,7 @@ mod read_once;
 mod readonly_copy;
 mod recovery_record;
 mod redact;
+mod redact_ingest;
 mod replay;
 mod roundtrip;
 mod scenario;

@@ -110,8 +110,16 @@ pub fn entry_from_value(value: Value, actor: &str) -> Result<ValidEntry, Refusal
 /// The writer's rules on an entry's fields, with room for `payload_hint`
 /// bytes of canonical payload.
 fn checked(fields: (NewEntry, Value), payload_hint: usize) -> Result<ValidEntry, Refusal> {
-    let (mut entry, payload) = fields;
+    let (mut entry, mut payload) = fields;
     entry.payload.reserve(payload_hint);
+    // Secrets are cut out before the payload is hashed: the log can never
+    // be edited (docs/REDACTION.md, "At ingestion"). A payload the scan
+    // cannot finish is refused whole, never written unscanned.
+    let redactor =
+        crate::secrets::builtin().map_err(|e| Refusal::from(format!("redaction rules: {e}")))?;
+    redactor
+        .redact(&mut payload)
+        .map_err(|e| Refusal::from(format!("field `payload`: {e}")))?;
     // The writer's rules, judged here on the value just read so the error
     // names this line rather than the batch, and so the payload is parsed
     // and schema-checked once: `Log::append` takes the `ValidEntry` as is.
