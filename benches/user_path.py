@@ -118,11 +118,13 @@ class ArgusAppend:
             check=True,
             stdout=subprocess.DEVNULL,
         )
+        # Lines go out with os.write on the raw descriptor (no Python-side
+        # buffering delays them); acks come back through a buffered reader,
+        # since readline on an unbuffered pipe is one read(2) per byte.
         self.proc = subprocess.Popen(
             [argusctl, "append", "--server", "local", self.dir],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            bufsize=0,
         )
         self.fd = self.proc.stdin.fileno()
         self.out = self.proc.stdout
@@ -388,8 +390,9 @@ def run_shared(system, pools, seconds):
 
 
 def pct(xs, p):
+    """The p-quantile; None when nothing completed (JSON has no NaN)."""
     if not xs:
-        return float("nan")
+        return None
     s = sorted(xs)
     return s[min(len(s) - 1, int(p * len(s)))]
 
@@ -440,6 +443,14 @@ def measure(kind, writers, system_name, argusctl, root, seconds, keep=False):
     finally:
         if not keep:
             shutil.rmtree(sub, ignore_errors=True)
+
+
+def ms(seconds):
+    return None if seconds is None else seconds * 1e3
+
+
+def fmt_ms(x):
+    return "-" if x is None else "%.3f" % x
 
 
 def fmt_rate(x):
@@ -500,8 +511,8 @@ def main():
                 per[s].append(
                     {
                         "rate": rate,
-                        "p50_ms": pct(r["lat"], 0.5) * 1e3,
-                        "p99_ms": pct(r["lat"], 0.99) * 1e3,
+                        "p50_ms": ms(pct(r["lat"], 0.5)),
+                        "p99_ms": ms(pct(r["lat"], 0.99)),
                         "bytes": r["bytes"],
                         "events": r["events"],
                         "written": r["written"],
@@ -509,8 +520,8 @@ def main():
                     }
                 )
                 print(
-                    "  round %d %-8s %-55s %12s p50 %.3f ms p99 %.3f ms"
-                    % (rnd + 1, s, name, fmt_rate(rate), per[s][-1]["p50_ms"], per[s][-1]["p99_ms"]),
+                    "  round %d %-8s %-55s %12s p50 %s ms p99 %s ms"
+                    % (rnd + 1, s, name, fmt_rate(rate), fmt_ms(per[s][-1]["p50_ms"]), fmt_ms(per[s][-1]["p99_ms"])),
                     file=sys.stderr,
                 )
         results[name] = per
@@ -526,7 +537,8 @@ def main():
         return "%.2fx (%.2f–%.2f)" % (statistics.median(rs), min(rs), max(rs))
 
     def med(per, s, key):
-        return statistics.median(x[key] for x in per[s])
+        xs = [x[key] for x in per[s] if x[key] is not None]
+        return statistics.median(xs) if xs else float("nan")
 
     out = []
     out.append("| workload | Argus | SQLite | JSONL+fsync | Argus/SQLite | Argus/JSONL |")
@@ -551,7 +563,8 @@ def main():
         )
     single = next((per for n, per in results.items() if n.startswith("1 writer, ack")), None)
     if single:
-        rs = [a["p50_ms"] / b["p50_ms"] for a, b in zip(single["argus"], single["bare"]) if b["p50_ms"]]
+        rs = [a["p50_ms"] / b["p50_ms"] for a, b in zip(single["argus"], single["bare"])
+              if a["p50_ms"] and b["p50_ms"]] or [float("nan")]
         out.append("")
         out.append(
             "Single-writer p50: Argus %.3f ms, bare 300 B pwrite+fdatasync on a preallocated file %.3f ms "

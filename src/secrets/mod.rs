@@ -18,6 +18,7 @@
 //! failure the caller turns into an aborted write and an emergency stop.
 mod rules;
 
+use aho_corasick::AhoCorasick;
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 pub use rules::DEFAULT_RULES;
 use serde_json::Value;
@@ -42,6 +43,9 @@ pub enum RedactError {
 
 pub struct Redactor {
     rules: Vec<(String, Regex)>,
+    /// `rules::ANCHORS`, when only the default rules are in use.
+    anchors: Option<AhoCorasick>,
+    key_anchors: AhoCorasick,
     /// All rules at once: one pass over a clean string, the common case.
     any: RegexSet,
     /// Object keys whose string values are secrets whatever they look like.
@@ -105,8 +109,25 @@ impl Redactor {
                 name: "secret_field".into(),
                 reason: e.to_string(),
             })?;
+        let literal = |words: &[&str]| {
+            aho_corasick::AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .build(words)
+                .map_err(|e| RedactError::Rule {
+                    name: "(anchors)".into(),
+                    reason: e.to_string(),
+                })
+        };
+        let anchors = if configured.is_empty() {
+            Some(literal(rules::ANCHORS)?)
+        } else {
+            None
+        };
+        let key_anchors = literal(rules::KEY_ANCHORS)?;
         Ok(Self {
             rules,
+            anchors,
+            key_anchors,
             any,
             secret_keys,
             budget,
@@ -163,7 +184,8 @@ impl Redactor {
                 for (k, item) in map.iter_mut() {
                     match item {
                         Value::String(s)
-                            if self.secret_keys.is_match(k)
+                            if self.key_anchors.is_match(k)
+                                && self.secret_keys.is_match(k)
                                 && !s.is_empty()
                                 && !s.starts_with(MARKER) =>
                         {
@@ -182,6 +204,9 @@ impl Redactor {
     /// Every rule over one string; the new string if anything matched.
     fn scrub(&self, s: &str, fired: &mut [bool], count: &mut usize) -> Option<String> {
         if s.starts_with(MARKER) && s.ends_with(']') {
+            return None;
+        }
+        if self.anchors.as_ref().is_some_and(|a| !a.is_match(s)) {
             return None;
         }
         let hits = self.any.matches(s);
@@ -228,7 +253,7 @@ impl Redactor {
             spans.push((*i, text.len(), text.len() + s.len()));
             text.push_str(s);
         }
-        if !self.any.is_match(&text) {
+        if self.anchors.as_ref().is_some_and(|a| !a.is_match(&text)) || !self.any.is_match(&text) {
             return;
         }
         let mut hit: Vec<(usize, usize)> = Vec::new();

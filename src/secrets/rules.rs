@@ -47,3 +47,37 @@ pub const SECRET_KEYS: &str = r"^(?:.*[_-])?(?:password|passwd|pwd|secret|api_?k
 
 /// The rule name a value under a secret key is redacted as.
 pub const SECRET_FIELD: &str = "secret_field";
+
+/// Literals at least one of which every rule's match contains, compared
+/// without case: a string with none of them cannot match any rule, and
+/// skips the regexes (most strings agents write). A configured rule has no
+/// anchor here, so configuring one turns the prefilter off.
+pub const ANCHORS: &[&str] = &[
+    "private key-----",
+    "akia",
+    "asia",
+    "agpa",
+    "aida",
+    "aroa",
+    "secret",
+    "gh",
+    "xox",
+    "sk-",
+    "sk_",
+    "rk_",
+    "aiza",
+    "eyj",
+    "bearer",
+    "://",
+];
+
+/// Substrings, without case, one of which every secret-named key holds.
+pub const KEY_ANCHORS: &[&str] = &[
+    "pass",
+    "pwd",
+    "secret",
+    "key",
+    "token",
+    "auth",
+    "credential",
+];

@@ -12,9 +12,11 @@ use std::process::Stdio;
 
 const CONTENT: i32 = 10;
 
-/// A secret each entry's payload carries, distinct per entry.
+/// Personal data each entry's payload carries, distinct per entry: what
+/// ingestion redaction cannot recognise (it cuts credentials, not a
+/// customer's record), so an operator erases it afterwards.
 fn secret(i: usize) -> String {
-    format!("sk-live-{i:04}-hunter2")
+    format!("customer-{i:04}-ssn-078-05-1120")
 }
 
 /// A log of 4096-byte segments holding `n` tool calls of job `j1`, one
@@ -25,7 +27,7 @@ fn log_with_secrets(n: usize) -> (tempfile::TempDir, String) {
     let entries: Vec<Value> = (0..n)
         .map(|i| {
             json!({"kind": "tool.call_started", "job_id": "j1", "step_id": format!("s{i}"),
-                   "payload": {"tool": "http", "input": {"api_key": secret(i)}}})
+                   "payload": {"tool": "http", "input": {"customer": secret(i)}}})
         })
         .collect();
     append_lockstep(tmp.path(), &entries, 1);

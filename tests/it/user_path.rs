@@ -18,7 +18,7 @@ fn the_user_path_script_drives_every_system_and_argus_keeps_what_it_acked() {
             "--rounds",
             "1",
             "--seconds",
-            "0.2",
+            "0.5",
             "--warmup",
             "0.05",
             "--keep",
