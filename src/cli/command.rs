@@ -176,7 +176,7 @@ pub enum Cmd {
         witnesses: Vec<String>,
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
         format: Format,
-        /// Worker threads, 1..=256 (segments are verified in parallel; default: one per core).
+        /// Worker threads, 1..=256 (each segment is split into ranges checked in parallel; default: one per core). Example: --threads 1
         #[arg(long, value_name = "N",
               default_value_t = std::thread::available_parallelism().map(|n| n.get().min(256)).unwrap_or(2),
               value_parser = args::usize_in(args::THREADS))]
