@@ -70,13 +70,38 @@ pub fn apply(dir: &Path) -> Result<i32> {
             Ok(e) => e,
             Err(m) => return Ok(refuse(i + 1, &m)),
         };
+        if e.kind == RULES_KIND {
+            if let Err(m) = rules_build(&e.payload) {
+                return Ok(refuse(i + 1, &format!("field `payload.rules`: {m}")));
+            }
+        }
         entries.push(e);
     }
     if entries.is_empty() {
         return Ok(0);
     }
+    // The newest rules set of this configuration, for the pointer.
+    let rules_at = entries
+        .iter()
+        .rposition(|e| e.kind == RULES_KIND)
+        .map(|i| (i, *entries[i].payload_hash()));
     let log = super::state::lock_for_decision(dir, "config apply")?;
     let acks = log.append_entries(entries)?;
+    drop(log);
+    if let Some((i, hash)) = rules_at {
+        let seq = acks.get(i).map(|a| a.seq);
+        // Committed first, pointed at second: a crash between the two
+        // leaves the old rules in force at ingestion, which `config apply`
+        // run again repairs; `status` shows the pointer.
+        if let Some(seq) = seq {
+            crate::secrets::mirror::write(dir, seq, &hash).with_context(|| {
+                format!(
+                    "the redaction rules are committed at seq {seq}, but {} could not be written",
+                    crate::secrets::mirror::path(dir).display()
+                )
+            })?;
+        }
+    }
     let mut out = Out::default();
     for a in acks {
         out.line(&format!(
@@ -87,6 +112,17 @@ pub fn apply(dir: &Path) -> Result<i32> {
     }
     out.flush();
     Ok(0)
+}
+
+use crate::secrets::mirror::RULES_KIND;
+
+/// Builds a `redaction.rules_set` payload's rules, as ingestion will.
+fn rules_build(payload: &[u8]) -> std::result::Result<(), String> {
+    let v: serde_json::Value = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
+    crate::secrets::RulesConfig::from_payload(&v)
+        .and_then(|c| c.build())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 fn refuse(line: usize, message: &str) -> i32 {

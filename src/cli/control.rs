@@ -143,7 +143,7 @@ fn decide(dir: &Path, op: &str, entries: Vec<(&str, Value)>, format: Format) -> 
 
 /// Brings the flags in line with the log after a decision this process made.
 /// Inside argusd the daemon does it when the entry commits.
-fn sync_after(dir: &Path) -> Result<()> {
+pub(crate) fn sync_after(dir: &Path) -> Result<()> {
     if super::context::shared().is_some() {
         return Ok(());
     }

@@ -61,14 +61,21 @@ pub fn path(root: &Path, flag: Flag) -> PathBuf {
     control_dir(root).join(flag.file_name())
 }
 
-/// Writes the flag whole and durably; replaces one already there.
-pub fn write(root: &Path, flag: Flag, rec: &FlagRecord) -> Result<()> {
+/// `DIR/control`, created (durably) if it is not there yet; refused when
+/// it is a link or not a directory.
+pub fn ensure_control_dir(root: &Path) -> Result<PathBuf> {
     let dir = control_dir(root);
     safe_fs::real_dir_if_present(&dir)?;
     if !dir.exists() {
         std::fs::create_dir(&dir).at(&dir)?;
         super::dir::sync_dir(root)?;
     }
+    Ok(dir)
+}
+
+/// Writes the flag whole and durably; replaces one already there.
+pub fn write(root: &Path, flag: Flag, rec: &FlagRecord) -> Result<()> {
+    let dir = ensure_control_dir(root)?;
     let mut bytes = serde_json::to_vec_pretty(rec).unwrap_or_default();
     bytes.push(b'\n');
     let dest = path(root, flag);

@@ -14,15 +14,23 @@
 //! Rules are `regex` expressions: linear time, no backtracking, compiled
 //! under a size limit. The work per payload is bounded too: a payload with
 //! more string bytes than [`SCAN_BYTES_MAX`] is not scanned but refused,
-//! since writing it unscanned could store a secret. Refusing is the
-//! failure the caller turns into an aborted write and an emergency stop.
+//! since writing it unscanned could store a secret, and so is one whose
+//! scan runs past the configured time bound. Either is a redaction failure,
+//! which the caller turns into an aborted write and an emergency stop
+//! ([`RedactError::is_failure`]).
+mod config;
+pub mod mirror;
 mod rules;
 
 use aho_corasick::AhoCorasick;
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 pub use rules::DEFAULT_RULES;
 use serde_json::Value;
+use std::time::{Duration, Instant};
 use thiserror::Error;
+
+pub use config::RulesConfig;
+pub use mirror::{ActiveRules, MirrorError};
 
 /// String bytes one payload may hold and still be scanned (the payload
 /// limit is 4 MiB; joined array elements count again).
@@ -39,6 +47,17 @@ pub enum RedactError {
     Rule { name: String, reason: String },
     #[error("the payload holds {bytes} bytes of strings, more than the {max} the redaction scan may examine; it was not written")]
     Budget { bytes: usize, max: usize },
+    #[error("the redaction scan passed its {ms} ms bound (scan_ms_max) before it finished; the payload was not written")]
+    Deadline { ms: u128 },
+}
+
+impl RedactError {
+    /// A scan that could not finish on this payload, as opposed to rules
+    /// that cannot be built: what ADR-018 S2 answers with an emergency
+    /// stop, since the rules in force could not be applied.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Self::Budget { .. } | Self::Deadline { .. })
+    }
 }
 
 pub struct Redactor {
@@ -51,6 +70,27 @@ pub struct Redactor {
     /// Object keys whose string values are secrets whatever they look like.
     secret_keys: Regex,
     budget: usize,
+    /// Wall-clock bound on one payload's scan, checked between strings.
+    deadline: Option<Duration>,
+}
+
+/// One payload's scan: which rules fired, how often, and the clock.
+struct Scan {
+    fired: Vec<bool>,
+    count: usize,
+    start: Instant,
+    deadline: Option<Duration>,
+    expired: bool,
+}
+
+impl Scan {
+    /// Whether the scan must stop now; once true it stays true.
+    fn out_of_time(&mut self) -> bool {
+        if !self.expired {
+            self.expired = self.deadline.is_some_and(|d| self.start.elapsed() > d);
+        }
+        self.expired
+    }
 }
 
 /// What redaction did to one payload.
@@ -131,7 +171,14 @@ impl Redactor {
             any,
             secret_keys,
             budget,
+            deadline: None,
         })
+    }
+
+    /// Bounds each payload's scan to `d` of wall-clock time.
+    pub fn with_deadline(mut self, d: Option<Duration>) -> Self {
+        self.deadline = d;
+        self
     }
 
     pub fn rule_names(&self) -> impl Iterator<Item = &str> {
@@ -148,13 +195,24 @@ impl Redactor {
                 max: self.budget,
             });
         }
-        let mut fired = vec![false; self.rules.len() + 1];
-        let mut count = 0;
-        self.walk(payload, &mut fired, &mut count);
+        let mut scan = Scan {
+            fired: vec![false; self.rules.len() + 1],
+            count: 0,
+            start: Instant::now(),
+            deadline: self.deadline,
+            expired: false,
+        };
+        self.walk(payload, &mut scan);
+        if scan.expired {
+            return Err(RedactError::Deadline {
+                ms: self.deadline.map_or(0, |d| d.as_millis()),
+            });
+        }
+        let fired = &scan.fired;
         let mut names: Vec<String> = self
             .rules
             .iter()
-            .zip(&fired)
+            .zip(fired)
             .filter(|(_, f)| **f)
             .map(|((n, _), _)| n.clone())
             .collect();
@@ -163,22 +221,27 @@ impl Redactor {
         }
         Ok(Redacted {
             rules: names,
-            count,
+            count: scan.count,
         })
     }
 
-    fn walk(&self, v: &mut Value, fired: &mut [bool], count: &mut usize) {
+    fn walk(&self, v: &mut Value, scan: &mut Scan) {
+        if scan.out_of_time() {
+            return;
+        }
         match v {
             Value::String(s) => {
-                if let Some(new) = self.scrub(s, fired, count) {
+                if let Some(new) = self.scrub(s, &mut scan.fired, &mut scan.count) {
                     *s = new;
                 }
             }
             Value::Array(items) => {
                 for item in items.iter_mut() {
-                    self.walk(item, fired, count);
+                    self.walk(item, scan);
                 }
-                self.joined(items, fired, count);
+                if !scan.out_of_time() {
+                    self.joined(items, &mut scan.fired, &mut scan.count);
+                }
             }
             Value::Object(map) => {
                 for (k, item) in map.iter_mut() {
@@ -190,10 +253,10 @@ impl Redactor {
                                 && !s.starts_with(MARKER) =>
                         {
                             *s = format!("{MARKER}{}]", rules::SECRET_FIELD);
-                            fired[self.rules.len()] = true;
-                            *count += 1;
+                            scan.fired[self.rules.len()] = true;
+                            scan.count += 1;
                         }
-                        _ => self.walk(item, fired, count),
+                        _ => self.walk(item, scan),
                     }
                 }
             }

@@ -11,6 +11,8 @@
 use crate::log::reader::LogReader;
 use crate::projections::admit::{self, admit};
 use crate::projections::control::{ControlState, Refusal};
+use crate::secrets::mirror::RULES_KIND;
+use crate::secrets::ActiveRules;
 use log_format::EntryView;
 use parking_lot::RwLock;
 use std::io::Write;
@@ -21,6 +23,10 @@ pub struct Gate {
     dir: PathBuf,
     state: RwLock<ControlState>,
     hook: Option<Vec<String>>,
+    /// The redaction rules agents' payloads pass through, folded from
+    /// `redaction.rules_set` the same way: in force from one feed poll
+    /// after their commit, whoever wrote them.
+    rules: RwLock<ActiveRules>,
 }
 
 const KINDS: [&str; 5] = [
@@ -35,11 +41,48 @@ const KINDS: [&str; 5] = [
 const HOOK_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Gate {
-    pub fn new(dir: PathBuf, initial: ControlState, hook: Option<Vec<String>>) -> Self {
+    pub fn new(
+        dir: PathBuf,
+        initial: ControlState,
+        hook: Option<Vec<String>>,
+        rules: ActiveRules,
+    ) -> Self {
         Self {
             dir,
             state: RwLock::new(initial),
             hook: hook.filter(|h| !h.is_empty()),
+            rules: RwLock::new(rules),
+        }
+    }
+
+    /// The redaction rules in force now (a cheap clone).
+    pub fn rules(&self) -> ActiveRules {
+        self.rules.read().clone()
+    }
+
+    /// An operator's `redaction.rules_set` takes effect; one that cannot be
+    /// built (it was checked when written, so only a hand-made entry) leaves
+    /// the rules as they were, loudly.
+    fn observe_rules(&self, v: &EntryView<'_>) {
+        if crate::authority::Class::of_actor(v.actor) != crate::authority::Class::Operator {
+            tracing::warn!(
+                seq = v.seq,
+                actor = v.actor,
+                "a redaction.rules_set not by an operator: ignored"
+            );
+            return;
+        }
+        let built = serde_json::from_slice::<serde_json::Value>(v.payload)
+            .map_err(|e| e.to_string())
+            .and_then(|p| ActiveRules::configured(v.seq, &p).map_err(|e| e.to_string()));
+        match built {
+            Ok(r) => {
+                tracing::warn!(seq = v.seq, "redaction rules changed");
+                *self.rules.write() = r;
+            }
+            Err(e) => {
+                tracing::error!(seq = v.seq, error = %e, "redaction rules that cannot be built: the previous rules stay in force")
+            }
         }
     }
 
@@ -64,6 +107,9 @@ impl Gate {
 
     /// Folds one committed entry (called by the feed thread, in seq order).
     pub fn observe(&self, v: &EntryView<'_>) {
+        if v.kind == RULES_KIND {
+            return self.observe_rules(v);
+        }
         if !KINDS.contains(&v.kind) {
             return;
         }

@@ -49,6 +49,10 @@ pub struct Detail {
     /// Seconds, for 503 overloaded.
     #[serde(skip)]
     pub retry_after: Option<u64>,
+    /// A payload redaction could not finish on: the request is refused and
+    /// the caller raises the emergency stop before answering.
+    #[serde(skip)]
+    pub redaction: Option<Box<crate::cli::append::RedactionFailure>>,
 }
 
 impl ApiError {
@@ -64,6 +68,7 @@ impl ApiError {
             exit: None,
             decision_seq: None,
             retry_after: None,
+            redaction: None,
         }))
     }
     /// 423: a kill switch stands. Names the decision's seq and reason, and

@@ -12,6 +12,7 @@ use super::errors::ApiError;
 use super::routes::App;
 use crate::cli::append::{entry_from_value, parse_json_line};
 use crate::log::entry::ValidEntry;
+use crate::secrets::Redactor;
 use crate::Ack;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -122,12 +123,13 @@ pub fn parse_body(
     bytes: &[u8],
     kind: BodyKind,
     caller: &Caller,
+    rules: &Redactor,
     line_max: usize,
     first_line: u64,
 ) -> (Vec<(u64, ValidEntry)>, Option<ApiError>) {
     let actor = caller.entry_actor().to_string();
     let mut out = Vec::new();
-    let one = |line: u64, v: Value| check(v, line, caller, &actor);
+    let one = |line: u64, v: Value| check(v, line, caller, &actor, rules);
     match kind {
         BodyKind::Json => {
             let value = match parse_json_line(bytes) {
@@ -173,7 +175,13 @@ pub fn parse_body(
 }
 
 /// The caller's rules for one entry, then the writer's.
-fn check(mut v: Value, line: u64, caller: &Caller, actor: &str) -> Result<ValidEntry, ApiError> {
+fn check(
+    mut v: Value,
+    line: u64,
+    caller: &Caller,
+    actor: &str,
+    rules: &Redactor,
+) -> Result<ValidEntry, ApiError> {
     if let (Some(own), Value::Object(obj)) = (caller.own_agent(), &mut v) {
         match obj.get("agent") {
             None | Some(Value::Null) => {
@@ -195,8 +203,12 @@ fn check(mut v: Value, line: u64, caller: &Caller, actor: &str) -> Result<ValidE
             Some(_) => {}
         }
     }
-    entry_from_value(v, actor).map_err(|r| {
-        if r.unauthorized {
+    entry_from_value(v, actor, rules).map_err(|r| {
+        if r.redaction.is_some() {
+            let mut e = ApiError::invalid_line(line, r.message);
+            e.redaction = r.redaction;
+            e
+        } else if r.unauthorized {
             let mut e = ApiError::forbidden(format!(
                 "line {line}: {}; nothing of this request was written",
                 r.message
@@ -262,19 +274,65 @@ const INLINE_PARSE_BYTES: usize = 64 << 10;
 type Parsed = (Vec<(u64, ValidEntry)>, Option<ApiError>);
 
 async fn parse(
+    app: &App,
     bytes: Bytes,
     kind: BodyKind,
     caller: &Caller,
-    line_max: usize,
     first_line: u64,
 ) -> Result<Parsed, ApiError> {
-    if bytes.len() <= INLINE_PARSE_BYTES {
-        return Ok(parse_body(&bytes, kind, caller, line_max, first_line));
-    }
-    let caller = caller.clone();
-    tokio::task::spawn_blocking(move || parse_body(&bytes, kind, &caller, line_max, first_line))
+    let rules = app.gate.rules();
+    let line_max = app.limits.line_bytes_max;
+    let (parsed, bad) = if bytes.len() <= INLINE_PARSE_BYTES {
+        parse_body(&bytes, kind, caller, rules.redactor(), line_max, first_line)
+    } else {
+        let caller = caller.clone();
+        let r = rules.clone();
+        tokio::task::spawn_blocking(move || {
+            parse_body(&bytes, kind, &caller, r.redactor(), line_max, first_line)
+        })
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))
+        .map_err(|e| ApiError::internal(e.to_string()))?
+    };
+    Ok((parsed, bad))
+}
+
+/// ADR-018 S2: a payload redaction could not finish on is refused, and
+/// `redaction.failed` with `lockdown.set` is committed before the answer,
+/// which becomes 423 naming both seqs. The lines before it in a stream stay
+/// committed, as for any bad line.
+async fn emergency_stop(app: &App, e: &mut ApiError) {
+    let Some(failure) = e.redaction.take() else {
+        return;
+    };
+    let rules_seq = app.gate.rules().seq();
+    let entries = crate::cli::append::emergency::entries(&failure, e.line, rules_seq);
+    let log = app.log.clone();
+    let written = tokio::task::spawn_blocking(move || log.append(entries)).await;
+    let line = e.line.unwrap_or(0);
+    let recorded = match written {
+        Ok(Ok(acks)) => {
+            e.decision_seq = acks.last().map(|a| a.seq);
+            let seqs: Vec<String> = acks.iter().map(|a| a.seq.to_string()).collect();
+            format!(
+                "emergency stop: redaction.failed and lockdown.set recorded (seqs {}); agents are refused until an operator runs `argusctl release`",
+                seqs.join(", ")
+            )
+        }
+        Ok(Err(err)) => {
+            tracing::error!(error = %err, "the redaction emergency stop could not be recorded");
+            format!("the emergency stop could not be recorded ({err})")
+        }
+        Err(err) => format!("the emergency stop could not be recorded ({err})"),
+    };
+    tracing::error!(line, reason = %failure.reason, "redaction failed: emergency stop");
+    metrics::counter!("argus_redaction_failures_total").increment(1);
+    e.status = axum::http::StatusCode::LOCKED;
+    e.kind = "redaction_failed";
+    e.exit = Some(crate::cli::EXIT_KILLED);
+    e.message = format!(
+        "line {line}: field `payload`: {}; nothing of this request was written; {recorded}",
+        failure.reason
+    );
 }
 
 pub async fn post_entries(
@@ -289,8 +347,9 @@ pub async fn post_entries(
     }
     let bytes = read_body(&app, &headers, body).await?;
     let permit = admit(&app).await?;
-    let (parsed, bad) = parse(bytes, kind, &caller, app.limits.line_bytes_max, 1).await?;
-    if let Some(e) = bad {
+    let (parsed, bad) = parse(&app, bytes, kind, &caller, 1).await?;
+    if let Some(mut e) = bad {
+        emergency_stop(&app, &mut e).await;
         return Err(e);
     }
     if parsed.is_empty() {
@@ -394,7 +453,7 @@ async fn pump(
         let first = next_line;
         next_line += chunk.iter().filter(|b| **b == b'\n').count() as u64;
         let permit = admit(app).await?;
-        let (parsed, bad) = parse(chunk, BodyKind::Ndjson, caller, line_max, first).await?;
+        let (parsed, bad) = parse(app, chunk, BodyKind::Ndjson, caller, first).await?;
         let acks = if parsed.is_empty() {
             Vec::new()
         } else {
@@ -410,7 +469,8 @@ async fn pump(
             // Nobody reads the acks: stop committing what nobody knows is stored.
             return Ok(());
         }
-        if let Some(e) = bad {
+        if let Some(mut e) = bad {
+            emergency_stop(app, &mut e).await;
             return Err(e);
         }
         if stopping {

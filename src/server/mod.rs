@@ -44,8 +44,15 @@ pub fn decode_entries_body(bytes: &[u8], ndjson: bool, agent: &str) -> Result<us
     } else {
         ingest::BodyKind::Json
     };
-    let (entries, err) =
-        ingest::parse_body(bytes, kind, &caller, Limits::default().line_bytes_max, 1);
+    let rules = crate::secrets::builtin().map_err(|e| e.to_string())?;
+    let (entries, err) = ingest::parse_body(
+        bytes,
+        kind,
+        &caller,
+        rules,
+        Limits::default().line_bytes_max,
+        1,
+    );
     match err {
         Some(e) => Err(e.to_string()),
         None => Ok(entries.len()),

@@ -97,10 +97,15 @@ pub async fn serve(cfg: Config, stop: impl std::future::Future<Output = ()>) -> 
     tracing::info!(entries = caught, "projections caught up");
 
     // The kill switches as the log records them, kept live by the feed.
+    // The operator's redaction rules, from the pointer DIR/control keeps
+    // (checked against the entry it names); one that leads nowhere stops
+    // the start rather than serving without the rules.
+    let rules = crate::secrets::mirror::active(&cfg.dir).context("redaction rules")?;
     let gate = Arc::new(super::control::Gate::new(
         cfg.dir.clone(),
         super::control::initial(&shared)?,
         cfg.file.auditor.hook_command.clone(),
+        rules,
     ));
     gate.sync_flags();
     let stop_feed = Arc::new(AtomicBool::new(false));

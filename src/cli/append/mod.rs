@@ -4,11 +4,13 @@
 //! writer in input order; lines that arrive together are committed
 //! together. The first bad line stops the run with exit 2: every line
 //! before it is committed, nothing of it (or after it) is written.
+pub mod emergency;
 mod parse;
 mod pipeline;
 
 pub use parse::{
-    entry_from_value, parse_json_line, parse_line, LineError, Refusal, LINE_BYTES_MAX,
+    entry_from_value, parse_json_line, parse_line, parse_line_with, LineError, RedactionFailure,
+    Refusal, LINE_BYTES_MAX,
 };
 
 use super::{eprint, safe, EXIT_ERROR, EXIT_USAGE};
@@ -68,7 +70,18 @@ pub fn run(dir: &Path) -> Result<i32> {
     // The agent path: whoever runs `append` writes as an agent, named by
     // the operating system (never by USER or any other variable).
     let actor = crate::authority::local_actor(crate::authority::Class::Agent).to_string();
-    let mut parsed = pipeline::start(actor, parse_workers());
+    // The operator's redaction rules, found through DIR/control's pointer
+    // and read from the entry it names; a pointer that leads nowhere stops
+    // the run rather than dropping the rules.
+    let rules = match crate::secrets::mirror::active(dir) {
+        Ok(r) => r,
+        Err(e) => {
+            eprint(&format!("argusctl: redaction rules: {e}"));
+            return Ok(EXIT_ERROR);
+        }
+    };
+    let rules_seq = rules.seq();
+    let mut parsed = pipeline::start(pipeline::Ingest { actor, rules }, parse_workers());
     let mut out = AckOut::default();
     let mut done = Committed::default();
     while let Some(first) = parsed.recv() {
@@ -89,10 +102,10 @@ pub fn run(dir: &Path) -> Result<i32> {
             // get is known now; a parent must name an earlier entry.
             let seq = next_seq + entries.len() as u64;
             let r = r.and_then(|e| match e.parent {
-                Some(p) if p >= seq => Err(LineError {
+                Some(p) if p >= seq => Err(LineError::new(
                     line,
-                    message: format!("field `parent`: seq {p} is not an earlier entry (this line would be seq {seq})"),
-                }),
+                    format!("field `parent`: seq {p} is not an earlier entry (this line would be seq {seq})"),
+                )),
                 _ => Ok(e),
             });
             match r {
@@ -126,6 +139,12 @@ pub fn run(dir: &Path) -> Result<i32> {
             eprint(&format!("argusctl: {what}: {}", done.stopping()));
             return Ok(EXIT_ERROR);
         }
+        if let Some(failure) = bad
+            .as_ref()
+            .and_then(|e| e.redaction.as_deref().map(|f| (e.line, f)))
+        {
+            return emergency_stop(&log, dir, failure, rules_seq, &done);
+        }
         if let Some(e) = bad {
             // One line: the message can quote the input.
             eprint(&safe::line(&format!(
@@ -136,6 +155,33 @@ pub fn run(dir: &Path) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// Records the stop (`redaction.failed` and `lockdown.set`, one commit),
+/// mirrors the lockdown flag, and says what happened.
+fn emergency_stop(
+    log: &crate::Log,
+    dir: &Path,
+    (line, failure): (u64, &RedactionFailure),
+    rules_seq: Option<u64>,
+    done: &Committed,
+) -> Result<i32> {
+    let acks = log
+        .append(emergency::entries(failure, Some(line), rules_seq))
+        .context("recording the emergency stop (redaction.failed, lockdown.set)")?;
+    let seqs: Vec<String> = acks.iter().map(|a| a.seq.to_string()).collect();
+    if let Err(e) = super::control::sync_after(dir) {
+        eprint(&format!(
+            "argusctl: the lockdown is recorded but its flag file is not written: {e:#}"
+        ));
+    }
+    eprint(&safe::line(&format!(
+        "argusctl: stdin line {line}: field `payload`: {}; nothing of this line was written; emergency stop: redaction.failed and lockdown.set recorded (seqs {}); agents are refused until an operator runs `argusctl release`; {}",
+        failure.reason,
+        seqs.join(", "),
+        done.stopping()
+    )));
+    Ok(super::EXIT_KILLED)
 }
 
 /// Parse threads beside the reader: one per core, so parsing keeps pace

@@ -2,7 +2,9 @@
 //! top-level fields, then the writer's rules, each refusal naming its field.
 //! `argusd` reads request bodies through this too, so a bad line gets the
 //! same message over HTTP as on `argusctl append`'s stdin.
+use crate::authority::Class;
 use crate::log::entry::{Field, Problem, ValidEntry};
+use crate::secrets::Redactor;
 use crate::NewEntry;
 use serde_json::Value;
 
@@ -16,6 +18,19 @@ const FIELDS: &[&str; 6] = &["kind", "job_id", "step_id", "agent", "parent", "pa
 pub struct LineError {
     pub line: u64,
     pub message: String,
+    /// Set when the line was refused because redaction could not finish:
+    /// the caller raises the emergency stop.
+    pub redaction: Option<Box<RedactionFailure>>,
+}
+
+impl LineError {
+    pub fn new(line: u64, message: String) -> Self {
+        Self {
+            line,
+            message,
+            redaction: None,
+        }
+    }
 }
 
 /// Why a line was refused; `unauthorized` when the writer's class may not
@@ -24,6 +39,20 @@ pub struct LineError {
 pub struct Refusal {
     pub message: String,
     pub unauthorized: bool,
+    pub redaction: Option<Box<RedactionFailure>>,
+}
+
+/// An agent's entry whose payload the redaction scan could not finish on
+/// (ADR-018 S2): what `redaction.failed` records about it. Never the
+/// payload itself, which may hold the very secret the scan was after.
+#[derive(Debug, Clone)]
+pub struct RedactionFailure {
+    pub reason: String,
+    pub kind: String,
+    pub actor: String,
+    pub agent: Option<String>,
+    pub job_id: Option<String>,
+    pub payload_bytes: usize,
 }
 
 impl From<String> for Refusal {
@@ -31,6 +60,7 @@ impl From<String> for Refusal {
         Self {
             message,
             unauthorized: false,
+            redaction: None,
         }
     }
 }
@@ -78,8 +108,16 @@ fn line_json_error(e: &crate::json::JsonError) -> String {
     }
 }
 
-/// Parses one input line into an entry, naming the field that is wrong.
+/// Parses one input line into an entry, naming the field that is wrong,
+/// with the built-in redaction rules.
 pub fn parse_line(bytes: &[u8], actor: &str) -> Result<ValidEntry, String> {
+    let rules = crate::secrets::builtin().map_err(|e| format!("redaction rules: {e}"))?;
+    parse_line_with(bytes, actor, rules).map_err(|r| r.message)
+}
+
+/// Parses one input line into an entry under `rules`, naming the field
+/// that is wrong.
+pub fn parse_line_with(bytes: &[u8], actor: &str, rules: &Redactor) -> Result<ValidEntry, Refusal> {
     // The usual line has only entry fields: they are read into slots, with
     // no map built for them. Anything else (another type, an unknown field)
     // is read whole, so its refusal is worded exactly as always.
@@ -91,7 +129,7 @@ pub fn parse_line(bytes: &[u8], actor: &str) -> Result<ValidEntry, String> {
     };
     // The payload's canonical form is rarely longer than the line it came
     // in: one allocation for it instead of a few growing ones.
-    checked(fields, bytes.len()).map_err(|r| r.message)
+    checked(fields, bytes.len(), rules)
 }
 
 /// One input line as JSON, read strictly: a duplicate `kind` or a number
@@ -103,23 +141,47 @@ pub fn parse_json_line(bytes: &[u8]) -> Result<Value, String> {
 
 /// An input line's JSON as an entry written by `actor`, naming the field
 /// that is wrong.
-pub fn entry_from_value(value: Value, actor: &str) -> Result<ValidEntry, Refusal> {
-    checked(entry_fields(value, actor)?, 128)
+pub fn entry_from_value(
+    value: Value,
+    actor: &str,
+    rules: &Redactor,
+) -> Result<ValidEntry, Refusal> {
+    checked(entry_fields(value, actor)?, 128, rules)
 }
 
 /// The writer's rules on an entry's fields, with room for `payload_hint`
 /// bytes of canonical payload.
-fn checked(fields: (NewEntry, Value), payload_hint: usize) -> Result<ValidEntry, Refusal> {
+fn checked(
+    fields: (NewEntry, Value),
+    payload_hint: usize,
+    rules: &Redactor,
+) -> Result<ValidEntry, Refusal> {
     let (mut entry, mut payload) = fields;
     entry.payload.reserve(payload_hint);
-    // Secrets are cut out before the payload is hashed: the log can never
-    // be edited (docs/REDACTION.md, "At ingestion"). A payload the scan
-    // cannot finish is refused whole, never written unscanned.
-    let redactor =
-        crate::secrets::builtin().map_err(|e| Refusal::from(format!("redaction rules: {e}")))?;
-    redactor
-        .redact(&mut payload)
-        .map_err(|e| Refusal::from(format!("field `payload`: {e}")))?;
+    // Secrets are cut out of agents' payloads before they are hashed: the
+    // log can never be edited (docs/REDACTION.md, "At ingestion"). A payload
+    // the scan cannot finish is refused whole, never written unscanned, and
+    // the refusal carries what the emergency stop records. Operators' and
+    // Argus's entries are decisions, taken as written.
+    if Class::of_actor(&entry.actor) == Class::Agent {
+        if let Err(e) = rules.redact(&mut payload) {
+            let redaction = e.is_failure().then(|| {
+                Box::new(RedactionFailure {
+                    reason: e.to_string(),
+                    kind: entry.kind.clone(),
+                    actor: entry.actor.clone(),
+                    agent: entry.agent.clone(),
+                    job_id: entry.job_id.clone(),
+                    payload_bytes: crate::json::to_canonical(&payload).len(),
+                })
+            });
+            return Err(Refusal {
+                message: format!("field `payload`: {e}"),
+                unauthorized: false,
+                redaction,
+            });
+        }
+    }
     // The writer's rules, judged here on the value just read so the error
     // names this line rather than the batch, and so the payload is parsed
     // and schema-checked once: `Log::append` takes the `ValidEntry` as is.
@@ -127,6 +189,7 @@ fn checked(fields: (NewEntry, Value), payload_hint: usize) -> Result<ValidEntry,
     ValidEntry::from_value(entry, &payload, registry).map_err(|p| Refusal {
         message: line_problem(&p),
         unauthorized: matches!(p, Problem::Unauthorized(_)),
+        redaction: None,
     })
 }
 

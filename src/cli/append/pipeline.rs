@@ -7,8 +7,9 @@
 //! channel, queued in input order, so the writer takes results in input
 //! order however the workers finish, and stops at the first bad line: what
 //! a worker parsed after it is never committed.
-use super::parse::{parse_line, LineError, LINE_BYTES_MAX};
+use super::parse::{parse_line_with, LineError, LINE_BYTES_MAX};
 use crate::log::entry::ValidEntry;
+use crate::secrets::ActiveRules;
 use std::io::Read;
 use std::sync::{mpsc, Arc, Mutex};
 
@@ -66,12 +67,18 @@ impl Ordered {
     }
 }
 
+/// Who writes the lines, and the redaction rules in force.
+pub struct Ingest {
+    pub actor: String,
+    pub rules: ActiveRules,
+}
+
 /// Starts the reader and `workers` parse threads on stdin.
-pub fn start(actor: String, workers: usize) -> Ordered {
+pub fn start(ingest: Ingest, workers: usize) -> Ordered {
     let (order_tx, order) = mpsc::sync_channel(IN_FLIGHT);
     let (job_tx, job_rx) = mpsc::channel::<Job>();
     let job_rx = Arc::new(Mutex::new(job_rx));
-    let actor: Arc<str> = actor.into();
+    let actor = Arc::new(ingest);
     for _ in 0..workers {
         let jobs = Arc::clone(&job_rx);
         let actor = Arc::clone(&actor);
@@ -91,7 +98,7 @@ pub fn start(actor: String, workers: usize) -> Ordered {
     }
 }
 
-fn worker(jobs: &Mutex<mpsc::Receiver<Job>>, actor: &str) {
+fn worker(jobs: &Mutex<mpsc::Receiver<Job>>, actor: &Ingest) {
     loop {
         // The lock is held only to take a job, never while parsing.
         let job = match jobs.lock() {
@@ -108,7 +115,7 @@ fn worker(jobs: &Mutex<mpsc::Receiver<Job>>, actor: &str) {
 
 /// Every line of a block of whole lines (each ends in `\n`, except perhaps
 /// the input's last), stopping at the first bad one.
-fn parse_block(block: &[u8], first_line: u64, actor: &str) -> Parsed {
+fn parse_block(block: &[u8], first_line: u64, actor: &Ingest) -> Parsed {
     let mut out = Vec::with_capacity(block.len() / 256 + 1);
     let mut line_no = first_line;
     let mut rest = block;
@@ -130,25 +137,28 @@ fn parse_block(block: &[u8], first_line: u64, actor: &str) -> Parsed {
     out
 }
 
-fn one(line: &[u8], line_no: u64, actor: &str) -> Option<Result<ValidEntry, LineError>> {
+fn one(line: &[u8], line_no: u64, ingest: &Ingest) -> Option<Result<ValidEntry, LineError>> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     if line.iter().all(|b| b.is_ascii_whitespace()) {
         return None;
     }
     if line.len() > LINE_BYTES_MAX {
-        return Some(Err(LineError {
-            line: line_no,
-            message: format!("line exceeds the {} MiB limit", LINE_BYTES_MAX >> 20),
-        }));
+        return Some(Err(LineError::new(
+            line_no,
+            format!("line exceeds the {} MiB limit", LINE_BYTES_MAX >> 20),
+        )));
     }
-    Some(parse_line(line, actor).map_err(|message| LineError {
-        line: line_no,
-        message,
-    }))
+    Some(
+        parse_line_with(line, &ingest.actor, ingest.rules.redactor()).map_err(|r| LineError {
+            line: line_no,
+            message: r.message,
+            redaction: r.redaction,
+        }),
+    )
 }
 
 struct Reader {
-    actor: Arc<str>,
+    actor: Arc<Ingest>,
     order: mpsc::SyncSender<mpsc::Receiver<Parsed>>,
     jobs: Option<mpsc::Sender<Job>>,
 }
@@ -186,7 +196,7 @@ impl Reader {
     fn fail(&mut self, line: u64, message: String) {
         let (reply, rx) = mpsc::sync_channel(1);
         if self.order.send(rx).is_ok() {
-            let _ = reply.send(vec![(line, Err(LineError { line, message }))]);
+            let _ = reply.send(vec![(line, Err(LineError::new(line, message)))]);
         }
     }
 
