@@ -70,7 +70,7 @@ pub enum Cmd {
     },
     /// Append JSON lines from stdin; print {"seq","hash"} per entry once durable and sealed.
     #[command(
-        after_help = "Each line: {\"kind\": \"a.b\", \"job_id\"?, \"step_id\"?, \"agent\"?, \"parent\"?: <seq>, \"payload\"?: <any JSON>}.\nLines that arrive together are committed together. A malformed line stops the run with exit 2, naming the line and field; every line before it stays committed.\n\nExamples:\n  echo '{\"kind\":\"cost.logged\",\"job_id\":\"j1\",\"payload\":{\"usd\":0.02}}' | argusctl append ./audit\n  agent-runner | argusctl append ./audit > acks.jsonl"
+        after_help = "Each line: {\"kind\": \"a.b\", \"job_id\"?, \"step_id\"?, \"agent\"?, \"parent\"?: <seq>, \"payload\"?: <any JSON>}.\nLines that arrive together are committed together. A malformed line stops the run with exit 2, naming the line and field; every line before it stays committed.\nSecrets in agents' payloads are redacted before hashing (docs/REDACTION.md). A payload the scan cannot finish is refused and raises the emergency stop (redaction.failed + lockdown.set, exit 4) until an operator runs `argusctl release`. Exit 4 also while a hard kill or lockdown stands.\n\nExamples:\n  echo '{\"kind\":\"cost.logged\",\"job_id\":\"j1\",\"payload\":{\"usd\":0.02}}' | argusctl append ./audit\n  agent-runner | argusctl append ./audit > acks.jsonl"
     )]
     Append { dir: PathBuf },
     /// Operator configuration: policies, routes, agents, SLA targets, breakers, playbooks.
