@@ -53,6 +53,19 @@ pub fn run(dir: &Path, format: Format) -> Result<()> {
         ));
     }
     warnings.extend(super::control::unexplained_flags(dir, &ctl));
+    // The redaction rules ingestion applies now, as `append` finds them.
+    let rules = match crate::secrets::mirror::active(dir) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            warnings.push(format!("redaction rules: {e}"));
+            None
+        }
+    };
+    let rules_seq = rules.as_ref().and_then(|r| r.seq());
+    let rule_names: Vec<String> = rules
+        .as_ref()
+        .map(|r| r.redactor().rule_names().map(str::to_string).collect())
+        .unwrap_or_default();
     if dir.join(crate::log::recovery::PENDING_FILE).exists() {
         warnings.push(
             "a recovery cut is not yet recorded in the log; the next writer records it".into(),
@@ -74,6 +87,7 @@ pub fn run(dir: &Path, format: Format) -> Result<()> {
                 "clock_skews": clock.skews,
                 "recent_clock_skews": clock.recent,
                 "control": super::control::control_json(dir, &ctl, &inc),
+                "redaction": {"rules_seq": rules_seq, "rules": rule_names},
                 "warnings": warnings,
             });
             out.json(&v.to_string());
@@ -95,6 +109,14 @@ pub fn run(dir: &Path, format: Format) -> Result<()> {
             for l in super::control::text_lines(&ctl, &inc) {
                 out.line(&l);
             }
+            out.line(&format!(
+                "redaction: {} rule(s), {}",
+                rule_names.len(),
+                rules_seq.map_or_else(
+                    || "built-in only".to_string(),
+                    |s| format!("operator's set at seq {s}")
+                )
+            ));
             for w in &warnings {
                 out.line(&format!("warning:   {w}"));
             }

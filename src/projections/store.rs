@@ -199,13 +199,16 @@ pub fn open(path: &Path, busy_wait: Duration) -> Result<(Store, Backing), OpenEr
         Ok((open_temporary()?, Backing::Temporary { reason }))
     };
     let persistent = |db| Ok((Store { db }, Backing::Persistent));
-    loop {
-        match sled::Config::new()
+    // The same settings on a rebuild: sled's default cache is 1 GiB.
+    let open = || {
+        sled::Config::new()
             .path(path)
             .flush_every_ms(None)
             .cache_capacity(CACHE_BYTES)
             .open()
-        {
+    };
+    loop {
+        match open() {
             Ok(db) => return persistent(db),
             Err(e) if is_busy(&e) => {
                 if start.elapsed() > busy_wait {
@@ -226,7 +229,7 @@ pub fn open(path: &Path, busy_wait: Duration) -> Result<(Store, Backing), OpenEr
                     Err(io) if is_read_only(&io) => return temporary(&io),
                     Err(io) => return Err(sled::Error::Io(io).into()),
                 }
-                return match sled::open(path) {
+                return match open() {
                     Ok(db) => persistent(db),
                     Err(e) => match sled_read_only(&e) {
                         Some(io) => temporary(io),

@@ -355,6 +355,20 @@ fn build_metrics() -> metrics_exporter_prometheus::PrometheusHandle {
         .unwrap_or_else(|_| PrometheusBuilder::new());
     let recorder = builder.build_recorder();
     let handle = recorder.handle();
+    // Histogram samples wait in the recorder until /metrics renders them;
+    // a daemon nobody scrapes kept every fsync's sample (about 8 bytes a
+    // commit, found with heaptrack during a soak). Upkeep folds them into
+    // the buckets every few seconds, scraped or not.
+    let upkeep = handle.clone();
+    let spawned = std::thread::Builder::new()
+        .name("argusd-metrics".into())
+        .spawn(move || loop {
+            std::thread::sleep(std::time::Duration::from_secs(5));
+            upkeep.run_upkeep();
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the metrics upkeep thread; histograms drain only when /metrics is read");
+    }
     if metrics::set_global_recorder(recorder).is_err() {
         tracing::warn!(
             "a metrics recorder was already installed; /metrics shows only argusd's own gauges"

@@ -166,6 +166,21 @@ fn an_operators_configured_rule_applies_at_ingestion_and_a_bad_one_is_refused() 
         "{stored}"
     );
     assert!(!on_disk(dir, "TKT-123456"));
+    let status = argus([
+        p(Path::new("status")),
+        p(dir),
+        p(Path::new("-o")),
+        p(Path::new("json")),
+    ]);
+    assert_eq!(
+        status.json()["redaction"]["rules_seq"],
+        0,
+        "{}",
+        status.ctx()
+    );
+    assert!(status.json()["redaction"]["rules"]
+        .to_string()
+        .contains("ticket"));
     // The operator's own entry is a decision, stored as written: its
     // pattern is not "redacted" by the built-in rules.
     assert_eq!(all[0]["payload"]["rules"][0]["pattern"], "TKT-[0-9]{6}");
