@@ -376,7 +376,11 @@ fn fail(tool: &str, n: usize) -> Vec<Value> {
 }
 
 fn configure(tool: &str, fallback: Option<&str>) -> Value {
-    json!({"kind":"breaker.configured","payload":{"tool":tool,"failure_threshold":5,"window_seconds":2,"recovery_probe_seconds":1,"fallback":fallback}})
+    configure_probe(tool, fallback, 1)
+}
+
+fn configure_probe(tool: &str, fallback: Option<&str>, probe_s: u64) -> Value {
+    json!({"kind":"breaker.configured","payload":{"tool":tool,"failure_threshold":5,"window_seconds":2,"recovery_probe_seconds":probe_s,"fallback":fallback}})
 }
 
 fn breaker(dir: &Path, tool: &str) -> Value {
@@ -438,13 +442,16 @@ fn breaker_half_open_probes_once_closes_on_success_reopens_on_failure() {
     let (tmp, _) = crate::common::init_log(None);
     let dir = tmp.path();
     let tool = "browser.fetch";
-    put(dir, &[configure(tool, Some("cache.fetch"))]);
+    // A probe in flight longer than the recovery time lets another start:
+    // 4 s keeps the steps between two calls well inside it on a loaded
+    // machine (1 s did not: one process start per step).
+    put(dir, &[configure_probe(tool, Some("cache.fetch"), 4)]);
     put(dir, &fail(tool, 5));
     assert_eq!(
         one(dir, &["breakers", "--check", tool]),
         json!({"tool":tool,"state":"open","allow":false,"fallback":"cache.fetch"})
     );
-    sleep_ms(1_100);
+    sleep_ms(4_100);
     // Any entry (here about another tool) moves it to half-open in the
     // stored state: the transition is applied, not only shown.
     let other = put(
@@ -488,7 +495,7 @@ fn breaker_half_open_probes_once_closes_on_success_reopens_on_failure() {
     // new opened_at.
     let trip = put(dir, &fail(tool, 5));
     assert_eq!(breaker(dir, tool)["opened_seq"], trip[4]);
-    sleep_ms(1_100);
+    sleep_ms(4_100);
     put(
         dir,
         &[json!({"kind":"tool.call_started","payload":{"tool":tool,"call_id":"p3"}})],
