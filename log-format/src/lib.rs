@@ -10,6 +10,7 @@
 
 pub mod archive;
 pub mod entry;
+pub mod epoch;
 pub mod erase;
 pub mod error;
 pub mod frame;
@@ -24,6 +25,7 @@ pub mod untrusted;
 pub mod walk;
 
 pub use archive::{Archive, ArchiveError};
+pub use epoch::{KeyEpoch, KeyEpochs, RotationError};
 pub use entry::{EntryFields, EntryRecord, EntryView, NO_PARENT};
 pub use error::FormatError;
 pub use frame::{FrameType, FRAME_BODY_MAX, FRAME_HEADER_LEN};
