@@ -169,21 +169,24 @@ fn assert_signature_failure(dir: &Path, first: &str, seq: u64, epoch: u64) -> Va
 
 #[test]
 fn a_later_key_cannot_re_sign_a_seal_of_an_earlier_epoch() {
-    let (tmp, first, keys) = rotated_twice();
-    let dir = tmp.path();
-    // The first segment: epoch 0's seals; re-sign the one over seqs 0..=2
-    // with epoch 2's key, the key a thief would steal today.
-    let seg = segment_files(dir).remove(0);
-    let map = parse_segment(&seg);
-    let target = map.seals()[1];
-    resign_seal(&seg, target.offset, &log_id(dir), &keys[2]);
-    let f = assert_signature_failure(dir, &first, 2, 0);
-    assert_eq!(f["offset"], target.offset, "{f}");
-    assert_eq!(f["cause"], "seal_key_id", "{f}");
-    if python_ready() {
-        let (code, text) = pyverify(dir, &first);
-        assert_eq!(code, Some(11), "{text}");
-        assert!(text.contains("epoch 0"), "{text}");
+    // (segment, seal index, the seal's last seq, its epoch, the later key):
+    // epoch 0's seal over seqs 0..=2 re-signed with epoch 1's key (whose
+    // certificate is in that same segment), and epoch 1's seal over seqs
+    // 4..=6 re-signed with epoch 2's key (likewise).
+    for (segment, seal, seq, epoch, thief) in [(0, 1, 2, 0, 1), (1, 0, 6, 1, 2)] {
+        let (tmp, first, keys) = rotated_twice();
+        let dir = tmp.path();
+        let seg = segment_files(dir).remove(segment);
+        let target = parse_segment(&seg).seals()[seal];
+        resign_seal(&seg, target.offset, &log_id(dir), &keys[thief]);
+        let f = assert_signature_failure(dir, &first, seq, epoch);
+        assert_eq!(f["offset"], target.offset, "{f}");
+        assert_eq!(f["cause"], "seal_key_id", "{f}");
+        if python_ready() {
+            let (code, text) = pyverify(dir, &first);
+            assert_eq!(code, Some(11), "{text}");
+            assert!(text.contains(&format!("epoch {epoch}")), "{text}");
+        }
     }
 }
 
@@ -246,7 +249,12 @@ fn a_key_rotated_not_written_by_argus_is_refused() {
 fn append_refuses_key_rotated_and_writes_nothing() {
     let (tmp, first) = init_log(None);
     let dir = tmp.path();
-    let line = json!({"kind": "key.rotated", "payload": {"epoch": 1}}).to_string() + "\n";
+    // A well-formed entry, even with a true certificate by the log's key:
+    // the writer class alone refuses it.
+    let key = read_key(&key_path(dir));
+    let next = SigningKey::from_bytes(&[7; 32]);
+    let payload = log_format::epoch::rotation_payload(&log_id(dir), 1, 0, &key, &next);
+    let line = json!({"kind": "key.rotated", "payload": Value::Object(payload)}).to_string() + "\n";
     let r = argus_stdin(["append".as_ref(), p(dir)], line.as_bytes());
     assert_ne!(r.code, Some(0), "{}", r.ctx());
     assert!(r.stderr.contains("key.rotated"), "{}", r.stderr);
