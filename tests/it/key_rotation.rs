@@ -171,9 +171,11 @@ fn assert_signature_failure(dir: &Path, first: &str, seq: u64, epoch: u64) -> Va
 fn a_later_key_cannot_re_sign_a_seal_of_an_earlier_epoch() {
     // (segment, seal index, the seal's last seq, its epoch, the later key):
     // epoch 0's seal over seqs 0..=2 re-signed with epoch 1's key (whose
-    // certificate is in that same segment), and epoch 1's seal over seqs
-    // 4..=6 re-signed with epoch 2's key (likewise).
-    for (segment, seal, seq, epoch, thief) in [(0, 1, 2, 0, 1), (1, 0, 6, 1, 2)] {
+    // certificate is in that same segment); the seal over the key.rotated
+    // entry itself (seq 3, the last of epoch 0, walked after the
+    // certificate) likewise; and epoch 1's seal over seqs 4..=6 re-signed
+    // with epoch 2's key.
+    for (segment, seal, seq, epoch, thief) in [(0, 1, 2, 0, 1), (0, 2, 3, 0, 1), (1, 0, 6, 1, 2)] {
         let (tmp, first, keys) = rotated_twice();
         let dir = tmp.path();
         let seg = segment_files(dir).remove(segment);
@@ -211,10 +213,15 @@ fn a_certificate_not_by_the_outgoing_key_is_refused() {
     // A key.rotated that hands epoch 3 to the forger's key, its cert
     // signed by the forger's key (not epoch 2's), sealed with the stolen
     // current key so only the certificate is wrong.
+    // Everything else in it is right, the proof of possession included.
     let forger = SigningKey::from_bytes(&[42; 32]);
     let mut payload = log_format::epoch::rotation_payload(&id, 3, 10, &forger, &forger);
     let prev = log_format::seal::key_id(&id, &keys[2].verifying_key());
+    let msg = log_format::epoch::rotation_message(&id, 3, &forger.verifying_key(), &prev, 11);
+    let sig = hex::encode(ed25519_dalek::Signer::sign(&forger, &msg).to_bytes());
     payload.insert("prev_key_id".into(), hex::encode(prev).into());
+    payload.insert("cert".into(), sig.clone().into());
+    payload.insert("possession".into(), sig.into());
     let e = json!({"kind": "key.rotated", "payload": Value::Object(payload)});
     forge_commit_with(dir, &keys[2], "argus", None, &[e]);
     let v = verify(dir, &first);
@@ -226,6 +233,7 @@ fn a_certificate_not_by_the_outgoing_key_is_refused() {
     if python_ready() {
         let (code, text) = pyverify(dir, &first);
         assert_eq!(code, Some(11), "{text}");
+        assert!(text.contains("certificate is not signed by epoch 2's key"), "{text}");
     }
 }
 
