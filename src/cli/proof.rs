@@ -384,9 +384,21 @@ enum Verdict {
 fn signed(cp: &Checkpoint, log_id: &LogId, key: &VerifyingKey, name: &str) -> Option<Verdict> {
     // A checkpoint of another log is not a statement by this log's key
     // either: SIGNATURE, as `verify` judges one.
-    cp.verify(log_id, key)
-        .err()
-        .map(|e| Verdict::Signature(format!("{name}: {e}")))
+    let given = log_format::seal::key_id(log_id, key);
+    cp.verify(log_id, key).err().map(|e| {
+        // After a key rotation (SPEC §4.7) a later epoch's key signs the
+        // checkpoint; a bundle does not carry the certificates to it.
+        let hint = if cp.seal.key_id != given {
+            format!(
+                "; it is signed by key id {}, not by --key's key id {}: if the log rotated its key, pass --key with the public key of the epoch that signed it (`argusctl key show DIR` lists them; verify the log itself from the first key)",
+                hex::encode(cp.seal.key_id),
+                hex::encode(given)
+            )
+        } else {
+            String::new()
+        };
+        Verdict::Signature(format!("{name}: {e}{hint}"))
+    })
 }
 
 /// Checks one entry of an inclusion bundle against a tree of `tree_size`
