@@ -75,10 +75,7 @@ pub fn rotation_payload(
     p.insert("key_id".into(), hex::encode(key_id(log_id, &new_pk)).into());
     p.insert("prev_key_id".into(), hex::encode(prev).into());
     p.insert("from_seq".into(), from_seq.into());
-    p.insert(
-        "cert".into(),
-        hex::encode(old.sign(&msg).to_bytes()).into(),
-    );
+    p.insert("cert".into(), hex::encode(old.sign(&msg).to_bytes()).into());
     p.insert(
         "possession".into(),
         hex::encode(new.sign(&msg).to_bytes()).into(),
@@ -116,7 +113,11 @@ pub enum RotationError {
         expected: String,
     },
     #[error("key.rotated at seq {seq}: the certificate is not signed by epoch {epoch}'s key (key id {key_id}): forged or altered")]
-    Cert { seq: u64, epoch: u64, key_id: String },
+    Cert {
+        seq: u64,
+        epoch: u64,
+        key_id: String,
+    },
     #[error("key.rotated at seq {seq}: the proof of possession is not signed by the new key")]
     Possession { seq: u64 },
 }
@@ -233,7 +234,9 @@ impl KeyEpochs {
         let bad = |reason: String| RotationError::Malformed { seq, reason };
         let v: Value = serde_json::from_slice(payload)
             .map_err(|e| bad(format!("payload is not JSON ({e})")))?;
-        let obj = v.as_object().ok_or_else(|| bad("payload is not an object".into()))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| bad("payload is not an object".into()))?;
         let int = |k: &str| {
             obj.get(k)
                 .and_then(Value::as_u64)
@@ -242,8 +245,8 @@ impl KeyEpochs {
         let bytes = |k: &str, n: usize| {
             obj.get(k)
                 .and_then(Value::as_str)
+                .filter(|s| s.len() == 2 * n && !s.bytes().any(|c| c.is_ascii_uppercase()))
                 .and_then(|s| hex::decode(s).ok())
-                .filter(|b| b.len() == n && hex::encode(b) == obj[k].as_str().unwrap_or(""))
                 .ok_or_else(|| bad(format!("{k} is not {} lowercase hex digits", 2 * n)))
         };
         let cur = self.current();
@@ -355,10 +358,14 @@ mod tests {
             "prev_key_id".into(),
             hex::encode(key_id(&LOG, &k(1).verifying_key())).into(),
         );
-        let err = e.accept(10, ROTATION_KIND, "argus", &payload(&p)).unwrap_err();
+        let err = e
+            .accept(10, ROTATION_KIND, "argus", &payload(&p))
+            .unwrap_err();
         assert!(matches!(err, RotationError::Cert { .. }), "{err}");
         let p = rotation_payload(&LOG, 1, 10, &k(1), &k(2));
-        let err = e.accept(11, ROTATION_KIND, "argus", &payload(&p)).unwrap_err();
+        let err = e
+            .accept(11, ROTATION_KIND, "argus", &payload(&p))
+            .unwrap_err();
         assert!(matches!(err, RotationError::FromSeq { .. }), "{err}");
         let err = e
             .accept(10, ROTATION_KIND, "agent:uid:1:x", &payload(&p))
@@ -366,7 +373,9 @@ mod tests {
         assert!(matches!(err, RotationError::NotArgus { .. }), "{err}");
         let mut q = p.clone();
         q.insert("possession".into(), p["cert"].clone());
-        let err = e.accept(10, ROTATION_KIND, "argus", &payload(&q)).unwrap_err();
+        let err = e
+            .accept(10, ROTATION_KIND, "argus", &payload(&q))
+            .unwrap_err();
         assert!(matches!(err, RotationError::Possession { .. }), "{err}");
         assert_eq!(e.all().len(), 1, "nothing accepted");
     }

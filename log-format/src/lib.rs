@@ -25,8 +25,8 @@ pub mod untrusted;
 pub mod walk;
 
 pub use archive::{Archive, ArchiveError};
-pub use epoch::{KeyEpoch, KeyEpochs, RotationError};
 pub use entry::{EntryFields, EntryRecord, EntryView, NO_PARENT};
+pub use epoch::{KeyEpoch, KeyEpochs, RotationError};
 pub use error::FormatError;
 pub use frame::{FrameType, FRAME_BODY_MAX, FRAME_HEADER_LEN};
 pub use hash::Hash32;

@@ -25,11 +25,11 @@
 //!
 //! A segment that is not the last is never torn: its footer was durable before
 //! the next segment was created (the caller applies that rule).
+use crate::epoch::KeyEpoch;
 use crate::error::FormatError;
 use crate::frame::{decode_frame, frame_crc, FrameType, FRAME_HEADER_LEN};
 use crate::seal::{Seal, SEAL_LEN};
 use crate::segment::FOOTER_LEN;
-use crate::epoch::KeyEpoch;
 use crate::{KeyId, LogId};
 use ed25519_dalek::VerifyingKey;
 

@@ -894,9 +894,7 @@ impl Cmd {
                 | A::Sweep { dir, .. },
             )
             | Cmd::Mode(M::Show { dir, .. } | M::Set { dir, .. })
-            | Cmd::Key(
-                cli::key::KeyCmd::Rotate { dir, .. } | cli::key::KeyCmd::Show { dir, .. },
-            )
+            | Cmd::Key(cli::key::KeyCmd::Rotate { dir, .. } | cli::key::KeyCmd::Show { dir, .. })
             | Cmd::Dlq(
                 D::List { dir, .. }
                 | D::Show { dir, .. }

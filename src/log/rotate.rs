@@ -209,7 +209,9 @@ fn erase(path: &Path) -> Result<()> {
 /// The seq of the sealed `key.rotated` entry for `p`, if the log holds it.
 fn durable_rotation(d: &LogDir, p: &PendingRotation) -> Result<Option<u64>> {
     let bases = d.list_segments()?;
-    let start = bases.partition_point(|b| *b <= p.after_seq).saturating_sub(1);
+    let start = bases
+        .partition_point(|b| *b <= p.after_seq)
+        .saturating_sub(1);
     for &base in &bases[start..] {
         let path = match d.segment_forms(base) {
             (true, _) => d.segment_path(base),

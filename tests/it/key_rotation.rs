@@ -36,7 +36,13 @@ fn mode(path: &Path) -> u32 {
 }
 
 fn rotate(dir: &Path) -> Value {
-    let r = argus(["key".as_ref(), "rotate".as_ref(), p(dir), "-o".as_ref(), "json".as_ref()]);
+    let r = argus([
+        "key".as_ref(),
+        "rotate".as_ref(),
+        p(dir),
+        "-o".as_ref(),
+        "json".as_ref(),
+    ]);
     r.assert_ok();
     r.json()
 }
@@ -77,12 +83,20 @@ fn rotated_twice() -> (tempfile::TempDir, String, Vec<SigningKey>) {
     assert_eq!(mode(&key_path(dir)), 0o600, "the first key file");
     append(dir, &small_entries(0, 3));
     let r1 = rotate(dir);
-    assert_eq!((r1["epoch"].as_u64(), r1["seq"].as_u64()), (Some(1), Some(3)), "{r1}");
+    assert_eq!(
+        (r1["epoch"].as_u64(), r1["seq"].as_u64()),
+        (Some(1), Some(3)),
+        "{r1}"
+    );
     assert_eq!(mode(&key_path(dir)), 0o600, "epoch 1's key file");
     keys.push(read_key(&key_path(dir)));
     append(dir, &small_entries(4, 3));
     let r2 = rotate(dir);
-    assert_eq!((r2["epoch"].as_u64(), r2["from_seq"].as_u64()), (Some(2), Some(8)), "{r2}");
+    assert_eq!(
+        (r2["epoch"].as_u64(), r2["from_seq"].as_u64()),
+        (Some(2), Some(8)),
+        "{r2}"
+    );
     keys.push(read_key(&key_path(dir)));
     append(dir, &small_entries(8, 2));
     (tmp, first, keys)
@@ -95,7 +109,11 @@ fn two_rotations_verify_from_the_first_key_and_old_keys_are_gone() {
     let v = verify(dir, &first);
     v.assert_ok();
     let report = v.json();
-    assert_eq!(report["key_epochs"].as_array().map(Vec::len), Some(3), "{report}");
+    assert_eq!(
+        report["key_epochs"].as_array().map(Vec::len),
+        Some(3),
+        "{report}"
+    );
     assert_eq!(report["sealed_size"], 10);
     // Only the current epoch's key file is left, mode 0600.
     let files: Vec<String> = std::fs::read_dir(dir.join("keys"))
@@ -105,14 +123,26 @@ fn two_rotations_verify_from_the_first_key_and_old_keys_are_gone() {
     assert_eq!(files, vec!["epoch-2.key".to_string()]);
     assert_eq!(mode(&dir.join("keys/epoch-2.key")), 0o600);
     // key show: three epochs, their ranges and certificates, public only.
-    let show = argus(["key".as_ref(), "show".as_ref(), p(dir), "-o".as_ref(), "json".as_ref()]);
+    let show = argus([
+        "key".as_ref(),
+        "show".as_ref(),
+        p(dir),
+        "-o".as_ref(),
+        "json".as_ref(),
+    ]);
     show.assert_ok();
     let s = show.json();
     assert_eq!(s["current_epoch"], 2, "{s}");
     let eps = s["epochs"].as_array().unwrap();
     let ranges: Vec<_> = eps
         .iter()
-        .map(|e| (e["from_seq"].clone(), e["to_seq"].clone(), e["cert_seq"].clone()))
+        .map(|e| {
+            (
+                e["from_seq"].clone(),
+                e["to_seq"].clone(),
+                e["cert_seq"].clone(),
+            )
+        })
         .collect();
     assert_eq!(
         ranges,
@@ -122,7 +152,13 @@ fn two_rotations_verify_from_the_first_key_and_old_keys_are_gone() {
             (json!(8), Value::Null, json!(7)),
         ]
     );
-    let text = argus(["key".as_ref(), "show".as_ref(), p(dir), "--key".as_ref(), first.as_ref()]);
+    let text = argus([
+        "key".as_ref(),
+        "show".as_ref(),
+        p(dir),
+        "--key".as_ref(),
+        first.as_ref(),
+    ]);
     text.assert_ok();
     for (i, k) in keys.iter().enumerate() {
         let public = hex::encode(k.verifying_key().as_bytes());
@@ -144,7 +180,11 @@ fn two_rotations_verify_from_the_first_key_and_old_keys_are_gone() {
 /// signature, a correct CRC): what a thief holding `key` could do.
 fn resign_seal(seg: &Path, seal_at: u64, log_id: &[u8; 16], key: &SigningKey) {
     let map = parse_segment(seg);
-    let f = map.seals().into_iter().find(|f| f.offset == seal_at).unwrap();
+    let f = map
+        .seals()
+        .into_iter()
+        .find(|f| f.offset == seal_at)
+        .unwrap();
     let bytes = std::fs::read(seg).unwrap();
     let body = &bytes[f.body_at() as usize..f.end() as usize];
     let old = Seal::decode(body, f.body_at()).unwrap();
@@ -197,7 +237,13 @@ fn an_old_key_cannot_sign_beyond_its_epoch() {
     let (tmp, first, keys) = rotated_twice();
     let dir = tmp.path();
     // Epoch 0's key, copied before it was erased, seals a new commit.
-    forge_commit_with(dir, &keys[0], "argus", None, &[json!({"kind": "x.t", "payload": {}})]);
+    forge_commit_with(
+        dir,
+        &keys[0],
+        "argus",
+        None,
+        &[json!({"kind": "x.t", "payload": {}})],
+    );
     assert_signature_failure(dir, &first, 10, 2);
     if python_ready() {
         let (code, text) = pyverify(dir, &first);
@@ -229,11 +275,20 @@ fn a_certificate_not_by_the_outgoing_key_is_refused() {
     let f = v.json()["failure"].clone();
     assert_eq!(f["cause"], "key_rotation", "{f}");
     assert_eq!(f["seq"], 10, "{f}");
-    assert!(f["message"].as_str().unwrap().contains("not signed by epoch 2's key"), "{f}");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("not signed by epoch 2's key"),
+        "{f}"
+    );
     if python_ready() {
         let (code, text) = pyverify(dir, &first);
         assert_eq!(code, Some(11), "{text}");
-        assert!(text.contains("certificate is not signed by epoch 2's key"), "{text}");
+        assert!(
+            text.contains("certificate is not signed by epoch 2's key"),
+            "{text}"
+        );
     }
 }
 
@@ -283,7 +338,11 @@ fn a_group_readable_epoch_key_is_refused_without_printing_it() {
     let line = json!({"kind": "x.t", "payload": {}}).to_string() + "\n";
     let r = argus_stdin(["append".as_ref(), p(dir)], line.as_bytes());
     assert_ne!(r.code, Some(0), "{}", r.ctx());
-    assert!(r.stderr.contains("readable by group or others"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("readable by group or others"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("epoch-1.key"), "{}", r.stderr);
     assert!(!r.all().contains(&private));
     let r = argus(["key".as_ref(), "rotate".as_ref(), p(dir)]);
@@ -325,7 +384,11 @@ fn a_crash_at_any_step_of_a_rotation_leaves_a_log_that_opens_and_verifies() {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(files.len(), 1, "{step}: only the current key is left: {files:?}");
+        assert_eq!(
+            files.len(),
+            1,
+            "{step}: only the current key is left: {files:?}"
+        );
         assert!(meta(dir).get("pending_rotation").is_none(), "{step}");
         // A retry rotates again and the log still verifies.
         let r = rotate(dir);
@@ -333,4 +396,22 @@ fn a_crash_at_any_step_of_a_rotation_leaves_a_log_that_opens_and_verifies() {
         append(dir, &small_entries(10, 1));
         verify(dir, &first).assert_ok();
     }
+}
+
+/// An import copies entries with their actor; a rotated log's key.rotated
+/// entries certify the source log's keys, so the import refuses them up
+/// front (even as class argus) and writes nothing.
+#[test]
+fn an_import_never_writes_another_logs_key_rotated() {
+    let (src, _, _) = rotated_twice();
+    let export = argus(["export".as_ref(), p(src.path())]);
+    export.assert_ok();
+    let (dst, first) = init_log(None);
+    let r = argus_stdin(["import".as_ref(), p(dst.path())], export.stdout.as_bytes());
+    assert_eq!(r.code, Some(2), "{}", r.ctx());
+    assert!(r.stderr.contains("key.rotated"), "{}", r.stderr);
+    assert!(r.stderr.contains("nothing was imported"), "{}", r.stderr);
+    let v = verify(dst.path(), &first);
+    v.assert_ok();
+    assert_eq!(v.json()["entries"], 0);
 }

@@ -66,7 +66,8 @@ pub fn forge_commit_with(
     }
     let st = walk.state().clone();
     assert_eq!(end, bytes.len() as u64, "forge_commit needs a clean tail");
-    let (mut next, mut last, mut range) = (st.next_seq, st.last_hash.unwrap_or(h.prev_hash), st.range);
+    let (mut next, mut last, mut range) =
+        (st.next_seq, st.last_hash.unwrap_or(h.prev_hash), st.range);
     let ts = ts_ns.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

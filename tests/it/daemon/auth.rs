@@ -257,7 +257,9 @@ fn no_token_may_write_key_rotated_or_rotate_through_argusd() {
             ("Content-Type", "application/json"),
             ("Authorization", &format!("Bearer {operator}")),
         ],
-        json!({"argv": ["key", "rotate", "."]}).to_string().as_bytes(),
+        json!({"argv": ["key", "rotate", "."]})
+            .to_string()
+            .as_bytes(),
     )
     .expect("request");
     assert_eq!(r.status, 400, "{}", r.text());
