@@ -1,4 +1,4 @@
-//! Key epochs (SPEC §4.6): which key may sign which seals.
+//! Key epochs (SPEC §4.7): which key may sign which seals.
 //!
 //! A log starts with the pinned key (epoch 0). A `key.rotated` entry
 //! certifies the next epoch's key with a signature by the outgoing key, so

@@ -41,7 +41,7 @@ pub const SEAL_FRAME_LEN: usize = FRAME_HEADER_LEN + SEAL_LEN;
 pub const SEAL_CANDIDATES_MAX: usize = 1024;
 
 /// The key a seal is checked with: one key, or the log's key epochs
-/// (SPEC §4.6), where the seal's tree size picks the key.
+/// (SPEC §4.7), where the seal's tree size picks the key.
 #[derive(Clone, Copy)]
 pub struct SealKey<'k> {
     pub log_id: LogId,

@@ -157,7 +157,7 @@ pub enum Fault {
         tree_size: u64,
         found: String,
         expected: String,
-        /// The key epoch (SPEC §4.6) that must sign this seal.
+        /// The key epoch (SPEC §4.7) that must sign this seal.
         epoch: u64,
     },
     #[error("seal at offset {offset} for tree size {tree_size}: signature does not verify under the key of epoch {epoch}")]

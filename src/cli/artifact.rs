@@ -250,7 +250,7 @@ fn check_doc(meta: &Meta, doc: &SigDoc) -> std::result::Result<(), String> {
             doc.log_id, meta.log_id
         ));
     }
-    // Any epoch's key (SPEC §4.6), as argus.json records them.
+    // Any epoch's key (SPEC §4.7), as argus.json records them.
     let epochs = meta.recorded_epochs().map_err(|e| e.to_string())?;
     let Some(pk) = epochs
         .all()

@@ -1,4 +1,4 @@
-//! `argusctl key rotate|show`: the log's signing-key epochs (SPEC §4.6).
+//! `argusctl key rotate|show`: the log's signing-key epochs (SPEC §4.7).
 //! Only public material is ever printed: public keys, key ids, seq ranges
 //! and the seqs of the certifying entries; private keys are paths at most.
 use super::{Format, Out};

@@ -53,7 +53,7 @@ pub(crate) fn entry_hashes(r: &LogReader, size: u64) -> Result<Vec<Hash32>> {
 /// signed by the log's key, and its root that of the log's first entries.
 fn own_checkpoint(r: &LogReader, path: &Path) -> Result<(Checkpoint, String, Vec<Hash32>)> {
     let (cp, text) = read_checkpoint(path)?;
-    // Signed by the key of the epoch its size falls in (SPEC §4.6).
+    // Signed by the key of the epoch its size falls in (SPEC §4.7).
     cp.verify(&r.log_id, &r.epochs.for_tree_size(cp.seal.tree_size).key)
         .map_err(|e| anyhow::anyhow!("checkpoint {}: {e}", path.display()))?;
     let hashes = entry_hashes(r, cp.seal.tree_size)?;

@@ -27,7 +27,7 @@ pub struct Meta {
     /// is recorded as a `clock.skew` entry (SPEC §4.5). Default 300.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock_skew_tolerance_s: Option<u64>,
-    /// The key epochs after the first (SPEC §4.6), as `argusctl key rotate`
+    /// The key epochs after the first (SPEC §4.7), as `argusctl key rotate`
     /// recorded them: the writer signs with the last one's key. Informative
     /// like the rest of this file: `verify` follows the certificates in the
     /// log from the pinned `public_key`, never this list.

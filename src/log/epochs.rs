@@ -1,4 +1,4 @@
-//! Finding the `key.rotated` entries of a log (SPEC §4.6) and following
+//! Finding the `key.rotated` entries of a log (SPEC §4.7) and following
 //! their certificates from the pinned first key.
 //!
 //! Rotations are rare, so a segment is first searched for the kind's bytes

@@ -96,7 +96,7 @@ impl Log {
         let mut meta = d.read_meta()?;
         let lock = WriterLock::acquire(root, &opts.operation, opts.lock_wait)?;
         // A rotation a crash interrupted is finished or forgotten first, so
-        // the key loaded next is the current epoch's (SPEC §4.6).
+        // the key loaded next is the current epoch's (SPEC §4.7).
         rotate::settle(&d, &mut meta)?;
         let key_path = d.key_path(&meta);
         safe_fs::real_dirs_below(root, &key_path)?;

@@ -367,7 +367,7 @@ pub struct LogReader {
     /// The key epochs as `argus.json` records them: good enough to tell a
     /// torn tail from corruption (a forged key there can only make a reader
     /// stop early); `verify` takes a pinned key and follows the log's
-    /// certificates (SPEC §4.6).
+    /// certificates (SPEC §4.7).
     pub epochs: KeyEpochs,
     pub bases: Vec<u64>,
     /// One slot per entry of `bases`. A slot's lock is held while its

@@ -1,4 +1,4 @@
-//! `argusctl key rotate`: a new epoch key (SPEC §4.6), certified in the log
+//! `argusctl key rotate`: a new epoch key (SPEC §4.7), certified in the log
 //! by the outgoing key, which is then erased.
 //!
 //! Crash safety rests on one rule: the `key.rotated` entry, once durable,
@@ -191,7 +191,7 @@ fn erase_retired(d: &LogDir, meta: &mut Meta) -> Result<()> {
 
 /// Overwrites a key file with zeros, syncs it, unlinks it and syncs its
 /// directory. (A copy-on-write or journaling file system may keep old
-/// blocks; SPEC §4.6 says what erasure can and cannot promise.)
+/// blocks; SPEC §4.7 says what erasure can and cannot promise.)
 fn erase(path: &Path) -> Result<()> {
     let mut f = safe_fs::open_write(path)?;
     let len = f.metadata().at(path)?.len();

@@ -1,4 +1,4 @@
-//! Key rotation with forward security (SPEC §4.6, THREAT_MODEL T50): every
+//! Key rotation with forward security (SPEC §4.7, THREAT_MODEL T50): every
 //! seal is signed by the key of the epoch its last seq falls in, and
 //! `verify --key FIRST` follows the `key.rotated` certificates from the
 //! first key. A thief of today's key cannot re-sign yesterday's seals; an

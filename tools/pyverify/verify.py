@@ -410,7 +410,7 @@ HEX_RE = {n: re.compile(r"^[0-9a-f]{%d}\Z" % n) for n in (8, 64, 128)}
 
 
 def rotation_of(seq, fields, log_id, cur):
-    """§4.6: the epoch a key.rotated entry at seq certifies, as
+    """§4.7: the epoch a key.rotated entry at seq certifies, as
     (epoch, from_seq, public_key, key_id, seq), checked against cur, the
     current epoch (epoch, from_seq, public_key, key_id, cert_seq).  Raises
     ValueError naming what is wrong."""
@@ -460,7 +460,7 @@ def rotation_of(seq, fields, log_id, cur):
 
 
 def epoch_for(epochs, tree_size):
-    """§4.6: the epoch whose range holds seq tree_size - 1 (epoch 0 for 0)."""
+    """§4.7: the epoch whose range holds seq tree_size - 1 (epoch 0 for 0)."""
     last = max(tree_size - 1, 0)
     e = epochs[0]
     for x in epochs:
@@ -747,7 +747,7 @@ class Verifier:
         self.sealed_size = 0
         self.log_id = None
         self.key_id = None
-        self.epochs = []         # §4.6: (epoch, from_seq, public key, key id, cert seq)
+        self.epochs = []         # §4.7: (epoch, from_seq, public key, key id, cert seq)
         self.segments = 0
         self.wanted_roots = {}   # tree_size -> (root, head) for checkpoints
         self.check_form = False  # --check-payload-form: warn on non-canonical payloads
@@ -993,7 +993,7 @@ class Verifier:
                                   seg, off)
                 if head != self.last_hash:
                     raise Failure(CONTENT, "seal head does not match the hash of the last entry", seg, off)
-                # §4.6: signed by the key of the epoch holding seq tree_size - 1.
+                # §4.7: signed by the key of the epoch holding seq tree_size - 1.
                 ep = epoch_for(self.epochs, tree_size)
                 if key_id != ep[3]:
                     raise Failure(SIGNATURE, "seal for tree size %d: key_id %s is not the key id %s of epoch %d"
@@ -1033,7 +1033,7 @@ class Verifier:
 
     def check_checkpoint(self, cp):
         origin = origin_of(self.log_id)
-        ep = epoch_for(self.epochs, cp.tree_size)   # §4.6
+        ep = epoch_for(self.epochs, cp.tree_size)   # §4.7
         key_id, pk = ep[3], ep[2]
         if cp.origin != origin:
             raise Failure(SIGNATURE, "checkpoint %s names %r, this log is %r" % (cp.path, cp.origin, origin))

@@ -111,7 +111,7 @@ pub enum Cause {
     /// (SPEC §4.2.1): content tampering.
     UnexplainedErasure,
     /// A `key.rotated` entry that does not certify the next epoch's key
-    /// with the outgoing key (SPEC §4.6): forged, altered, or not Argus's.
+    /// with the outgoing key (SPEC §4.7): forged, altered, or not Argus's.
     KeyRotation(log_format::RotationError),
 }
 

@@ -42,7 +42,7 @@ pub struct Report {
     pub checkpoints_checked: usize,
     /// Payloads erased under a redaction (SPEC §4.2.1), in seq order.
     pub erased: Vec<ErasedEntry>,
-    /// The key epochs followed from the pinned key (SPEC §4.6), as far as
+    /// The key epochs followed from the pinned key (SPEC §4.7), as far as
     /// the walk got; one entry for a log that never rotated its key.
     pub key_epochs: Vec<EpochReport>,
 }
@@ -571,7 +571,7 @@ fn check_checkpoints(
     };
     for cp in &opts.checkpoints {
         let size = cp.seal.tree_size;
-        // Signed by the key of the epoch its size falls in (SPEC §4.6).
+        // Signed by the key of the epoch its size falls in (SPEC §4.7).
         let epoch = epochs.for_tree_size(size);
         if let Err(e) = cp.verify(log_id, &epoch.key) {
             let msg = format!(

@@ -353,7 +353,7 @@ fn walk_range(
             }
             Item::Seal { seal, .. } => {
                 // The key of the epoch whose range holds the seal's last
-                // seq (SPEC §4.6); any other key is the sequential walk's
+                // seq (SPEC §4.7); any other key is the sequential walk's
                 // to name.
                 let (_, key, kid) = seal_key.for_tree_size(seal.tree_size);
                 if seal.key_id != kid {

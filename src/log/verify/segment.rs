@@ -14,7 +14,7 @@ use log_format::{
 /// What every segment is checked against.
 pub(super) struct Ctx {
     pub log_id: LogId,
-    /// The key epochs certified so far, from the pinned key (SPEC §4.6):
+    /// The key epochs certified so far, from the pinned key (SPEC §4.7):
     /// segments are judged in order, each after its own `key.rotated`
     /// entries are added.
     pub epochs: KeyEpochs,

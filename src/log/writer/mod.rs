@@ -322,7 +322,7 @@ impl Writer {
         }
     }
 
-    /// Commits a `key.rotated` entry on its own (SPEC §4.6): only here is
+    /// Commits a `key.rotated` entry on its own (SPEC §4.7): only here is
     /// its seq known, which the certificate binds (`from_seq` = seq + 1).
     /// The outgoing key signs the certificate and the seal that covers the
     /// entry; the segment is then rolled (its closing seal covers the same

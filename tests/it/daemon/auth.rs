@@ -232,7 +232,7 @@ fn listening_beyond_loopback_without_tokens_is_refused() {
     );
 }
 
-/// Only `argusctl key rotate` writes key.rotated (SPEC §4.6): neither an
+/// Only `argusctl key rotate` writes key.rotated (SPEC §4.7): neither an
 /// agent's nor an operator's token may post one, and argusd does not run
 /// `key rotate` for anyone (it takes the writer lock argusd holds).
 #[test]
