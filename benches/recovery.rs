@@ -295,7 +295,11 @@ fn hostile_tails() {
             )
             .expect("copy seg");
             let t = Instant::now();
-            let rec = argus::log::recovery::recover(&LogDir::new(&copy), &log_id, &key);
+            let rec = argus::log::recovery::recover(
+                &LogDir::new(&copy),
+                &log_id,
+                &log_format::SealKey::new(log_id, &key),
+            );
             t_rec.push(t.elapsed().as_secs_f64());
             outcome = format!(
                 "verify {} / recovery {}",
@@ -423,7 +427,9 @@ fn main() {
     for _ in 0..REPS {
         let r = read_last(&root);
         let t = Instant::now();
-        let rec = argus::log::recovery::recover(&d, &log_id, &key).expect("recover");
+        let rec =
+            argus::log::recovery::recover(&d, &log_id, &log_format::SealKey::new(log_id, &key))
+                .expect("recover");
         let s = t.elapsed().as_secs_f64();
         assert_eq!(rec.len, file_len(&last), "clean log should need no cut");
         t_read.push(r);

@@ -137,6 +137,10 @@ pub enum Error {
     Lockdown(String),
     #[error("the writer thread has stopped")]
     WriterGone,
+    /// A key rotation (SPEC §4.7) refused, or its bookkeeping in argus.json
+    /// is not what `key rotate` writes. Never holds key material.
+    #[error("key rotation: {0}")]
+    Rotation(String),
 }
 
 /// Why a segment does not fit where the writer finds it.

@@ -10,6 +10,7 @@
 
 pub mod archive;
 pub mod entry;
+pub mod epoch;
 pub mod erase;
 pub mod error;
 pub mod frame;
@@ -25,6 +26,7 @@ pub mod walk;
 
 pub use archive::{Archive, ArchiveError};
 pub use entry::{EntryFields, EntryRecord, EntryView, NO_PARENT};
+pub use epoch::{KeyEpoch, KeyEpochs, RotationError};
 pub use error::FormatError;
 pub use frame::{FrameType, FRAME_BODY_MAX, FRAME_HEADER_LEN};
 pub use hash::Hash32;

@@ -25,6 +25,7 @@
 //!
 //! A segment that is not the last is never torn: its footer was durable before
 //! the next segment was created (the caller applies that rule).
+use crate::epoch::KeyEpoch;
 use crate::error::FormatError;
 use crate::frame::{decode_frame, frame_crc, FrameType, FRAME_HEADER_LEN};
 use crate::seal::{Seal, SEAL_LEN};
@@ -39,12 +40,15 @@ pub const SEAL_FRAME_LEN: usize = FRAME_HEADER_LEN + SEAL_LEN;
 /// was made on purpose, and is judged corrupt rather than cut.
 pub const SEAL_CANDIDATES_MAX: usize = 1024;
 
-/// The key the judgement checks candidate seals with.
+/// The key a seal is checked with: one key, or the log's key epochs
+/// (SPEC §4.7), where the seal's tree size picks the key.
 #[derive(Clone, Copy)]
 pub struct SealKey<'k> {
     pub log_id: LogId,
     pub key: &'k VerifyingKey,
     pub key_id: KeyId,
+    /// The epochs after the first, in order; empty for a single key.
+    later: &'k [KeyEpoch],
 }
 
 impl<'k> SealKey<'k> {
@@ -53,7 +57,35 @@ impl<'k> SealKey<'k> {
             log_id,
             key,
             key_id: crate::seal::key_id(&log_id, key),
+            later: &[],
         }
+    }
+
+    /// Every epoch of a log: `first` is the pinned key (from seq 0),
+    /// `later` the certified epochs after it, in order.
+    pub fn with_epochs(log_id: LogId, first: &'k KeyEpoch, later: &'k [KeyEpoch]) -> Self {
+        Self {
+            log_id,
+            key: &first.key,
+            key_id: first.key_id,
+            later,
+        }
+    }
+
+    /// The epoch number, key and key id that must sign a seal of
+    /// `tree_size` entries: the epoch whose range holds seq `tree_size - 1`.
+    pub fn for_tree_size(&self, tree_size: u64) -> (u64, &'k VerifyingKey, KeyId) {
+        let last = tree_size.saturating_sub(1);
+        match self.later.iter().rev().find(|e| e.from_seq <= last) {
+            Some(e) => (e.epoch, &e.key, e.key_id),
+            None => (0, self.key, self.key_id),
+        }
+    }
+
+    /// Whether `seal` is signed by the key of its epoch.
+    pub fn signs(&self, seal: &Seal) -> bool {
+        let (_, key, kid) = self.for_tree_size(seal.tree_size);
+        seal.key_id == kid && seal.verify(&self.log_id, key)
     }
 }
 
@@ -161,7 +193,8 @@ pub fn judge(
             p += 1;
             continue;
         };
-        if seal.key_id != key.key_id || seal.tree_size <= sealed_size {
+        let (_, seal_key, seal_key_id) = key.for_tree_size(seal.tree_size);
+        if seal.key_id != seal_key_id || seal.tree_size <= sealed_size {
             p += 1;
             continue;
         }
@@ -173,7 +206,7 @@ pub fn judge(
             };
         }
         checked += 1;
-        if !seal.verify(&key.log_id, key.key) {
+        if !seal.verify(&key.log_id, seal_key) {
             p += 1;
             continue;
         }
@@ -235,7 +268,7 @@ pub fn last_seals(buf: &[u8], base: u64, key: &SealKey<'_>, max: usize) -> Vec<(
         if seal_shaped(buf, p) && crc_ok(buf, p) {
             let body = &buf[p + FRAME_HEADER_LEN..p + SEAL_FRAME_LEN];
             if let Ok(seal) = Seal::decode(body, base + (p + FRAME_HEADER_LEN) as u64) {
-                if seal.key_id == key.key_id && seal.verify(&key.log_id, key.key) {
+                if key.signs(&seal) {
                     out.push((base + p as u64, seal));
                     if out.len() == max {
                         return out;

@@ -150,16 +150,22 @@ pub enum Fault {
     #[error("seal at offset {offset} for tree size {tree_size}: root or head does not match the entries (content altered)")]
     SealMismatch { offset: u64, tree_size: u64 },
     #[error(
-        "seal at offset {offset} signed by key id {found}, not the expected key id {expected}"
+        "seal at offset {offset} for tree size {tree_size} signed by key id {found}, not key id {expected} of epoch {epoch}, whose range holds seq {}", tree_size.saturating_sub(1)
     )]
     SealKeyId {
         offset: u64,
         tree_size: u64,
         found: String,
         expected: String,
+        /// The key epoch (SPEC §4.7) that must sign this seal.
+        epoch: u64,
     },
-    #[error("seal at offset {offset} for tree size {tree_size}: signature does not verify")]
-    SealSignature { offset: u64, tree_size: u64 },
+    #[error("seal at offset {offset} for tree size {tree_size}: signature does not verify under the key of epoch {epoch}")]
+    SealSignature {
+        offset: u64,
+        tree_size: u64,
+        epoch: u64,
+    },
     #[error(
         "footer at offset {offset} does not directly follow a seal or does not match the segment"
     )]
@@ -410,18 +416,21 @@ impl<'a, 'k> ChainWalk<'a, 'k> {
             });
         }
         if let Some(k) = &self.checks.signatures {
-            if s.key_id != k.key_id {
+            let (epoch, key, kid) = k.for_tree_size(s.tree_size);
+            if s.key_id != kid {
                 return Err(Fault::SealKeyId {
                     offset,
                     tree_size: s.tree_size,
                     found: hex::encode(s.key_id),
-                    expected: hex::encode(k.key_id),
+                    expected: hex::encode(kid),
+                    epoch,
                 });
             }
-            if !s.verify(&k.log_id, k.key) {
+            if !s.verify(&k.log_id, key) {
                 return Err(Fault::SealSignature {
                     offset,
                     tree_size: s.tree_size,
+                    epoch,
                 });
             }
         }

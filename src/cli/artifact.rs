@@ -179,9 +179,9 @@ pub fn sign(a: &SignArgs, remote: Option<Remote>) -> Result<i32> {
     safe_fs::real_dirs_below(&a.dir, &key_path)?;
     // The rules of every key read: mode 0600, a regular file named directly.
     let key = keys::load(&key_path)?;
-    if key.verifying_key() != meta.public_key()? {
+    if key.verifying_key() != meta.current_key()?.1 {
         bail!(
-            "key file {}: the key does not match the public key in argus.json",
+            "key file {}: the key does not match the current epoch's public key in argus.json",
             key_path.display()
         );
     }
@@ -250,14 +250,20 @@ fn check_doc(meta: &Meta, doc: &SigDoc) -> std::result::Result<(), String> {
             doc.log_id, meta.log_id
         ));
     }
-    let pk = meta.public_key().map_err(|e| e.to_string())?;
-    let kid = key_id_hex(meta, &pk).map_err(|e| e.to_string())?;
-    if doc.key_id != kid {
+    // Any epoch's key (SPEC §4.7), as argus.json records them.
+    let epochs = meta.recorded_epochs().map_err(|e| e.to_string())?;
+    let Some(pk) = epochs
+        .all()
+        .iter()
+        .find(|e| hex::encode(e.key_id) == doc.key_id)
+        .map(|e| e.key)
+    else {
+        let kid = key_id_hex(meta, &epochs.current().key).map_err(|e| e.to_string())?;
         return Err(format!(
-            "key id {} is not this log's key ({kid})",
+            "key id {} is not one of this log's keys (current: {kid})",
             doc.key_id
         ));
-    }
+    };
     if hex32(&doc.blake3).is_none() {
         return Err("blake3 is not 64 hex digits".into());
     }

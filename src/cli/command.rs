@@ -266,6 +266,12 @@ pub enum Cmd {
         after_help = "Examples:\n  argusctl approvals list ./audit\n  argusctl approvals show ./audit janus-abc123def456\n  argusctl approvals approve ./audit janus-abc123def456 --reason 'read-only'\n  argusctl approvals reject ./audit janus-abc123def456 --reason 'Insufficient rationale'\n  argusctl approvals sweep ./audit"
     )]
     Approvals(cli::approvals::ApprovalsCmd),
+    /// Signing-key epochs: rotate the key (certified by the outgoing key, which is erased), or show every epoch's public key.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  argusctl key rotate ./audit\n  argusctl key show ./audit -o json"
+    )]
+    Key(cli::key::KeyCmd),
     /// Operating mode (alpha, beta, omega): show it, or change it when the log shows the preconditions.
     #[command(
         subcommand,
@@ -682,6 +688,7 @@ pub fn dispatch(cmd: Cmd) -> Result<i32> {
             format,
         } => cli::memory::run(&dir, sweep, status.as_deref(), format).map(|_| 0),
         Cmd::Approvals(c) => cli::approvals::run(c),
+        Cmd::Key(c) => cli::key::run(c),
         Cmd::Mode(c) => cli::mode::run(c),
         Cmd::Dlq(c) => cli::dlq::dispatch(c).map(|_| 0),
         Cmd::Sla {
@@ -887,6 +894,7 @@ impl Cmd {
                 | A::Sweep { dir, .. },
             )
             | Cmd::Mode(M::Show { dir, .. } | M::Set { dir, .. })
+            | Cmd::Key(cli::key::KeyCmd::Rotate { dir, .. } | cli::key::KeyCmd::Show { dir, .. })
             | Cmd::Dlq(
                 D::List { dir, .. }
                 | D::Show { dir, .. }

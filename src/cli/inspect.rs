@@ -210,7 +210,7 @@ pub fn run(dir: &Path, seq: u64, scan: u64, format: Format) -> Result<i32> {
             ts_ns: seal.ts_ns,
             key_id: hex::encode(seal.key_id),
             offset: found.loc.seal_offset,
-            signature_verifies: seal.verify(&r.log_id, &r.key),
+            signature_verifies: r.seal_key().signs(seal),
             checkpoint: seal.checkpoint_text(&r.log_id),
         },
         links: Links {

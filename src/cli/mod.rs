@@ -29,6 +29,7 @@ pub mod info;
 pub mod init;
 pub mod inspect;
 pub mod jobs;
+pub mod key;
 pub mod kinds;
 pub mod memory;
 pub mod mode;

@@ -53,7 +53,8 @@ pub(crate) fn entry_hashes(r: &LogReader, size: u64) -> Result<Vec<Hash32>> {
 /// signed by the log's key, and its root that of the log's first entries.
 fn own_checkpoint(r: &LogReader, path: &Path) -> Result<(Checkpoint, String, Vec<Hash32>)> {
     let (cp, text) = read_checkpoint(path)?;
-    cp.verify(&r.log_id, &r.key)
+    // Signed by the key of the epoch its size falls in (SPEC §4.7).
+    cp.verify(&r.log_id, &r.epochs.for_tree_size(cp.seal.tree_size).key)
         .map_err(|e| anyhow::anyhow!("checkpoint {}: {e}", path.display()))?;
     let hashes = entry_hashes(r, cp.seal.tree_size)?;
     if naive_root(&hashes) != cp.seal.root {
@@ -383,9 +384,21 @@ enum Verdict {
 fn signed(cp: &Checkpoint, log_id: &LogId, key: &VerifyingKey, name: &str) -> Option<Verdict> {
     // A checkpoint of another log is not a statement by this log's key
     // either: SIGNATURE, as `verify` judges one.
-    cp.verify(log_id, key)
-        .err()
-        .map(|e| Verdict::Signature(format!("{name}: {e}")))
+    let given = log_format::seal::key_id(log_id, key);
+    cp.verify(log_id, key).err().map(|e| {
+        // After a key rotation (SPEC §4.7) a later epoch's key signs the
+        // checkpoint; a bundle does not carry the certificates to it.
+        let hint = if cp.seal.key_id != given {
+            format!(
+                "; it is signed by key id {}, not by --key's key id {}: if the log rotated its key, pass --key with the public key of the epoch that signed it (`argusctl key show DIR` lists them; verify the log itself from the first key)",
+                hex::encode(cp.seal.key_id),
+                hex::encode(given)
+            )
+        } else {
+            String::new()
+        };
+        Verdict::Signature(format!("{name}: {e}{hint}"))
+    })
 }
 
 /// Checks one entry of an inclusion bundle against a tree of `tree_size`

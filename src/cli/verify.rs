@@ -194,6 +194,17 @@ pub fn run(
                 )),
                 Some(f) => out.line(&format!("FAIL {f}")),
             }
+            if let (None, Some(cur)) = (&report.failure, report.key_epochs.last()) {
+                if cur.epoch > 0 {
+                    out.line(&format!(
+                        "key epochs: {} followed from the pinned key by their key.rotated certificates; current epoch {} key id {} from seq {}",
+                        report.key_epochs.len(),
+                        cur.epoch,
+                        cur.key_id,
+                        cur.from_seq
+                    ));
+                }
+            }
             for e in &report.erased {
                 out.line(&format!(
                     "erased: seq {} by entry.redacted at seq {} ({}, reason {})",

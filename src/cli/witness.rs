@@ -469,9 +469,9 @@ fn pinned_log_key(
         ProofSource::Log(r) => {
             eprint(&format!(
                 "argusctl: new witness state: pinning the log key {} from argus.json (trust on first use; pass --log-key to pin it yourself)",
-                hex::encode(r.key.as_bytes())
+                hex::encode(r.epochs.first().key.as_bytes())
             ));
-            Ok(Ok(r.key))
+            Ok(Ok(r.epochs.first().key))
         }
         ProofSource::Given { .. } => Ok(Err(
             "a new witness state needs --log-key HEX to know whose checkpoints it cosigns".into(),

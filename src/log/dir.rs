@@ -27,10 +27,45 @@ pub struct Meta {
     /// is recorded as a `clock.skew` entry (SPEC §4.5). Default 300.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock_skew_tolerance_s: Option<u64>,
+    /// The key epochs after the first (SPEC §4.7), as `argusctl key rotate`
+    /// recorded them: the writer signs with the last one's key. Informative
+    /// like the rest of this file: `verify` follows the certificates in the
+    /// log from the pinned `public_key`, never this list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_epochs: Vec<MetaEpoch>,
+    /// A rotation begun and not yet known to be done: the next open finds
+    /// out from the log whether its `key.rotated` entry is durable, and
+    /// finishes or forgets it (crash safety of `key rotate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_rotation: Option<PendingRotation>,
+    /// A retired private key whose erasure may not have finished; erased
+    /// at the next open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_key_file: Option<String>,
     /// Where this file was read from (or is written to), to name it in
     /// errors about its fields.
     #[serde(skip)]
     path: PathBuf,
+}
+
+/// One epoch after the first, as recorded in `argus.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetaEpoch {
+    pub epoch: u64,
+    pub public_key: String,
+    pub from_seq: u64,
+}
+
+/// A rotation in progress: the new key's file is written and synced, the
+/// `key.rotated` entry may or may not be durable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRotation {
+    pub epoch: u64,
+    pub public_key: String,
+    pub key_file: String,
+    /// The next seq when the rotation began: the entry, if durable, is at
+    /// this seq or later.
+    pub after_seq: u64,
 }
 
 impl Meta {
@@ -49,8 +84,35 @@ impl Meta {
             .and_then(|v| v.try_into().ok())
             .ok_or_else(|| self.bad("log_id", "not 32 hex digits".into()))
     }
+    /// The pinned first key (epoch 0).
     pub fn public_key(&self) -> Result<VerifyingKey> {
         parse_public_key(&self.public_key).map_err(|reason| self.bad("public_key", reason))
+    }
+    /// The current epoch's number and public key, as recorded here.
+    pub fn current_key(&self) -> Result<(u64, VerifyingKey)> {
+        match self.key_epochs.last() {
+            Some(e) => parse_public_key(&e.public_key)
+                .map(|k| (e.epoch, k))
+                .map_err(|reason| self.bad("key_epochs", reason)),
+            None => Ok((0, self.public_key()?)),
+        }
+    }
+    /// The epochs as recorded here, unchecked: good enough to judge a torn
+    /// tail (a forged list can only make a reader stop early); `verify`
+    /// reads the certificates in the log instead.
+    pub fn recorded_epochs(&self) -> Result<log_format::KeyEpochs> {
+        let log_id = self.log_id()?;
+        let mut e = log_format::KeyEpochs::new(log_id, self.public_key()?);
+        for m in &self.key_epochs {
+            let key = parse_public_key(&m.public_key).map_err(|r| self.bad("key_epochs", r))?;
+            if !e.push_unverified(m.epoch, m.from_seq, key) {
+                return Err(self.bad(
+                    "key_epochs",
+                    "epochs are not numbered in order with increasing from_seq".into(),
+                ));
+            }
+        }
+        Ok(e)
     }
     fn bad(&self, field: &'static str, reason: String) -> Error {
         Error::BadMeta {
@@ -126,12 +188,35 @@ impl LogDir {
     }
 
     pub fn key_path(&self, meta: &Meta) -> PathBuf {
-        let p = PathBuf::from(&meta.key_file);
+        self.resolve(&meta.key_file)
+    }
+
+    /// A path recorded in `argus.json`: relative to the log directory or
+    /// absolute.
+    pub fn resolve(&self, recorded: &str) -> PathBuf {
+        let p = PathBuf::from(recorded);
         if p.is_absolute() {
             p
         } else {
             self.root.join(p)
         }
+    }
+
+    /// Replaces `argus.json` whole and durably (temp file, rename, fsync of
+    /// the directory), so a crash leaves the old file or the new one.
+    pub fn write_meta(&self, meta: &Meta) -> Result<()> {
+        let tmp = self.root.join("argus.json.tmp");
+        let text = serde_json::to_string_pretty(meta).map_err(|source| Error::Encode {
+            what: META_FILE,
+            source,
+        })?;
+        safe_fs::write_whole(
+            &tmp,
+            &self.meta_path(),
+            (text + "\n").as_bytes(),
+            0o666,
+            Durability::Synced,
+        )
     }
 
     /// Segment base seqs in order, each once whether it is stored plain,
@@ -259,21 +344,13 @@ pub fn create(root: &Path, opts: &InitOptions) -> Result<(Meta, SigningKey)> {
         segment_bytes: opts.segment_bytes,
         key_file,
         clock_skew_tolerance_s: opts.clock_skew_tolerance_s,
+        key_epochs: Vec::new(),
+        pending_rotation: None,
+        retired_key_file: None,
         path: dir.meta_path(),
     };
     fs::create_dir(dir.segments_dir()).at(dir.segments_dir())?;
-    let tmp = root.join("argus.json.tmp");
-    let text = serde_json::to_string_pretty(&meta).map_err(|source| Error::Encode {
-        what: META_FILE,
-        source,
-    })?;
-    safe_fs::write_whole(
-        &tmp,
-        &dir.meta_path(),
-        (text + "\n").as_bytes(),
-        0o666,
-        Durability::Synced,
-    )?;
+    dir.write_meta(&meta)?;
     Ok((meta, key))
 }
 

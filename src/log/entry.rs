@@ -126,6 +126,11 @@ pub enum Problem {
     /// The actor's class may not write this kind (invariant 8).
     #[error("{0}")]
     Unauthorized(Unauthorized),
+    /// `key.rotated` certifies a key with the key the writer holds, at the
+    /// seq only the writer knows (SPEC §4.7): no producer, whatever its
+    /// class, submits one; `argusctl key rotate` asks the writer for it.
+    #[error("key.rotated is written only by the writer during `argusctl key rotate`, never submitted as an entry")]
+    KeyRotation,
 }
 
 impl Problem {
@@ -133,7 +138,7 @@ impl Problem {
     /// its JSON Pointer starts in).
     pub fn field(&self) -> Field {
         match self {
-            Self::KindGrammar { .. } | Self::Unauthorized(_) => Field::Kind,
+            Self::KindGrammar { .. } | Self::Unauthorized(_) | Self::KeyRotation => Field::Kind,
             Self::Empty { field } | Self::TooLong { field, .. } => *field,
             Self::ParentNotEarlier { .. } => Field::Parent,
             Self::NotCanonical(_) => Field::Payload,
@@ -289,15 +294,20 @@ pub fn check_parent(e: &NewEntry, seq: u64) -> Result<(), Problem> {
 /// The actor's class may write the kind. Most entries pass, so the passing
 /// path does not allocate.
 fn authorize(e: &NewEntry, registry: &Registry) -> Result<(), Problem> {
-    if registry
+    if !registry
         .writers(&e.kind)
         .contains(&Class::of_actor(&e.actor))
     {
-        return Ok(());
+        registry
+            .authorize(&e.kind, &Actor::parse(&e.actor))
+            .map_err(Problem::Unauthorized)?;
     }
-    registry
-        .authorize(&e.kind, &Actor::parse(&e.actor))
-        .map_err(Problem::Unauthorized)
+    // Even Argus's own class (an import copying another log's entries)
+    // may not submit one: its certificate would be another log's.
+    if e.kind == log_format::epoch::ROTATION_KIND {
+        return Err(Problem::KeyRotation);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -10,11 +10,9 @@ use crate::error::{Error, IoContext, Result};
 use crate::log::dir::LogDir;
 use crate::log::reader::{load_path, visit_sealed, LogReader, SegmentBytes, READER_CHECKS};
 use crate::log::safe_fs;
-use ed25519_dalek::VerifyingKey;
 use log_format::segment::segment_file_name;
-use log_format::tail::SealKey;
 use log_format::walk::{ChainState, ChainWalk};
-use log_format::{EntryView, LogId, SegmentHeader};
+use log_format::{EntryView, SegmentHeader};
 use std::ops::ControlFlow;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
@@ -59,8 +57,7 @@ impl Filter {
 
 pub struct Follower {
     dir: LogDir,
-    log_id: LogId,
-    key: VerifyingKey,
+    epochs: log_format::KeyEpochs,
     base: u64,
     path: PathBuf,
     /// Just past the last seal (or the header) consumed in `path`.
@@ -89,8 +86,7 @@ impl Follower {
             .unwrap_or(0);
         Ok(Self {
             dir: reader.dir.clone(),
-            log_id: reader.log_id,
-            key: reader.key,
+            epochs: reader.epochs.clone(),
             path: reader.dir.segment_path(base),
             base,
             offset: 0,
@@ -155,7 +151,7 @@ impl Follower {
                 READER_CHECKS,
             );
             let name = segment_file_name(self.base);
-            let key = SealKey::new(self.log_id, &self.key);
+            let key = self.epochs.seal_key();
             let next_seq = &mut self.next_seq;
             let cur = match visit_sealed(&name, &mut walk, &key, |v, _| {
                 if v.seq >= *next_seq {

@@ -4,6 +4,7 @@ pub mod archive;
 pub mod control_flags;
 pub mod dir;
 pub mod entry;
+pub mod epochs;
 pub mod erase;
 pub mod follow;
 pub mod index;
@@ -16,6 +17,7 @@ mod mmap;
 pub mod reader;
 pub mod recovery;
 pub mod redactions;
+pub mod rotate;
 pub mod safe_fs;
 pub mod verify;
 pub mod writer;
@@ -62,6 +64,7 @@ pub struct Log {
     thread: Option<JoinHandle<()>>,
     committed: Arc<Committed>,
     meta: Meta,
+    dir: LogDir,
     recovered: Option<(CutReport, Ack)>,
     _lock: WriterLock,
 }
@@ -90,20 +93,27 @@ impl Log {
             .clone()
             .unwrap_or_else(|| Arc::new(crate::time::SystemClock::new()));
         let d = LogDir::new(root);
-        let meta = d.read_meta()?;
+        let mut meta = d.read_meta()?;
         let lock = WriterLock::acquire(root, &opts.operation, opts.lock_wait)?;
+        // A rotation a crash interrupted is finished or forgotten first, so
+        // the key loaded next is the current epoch's (SPEC §4.7).
+        rotate::settle(&d, &mut meta)?;
         let key_path = d.key_path(&meta);
         safe_fs::real_dirs_below(root, &key_path)?;
         let key = keys::load(&key_path)?;
-        if key.verifying_key() != meta.public_key()? {
+        let (epoch, current) = meta.current_key()?;
+        if key.verifying_key() != current {
             return Err(Error::BadKey {
                 path: key_path,
-                reason: "the key does not match the public key in argus.json".into(),
+                reason: format!(
+                    "the key does not match the public key of key epoch {epoch} in argus.json"
+                ),
             });
         }
         clean_temp_files(&d);
         let log_id = meta.log_id()?;
-        let rec = recovery::recover(&d, &log_id, &key.verifying_key())?;
+        let epochs = meta.recorded_epochs()?;
+        let rec = recovery::recover(&d, &log_id, &epochs.seal_key())?;
         let committed = Arc::new(Committed::default());
         let cfg = writer::WriterConfig {
             segment_bytes: meta.segment_bytes,
@@ -124,6 +134,7 @@ impl Log {
             thread: Some(thread),
             committed,
             meta,
+            dir: LogDir::new(root),
             recovered: None,
             _lock: lock,
         };
@@ -196,6 +207,7 @@ impl Log {
         tx.send(Request {
             entries: Arc::clone(&entries),
             reply,
+            rotate: None,
         })
         .map_err(|_| Error::WriterGone)?;
         Ok(entries)

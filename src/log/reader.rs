@@ -4,11 +4,12 @@
 use crate::error::{Error, IoContext, Result};
 use crate::log::dir::{LogDir, Meta, COMPRESSED_SUFFIX};
 use crate::log::{index, mmap, safe_fs};
-use ed25519_dalek::VerifyingKey;
 use log_format::entry::decode_entry;
 use log_format::segment::segment_file_name;
 use log_format::walk::{ChainState, ChainWalk, Checks, Fault, Item};
-use log_format::{EntryView, FrameType, FrameWalk, LogId, Seal, SealKey, SegmentHeader, Tail};
+use log_format::{
+    EntryView, FrameType, FrameWalk, KeyEpochs, LogId, Seal, SealKey, SegmentHeader, Tail,
+};
 use std::ops::{ControlFlow, Deref};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -363,10 +364,11 @@ pub struct LogReader {
     pub dir: LogDir,
     pub meta: Meta,
     pub log_id: LogId,
-    /// From `argus.json`: good enough to tell a torn tail from corruption
-    /// (a forged key there can only make a reader stop early); `verify`
-    /// takes a pinned key.
-    pub key: VerifyingKey,
+    /// The key epochs as `argus.json` records them: good enough to tell a
+    /// torn tail from corruption (a forged key there can only make a reader
+    /// stop early); `verify` takes a pinned key and follows the log's
+    /// certificates (SPEC §4.7).
+    pub epochs: KeyEpochs,
     pub bases: Vec<u64>,
     /// One slot per entry of `bases`. A slot's lock is held while its
     /// segment loads, so lanes that want it at once wait for one load.
@@ -400,7 +402,7 @@ impl LogReader {
         let dir = LogDir::new(root);
         let meta = dir.read_meta()?;
         let log_id = meta.log_id()?;
-        let key = meta.public_key()?;
+        let epochs = meta.recorded_epochs()?;
         let bases = dir.list_segments()?;
         let packed = bases.iter().map(|_| Mutex::new(None)).collect();
         if bases.is_empty() {
@@ -413,7 +415,7 @@ impl LogReader {
             dir,
             meta,
             log_id,
-            key,
+            epochs,
             loaded: bases.iter().map(|_| Mutex::new(None)).collect(),
             memory_index: bases.iter().map(|_| Mutex::new(None)).collect(),
             bases,
@@ -822,7 +824,7 @@ impl LogReader {
 
     /// The key that judges a damaged tail (SPEC §7.2).
     pub fn seal_key(&self) -> SealKey<'_> {
-        SealKey::new(self.log_id, &self.key)
+        self.epochs.seal_key()
     }
 
     /// The newest seal in the log: the last one in the last segment that has

@@ -7,7 +7,6 @@
 use crate::error::{Error, Inconsistency, IoContext, Result};
 use crate::log::dir::LogDir;
 use crate::log::safe_fs::{self, Durability};
-use ed25519_dalek::VerifyingKey;
 use log_format::segment::segment_file_name;
 use log_format::tail::FoundSeal;
 use log_format::walk::{ChainWalk, Checks, Item};
@@ -100,7 +99,7 @@ pub fn clear_pending(dir: &LogDir) -> Result<()> {
 /// it that SPEC §7.2 judges a torn tail (or unsealed entries), recording the
 /// cut durably first. Damage that proves committed data was lost refuses to
 /// open.
-pub fn recover(dir: &LogDir, log_id: &LogId, key: &VerifyingKey) -> Result<Recovered> {
+pub fn recover(dir: &LogDir, log_id: &LogId, key: &SealKey<'_>) -> Result<Recovered> {
     let (base, buf) = load_last_segment(dir)?;
     let name = segment_file_name(base);
     // Recovery needs the chain and the Merkle range to resume writing; the
@@ -117,7 +116,7 @@ pub fn recover(dir: &LogDir, log_id: &LogId, key: &VerifyingKey) -> Result<Recov
     check_header(&name, &h, base, log_id)?;
     let mut pending = read_pending(dir)?;
     let (mut st, recorded_ids) = walk_to_last_seal(&name, &h, &mut walk)?;
-    let (reason, signed_seal) = judge_tail(&name, &walk, &SealKey::new(*log_id, key))?;
+    let (reason, signed_seal) = judge_tail(&name, &walk, key)?;
     // The cut loses the unsealed entries walked, or, when the torn bytes
     // held a signed seal, every entry that seal covered.
     let lost_to = walk

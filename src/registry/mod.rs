@@ -235,6 +235,7 @@ mod tests {
             "lockdown.released",
             "mode.changed",
             "log.recovered",
+            "key.rotated",
         ] {
             assert!(r.get(k).is_some(), "registry lacks {k}");
         }
@@ -257,6 +258,10 @@ mod tests {
         );
         assert!(r.authorize("log.recovered", &Actor::argus()).is_ok());
         assert!(r.authorize("clock.skew", &op).is_err());
+        // Only `argusctl key rotate`, through the writer, writes key.rotated.
+        assert!(r.authorize("key.rotated", &op).is_err());
+        assert!(r.authorize("key.rotated", &agent).is_err());
+        assert!(r.authorize("key.rotated", &Actor::argus()).is_ok());
     }
 
     #[test]

@@ -89,6 +89,10 @@ pub fn access(cmd: &Cmd) -> Result<Access, String> {
         | Cmd::Release { .. }
         | Cmd::Redact { .. }
         | Cmd::Token(_) => Access::Decide,
+        Cmd::Key(crate::cli::key::KeyCmd::Show { .. }) => Access::View,
+        Cmd::Key(crate::cli::key::KeyCmd::Rotate { .. }) => {
+            return Err("key rotate takes the writer lock argusd holds: stop argusd, rotate, start it again".into())
+        }
         Cmd::Compact { .. } => {
             return Err("compact rewrites segments under the writer lock argusd holds: stop argusd, compact, start it again".into())
         }

@@ -24,6 +24,7 @@ mod export;
 mod files_hostile;
 mod golden_vectors;
 mod inspect;
+mod key_rotation;
 mod lockdown;
 mod output_safety;
 mod payload_form;

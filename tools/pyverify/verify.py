@@ -404,6 +404,71 @@ def redaction_of(seq, fields):
     return (seq, t, bytes.fromhex(h), actor, why)
 
 
+ROTATED_KIND = b"key.rotated"
+ROTATION_DOMAIN = b"argus key-rotation v1\n"
+HEX_RE = {n: re.compile(r"^[0-9a-f]{%d}\Z" % n) for n in (8, 64, 128)}
+
+
+def rotation_of(seq, fields, log_id, cur):
+    """§4.7: the epoch a key.rotated entry at seq certifies, as
+    (epoch, from_seq, public_key, key_id, seq), checked against cur, the
+    current epoch (epoch, from_seq, public_key, key_id, cert_seq).  Raises
+    ValueError naming what is wrong."""
+    actor = bytes(fields[4]).decode("utf-8")
+    if actor != "argus":
+        raise ValueError("key.rotated at seq %d is written by %r, not by argus" % (seq, actor))
+    try:
+        p = json.loads(bytes(fields[5]).decode("utf-8"))
+    except ValueError:
+        raise ValueError("key.rotated at seq %d: payload is not JSON" % seq)
+    if not isinstance(p, dict):
+        raise ValueError("key.rotated at seq %d: payload is not an object" % seq)
+
+    def num(k):
+        v = p.get(k)
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 1 << 64:
+            raise ValueError("key.rotated at seq %d: %s is not a non-negative integer" % (seq, k))
+        return v
+
+    def hx(k, n):
+        v = p.get(k)
+        if not isinstance(v, str) or not HEX_RE[2 * n].match(v):
+            raise ValueError("key.rotated at seq %d: %s is not %d lowercase hex digits" % (seq, k, 2 * n))
+        return bytes.fromhex(v)
+
+    epoch = num("epoch")
+    if epoch != cur[0] + 1:
+        raise ValueError("key.rotated at seq %d opens epoch %d, but the next epoch is %d" % (seq, epoch, cur[0] + 1))
+    from_seq = num("from_seq")
+    if from_seq != seq + 1:
+        raise ValueError("key.rotated at seq %d starts its epoch at seq %d, not %d" % (seq, from_seq, seq + 1))
+    prev = hx("prev_key_id", 4)
+    if prev != cur[3]:
+        raise ValueError("key.rotated at seq %d names previous key id %s, but epoch %d's key id is %s"
+                         % (seq, prev.hex(), cur[0], cur[3].hex()))
+    pk = hx("public_key", 32)
+    kid = key_id_of(origin_of(log_id), pk)
+    if hx("key_id", 4) != kid:
+        raise ValueError("key.rotated at seq %d: key_id is not the new key's id %s" % (seq, kid.hex()))
+    msg = ROTATION_DOMAIN + log_id + struct.pack("<Q", epoch) + pk + prev + struct.pack("<Q", from_seq)
+    if strict_verify(cur[2], hx("cert", 64), msg):
+        raise ValueError("key.rotated at seq %d: the certificate is not signed by epoch %d's key (key id %s)"
+                         % (seq, cur[0], cur[3].hex()))
+    if strict_verify(pk, hx("possession", 64), msg):
+        raise ValueError("key.rotated at seq %d: the proof of possession is not signed by the new key" % seq)
+    return (epoch, from_seq, pk, kid, seq)
+
+
+def epoch_for(epochs, tree_size):
+    """§4.7: the epoch whose range holds seq tree_size - 1 (epoch 0 for 0)."""
+    last = max(tree_size - 1, 0)
+    e = epochs[0]
+    for x in epochs:
+        if x[1] <= last:
+            e = x
+    return e
+
+
 def entry_hash(body, R, p, fields):
     """§4.2: M = body[R:R+88] || u32(L5)||D5 || ... || u32(L9)||D9"""
     h = _blake3.blake3(derive_key_context=CTX_ENTRY)
@@ -559,7 +624,7 @@ _SEAL_SHAPE = _u32.pack(SEAL_LEN) + bytes([T_SEAL])
 SEAL_CANDIDATES_MAX = 1024
 
 
-def judge_tail(data, x, end, sealed_size, log_id, key_id, pk):
+def judge_tail(data, x, end, sealed_size, log_id, epochs):
     """§7.2: the first invalid frame starts at x.  Returns (kind, detail):
     ("torn", None | (offset, tree_size)) or ("corrupt", reason)."""
     found = None
@@ -577,7 +642,9 @@ def judge_tail(data, x, end, sealed_size, log_id, key_id, pk):
         if zlib.crc32(data[y + 4: y + SEAL_FRAME_LEN]) != _u32.unpack_from(data, y)[0]:
             continue
         tree_size, root, head, ts_ns, kid, sig = _seal.unpack_from(data, y + 9)
-        if kid != key_id or tree_size <= sealed_size:
+        ep = epoch_for(epochs, tree_size)
+        pk = ep[2]
+        if kid != ep[3] or tree_size <= sealed_size:
             continue
         if checked == SEAL_CANDIDATES_MAX:
             return "corrupt", "more than %d seal-shaped frames follow; no single torn commit looks like that" \
@@ -680,6 +747,7 @@ class Verifier:
         self.sealed_size = 0
         self.log_id = None
         self.key_id = None
+        self.epochs = []         # §4.7: (epoch, from_seq, public key, key id, cert seq)
         self.segments = 0
         self.wanted_roots = {}   # tree_size -> (root, head) for checkpoints
         self.check_form = False  # --check-payload-form: warn on non-canonical payloads
@@ -802,6 +870,7 @@ class Verifier:
         if first:
             self.log_id = log_id
             self.key_id = key_id_of(origin_of(log_id), self.pk)
+            self.epochs = [(0, 0, self.pk, self.key_id, None)]
         elif log_id != self.log_id:
             raise Failure(STRUCTURE, "foreign segment: log_id %s, log is %s" % (
                 log_id.hex(), self.log_id.hex()), seg, 0, base_seq)
@@ -849,7 +918,6 @@ class Verifier:
         footer_seen = None   # offset of the footer once seen
         crc32 = zlib.crc32
         unpack_hdr = _frame_hdr.unpack_from
-        pk = self.pk
         while off < end:
             # --- §4 frame validity (inlined for speed)
             valid = False
@@ -863,7 +931,7 @@ class Verifier:
                 if not last:
                     raise Failure(CONTENT, "invalid frame in a segment that is not the last (a sealed segment "
                                   "is never torn)", seg, off)
-                kind, detail = judge_tail(data, off, end, self.sealed_size, self.log_id, self.key_id, pk)
+                kind, detail = judge_tail(data, off, end, self.sealed_size, self.log_id, self.epochs)
                 if kind == "corrupt":
                     raise Failure(CONTENT, "invalid frame; this is corruption of committed data, not a torn "
                                   "tail: %s" % detail, seg, off)
@@ -898,6 +966,11 @@ class Verifier:
                     red = redaction_of(seq, fields)
                     if red is not None:
                         self.redactions.append(red)
+                    if bytes(fields[0]) == ROTATED_KIND:
+                        try:
+                            self.epochs.append(rotation_of(seq, fields, self.log_id, self.epochs[-1]))
+                        except ValueError as e:
+                            raise Failure(SIGNATURE, str(e), seg, off, seq)
                     if self.check_form:
                         self.check_payload_form(seg, off, seq, fields[5])
                 e = entry_hash(body, R, p, fields)
@@ -920,13 +993,17 @@ class Verifier:
                                   seg, off)
                 if head != self.last_hash:
                     raise Failure(CONTENT, "seal head does not match the hash of the last entry", seg, off)
-                if key_id != self.key_id:
-                    raise Failure(SIGNATURE, "seal key_id %s is not the key id %s of the public key"
-                                  % (key_id.hex(), self.key_id.hex()), seg, off)
+                # §4.7: signed by the key of the epoch holding seq tree_size - 1.
+                ep = epoch_for(self.epochs, tree_size)
+                if key_id != ep[3]:
+                    raise Failure(SIGNATURE, "seal for tree size %d: key_id %s is not the key id %s of epoch %d"
+                                  % (tree_size, key_id.hex(), ep[3].hex(), ep[0]), seg, off,
+                                  tree_size - 1 if tree_size else None)
                 msg = note_body(self.log_id, tree_size, root, head, ts_ns, key_id)
-                bad = strict_verify(pk, sig, msg)
+                bad = strict_verify(ep[2], sig, msg)
                 if bad:
-                    raise Failure(SIGNATURE, "seal: %s" % bad, seg, off)
+                    raise Failure(SIGNATURE, "seal (epoch %d's key): %s" % (ep[0], bad), seg, off,
+                                  tree_size - 1 if tree_size else None)
                 self.sealed_size = tree_size
             else:  # footer
                 if prev_type != T_SEAL:
@@ -956,21 +1033,23 @@ class Verifier:
 
     def check_checkpoint(self, cp):
         origin = origin_of(self.log_id)
+        ep = epoch_for(self.epochs, cp.tree_size)   # §4.7
+        key_id, pk = ep[3], ep[2]
         if cp.origin != origin:
             raise Failure(SIGNATURE, "checkpoint %s names %r, this log is %r" % (cp.path, cp.origin, origin))
         # C2SP: lines by other keys are ignored; every line by this key
         # (same name and key id) must verify, over the note text as given.
-        mine = [(line, sig) for line, name, kid, sig in cp.sigs if name == origin and kid == self.key_id]
+        mine = [(line, sig) for line, name, kid, sig in cp.sigs if name == origin and kid == key_id]
         if not mine:
             raise Failure(SIGNATURE, "checkpoint %s: no signature line for %s with key id %s"
-                          % (cp.path, origin, self.key_id.hex()))
+                          % (cp.path, origin, key_id.hex()))
         for line, sig in mine:
-            bad = strict_verify(self.pk, sig, cp.body)
+            bad = strict_verify(pk, sig, cp.body)
             if bad is not None:
                 raise Failure(SIGNATURE, "checkpoint %s: line %d: %s" % (cp.path, line, bad))
-        if cp.key_id_line != self.key_id:
+        if cp.key_id_line != key_id:
             raise Failure(SIGNATURE, "checkpoint %s: key line %s is not the key id %s"
-                          % (cp.path, cp.key_id_line.hex(), self.key_id.hex()))
+                          % (cp.path, cp.key_id_line.hex(), key_id.hex()))
         if cp.tree_size > self.sealed_size:
             raise Failure(TRUNCATION, "checkpoint %s has tree_size %d but the log is sealed only to %d "
                           "(log was cut back)" % (cp.path, cp.tree_size, self.sealed_size), seq=cp.tree_size)

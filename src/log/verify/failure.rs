@@ -110,6 +110,9 @@ pub enum Cause {
     /// `entry.redacted` by an operator names, with its payload hash
     /// (SPEC §4.2.1): content tampering.
     UnexplainedErasure,
+    /// A `key.rotated` entry that does not certify the next epoch's key
+    /// with the outgoing key (SPEC §4.7): forged, altered, or not Argus's.
+    KeyRotation(log_format::RotationError),
 }
 
 impl Cause {
@@ -137,6 +140,7 @@ impl Cause {
             Self::CheckpointBeyondLog { .. } => "checkpoint_beyond_log",
             Self::CheckpointRootDiffers { .. } => "checkpoint_root_differs",
             Self::UnexplainedErasure => "unexplained_erasure",
+            Self::KeyRotation(_) => "key_rotation",
         }
     }
 }

@@ -42,6 +42,33 @@ pub struct Report {
     pub checkpoints_checked: usize,
     /// Payloads erased under a redaction (SPEC §4.2.1), in seq order.
     pub erased: Vec<ErasedEntry>,
+    /// The key epochs followed from the pinned key (SPEC §4.7), as far as
+    /// the walk got; one entry for a log that never rotated its key.
+    pub key_epochs: Vec<EpochReport>,
+}
+
+/// One key epoch: public material only.
+#[derive(Debug, Clone, Serialize)]
+pub struct EpochReport {
+    pub epoch: u64,
+    pub key_id: String,
+    pub public_key: String,
+    pub from_seq: u64,
+    /// Seq of the `key.rotated` entry that certified this key; `None` for
+    /// the pinned key.
+    pub cert_seq: Option<u64>,
+}
+
+impl EpochReport {
+    pub fn of(e: &log_format::KeyEpoch) -> Self {
+        Self {
+            epoch: e.epoch,
+            key_id: hex::encode(e.key_id),
+            public_key: hex::encode(e.key.as_bytes()),
+            from_seq: e.from_seq,
+            cert_seq: e.cert_seq,
+        }
+    }
 }
 
 /// One erased payload and the redaction that explains it.
@@ -89,6 +116,7 @@ impl Report {
             head: String::new(),
             checkpoints_checked: 0,
             erased: Vec::new(),
+            key_epochs: Vec::new(),
         }
     }
 
@@ -128,14 +156,15 @@ pub fn verify(root: &Path, opts: &Options) -> Result<Report> {
         let f = fail(Class::Structure, At::start(first_name), cause, msg);
         return Ok(report.fail(*f));
     }
-    let ctx = Ctx {
+    let mut ctx = Ctx {
         log_id,
-        key: &opts.key,
+        epochs: log_format::KeyEpochs::new(log_id, opts.key),
         skew_tolerance_ns: crate::time::SKEW_TOLERANCE_NS_DEFAULT,
         want_sizes: opts.checkpoints.iter().map(|c| c.seal.tree_size).collect(),
         threads: opts.threads.max(1),
     };
-    let results = check_all(&seg_dir, &names, &ctx, opts);
+    let results = check_all(&seg_dir, &names, &mut ctx, opts);
+    report.key_epochs = ctx.epochs.all().iter().map(EpochReport::of).collect();
     let chain = match link(&mut report, results)? {
         Ok(c) => c,
         Err(f) => return Ok(report.fail(*f)),
@@ -156,7 +185,7 @@ pub fn verify(root: &Path, opts: &Options) -> Result<Report> {
         .as_ref()
         .map(|s| hex::encode(s.head))
         .unwrap_or_default();
-    if let Err(f) = check_checkpoints(&mut report, &chain, &log_id, opts) {
+    if let Err(f) = check_checkpoints(&mut report, &chain, &ctx.epochs, opts) {
         return Ok(report.fail(*f));
     }
     Ok(report)
@@ -285,7 +314,7 @@ fn first_log_id(seg_dir: &Path, first_name: &str) -> Result<Result<LogId, Box<Fa
 fn check_all(
     seg_dir: &Path,
     names: &[(u64, String)],
-    ctx: &Ctx<'_>,
+    ctx: &mut Ctx,
     opts: &Options,
 ) -> Vec<Option<Result<SegResult>>> {
     let done = AtomicU64::new(0);
@@ -299,11 +328,39 @@ fn check_all(
         .iter()
         .map(|(base, name)| {
             Some(load(seg_dir, name).map(|b| match b {
-                Ok(b) => sealed_if_compressed(check_segment(name, *base, &b, ctx, &progress)),
+                Ok(b) => {
+                    // The segment's own certificates first: its seals after
+                    // a `key.rotated` entry are the new key's to sign.
+                    let rotation = super::epochs::accept_segment(&mut ctx.epochs, &b, 0).err();
+                    let r = check_segment(name, *base, &b, ctx, &progress);
+                    sealed_if_compressed(with_rotation_failure(r, rotation))
+                }
                 Err(f) => unreadable(name, *base, f),
             }))
         })
         .collect()
+}
+
+/// A certificate that did not verify is the segment's failure, unless the
+/// walk failed earlier in the segment.
+fn with_rotation_failure(
+    mut r: SegResult,
+    rotation: Option<(u64, log_format::RotationError)>,
+) -> SegResult {
+    let Some((offset, e)) = rotation else {
+        return r;
+    };
+    if r.failure.as_ref().is_some_and(|f| f.offset < offset) {
+        return r;
+    }
+    let at = At {
+        segment: &r.name,
+        offset,
+        seq: Some(e.seq()),
+    };
+    let msg = e.to_string();
+    r.failure = Some(fail(Class::Signature, at, Cause::KeyRotation(e), msg));
+    r
 }
 
 /// A compressed segment must end in a footer (SPEC §12): only sealed
@@ -502,9 +559,10 @@ fn own_failure(r: &SegResult, is_last: bool) -> Option<Box<Failure>> {
 fn check_checkpoints(
     report: &mut Report,
     chain: &Chain,
-    log_id: &LogId,
+    epochs: &log_format::KeyEpochs,
     opts: &Options,
 ) -> std::result::Result<(), Box<Failure>> {
+    let log_id = epochs.log_id();
     let sealed = report.sealed_size;
     let at = || At {
         segment: &chain.last_name,
@@ -513,8 +571,13 @@ fn check_checkpoints(
     };
     for cp in &opts.checkpoints {
         let size = cp.seal.tree_size;
-        if let Err(e) = cp.verify(log_id, &opts.key) {
-            let msg = format!("trusted checkpoint is not signed by this key for this log: {e}");
+        // Signed by the key of the epoch its size falls in (SPEC §4.7).
+        let epoch = epochs.for_tree_size(size);
+        if let Err(e) = cp.verify(log_id, &epoch.key) {
+            let msg = format!(
+                "trusted checkpoint is not signed by the key of epoch {} for this log: {e}",
+                epoch.epoch
+            );
             return Err(fail(
                 Class::Signature,
                 at(),

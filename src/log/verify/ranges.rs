@@ -87,10 +87,10 @@ pub(super) fn check_fast(
     bytes: &[u8],
     header: &SegmentHeader,
     header_len: u64,
-    ctx: &Ctx<'_>,
+    ctx: &Ctx,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Option<Sound> {
-    if !key_fit_for_batch(ctx.key) {
+    if !ctx.epochs.all().iter().all(|e| key_fit_for_batch(&e.key)) {
         return None;
     }
     let starts = split(bytes, header, header_len, ctx.threads);
@@ -152,7 +152,7 @@ fn assemble(
     rooted: Vec<Vec<(u64, Hash32)>>,
     header: &SegmentHeader,
     range: CompactRange,
-    ctx: &Ctx<'_>,
+    ctx: &Ctx,
 ) -> Sound {
     let mut out = Sound {
         next_seq: header.base_seq,
@@ -272,7 +272,7 @@ fn walk_range(
     index: usize,
     end: u64,
     is_last: bool,
-    ctx: &Ctx<'_>,
+    ctx: &Ctx,
 ) -> Part {
     let checks = Checks {
         chain: true,
@@ -308,7 +308,7 @@ fn walk_range(
         ..Part::default()
     };
     let seal_key = ctx.seal_key();
-    let mut sigs = SigBatch::new(ctx.key);
+    let mut sigs = SigBatch::new();
     let mut sound = true;
     for item in walk.by_ref() {
         let Ok(item) = item else {
@@ -352,7 +352,11 @@ fn walk_range(
                 }
             }
             Item::Seal { seal, .. } => {
-                if seal.key_id != seal_key.key_id {
+                // The key of the epoch whose range holds the seal's last
+                // seq (SPEC §4.7); any other key is the sequential walk's
+                // to name.
+                let (_, key, kid) = seal_key.for_tree_size(seal.tree_size);
+                if seal.key_id != kid {
                     sound = false;
                     break;
                 }
@@ -364,7 +368,7 @@ fn walk_range(
                 } else {
                     p.pending.push((seal.root, p.span.clone()));
                 }
-                if !sigs.add(seal.note_body(&ctx.log_id), &seal.signature) {
+                if !sigs.add(key, seal.note_body(&ctx.log_id), &seal.signature) {
                     sound = false;
                     break;
                 }

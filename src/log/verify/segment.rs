@@ -4,17 +4,20 @@
 //! links between them are `verify`'s sequential pass.
 use super::failure::{fail, header_failure, At, Cause, Class, Failure};
 use crate::log::redactions::Redaction;
-use ed25519_dalek::VerifyingKey;
 use log_format::tail::FoundSeal;
 use log_format::walk::{ChainWalk, Checks, Item};
 use log_format::{
-    CompactRange, EntryView, FormatError, Hash32, LogId, Seal, SealKey, SegmentHeader, Tail,
+    CompactRange, EntryView, FormatError, Hash32, KeyEpochs, LogId, Seal, SealKey, SegmentHeader,
+    Tail,
 };
 
 /// What every segment is checked against.
-pub(super) struct Ctx<'a> {
+pub(super) struct Ctx {
     pub log_id: LogId,
-    pub key: &'a VerifyingKey,
+    /// The key epochs certified so far, from the pinned key (SPEC §4.7):
+    /// segments are judged in order, each after its own `key.rotated`
+    /// entries are added.
+    pub epochs: KeyEpochs,
     /// Tree sizes of the trusted checkpoints, whose roots are recorded.
     pub want_sizes: Vec<u64>,
     pub skew_tolerance_ns: u64,
@@ -22,9 +25,9 @@ pub(super) struct Ctx<'a> {
     pub threads: usize,
 }
 
-impl Ctx<'_> {
+impl Ctx {
     pub fn seal_key(&self) -> SealKey<'_> {
-        SealKey::new(self.log_id, self.key)
+        self.epochs.seal_key()
     }
 }
 
@@ -104,7 +107,7 @@ pub(super) fn check_segment(
     name: &str,
     base: u64,
     bytes: &[u8],
-    ctx: &Ctx<'_>,
+    ctx: &Ctx,
     progress: &(dyn Fn(u64) + Sync),
 ) -> SegResult {
     let mut r = SegResult {
@@ -173,7 +176,7 @@ fn open_walk<'a, 'k>(
     name: &str,
     base: u64,
     bytes: &'a [u8],
-    ctx: &'k Ctx<'_>,
+    ctx: &'k Ctx,
 ) -> Result<(SegmentHeader, ChainWalk<'a, 'k>), Box<Failure>> {
     let checks = Checks {
         chain: true,
@@ -223,7 +226,7 @@ fn open_walk<'a, 'k>(
 fn walk_frames(
     r: &mut SegResult,
     walk: &mut ChainWalk<'_, '_>,
-    ctx: &Ctx<'_>,
+    ctx: &Ctx,
     progress: &dyn Fn(u64),
 ) -> Result<u64, Box<Failure>> {
     let mut since_seal = 0u64;
@@ -287,7 +290,7 @@ fn fault_failure(segment: &str, f: log_format::Fault) -> Box<Failure> {
 /// How the segment's frames end (SPEC §7.2): a torn tail is noted (a
 /// failure unless it is the last segment, which `verify` decides); damage
 /// that later bytes prove was committed is the failure.
-fn judge_tail(r: &mut SegResult, walk: &ChainWalk<'_, '_>, ctx: &Ctx<'_>) {
+fn judge_tail(r: &mut SegResult, walk: &ChainWalk<'_, '_>, ctx: &Ctx) {
     match walk.tail(&ctx.seal_key()) {
         Tail::Clean => {}
         Tail::Torn {

@@ -66,34 +66,35 @@ pub(super) fn key_fit_for_batch(key: &VerifyingKey) -> bool {
     small_order_encodings().len() == 16 && !key.is_weak() && key.to_edwards().is_torsion_free()
 }
 
-/// Seal signatures gathered and checked `BATCH` at a time under one key.
-pub(super) struct SigBatch<'k> {
+/// Seal signatures gathered and checked `BATCH` at a time, each under its
+/// epoch's key (every key was checked with `key_fit_for_batch`).
+pub(super) struct SigBatch {
     keys: Vec<VerifyingKey>,
-    key: &'k VerifyingKey,
     msgs: Vec<String>,
     sigs: Vec<Signature>,
     ok: bool,
 }
 
-impl<'k> SigBatch<'k> {
-    pub fn new(key: &'k VerifyingKey) -> Self {
+impl SigBatch {
+    pub fn new() -> Self {
         Self {
-            keys: Vec::new(),
-            key,
+            keys: Vec::with_capacity(BATCH),
             msgs: Vec::with_capacity(BATCH),
             sigs: Vec::with_capacity(BATCH),
             ok: true,
         }
     }
 
-    /// Adds one signature over `msg`; false once any batch has failed.
-    pub fn add(&mut self, msg: String, sig: &[u8; 64]) -> bool {
+    /// Adds one signature over `msg` by `key`; false once any batch has
+    /// failed.
+    pub fn add(&mut self, key: &VerifyingKey, msg: String, sig: &[u8; 64]) -> bool {
         if self.ok && !r_acceptable(sig) {
             self.ok = false;
         }
         if !self.ok {
             return false;
         }
+        self.keys.push(*key);
         self.msgs.push(msg);
         self.sigs.push(Signature::from_bytes(sig));
         if self.msgs.len() == BATCH {
@@ -107,11 +108,9 @@ impl<'k> SigBatch<'k> {
         if n == 0 {
             return;
         }
-        if self.keys.len() < n {
-            self.keys.resize(n, *self.key);
-        }
         let msgs: Vec<&[u8]> = self.msgs.iter().map(|m| m.as_bytes()).collect();
-        self.ok &= ed25519_dalek::verify_batch(&msgs, &self.sigs, &self.keys[..n]).is_ok();
+        self.ok &= ed25519_dalek::verify_batch(&msgs, &self.sigs, &self.keys).is_ok();
+        self.keys.clear();
         self.msgs.clear();
         self.sigs.clear();
     }
@@ -158,14 +157,14 @@ mod tests {
         let sk = key();
         let vk = sk.verifying_key();
         for bad in [None, Some(0usize), Some(63), Some(64), Some(99)] {
-            let mut b = SigBatch::new(&vk);
+            let mut b = SigBatch::new();
             for i in 0..100usize {
                 let msg = format!("seal {i}\n");
                 let mut sig = sk.sign(msg.as_bytes()).to_bytes();
                 if bad == Some(i) {
                     sig[40] ^= 1;
                 }
-                b.add(msg, &sig);
+                b.add(&vk, msg, &sig);
             }
             assert_eq!(b.finish(), bad.is_none(), "bad {bad:?}");
         }

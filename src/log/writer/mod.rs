@@ -47,6 +47,29 @@ pub(crate) struct Request {
     /// Shared with `Log::append`, which frees them once the reply came.
     pub entries: Arc<Vec<ValidEntry>>,
     pub reply: Reply,
+    /// A key rotation (no entries): committed on its own, see `rotate`.
+    pub rotate: Option<Rotation>,
+}
+
+/// The next epoch's key, to be certified by the key the writer holds.
+pub(crate) struct Rotation {
+    pub epoch: u64,
+    pub key: SigningKey,
+}
+
+/// Test hook, read only here: `ARGUS_ROTATE_FAILPOINT=STEP` aborts the
+/// process at that step of `argusctl key rotate`, as a kill -9 would:
+/// `key-written` (new key file synced, rotation pending in argus.json),
+/// `entry-durable` (the `key.rotated` entry and its seal are durable, the
+/// segment not yet rolled), `rolled` (rolled, argus.json not yet updated),
+/// `meta-updated` (argus.json names the new key, the old key not yet erased).
+pub const ROTATE_FAILPOINT_ENV: &str = "ARGUS_ROTATE_FAILPOINT";
+
+/// Aborts here if the test hook names this step.
+pub fn rotate_failpoint(step: &str) {
+    if std::env::var(ROTATE_FAILPOINT_ENV).is_ok_and(|s| s == step) {
+        std::process::abort();
+    }
 }
 
 /// How a request learns its outcome: called once, after the fdatasync of
@@ -266,11 +289,28 @@ impl Writer {
 
     /// Serves requests until every sender is gone.
     pub(crate) fn run(mut self, rx: Receiver<Request>) {
-        while let Ok(first) = rx.recv() {
+        // A rotation drained from the queue waits for the group before it.
+        let mut held: Option<Request> = None;
+        loop {
+            let first = match held.take() {
+                Some(r) => r,
+                None => match rx.recv() {
+                    Ok(r) => r,
+                    Err(_) => break,
+                },
+            };
+            if first.rotate.is_some() {
+                self.rotate(first);
+                continue;
+            }
             let mut group = vec![first];
             let mut n = group[0].entries.len();
             while n < GROUP_ENTRIES_MAX {
                 match rx.try_recv() {
+                    Ok(r) if r.rotate.is_some() => {
+                        held = Some(r);
+                        break;
+                    }
                     Ok(r) => {
                         n += r.entries.len();
                         group.push(r);
@@ -279,6 +319,83 @@ impl Writer {
                 }
             }
             self.commit(group);
+        }
+    }
+
+    /// Commits a `key.rotated` entry on its own (SPEC §4.7): only here is
+    /// its seq known, which the certificate binds (`from_seq` = seq + 1).
+    /// The outgoing key signs the certificate and the seal that covers the
+    /// entry; the segment is then rolled (its closing seal covers the same
+    /// entries, so the outgoing key signs that too), and only then does
+    /// the writer hold the new key: every segment is signed by one key.
+    fn rotate(&mut self, req: Request) {
+        let Request { reply, rotate, .. } = req;
+        let Some(rot) = rotate else {
+            return;
+        };
+        if let Some(reason) = self.lockdown.clone() {
+            return reply.send(Err(Error::Lockdown(reason)));
+        }
+        if self.seg.len >= self.segment_bytes {
+            if let Err(e) = self.roll() {
+                reply.send(Err(Error::Lockdown(e.to_string())));
+                return self.fail_closed(Vec::new(), e.to_string());
+            }
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let (ts, skew) = self.next_ts();
+        let mut entries = Vec::new();
+        if let Some(skew) = &skew {
+            entries.push(Self::skew_entry(skew));
+        }
+        let seq = self.next_seq + entries.len() as u64;
+        let payload =
+            log_format::epoch::rotation_payload(&self.log_id, rot.epoch, seq, &self.key, &rot.key);
+        entries.push(NewEntry::argus(
+            log_format::epoch::ROTATION_KIND,
+            &serde_json::Value::Object(payload),
+        ));
+        let mut ack = None;
+        for e in &entries {
+            let ph = log_format::hash::payload_hash(&e.payload);
+            match self.encode_one(&mut buf, e, &ph, ts) {
+                Ok(a) => ack = Some(a),
+                Err(reason) => {
+                    reply.send(Err(Error::Lockdown(reason.clone())));
+                    return self.fail_closed(Vec::new(), reason);
+                }
+            }
+        }
+        self.last_ts_ns = Some(ts);
+        let sealed = self.seal_frame(&mut buf, ts);
+        let durable = match self.write_durable(&buf, sealed) {
+            Ok(d) => d,
+            Err(e) => {
+                let reason = format!("{}: {e}", self.seg.path.display());
+                reply.send(Err(Error::Lockdown(reason.clone())));
+                return self.fail_closed(Vec::new(), reason);
+            }
+        };
+        self.seg.len += buf.len() as u64;
+        self.buf = buf;
+        self.committed.set(self.next_seq);
+        rotate_failpoint("entry-durable");
+        if let Err(e) = self.roll() {
+            // The entry is durable: the next open finds it and finishes
+            // the rotation (argus.json records it as pending).
+            let reason = format!("rolling the segment after key.rotated: {e}");
+            reply.send(Err(Error::Lockdown(reason.clone())));
+            return self.fail_closed(Vec::new(), reason);
+        }
+        self.write_active_index();
+        self.key = rot.key;
+        match ack {
+            Some(a) => {
+                invariants::seal_covers_ack(&durable, &a);
+                reply.send(Ok(vec![a]));
+            }
+            None => reply.send(Ok(Vec::new())),
         }
     }
 
@@ -326,7 +443,7 @@ impl Writer {
                     for ack in &acks {
                         invariants::seal_covers_ack(&durable, ack);
                     }
-                    let Request { entries, reply } = req;
+                    let Request { entries, reply, .. } = req;
                     drop(entries);
                     reply.send(Ok(acks));
                 }
@@ -599,7 +716,8 @@ mod tests {
         let meta = d.read_meta().unwrap();
         let key = keys::load(&d.key_path(&meta)).unwrap();
         let log_id = meta.log_id().unwrap();
-        let rec = recovery::recover(&d, &log_id, &key.verifying_key()).unwrap();
+        let vk = key.verifying_key();
+        let rec = recovery::recover(&d, &log_id, &log_format::SealKey::new(log_id, &vk)).unwrap();
         let committed = Arc::new(Committed::default());
         let cfg = WriterConfig {
             segment_bytes: 1 << 20,
@@ -625,6 +743,7 @@ mod tests {
         tx.send(Request {
             entries: Arc::new(entries),
             reply,
+            rotate: None,
         })
         .unwrap();
         let got = ack.recv().map_err(|_| Error::WriterGone).and_then(|r| r);

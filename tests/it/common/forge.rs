@@ -22,13 +22,31 @@ pub fn forge_commit(
 ) -> Vec<(u64, [u8; 32])> {
     let meta: Value =
         serde_json::from_slice(&std::fs::read(dir.join("argus.json")).unwrap()).unwrap();
+    let key = read_key(&dir.join(meta["key_file"].as_str().unwrap()));
+    forge_commit_with(dir, &key, actor, ts_ns, entries)
+}
+
+/// A private key file's key (a test reads it as a thief would).
+pub fn read_key(path: &Path) -> ed25519_dalek::SigningKey {
+    let seed_hex = std::fs::read_to_string(path).unwrap();
+    let seed: [u8; 32] = hex::decode(seed_hex.trim()).unwrap().try_into().unwrap();
+    ed25519_dalek::SigningKey::from_bytes(&seed)
+}
+
+/// `forge_commit`, signing the seal with `key` (whichever key a forger holds).
+pub fn forge_commit_with(
+    dir: &Path,
+    key: &ed25519_dalek::SigningKey,
+    actor: &str,
+    ts_ns: Option<u64>,
+    entries: &[Value],
+) -> Vec<(u64, [u8; 32])> {
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("argus.json")).unwrap()).unwrap();
     let log_id: [u8; 16] = hex::decode(meta["log_id"].as_str().unwrap())
         .unwrap()
         .try_into()
         .unwrap();
-    let seed_hex = std::fs::read_to_string(dir.join("keys/signing.key")).unwrap();
-    let seed: [u8; 32] = hex::decode(seed_hex.trim()).unwrap().try_into().unwrap();
-    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
     let seg = super::segment_files(dir).pop().unwrap();
     let bytes = std::fs::read(&seg).unwrap();
     let checks = Checks {
@@ -36,8 +54,9 @@ pub fn forge_commit(
         merkle: true,
         ..Checks::default()
     };
-    let (_, mut walk) = ChainWalk::segment(&bytes, checks).unwrap();
-    let mut end = 0;
+    let (h, mut walk) = ChainWalk::segment(&bytes, checks).unwrap();
+    // A segment just rolled to holds only its header.
+    let mut end = walk.offset();
     for item in walk.by_ref() {
         match item.unwrap() {
             Item::Seal { end: e, .. } => end = e,
@@ -47,7 +66,8 @@ pub fn forge_commit(
     }
     let st = walk.state().clone();
     assert_eq!(end, bytes.len() as u64, "forge_commit needs a clean tail");
-    let (mut next, mut last, mut range) = (st.next_seq, st.last_hash.unwrap(), st.range);
+    let (mut next, mut last, mut range) =
+        (st.next_seq, st.last_hash.unwrap_or(h.prev_hash), st.range);
     let ts = ts_ns.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -79,7 +99,7 @@ pub fn forge_commit(
         seqs.push((next, hash));
         next += 1;
     }
-    let seal = Seal::sign(&log_id, &key, next, range.root(), last, ts);
+    let seal = Seal::sign(&log_id, key, next, range.root(), last, ts);
     encode_frame(&mut buf, FrameType::Seal, &seal.encode());
     let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
     f.write_all_at(&buf, end).unwrap();

@@ -231,3 +231,38 @@ fn listening_beyond_loopback_without_tokens_is_refused() {
         "a refused start announced itself"
     );
 }
+
+/// Only `argusctl key rotate` writes key.rotated (SPEC §4.7): neither an
+/// agent's nor an operator's token may post one, and argusd does not run
+/// `key rotate` for anyone (it takes the writer lock argusd holds).
+#[test]
+fn no_token_may_write_key_rotated_or_rotate_through_argusd() {
+    let (d, agent, operator) = daemon();
+    let before = entries_as(&d, &operator);
+    let v = json!({"kind": "key.rotated", "payload": {
+        "epoch": 1, "from_seq": 1,
+        "public_key": "aa".repeat(32), "key_id": "bb".repeat(4), "prev_key_id": "cc".repeat(4),
+        "cert": "dd".repeat(64), "possession": "ee".repeat(64)}});
+    for token in [&agent, &operator] {
+        let e = refused(&post(&d, Some(token), &v), 403, "forbidden");
+        assert_eq!(e["field"], "kind", "{e}");
+        let msg = e["message"].as_str().unwrap_or("");
+        assert!(msg.contains("argusctl key rotate"), "{e}");
+    }
+    let r = http::request(
+        &d.addr,
+        "POST",
+        "/v1/argusctl",
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", &format!("Bearer {operator}")),
+        ],
+        json!({"argv": ["key", "rotate", "."]})
+            .to_string()
+            .as_bytes(),
+    )
+    .expect("request");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("stop argusd"), "{}", r.text());
+    assert_eq!(entries_as(&d, &operator), before, "a refused request wrote");
+}
