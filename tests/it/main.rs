@@ -21,6 +21,7 @@ mod daemon;
 mod engine_errors;
 mod exec;
 mod export;
+mod fault_sim;
 mod files_hostile;
 mod golden_vectors;
 mod inspect;

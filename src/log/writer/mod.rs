@@ -6,18 +6,16 @@
 //! fdatasync, and only then acknowledges. Latency is about one fsync and
 //! throughput grows with the number of concurrent producers.
 use crate::error::{Error, IoContext, Result};
-use crate::log::dir::{sync_dir, LogDir};
+use crate::log::dir::LogDir;
 use crate::log::index;
 use crate::log::recovery::Recovered;
-use crate::log::safe_fs;
+use crate::log::storage::StorageFile;
 use crate::time::{Clock, ClockJudge, Skew};
 use ed25519_dalek::SigningKey;
 use log_format::entry::{append_entry_frame, encoded_seq_prev};
 use log_format::frame::{encode_frame, FRAME_HEADER_LEN};
 use log_format::segment::segment_file_name;
 use log_format::{CompactRange, Footer, FrameType, Hash32, LogId, Seal, SegmentHeader};
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
@@ -112,7 +110,7 @@ impl Committed {
 }
 
 struct Active {
-    file: File,
+    file: Box<dyn StorageFile>,
     path: PathBuf,
     base_seq: u64,
     len: u64,
@@ -168,10 +166,10 @@ impl Writer {
         } = cfg;
         let dir_root = dir.root.clone();
         let path = dir.segment_path(rec.base_seq);
-        let file = safe_fs::open_write(&path)?;
+        let file = dir.storage.open_write(&path)?;
         // Points from before a restart, kept so the index stays whole;
         // readers check every point before using it.
-        let kept_index = index::read(&dir.index_path(rec.base_seq))
+        let kept_index = index::read_through(dir.storage.as_ref(), &dir.index_path(rec.base_seq))
             .unwrap_or_default()
             .into_iter()
             .filter(|(s, _)| (rec.base_seq..rec.next_seq).contains(s))
@@ -478,7 +476,8 @@ impl Writer {
         if self.seg.index.len() == self.seg.index_written {
             return;
         }
-        match index::write(&self.dir.index_path(self.seg.base_seq), &self.seg.index) {
+        let path = self.dir.index_path(self.seg.base_seq);
+        match index::write_through(self.dir.storage.as_ref(), &path, &self.seg.index) {
             Ok(()) => self.seg.index_written = self.seg.index.len(),
             Err(e) => tracing::warn!(error = %e, "could not write sparse index"),
         }
@@ -502,7 +501,10 @@ impl Writer {
             .and_then(|_| self.seg.file.sync_data())
             .at(&self.seg.path)?;
         self.seg.len += buf.len() as u64;
-        if let Err(e) = index::write(&self.dir.index_path(self.seg.base_seq), &self.seg.index) {
+        let index_path = self.dir.index_path(self.seg.base_seq);
+        if let Err(e) =
+            index::write_through(self.dir.storage.as_ref(), &index_path, &self.seg.index)
+        {
             // The index is a cache; readers rebuild it. Never fail a commit for it.
             tracing::warn!(error = %e, "could not write sparse index");
         }
@@ -535,12 +537,11 @@ impl Writer {
 /// Creates a segment whole or not at all: write a temp file, sync, rename,
 /// sync the directory. Returns the new segment open for writing (the same
 /// inode that was renamed, so nothing can be swapped in between).
-fn write_new_file(dir: &LogDir, base_seq: u64, bytes: &[u8]) -> Result<File> {
+fn write_new_file(dir: &LogDir, base_seq: u64, bytes: &[u8]) -> Result<Box<dyn StorageFile>> {
+    let fs = dir.storage.as_ref();
     let final_path = dir.segment_path(base_seq);
     // Anything at the name, even a dangling link, is a conflict.
-    if std::fs::symlink_metadata(&final_path).is_ok()
-        || std::fs::symlink_metadata(dir.compressed_path(base_seq)).is_ok()
-    {
+    if fs.exists(&final_path) || fs.exists(&dir.compressed_path(base_seq)) {
         return Err(Error::Inconsistent {
             segment: segment_file_name(base_seq),
             offset: 0,
@@ -552,11 +553,11 @@ fn write_new_file(dir: &LogDir, base_seq: u64, bytes: &[u8]) -> Result<File> {
         .join(format!("{}.tmp", segment_file_name(base_seq)));
     // A stale temp file from a crash (or a planted link) is unlinked, then
     // the temp file is created exclusively, never through a link.
-    let f = safe_fs::create_replacing(&tmp, 0o666)?;
+    let f = fs.create_replacing(&tmp, 0o666)?;
     f.write_all_at(bytes, 0).at(&tmp)?;
     f.sync_all().at(&tmp)?;
-    std::fs::rename(&tmp, &final_path).at(&final_path)?;
-    sync_dir(&dir.segments_dir())?;
+    fs.rename(&tmp, &final_path).at(&final_path)?;
+    fs.sync_dir(&dir.segments_dir())?;
     Ok(f)
 }
 
