@@ -19,6 +19,7 @@ mod crash;
 mod crashloop;
 mod daemon;
 mod engine_errors;
+mod enospc;
 mod exec;
 mod export;
 mod fault_sim;

@@ -256,10 +256,12 @@ fn run_seed(t: &Template, seed: u64, scratch: &Path) -> Result<Outcome, String> 
                         // must refuse until it is reopened.
                         for i in 0..3 {
                             match log.append(vec![entry(10_000 + i, 8)]) {
-                                Ok(a) => return Err(format!(
+                                Ok(a) => {
+                                    return Err(format!(
                                     "appended seq {} after a failed append ({e}) without a reopen",
                                     a[0].seq
-                                )),
+                                ))
+                                }
                                 Err(_) => out.refused_after_fault += 1,
                             }
                         }
