@@ -205,6 +205,11 @@ impl SimFs {
         st.fired = None;
     }
 
+    /// Drops a fault that has not fired (the run ended before its turn).
+    pub fn disarm(&self) {
+        self.st().armed = None;
+    }
+
     pub fn fired(&self) -> Option<Fired> {
         self.st().fired.clone()
     }
