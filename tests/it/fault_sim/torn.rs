@@ -23,8 +23,7 @@ fn a_torn_last_commit_at_every_byte_offset_cuts_back_to_the_last_seal() {
     let last_seg = |s: &SimFs| {
         s.files(&seg_dir)
             .into_iter()
-            .filter(|(p, _)| p.extension().is_some_and(|e| e == "seg"))
-            .next_back()
+            .rfind(|(p, _)| p.extension().is_some_and(|e| e == "seg"))
             .unwrap()
     };
     let (seg, before) = last_seg(&sim);
