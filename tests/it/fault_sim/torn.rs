@@ -5,7 +5,7 @@
 //! signed seal, record the cut, keep every entry acked before, and leave a
 //! log that appends and verifies.
 use super::simfs::SimFs;
-use super::{entry, open, read_back, verify_dump, Template};
+use super::{entry, open, read_back, scratch, verify_dump, Template};
 use std::collections::BTreeMap;
 
 #[test]
@@ -34,7 +34,7 @@ fn a_torn_last_commit_at_every_byte_offset_cuts_back_to_the_last_seal() {
     drop(log);
     assert!(after.len() > before.len());
     let commit = after.len() - before.len();
-    let scratch = tempfile::tempdir().unwrap();
+    let scratch = scratch();
     let base = scratch.path().join("base");
     sim.dump(&t.root, &base);
     let mut runs = 0;
