@@ -298,7 +298,11 @@ impl Writer {
         }
         if self.seg.len >= self.segment_bytes {
             if let Err(e) = self.roll() {
-                return self.fail_closed(group, e.to_string());
+                let reason = match e {
+                    Error::Lockdown(reason) => reason,
+                    e => e.to_string(),
+                };
+                return self.fail_closed(group, reason);
             }
         }
         let valid = self.admit(group);
@@ -333,7 +337,7 @@ impl Writer {
             Err(e) => {
                 // Fail closed: after a failed write or fsync the file's state
                 // is unknown, so acknowledge nothing and accept nothing more.
-                let reason = format!("{}: {e}", self.seg.path.display());
+                let reason = self.cut_unacked(&e);
                 let group = accepted.into_iter().map(|(r, _)| r).collect();
                 self.fail_closed(group, reason);
             }
@@ -459,6 +463,29 @@ impl Writer {
         Ok(Ack { seq, hash })
     }
 
+    /// After a failed write or fsync of the active segment: truncates it
+    /// back to the last acknowledged byte and syncs that, so the failed
+    /// bytes are not left in the page cache. A failed fsync may have
+    /// dropped their pages while marking them clean (fsyncgate); a reopen
+    /// without a reboot would read them as written, build on them, and a
+    /// later power cut would take them and the acks after them. Returns
+    /// the lockdown reason, which says if the cut failed too.
+    fn cut_unacked(&self, e: &std::io::Error) -> String {
+        let path = self.seg.path.display();
+        let len = self.seg.len;
+        match self
+            .seg
+            .file
+            .set_len(len)
+            .and_then(|()| self.seg.file.sync_data())
+        {
+            Ok(()) => format!("{path}: {e}"),
+            Err(cut) => format!(
+                "{path}: {e}; cutting the unacknowledged bytes after offset {len} failed too ({cut}): reopen only after a reboot, so that no unwritten page is read from the cache"
+            ),
+        }
+    }
+
     /// Lockdown: after a failure whose effect on the file is unknown,
     /// acknowledge nothing and accept nothing more.
     fn fail_closed(&mut self, group: Vec<Request>, reason: String) {
@@ -495,11 +522,14 @@ impl Writer {
             last_hash: self.last_hash,
         };
         encode_frame(&mut buf, FrameType::Footer, &footer.encode());
-        self.seg
+        if let Err(e) = self
+            .seg
             .file
             .write_all_at(&buf, self.seg.len)
             .and_then(|_| self.seg.file.sync_data())
-            .at(&self.seg.path)?;
+        {
+            return Err(Error::Lockdown(self.cut_unacked(&e)));
+        }
         self.seg.len += buf.len() as u64;
         let index_path = self.dir.index_path(self.seg.base_seq);
         if let Err(e) =
