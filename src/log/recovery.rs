@@ -7,7 +7,6 @@
 use crate::error::{Error, Inconsistency, IoContext, Result};
 use crate::log::dir::LogDir;
 use crate::log::safe_fs::{self, Durability};
-use crate::log::storage::Storage;
 use ed25519_dalek::VerifyingKey;
 use log_format::segment::segment_file_name;
 use log_format::tail::FoundSeal;
@@ -283,7 +282,7 @@ fn judge_tail(
 /// Records the cut durably first (`pending`), then truncates `path` to `len`.
 fn cut(dir: &LogDir, path: &Path, len: u64, pending: &[CutReport]) -> Result<()> {
     write_pending(dir, pending)?;
-    let f = Storage::open_write(dir.storage.as_ref(), path)?;
+    let f = dir.storage.open_write(path)?;
     f.set_len(len).at(path)?;
     f.sync_all().at(path)
 }
