@@ -32,8 +32,8 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Seeds per run of `cargo test`: about 16 s in debug on a busy 2-core box
-/// (400 seeds took 6.3 s; `tools/fault-sim.sh` runs 10,000).
+/// Seeds per run of `cargo test`: about 25 s in debug on a busy 2-core box
+/// (10,000 took 221 s; `tools/fault-sim.sh` runs them).
 const DEFAULT_SEEDS: u64 = 1000;
 /// Small segments, so that runs roll segments and bit flips find sealed ones.
 const SEGMENT_BYTES: u64 = 6 * 1024;
