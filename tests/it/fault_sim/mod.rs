@@ -95,8 +95,11 @@ pub(super) fn entry(i: u64, pad: usize) -> NewEntry {
 }
 
 pub(super) fn open(t: &Template, sim: &SimFs) -> argus::Result<Log> {
+    // Not zero: another test of this binary forking a child (fork, then
+    // exec closes the descriptor) briefly shares the lock we just released;
+    // the full suite saw that make every later seed fail at once.
     let opts = OpenOptions {
-        lock_wait: Duration::ZERO,
+        lock_wait: Duration::from_secs(10),
         ..OpenOptions::default()
     };
     Log::open_on(&t.root, &opts, sim.storage())
