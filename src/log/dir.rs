@@ -2,12 +2,14 @@
 use crate::error::{Error, IoContext, Result};
 use crate::log::keys;
 use crate::log::safe_fs::{self, Durability, FileKind};
+use crate::log::storage::{self, Storage};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use log_format::segment::segment_file_name;
 use log_format::LogId;
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub const META_FILE: &str = "argus.json";
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
@@ -138,11 +140,21 @@ pub fn parse_public_key(s: &str) -> std::result::Result<VerifyingKey, String> {
 #[derive(Debug, Clone)]
 pub struct LogDir {
     pub root: PathBuf,
+    /// What the writer and recovery do their file I/O through: the real
+    /// file system unless a test put a simulated one in its place.
+    pub storage: Arc<dyn Storage>,
 }
 
 impl LogDir {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self::with_storage(root, storage::real())
+    }
+    /// A log directory whose write and recovery I/O goes through `storage`.
+    pub fn with_storage(root: impl Into<PathBuf>, storage: Arc<dyn Storage>) -> Self {
+        Self {
+            root: root.into(),
+            storage,
+        }
     }
     pub fn segments_dir(&self) -> PathBuf {
         self.root.join("segments")
@@ -228,16 +240,13 @@ impl LogDir {
     pub fn list_segments(&self) -> Result<Vec<u64>> {
         let dir = self.segments_dir();
         let mut out = Vec::new();
-        for ent in safe_fs::read_dir(&dir)? {
-            let ent = ent.at(&dir)?;
-            let name = ent.file_name();
-            if let Some((base, _)) = parse_any_segment_name(&name.to_string_lossy()) {
+        for ent in self.storage.list_dir(&dir)? {
+            if let Some((base, _)) = parse_any_segment_name(&ent.name) {
                 // The entry's own type: a link is reported as a link.
-                let kind = FileKind::of(ent.file_type().at(ent.path())?);
-                if kind != FileKind::Regular {
+                if ent.kind != FileKind::Regular {
                     return Err(Error::NotRegularFile {
-                        path: ent.path(),
-                        kind,
+                        path: dir.join(&ent.name),
+                        kind: ent.kind,
                         action: "use",
                     });
                 }
@@ -252,7 +261,7 @@ impl LogDir {
     /// Which forms of segment `base` are on disk now (SPEC §12: when both
     /// are, the plain one is the segment).
     pub fn segment_forms(&self, base: u64) -> (bool, bool) {
-        let present = |p: PathBuf| fs::symlink_metadata(p).is_ok();
+        let present = |p: PathBuf| self.storage.exists(&p);
         (
             present(self.segment_path(base)),
             present(self.compressed_path(base)),

@@ -1,7 +1,8 @@
 //! Sparse seq → offset index for sealed segments. A cache, never the truth:
 //! a missing or damaged index is rebuilt from the segment.
 use crate::error::Result;
-use crate::log::safe_fs::{self, Durability};
+use crate::log::safe_fs::Durability;
+use crate::log::storage::{self, Storage};
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"ARGUSIDX";
@@ -10,6 +11,11 @@ const MAGIC: &[u8; 8] = b"ARGUSIDX";
 const INDEX_BYTES_MAX: u64 = 16 << 20;
 
 pub fn write(path: &Path, pairs: &[(u64, u64)]) -> Result<()> {
+    write_through(storage::real().as_ref(), path, pairs)
+}
+
+/// `write` through the writer's `Storage`.
+pub fn write_through(storage: &dyn Storage, path: &Path, pairs: &[(u64, u64)]) -> Result<()> {
     let mut out = Vec::with_capacity(12 + pairs.len() * 16);
     out.extend_from_slice(MAGIC);
     for (seq, off) in pairs {
@@ -20,13 +26,18 @@ pub fn write(path: &Path, pairs: &[(u64, u64)]) -> Result<()> {
     out.extend_from_slice(&crc.to_le_bytes());
     // Unique temp name: two readers may rebuild the same index at once.
     let tmp = path.with_extension(format!("idx.{}.tmp", std::process::id()));
-    safe_fs::write_whole(&tmp, path, &out, 0o666, Durability::Cache)
+    storage.write_whole(&tmp, path, &out, 0o666, Durability::Cache)
 }
 
 /// Reads an index; `None` if it is missing, is not a regular file, is
 /// implausibly large or fails its checksum (the caller then rebuilds it).
 pub fn read(path: &Path) -> Option<Vec<(u64, u64)>> {
-    let b = safe_fs::read_capped(path, INDEX_BYTES_MAX).ok()?;
+    read_through(storage::real().as_ref(), path)
+}
+
+/// `read` through the writer's `Storage`.
+pub fn read_through(storage: &dyn Storage, path: &Path) -> Option<Vec<(u64, u64)>> {
+    let b = storage.read_capped(path, INDEX_BYTES_MAX).ok()?;
     if b.len() < 12 || &b[..8] != MAGIC || (b.len() - 12) % 16 != 0 {
         return None;
     }

@@ -19,6 +19,7 @@ pub mod recovery;
 pub mod redactions;
 pub mod rotate;
 pub mod safe_fs;
+pub mod storage;
 pub mod verify;
 pub mod writer;
 
@@ -32,6 +33,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
+use storage::Storage;
 use writer::{Ack, Committed, Reply, Request, Writer};
 
 /// How a writer opens the log: what it is opening it for, how long it
@@ -88,11 +90,19 @@ impl Log {
     /// `opts.lock_wait`), recovers the tail and, if bytes were cut, records
     /// that in a `log.recovered` entry.
     pub fn open_with(root: &Path, opts: &OpenOptions) -> Result<Self> {
+        Self::open_on(root, opts, storage::real())
+    }
+
+    /// `open_with`, with every file operation of recovery and of the
+    /// writer going through `storage` (the fault simulator's hook; see
+    /// `storage` for what stays on the real file system).
+    #[doc(hidden)]
+    pub fn open_on(root: &Path, opts: &OpenOptions, storage: Arc<dyn Storage>) -> Result<Self> {
         let clock = opts
             .clock
             .clone()
             .unwrap_or_else(|| Arc::new(crate::time::SystemClock::new()));
-        let d = LogDir::new(root);
+        let d = LogDir::with_storage(root, storage);
         let mut meta = d.read_meta()?;
         let lock = WriterLock::acquire(root, &opts.operation, opts.lock_wait)?;
         // A rotation a crash interrupted is finished or forgotten first, so
@@ -120,7 +130,7 @@ impl Log {
             clock,
             skew_tolerance_ns: meta.skew_tolerance_ns(),
         };
-        let writer = Writer::new(d, log_id, key, cfg, &rec, committed.clone())?;
+        let writer = Writer::new(d.clone(), log_id, key, cfg, &rec, committed.clone())?;
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("argus-writer".into())
@@ -149,7 +159,7 @@ impl Log {
                 log.recovered = Some((cut, *a));
             }
         }
-        recovery::clear_pending(&LogDir::new(root))?;
+        recovery::clear_pending(&d)?;
         Ok(log)
     }
 
@@ -290,10 +300,11 @@ fn check_all<E: IntoValid>(
 
 fn clean_temp_files(d: &LogDir) {
     // Unlinking removes a planted link, never its target.
-    if let Ok(rd) = safe_fs::read_dir(&d.segments_dir()) {
-        for ent in rd.flatten() {
-            if ent.file_name().to_string_lossy().ends_with(".tmp") {
-                let _ = std::fs::remove_file(ent.path());
+    let dir = d.segments_dir();
+    if let Ok(names) = d.storage.list_dir(&dir) {
+        for ent in names {
+            if ent.name.ends_with(".tmp") {
+                let _ = d.storage.remove_file(&dir.join(&ent.name));
             }
         }
     }

@@ -59,7 +59,7 @@ pub struct Recovered {
 /// not a regular file or is implausibly large is refused, not ignored.
 fn read_pending(dir: &LogDir) -> Result<Vec<CutReport>> {
     let path = dir.root.join(PENDING_FILE);
-    match safe_fs::read_capped(&path, safe_fs::SMALL_FILE_MAX) {
+    match dir.storage.read_capped(&path, safe_fs::SMALL_FILE_MAX) {
         // Written whole by rename, so a file that does not parse was damaged
         // or planted: refusing to open is better than forgetting a cut that
         // was never recorded in the log.
@@ -83,13 +83,14 @@ fn write_pending(dir: &LogDir, reports: &[CutReport]) -> Result<()> {
         what: PENDING_FILE,
         source,
     })?;
-    safe_fs::write_whole(&tmp, &path, &bytes, 0o666, Durability::Synced)
+    dir.storage
+        .write_whole(&tmp, &path, &bytes, 0o666, Durability::Synced)
 }
 
 /// Called once every pending cut is recorded in the log.
 pub fn clear_pending(dir: &LogDir) -> Result<()> {
     let path = dir.root.join(PENDING_FILE);
-    match std::fs::remove_file(&path) {
+    match dir.storage.remove_file(&path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).at(&path),
         _ => Ok(()),
     }
@@ -167,7 +168,7 @@ fn load_last_segment(dir: &LogDir) -> Result<(u64, Vec<u8>)> {
             ),
         });
     }
-    Ok((base, safe_fs::read_all(&dir.segment_path(base))?))
+    Ok((base, dir.storage.read_all(&dir.segment_path(base))?))
 }
 
 /// The header belongs to this log and to this file name.
@@ -280,7 +281,7 @@ fn judge_tail(
 /// Records the cut durably first (`pending`), then truncates `path` to `len`.
 fn cut(dir: &LogDir, path: &Path, len: u64, pending: &[CutReport]) -> Result<()> {
     write_pending(dir, pending)?;
-    let f = safe_fs::open_write(path)?;
+    let f = dir.storage.open_write(path)?;
     f.set_len(len).at(path)?;
     f.sync_all().at(path)
 }

@@ -177,3 +177,49 @@ fn the_scanner_sees_grouped_and_plain_paths_and_skips_tests() {
     let names: Vec<String> = references(text).into_iter().map(|r| r.1).collect();
     assert_eq!(names, ["cli", "log", "time"]);
 }
+
+/// Invariant 24: the writer and recovery do their file I/O only through
+/// `log::storage::Storage`, so the fault simulator (tests/it/fault_sim)
+/// sees every operation they make. A direct call named here would escape
+/// it. Test modules are not counted.
+#[test]
+fn the_write_and_recovery_paths_touch_files_only_through_storage() {
+    const DIRECT: &[&str] = &[
+        "std::fs",
+        "File::",
+        "FileExt",
+        "safe_fs::open",
+        "safe_fs::create",
+        "safe_fs::read",
+        "safe_fs::write",
+        "dir::sync_dir",
+        "{sync_dir",
+        "index::read(",
+        "index::write(",
+    ];
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/log");
+    let mut bad = Vec::new();
+    for rel in ["writer/mod.rs", "writer/invariants.rs", "recovery.rs"] {
+        let text = std::fs::read_to_string(root.join(rel)).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (n, line) in code.lines().enumerate() {
+            let line = line.split("//").next().unwrap_or_default();
+            for d in DIRECT.iter().filter(|d| line.contains(*d)) {
+                bad.push(format!("src/log/{rel}:{}: {d}", n + 1));
+            }
+            // A bare `sync_dir(...)` is `dir::sync_dir`; `x.sync_dir(...)`
+            // is the storage's.
+            if line
+                .match_indices("sync_dir(")
+                .any(|(i, _)| !line[..i].ends_with('.'))
+            {
+                bad.push(format!("src/log/{rel}:{}: sync_dir", n + 1));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "file I/O outside log::storage (docs/ARCHITECTURE.md invariant 24):\n{}",
+        bad.join("\n")
+    );
+}

@@ -6,18 +6,16 @@
 //! fdatasync, and only then acknowledges. Latency is about one fsync and
 //! throughput grows with the number of concurrent producers.
 use crate::error::{Error, IoContext, Result};
-use crate::log::dir::{sync_dir, LogDir};
+use crate::log::dir::LogDir;
 use crate::log::index;
 use crate::log::recovery::Recovered;
-use crate::log::safe_fs;
+use crate::log::storage::StorageFile;
 use crate::time::{Clock, ClockJudge, Skew};
 use ed25519_dalek::SigningKey;
 use log_format::entry::{append_entry_frame, encoded_seq_prev};
 use log_format::frame::{encode_frame, FRAME_HEADER_LEN};
 use log_format::segment::segment_file_name;
 use log_format::{CompactRange, Footer, FrameType, Hash32, LogId, Seal, SegmentHeader};
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
@@ -135,7 +133,7 @@ impl Committed {
 }
 
 struct Active {
-    file: File,
+    file: Box<dyn StorageFile>,
     path: PathBuf,
     base_seq: u64,
     len: u64,
@@ -191,10 +189,10 @@ impl Writer {
         } = cfg;
         let dir_root = dir.root.clone();
         let path = dir.segment_path(rec.base_seq);
-        let file = safe_fs::open_write(&path)?;
+        let file = dir.storage.open_write(&path)?;
         // Points from before a restart, kept so the index stays whole;
         // readers check every point before using it.
-        let kept_index = index::read(&dir.index_path(rec.base_seq))
+        let kept_index = index::read_through(dir.storage.as_ref(), &dir.index_path(rec.base_seq))
             .unwrap_or_default()
             .into_iter()
             .filter(|(s, _)| (rec.base_seq..rec.next_seq).contains(s))
@@ -417,7 +415,11 @@ impl Writer {
         }
         if self.seg.len >= self.segment_bytes {
             if let Err(e) = self.roll() {
-                return self.fail_closed(group, e.to_string());
+                let reason = match e {
+                    Error::Lockdown(reason) => reason,
+                    e => e.to_string(),
+                };
+                return self.fail_closed(group, reason);
             }
         }
         let valid = self.admit(group);
@@ -452,7 +454,7 @@ impl Writer {
             Err(e) => {
                 // Fail closed: after a failed write or fsync the file's state
                 // is unknown, so acknowledge nothing and accept nothing more.
-                let reason = format!("{}: {e}", self.seg.path.display());
+                let reason = self.cut_unacked(&e);
                 let group = accepted.into_iter().map(|(r, _)| r).collect();
                 self.fail_closed(group, reason);
             }
@@ -578,6 +580,29 @@ impl Writer {
         Ok(Ack { seq, hash })
     }
 
+    /// After a failed write or fsync of the active segment: truncates it
+    /// back to the last acknowledged byte and syncs that, so the failed
+    /// bytes are not left in the page cache. A failed fsync may have
+    /// dropped their pages while marking them clean (fsyncgate); a reopen
+    /// without a reboot would read them as written, build on them, and a
+    /// later power cut would take them and the acks after them. Returns
+    /// the lockdown reason, which says if the cut failed too.
+    fn cut_unacked(&self, e: &std::io::Error) -> String {
+        let path = self.seg.path.display();
+        let len = self.seg.len;
+        match self
+            .seg
+            .file
+            .set_len(len)
+            .and_then(|()| self.seg.file.sync_data())
+        {
+            Ok(()) => format!("{path}: {e}"),
+            Err(cut) => format!(
+                "{path}: {e}; cutting the unacknowledged bytes after offset {len} failed too ({cut}): reopen only after a reboot, so that no unwritten page is read from the cache"
+            ),
+        }
+    }
+
     /// Lockdown: after a failure whose effect on the file is unknown,
     /// acknowledge nothing and accept nothing more.
     fn fail_closed(&mut self, group: Vec<Request>, reason: String) {
@@ -595,7 +620,8 @@ impl Writer {
         if self.seg.index.len() == self.seg.index_written {
             return;
         }
-        match index::write(&self.dir.index_path(self.seg.base_seq), &self.seg.index) {
+        let path = self.dir.index_path(self.seg.base_seq);
+        match index::write_through(self.dir.storage.as_ref(), &path, &self.seg.index) {
             Ok(()) => self.seg.index_written = self.seg.index.len(),
             Err(e) => tracing::warn!(error = %e, "could not write sparse index"),
         }
@@ -613,13 +639,19 @@ impl Writer {
             last_hash: self.last_hash,
         };
         encode_frame(&mut buf, FrameType::Footer, &footer.encode());
-        self.seg
+        if let Err(e) = self
+            .seg
             .file
             .write_all_at(&buf, self.seg.len)
             .and_then(|_| self.seg.file.sync_data())
-            .at(&self.seg.path)?;
+        {
+            return Err(Error::Lockdown(self.cut_unacked(&e)));
+        }
         self.seg.len += buf.len() as u64;
-        if let Err(e) = index::write(&self.dir.index_path(self.seg.base_seq), &self.seg.index) {
+        let index_path = self.dir.index_path(self.seg.base_seq);
+        if let Err(e) =
+            index::write_through(self.dir.storage.as_ref(), &index_path, &self.seg.index)
+        {
             // The index is a cache; readers rebuild it. Never fail a commit for it.
             tracing::warn!(error = %e, "could not write sparse index");
         }
@@ -652,12 +684,11 @@ impl Writer {
 /// Creates a segment whole or not at all: write a temp file, sync, rename,
 /// sync the directory. Returns the new segment open for writing (the same
 /// inode that was renamed, so nothing can be swapped in between).
-fn write_new_file(dir: &LogDir, base_seq: u64, bytes: &[u8]) -> Result<File> {
+fn write_new_file(dir: &LogDir, base_seq: u64, bytes: &[u8]) -> Result<Box<dyn StorageFile>> {
+    let fs = dir.storage.as_ref();
     let final_path = dir.segment_path(base_seq);
     // Anything at the name, even a dangling link, is a conflict.
-    if std::fs::symlink_metadata(&final_path).is_ok()
-        || std::fs::symlink_metadata(dir.compressed_path(base_seq)).is_ok()
-    {
+    if fs.exists(&final_path) || fs.exists(&dir.compressed_path(base_seq)) {
         return Err(Error::Inconsistent {
             segment: segment_file_name(base_seq),
             offset: 0,
@@ -669,11 +700,11 @@ fn write_new_file(dir: &LogDir, base_seq: u64, bytes: &[u8]) -> Result<File> {
         .join(format!("{}.tmp", segment_file_name(base_seq)));
     // A stale temp file from a crash (or a planted link) is unlinked, then
     // the temp file is created exclusively, never through a link.
-    let f = safe_fs::create_replacing(&tmp, 0o666)?;
+    let f = fs.create_replacing(&tmp, 0o666)?;
     f.write_all_at(bytes, 0).at(&tmp)?;
     f.sync_all().at(&tmp)?;
-    std::fs::rename(&tmp, &final_path).at(&final_path)?;
-    sync_dir(&dir.segments_dir())?;
+    fs.rename(&tmp, &final_path).at(&final_path)?;
+    fs.sync_dir(&dir.segments_dir())?;
     Ok(f)
 }
 
