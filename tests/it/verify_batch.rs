@@ -134,7 +134,7 @@ fn a_bad_seal_signature_is_named_at_its_own_offset() {
         assert_eq!(
             fl["message"],
             format!(
-                "seal at offset {} for tree size {}: signature does not verify",
+                "seal at offset {} for tree size {}: signature does not verify under the key of epoch 0",
                 f.offset,
                 seq + 1
             )
