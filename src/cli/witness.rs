@@ -158,9 +158,20 @@ pub fn run(a: &WitnessArgs) -> Result<i32> {
             return Ok(EXIT_USAGE);
         }
     };
-    if let Err(e) = cand.cp.verify(&cand.cp.log_id, &log_key) {
+    // After a rotation the checkpoint is signed by a later epoch's key,
+    // which is believed only through the certificates the log holds, from
+    // the pinned key on (SPEC §4.7).
+    let signer = match signing_key(&cand, log_key)? {
+        Ok(k) => k,
+        Err(why) => {
+            eprint(&format!("argusctl: refused: {why}"));
+            return Ok(EXIT_SIGNATURE);
+        }
+    };
+    if let Err(e) = cand.cp.verify(&cand.cp.log_id, &signer) {
         eprint(&format!(
-            "argusctl: refused: the checkpoint is not signed by the pinned log key {}: {e}",
+            "argusctl: refused: the checkpoint is not signed by the log key {} (certified from the pinned key {}): {e}",
+            hex::encode(signer.as_bytes()),
             hex::encode(log_key.as_bytes())
         ));
         return Ok(EXIT_SIGNATURE);
@@ -437,6 +448,48 @@ fn parse_request(bytes: &[u8]) -> std::result::Result<Candidate, String> {
         cp,
         proof: ProofSource::Given { old, hashes },
     })
+}
+
+/// The key that must sign the candidate: the pinned key, or, when the log
+/// recorded rotations, the key of the epoch the checkpoint's size falls in,
+/// each epoch's `key.rotated` entry read from the log and its certificate
+/// checked by the key before it. A request carries no certificates, so it
+/// is held to the pinned key.
+fn signing_key(
+    c: &Candidate,
+    pinned: VerifyingKey,
+) -> Result<std::result::Result<VerifyingKey, String>> {
+    let ProofSource::Log(r) = &c.proof else {
+        return Ok(Ok(pinned));
+    };
+    let size = c.cp.seal.tree_size;
+    let mut chain = log_format::epoch::KeyEpochs::new(r.log_id, pinned);
+    for e in r.epochs.all().iter().skip(1) {
+        if e.from_seq >= size {
+            break;
+        }
+        let Some(seq) = e.from_seq.checked_sub(1) else {
+            return Ok(Err(format!("epoch {} starts at seq 0", e.epoch)));
+        };
+        let accepted = r.locate(seq, |v, _| chain.accept(v.seq, v.kind, v.actor, v.payload))?;
+        match accepted {
+            Some(Ok(true)) => {}
+            Some(Ok(false)) => {
+                return Ok(Err(format!(
+                    "epoch {}: seq {seq} is not a key.rotated entry",
+                    e.epoch
+                )))
+            }
+            Some(Err(err)) => return Ok(Err(format!("epoch {}: {err}", e.epoch))),
+            None => {
+                return Ok(Err(format!(
+                    "epoch {}: the log does not hold its key.rotated entry (seq {seq})",
+                    e.epoch
+                )))
+            }
+        }
+    }
+    Ok(Ok(chain.for_tree_size(size).key))
 }
 
 fn pinned_log_key(

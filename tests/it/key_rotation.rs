@@ -415,3 +415,55 @@ fn an_import_never_writes_another_logs_key_rotated() {
     v.assert_ok();
     assert_eq!(v.json()["entries"], 0);
 }
+
+/// A witness pinned to the first key follows the log's certificates: it
+/// cosigns the checkpoints of later epochs, and refuses when an epoch the
+/// log's metadata claims has no certificate behind it.
+#[test]
+fn a_witness_follows_rotations_from_the_key_it_pinned() {
+    let (tmp, first) = init_log(None);
+    let dir = tmp.path();
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("w.state");
+    let wkey = work.path().join("w.key");
+    let witness = |extra: &[&str]| {
+        let mut args = vec![
+            "witness".to_string(),
+            dir.display().to_string(),
+            "--state".into(),
+            state.display().to_string(),
+            "--key-file".into(),
+            wkey.display().to_string(),
+            "--log-key".into(),
+            first.clone(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        argus(&args)
+    };
+    append(dir, &small_entries(0, 3));
+    witness(&[]).assert_ok();
+    rotate(dir);
+    append(dir, &small_entries(4, 3));
+    let r = witness(&["-o", "json"]);
+    r.assert_ok();
+    assert_eq!(r.json()["tree_size"], 7, "{}", r.ctx());
+    rotate(dir);
+    append(dir, &small_entries(8, 1));
+    witness(&[]).assert_ok();
+
+    // argus.json claims a fourth epoch whose key.rotated the log does not
+    // hold: the witness refuses rather than trust the metadata.
+    append(dir, &small_entries(9, 1));
+    let mut m = meta(dir);
+    let epochs = m["key_epochs"]
+        .as_array_mut()
+        .expect("argus.json lists key_epochs");
+    let mut fake = epochs.last().unwrap().clone();
+    fake["epoch"] = json!(fake["epoch"].as_u64().unwrap() + 1);
+    fake["from_seq"] = json!(9);
+    epochs.push(fake);
+    std::fs::write(dir.join("argus.json"), m.to_string()).unwrap();
+    let r = witness(&[]);
+    r.assert_code(11);
+    assert!(r.stderr.contains("epoch"), "{}", r.ctx());
+}
