@@ -8,7 +8,7 @@
 //! `ARGUS_BENCH_SECS` (default 3) is each throughput run's measured window;
 //! `ARGUS_BENCH_ROUNDS` (default 3) how often each comparison is repeated,
 //! the systems taking turns; `ARGUS_BENCH_FILTER` (clients, batch, latency,
-//! memory) runs only the parts whose name holds it; `ARGUSD` runs another
+//! memory, hostile) runs only the parts whose name holds it; `ARGUSD` runs another
 //! argusd binary.
 #[path = "common/argusd.rs"]
 mod argusd;
@@ -1264,7 +1264,10 @@ fn part_hostile(rounds: usize, win: &Window) -> Vec<Vec<String>> {
             }
             let errors = calm.errors.len() + hit.errors.len();
             if let Some(e) = calm.errors.first().or(hit.errors.first()) {
-                println!("  round {} ({label}): honest producer error: {e}", round + 1);
+                println!(
+                    "  round {} ({label}): honest producer error: {e}",
+                    round + 1
+                );
             }
             rows.push(vec![
                 format!("{}", round + 1),

@@ -255,7 +255,12 @@ impl Limits {
             ),
             ("caller_rate_per_s", self.caller_rate_per_s, 0, 1_000_000),
             ("caller_burst", self.caller_burst, 1, 10_000_000),
-            ("anonymous_rate_per_s", self.anonymous_rate_per_s, 0, 1_000_000),
+            (
+                "anonymous_rate_per_s",
+                self.anonymous_rate_per_s,
+                0,
+                1_000_000,
+            ),
             ("anonymous_burst", self.anonymous_burst, 1, 10_000_000),
             (
                 "anonymous_total_rate_per_s",
@@ -276,7 +281,12 @@ impl Limits {
                 0,
                 1_000_000,
             ),
-            ("bad_connection_burst", self.bad_connection_burst, 1, 10_000_000),
+            (
+                "bad_connection_burst",
+                self.bad_connection_burst,
+                1,
+                10_000_000,
+            ),
             ("header_timeout_ms", self.header_timeout_ms, 100, 3_600_000),
             (
                 "request_timeout_ms",

@@ -81,7 +81,10 @@ pub async fn serve(
         let Some(slot) = fairness.connection(&peer) else {
             metrics::counter!("argus_requests_rejected_total", "reason" => "connections_per_peer")
                 .increment(1);
-            tracing::debug!(?peer, "connection refused: limits.connections_per_peer_max reached");
+            tracing::debug!(
+                ?peer,
+                "connection refused: limits.connections_per_peer_max reached"
+            );
             drop(io);
             continue;
         };

@@ -74,8 +74,7 @@ fn post_head(len: usize) -> Vec<u8> {
 fn issue(d: &Daemon, name: &str) -> String {
     let dir = d.dir.display().to_string();
     let r = argus([
-        "token", "add", &dir, "--name", name, "--role", "agent", "-o", "json", "--server",
-        "local",
+        "token", "add", &dir, "--name", name, "--role", "agent", "-o", "json", "--server", "local",
     ]);
     r.assert_ok();
     r.json()["token"].as_str().expect("a token").to_string()
@@ -197,7 +196,8 @@ fn under_attack(d: &mut Daemon, tokens: &[Option<String>], anonymous: bool, secs
         })
         .collect();
     let list = attacks();
-    let counts: Arc<Vec<AtomicU64>> = Arc::new((0..list.len()).map(|_| AtomicU64::new(0)).collect());
+    let counts: Arc<Vec<AtomicU64>> =
+        Arc::new((0..list.len()).map(|_| AtomicU64::new(0)).collect());
     let limited = Arc::new(Mutex::new(Vec::new()));
     let mut threads = Vec::new();
     for (k, (name, attack, as_local, as_anonymous)) in list.into_iter().enumerate() {
@@ -280,7 +280,10 @@ fn hostile_clients_leave_the_daemon_up_bounded_and_honest_acks_kept() {
     // No tokens: everyone on loopback is the daemon's own user, whom the
     // rate limits leave alone; the other limits refuse each attack.
     let out = under_attack(&mut d, &[None, None], false, 4);
-    assert!(out.limited.is_empty(), "the daemon's own user was rate limited");
+    assert!(
+        out.limited.is_empty(),
+        "the daemon's own user was rate limited"
+    );
     let health = http::get(&d.addr, "/v1/health").unwrap();
     assert_eq!(health.status, 200, "{}", health.text());
     assert_acked_in_log(&d.cat(), &out.acked);
@@ -326,7 +329,9 @@ fn anonymous_attackers_over_their_rate_get_429_and_token_producers_keep_every_ac
         .find(|r| r.status == 429)
         .expect("50 anonymous requests in a row stayed under 2 a second");
     assert_eq!(over.error()["kind"], "rate_limited", "{}", over.text());
-    assert!(over.header("Retry-After").is_some_and(|v| v.parse::<u64>().is_ok_and(|s| s >= 1)));
+    assert!(over
+        .header("Retry-After")
+        .is_some_and(|v| v.parse::<u64>().is_ok_and(|s| s >= 1)));
     let again = post_as(&d.addr, tokens[0].as_deref(), 1, 1_000_000);
     assert_eq!(again.status, 200, "{}", again.text());
     let mut acked = out.acked;
@@ -337,7 +342,11 @@ fn anonymous_attackers_over_their_rate_get_429_and_token_producers_keep_every_ac
     assert_acked_in_log(&log, &acked);
     // Only what was acknowledged is in the log: no attack wrote anything.
     let tagged = log.iter().filter(|e| super::tag_of(e).is_some()).count();
-    assert_eq!(tagged, acked.len(), "entries in the log that nobody was acked for");
+    assert_eq!(
+        tagged,
+        acked.len(),
+        "entries in the log that nobody was acked for"
+    );
     assert!(d.term().success());
     d.assert_verifies();
 }
@@ -418,7 +427,12 @@ fn one_peer_cannot_hold_more_than_its_connection_slots() {
     // The slot comes back once argusd sees the close.
     let back = (0..100).any(|_| {
         std::thread::sleep(Duration::from_millis(50));
-        raw(&d.addr, b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", b"").0 == 200
+        raw(
+            &d.addr,
+            b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            b"",
+        )
+        .0 == 200
     });
     assert!(back, "the slot given back was never usable again");
     let metrics = http::get(&d.addr, "/metrics").unwrap().text();
