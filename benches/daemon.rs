@@ -8,7 +8,7 @@
 //! `ARGUS_BENCH_SECS` (default 3) is each throughput run's measured window;
 //! `ARGUS_BENCH_ROUNDS` (default 3) how often each comparison is repeated,
 //! the systems taking turns; `ARGUS_BENCH_FILTER` (clients, batch, latency,
-//! memory) runs only the parts whose name holds it; `ARGUSD` runs another
+//! memory, hostile) runs only the parts whose name holds it; `ARGUSD` runs another
 //! argusd binary.
 #[path = "common/argusd.rs"]
 mod argusd;
@@ -1182,47 +1182,125 @@ fn attack(addr: SocketAddr, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandl
     threads
 }
 
-/// Part 5: honest producers (8 clients, one entry per request) with and
-/// without every hostile client at once, on one daemon in the same round.
+/// Honest producers for part 5: `threads` clients, one entry per request,
+/// each request sent with the agent token of the entry's agent (so the
+/// daemon knows them from the anonymous attackers on the same address).
+fn run_honest(
+    d: &Daemon,
+    threads: usize,
+    tokens: &std::collections::HashMap<String, String>,
+    win: &Window,
+) -> Run {
+    let singles = single_bodies();
+    let by_body: Vec<Arc<str>> = (0..SINGLE_POOL as u64)
+        .map(|k| {
+            let agent = events(k, 1)[0].agent.clone().unwrap_or_default();
+            Arc::from(tokens.get(&agent).map(String::as_str).unwrap_or(""))
+        })
+        .collect();
+    let by_body = &by_body;
+    drive(threads, win, |_| {
+        let mut conn = Conn::connect(d.addr);
+        move |i| {
+            let conn = conn.as_mut().map_err(|e| e.clone())?;
+            let k = i as usize % SINGLE_POOL;
+            conn.token = Some(by_body[k].clone());
+            post(conn, "application/json", &singles[k], 1)?;
+            Ok(1)
+        }
+    })
+}
+
+/// The agents the single-entry bodies name, one token each in part 5.
+fn body_agents() -> Vec<String> {
+    let mut a: Vec<String> = (0..SINGLE_POOL as u64)
+        .filter_map(|k| events(k, 1)[0].agent.clone())
+        .collect();
+    a.sort();
+    a.dedup();
+    a
+}
+
+/// Part 5: honest producers (8 clients, one entry per request, agent
+/// tokens) alone and then under every hostile client at once, on one
+/// daemon in the same round; twice a round: with the fair-share limits
+/// switched off (rates unlimited, no connection held, one peer may hold
+/// every connection) and with their defaults.
 fn part_hostile(rounds: usize, win: &Window) -> Vec<Vec<String>> {
+    let off = serde_json::json!({ "limits": {
+        "caller_rate_per_s": 0,
+        "anonymous_rate_per_s": 0,
+        "anonymous_total_rate_per_s": 0,
+        "bad_connection_rate_per_s": 0,
+        "connections_per_peer_max": 4096,
+    }});
+    let agents = body_agents();
     let mut rows = Vec::new();
     let mut ratios = Vec::new();
+    let mut ratios_off = Vec::new();
     for round in 0..rounds {
-        let d = Daemon::start("daemon-hostile-");
-        let calm = run_http(&d, 8, false, false, win);
-        let before = d.status_kib("VmHWM").unwrap_or(0);
-        let stop = Arc::new(AtomicBool::new(false));
-        let attackers = attack(d.addr, stop.clone());
-        let hit = run_http(&d, 8, false, false, win);
-        stop.store(true, Ordering::Relaxed);
-        let done: u64 = attackers.into_iter().map(|t| t.join().unwrap_or(0)).sum();
-        let grew = d.status_kib("VmHWM").unwrap_or(0).saturating_sub(before);
-        let up = d.get("/v1/health").is_ok();
-        let r = hit.entries_per_s / calm.entries_per_s.max(1.0);
-        ratios.push(r);
-        rows.push(vec![
-            format!("{}", round + 1),
-            format!("{:.0}", calm.entries_per_s),
-            format!("{:.0}", hit.entries_per_s),
-            format!("{r:.2}"),
-            format!("{done}"),
-            mib(grew),
-            if up { "up".into() } else { "DOWN".into() },
-        ]);
+        for (label, config) in [("off", Some(off.clone())), ("default", None)] {
+            let (d, tokens) = Daemon::start_with("daemon-hostile-", config, &agents);
+            let calm = run_honest(&d, 8, &tokens, win);
+            let before = d.status_kib("VmHWM").unwrap_or(0);
+            let stop = Arc::new(AtomicBool::new(false));
+            let attackers = attack(d.addr, stop.clone());
+            let hit = run_honest(&d, 8, &tokens, win);
+            stop.store(true, Ordering::Relaxed);
+            let done: u64 = attackers.into_iter().map(|t| t.join().unwrap_or(0)).sum();
+            let grew = d.status_kib("VmHWM").unwrap_or(0).saturating_sub(before);
+            // Asked as a producer: an anonymous ask may be over its rate.
+            let up = Conn::connect(d.addr)
+                .and_then(|mut c| {
+                    c.token = tokens.values().next().map(|t| Arc::from(t.as_str()));
+                    c.request("GET", "/v1/health", None, b"")
+                })
+                .is_ok_and(|r| r.status == 200);
+            let r = hit.entries_per_s / calm.entries_per_s.max(1.0);
+            if label == "off" {
+                ratios_off.push(r);
+            } else {
+                ratios.push(r);
+            }
+            let errors = calm.errors.len() + hit.errors.len();
+            if let Some(e) = calm.errors.first().or(hit.errors.first()) {
+                println!(
+                    "  round {} ({label}): honest producer error: {e}",
+                    round + 1
+                );
+            }
+            rows.push(vec![
+                format!("{}", round + 1),
+                label.to_string(),
+                format!("{:.0}", calm.entries_per_s),
+                format!("{:.0}", hit.entries_per_s),
+                format!("{r:.2}"),
+                format!("{done}"),
+                format!("{errors}"),
+                mib(grew),
+                if up { "up".into() } else { "DOWN".into() },
+            ]);
+        }
     }
     println!();
-    println!("== 5. 8 honest producers (1 entry per request) alone, then under every hostile client at once");
+    println!("== 5. 8 honest producers (1 entry per request, agent tokens) alone, then under every hostile client at once; fair-share limits off, then at their defaults");
     print_table(
         &[
             "round",
+            "fair shares",
             "calm entries/s",
             "under attack",
             "ratio",
             "attacks done",
+            "honest errors",
             "peak RSS growth",
             "argusd",
         ],
         &rows,
+    );
+    println!(
+        "fair shares off: honest throughput under attack {:.0}% of calm (median)",
+        mid(&ratios_off) * 100.0
     );
     let m = mid(&ratios);
     vec![vec![

@@ -23,14 +23,56 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(prefix: &str) -> Self {
+        Self::start_with(prefix, None, &[]).0
+    }
+
+    /// A daemon with `config` as its `--config` file and an agent token for
+    /// each of `agents` (issued with `argusctl token add` before it starts);
+    /// the tokens by agent name.
+    pub fn start_with(
+        prefix: &str,
+        config: Option<serde_json::Value>,
+        agents: &[String],
+    ) -> (Self, std::collections::HashMap<String, String>) {
         let dir = temp_dir(prefix);
         let log = dir.path().join("log");
+        let mut tokens = std::collections::HashMap::new();
+        if !agents.is_empty() {
+            argusctl(&["init", &log.display().to_string()]);
+            for a in agents {
+                let out = argusctl(&[
+                    "token",
+                    "add",
+                    &log.display().to_string(),
+                    "--name",
+                    a,
+                    "--role",
+                    "agent",
+                    "-o",
+                    "json",
+                    "--server",
+                    "local",
+                ]);
+                let v: serde_json::Value =
+                    serde_json::from_slice(&out).expect("token add printed JSON");
+                let t = v["token"].as_str().expect("token add printed a token");
+                tokens.insert(a.clone(), t.to_string());
+            }
+        }
+        let mut extra = Vec::new();
+        if let Some(c) = config {
+            let path = dir.path().join("argusd-config.json");
+            std::fs::write(&path, c.to_string()).expect("write the argusd config");
+            extra.push("--config".to_string());
+            extra.push(path.display().to_string());
+        }
         let stderr = std::fs::File::create(dir.path().join("argusd.stderr"))
             .expect("create the argusd stderr file");
         let child = Command::new(argusd_path())
             .arg("--dir")
             .arg(&log)
             .args(["--init", "--listen", "127.0.0.1:0", "--socket", "none"])
+            .args(&extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -42,7 +84,7 @@ impl Daemon {
             dir,
         };
         d.addr = d.wait_ready(&log);
-        d
+        (d, tokens)
     }
 
     /// Polls `argusd.json` until it names this child, then its address.
@@ -127,6 +169,22 @@ impl Drop for Daemon {
     }
 }
 
+/// Runs argusctl (next to argusd) and returns its stdout; panics on failure.
+fn argusctl(args: &[&str]) -> Vec<u8> {
+    let bin = argusd_path().with_file_name("argusctl");
+    let out = Command::new(&bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", bin.display()));
+    assert!(
+        out.status.success(),
+        "argusctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     s.lines()
@@ -154,6 +212,8 @@ pub struct Conn {
     r: BufReader<TcpStream>,
     pub w: TcpStream,
     out: Vec<u8>,
+    /// Sent as `Authorization: Bearer <token>` with each request.
+    pub token: Option<std::sync::Arc<str>>,
 }
 
 impl Conn {
@@ -165,6 +225,7 @@ impl Conn {
             r: BufReader::with_capacity(64 << 10, s),
             w,
             out: Vec::with_capacity(4096),
+            token: None,
         })
     }
 
@@ -178,6 +239,9 @@ impl Conn {
     ) -> Result<(), String> {
         self.out.clear();
         let _ = write!(self.out, "{method} {path} HTTP/1.1\r\nHost: bench\r\n");
+        if let Some(t) = &self.token {
+            let _ = write!(self.out, "Authorization: Bearer {t}\r\n");
+        }
         if let Some(ct) = content_type {
             let _ = write!(
                 self.out,

@@ -159,6 +159,31 @@ pub struct Limits {
     pub header_bytes_max: usize,
     /// Open connections, TCP and Unix together; more are closed at accept.
     pub connections_max: usize,
+    /// Open connections of one peer (an IPv4 address, an IPv6 /64, a
+    /// Unix-socket uid), so one peer cannot hold every slot; at most
+    /// `connections_max`.
+    pub connections_per_peer_max: usize,
+    /// Requests a second of one authenticated caller (a token, a configured
+    /// peer); 0 is unlimited. The daemon's own user is never limited.
+    pub caller_rate_per_s: u64,
+    /// Requests a caller may send at once above its rate.
+    pub caller_burst: u64,
+    /// Requests a second of one peer that proves no identity (no or a wrong
+    /// token, an unknown uid); 0 is unlimited.
+    pub anonymous_rate_per_s: u64,
+    pub anonymous_burst: u64,
+    /// Requests a second of every such peer together.
+    pub anonymous_total_rate_per_s: u64,
+    pub anonymous_total_burst: u64,
+    /// A request over its rate waits for its turn up to this long, then
+    /// gets 429 with Retry-After; a peer past its bad connections has its
+    /// new connections held up to this long.
+    pub rate_delay_ms: u64,
+    /// Connections a second of one peer that may end in a protocol error
+    /// (a malformed or oversized head, a head timeout) before its next
+    /// connections are held; 0 is unlimited.
+    pub bad_connection_rate_per_s: u64,
+    pub bad_connection_burst: u64,
     /// A request head must arrive within this (slowloris).
     pub header_timeout_ms: u64,
     /// A non-streaming request must arrive whole and be answered within this.
@@ -184,6 +209,16 @@ impl Default for Limits {
             line_bytes_max: crate::cli::append::LINE_BYTES_MAX,
             header_bytes_max: 64 << 10,
             connections_max: 4096,
+            connections_per_peer_max: 1024,
+            caller_rate_per_s: 5_000,
+            caller_burst: 10_000,
+            anonymous_rate_per_s: 50,
+            anonymous_burst: 100,
+            anonymous_total_rate_per_s: 200,
+            anonymous_total_burst: 400,
+            rate_delay_ms: 1_000,
+            bad_connection_rate_per_s: 10,
+            bad_connection_burst: 20,
             header_timeout_ms: 10_000,
             request_timeout_ms: 30_000,
             stream_idle_timeout_ms: 300_000,
@@ -202,7 +237,7 @@ impl Limits {
     }
     /// Refuses limits that would make the daemon unusable or unbounded.
     pub fn check(&self) -> Result<(), String> {
-        let rules: [(&str, u64, u64, u64); 11] = [
+        let rules: [(&str, u64, u64, u64); 21] = [
             ("body_bytes_max", self.body_bytes_max as u64, 1024, 1 << 30),
             ("line_bytes_max", self.line_bytes_max as u64, 1024, 64 << 20),
             (
@@ -212,6 +247,46 @@ impl Limits {
                 1 << 20,
             ),
             ("connections_max", self.connections_max as u64, 1, 1 << 20),
+            (
+                "connections_per_peer_max",
+                self.connections_per_peer_max as u64,
+                1,
+                1 << 20,
+            ),
+            ("caller_rate_per_s", self.caller_rate_per_s, 0, 1_000_000),
+            ("caller_burst", self.caller_burst, 1, 10_000_000),
+            (
+                "anonymous_rate_per_s",
+                self.anonymous_rate_per_s,
+                0,
+                1_000_000,
+            ),
+            ("anonymous_burst", self.anonymous_burst, 1, 10_000_000),
+            (
+                "anonymous_total_rate_per_s",
+                self.anonymous_total_rate_per_s,
+                0,
+                1_000_000,
+            ),
+            (
+                "anonymous_total_burst",
+                self.anonymous_total_burst,
+                1,
+                10_000_000,
+            ),
+            ("rate_delay_ms", self.rate_delay_ms, 0, 60_000),
+            (
+                "bad_connection_rate_per_s",
+                self.bad_connection_rate_per_s,
+                0,
+                1_000_000,
+            ),
+            (
+                "bad_connection_burst",
+                self.bad_connection_burst,
+                1,
+                10_000_000,
+            ),
             ("header_timeout_ms", self.header_timeout_ms, 100, 3_600_000),
             (
                 "request_timeout_ms",

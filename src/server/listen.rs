@@ -1,9 +1,10 @@
 //! Accepting connections: TCP and the Unix socket, each connection served by
 //! hyper with the limits a hostile or broken client runs into: a bounded
-//! number of connections, a deadline for the request head (slowloris), and
-//! a bound on its size.
+//! number of connections (in all and per peer), a deadline for the request
+//! head (slowloris), and a bound on its size.
 use super::auth::Peer;
 use super::config::Limits;
+use super::fairness::Fairness;
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -52,6 +53,7 @@ pub async fn serve(
     router: Router,
     limits: Limits,
     connections: Arc<Semaphore>,
+    fairness: Arc<Fairness>,
     graceful: Arc<GracefulShutdown>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -76,7 +78,18 @@ pub async fn serve(
             drop(io);
             continue;
         };
+        let Some(slot) = fairness.connection(&peer) else {
+            metrics::counter!("argus_requests_rejected_total", "reason" => "connections_per_peer")
+                .increment(1);
+            tracing::debug!(
+                ?peer,
+                "connection refused: limits.connections_per_peer_max reached"
+            );
+            drop(io);
+            continue;
+        };
         let router = router.clone();
+        let peer_of_conn = peer.clone();
         let svc =
             hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(peer.clone());
@@ -89,11 +102,22 @@ pub async fn serve(
             .keep_alive(true)
             .serve_connection(TokioIo::new(io), svc);
         let conn = graceful.watch(conn);
+        let delay = fairness.accept_delay(&peer_of_conn);
+        let fairness = fairness.clone();
         tokio::spawn(async move {
+            if !delay.is_zero() {
+                // A peer whose connections keep failing waits before it is
+                // read, so a loop of malformed heads is slowed to its rate.
+                tokio::time::sleep(delay).await;
+            }
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended with an error");
+                if e.is_parse() || e.is_parse_too_large() || e.is_timeout() {
+                    fairness.bad_connection(&peer_of_conn);
+                }
             }
             drop(permit);
+            drop(slot);
         });
     }
 }

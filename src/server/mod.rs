@@ -16,6 +16,7 @@ pub mod config;
 mod control;
 mod discovery;
 mod errors;
+mod fairness;
 mod feed;
 mod health;
 mod ingest;

@@ -39,6 +39,8 @@ pub struct App {
     /// The kill switches as the log records them, enforced on agents' appends.
     pub gate: Arc<super::control::Gate>,
     pub auditor: Arc<super::auditor::AuditorStatus>,
+    /// Request buckets and per-peer connection counts.
+    pub fairness: Arc<super::fairness::Fairness>,
 }
 
 impl App {
@@ -87,7 +89,9 @@ pub fn router(app: Arc<App>) -> Router {
     for (path, m) in paths {
         r = r.route(path, m);
     }
-    r.fallback(not_found).with_state(app)
+    // Every request, the fallback's too, is charged to its caller first.
+    let gate = axum::middleware::from_fn_with_state(app.clone(), super::fairness::gate);
+    r.fallback(not_found).layer(gate).with_state(app)
 }
 
 /// A view (query options) or decision (JSON body options) route.
@@ -207,9 +211,19 @@ async fn not_found(req: Request) -> ApiError {
 
 /// Answers `e` to a request whose body was not read, after reading (and
 /// dropping) a bounded part of it: a client still sending its body would
-/// otherwise see a reset connection instead of the answer.
+/// otherwise see a reset connection instead of the answer. A body declared
+/// larger than that part is not read at all: reading a hostile client's
+/// megabyte to refuse it would cost more than the refusal is worth.
 async fn refuse(req: Request, e: ApiError) -> ApiError {
     const DRAIN_BYTES: usize = 1 << 20;
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > DRAIN_BYTES as u64) {
+        return e;
+    }
     let body = http_body_util::Limited::new(req.into_body(), DRAIN_BYTES);
     let _ = tokio::time::timeout(
         std::time::Duration::from_secs(1),

@@ -158,6 +158,7 @@ pub async fn serve(cfg: Config, stop: impl std::future::Future<Output = ()>) -> 
     }
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    let fairness = Arc::new(super::fairness::Fairness::new(&limits));
     let app = Arc::new(App {
         dir: cfg.dir.clone(),
         log: log.clone(),
@@ -172,6 +173,7 @@ pub async fn serve(cfg: Config, stop: impl std::future::Future<Output = ()>) -> 
         tokens_path: tokens_path.clone(),
         gate: gate.clone(),
         auditor: auditor_status.clone(),
+        fairness: fairness.clone(),
     });
     let router = routes::router(app.clone());
     let graceful = Arc::new(hyper_util::server::graceful::GracefulShutdown::new());
@@ -183,6 +185,7 @@ pub async fn serve(cfg: Config, stop: impl std::future::Future<Output = ()>) -> 
             router.clone(),
             limits.clone(),
             connections.clone(),
+            fairness.clone(),
             graceful.clone(),
             stop_rx.clone(),
         )));
@@ -386,6 +389,10 @@ fn build_metrics() -> metrics_exporter_prometheus::PrometheusHandle {
         (
             "argus_requests_rejected_total",
             "requests refused, by reason",
+        ),
+        (
+            "argus_requests_delayed_total",
+            "requests held until their caller's rate allowed them",
         ),
         (
             "argus_queue_depth",

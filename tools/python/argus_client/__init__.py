@@ -21,6 +21,7 @@ from .errors import (
     Locked,
     NotFound,
     Overloaded,
+    RateLimited,
     TooLarge,
     Unauthenticated,
     Unavailable,
@@ -39,5 +40,6 @@ __all__ = [
     "Locked",
     "Unavailable",
     "Overloaded",
+    "RateLimited",
 ]
 __version__ = "0.1.0"

@@ -64,6 +64,19 @@ class Locked(ArgusError):
     status = 423
 
 
+class RateLimited(ArgusError):
+    """429: this client is over its request rate; nothing was written.
+
+    Retry after `retry_after` seconds, or batch entries into fewer requests.
+    """
+
+    status = 429
+
+    def __init__(self, message, status=None, kind=None, details=None, retry_after=None):
+        super().__init__(message, status, kind, details)
+        self.retry_after = retry_after
+
+
 class Unavailable(ArgusError):
     """503: the log cannot be written (lockdown), or argusd is overloaded.
 
@@ -108,6 +121,8 @@ def from_response(status, body, retry_after=None):
             kind = details.get("kind")
     except ValueError:
         pass
+    if status == 429:
+        return RateLimited(message, status, kind, details, retry_after=retry_after)
     if status == 503:
         cls = Overloaded if kind == "overloaded" else Unavailable
         return cls(message, status, kind, details, retry_after=retry_after)
