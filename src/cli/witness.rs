@@ -78,6 +78,20 @@ struct State {
     log_key: String,
     /// The last checkpoint cosigned, with every signature line it carried.
     checkpoint: String,
+    /// Later key epochs, learned from the log's `key.rotated` certificates
+    /// (checked from the pinned key) when the witness read the log: what
+    /// lets a request, which carries no certificates, be signed by a
+    /// rotated key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    epochs: Vec<LearnedEpoch>,
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+struct LearnedEpoch {
+    epoch: u64,
+    from_seq: u64,
+    /// Hex of the epoch's public key.
+    key: String,
 }
 
 /// A checkpoint to judge, and where its consistency proof comes from.
@@ -161,7 +175,8 @@ pub fn run(a: &WitnessArgs) -> Result<i32> {
     // After a rotation the checkpoint is signed by a later epoch's key,
     // which is believed only through the certificates the log holds, from
     // the pinned key on (SPEC §4.7).
-    let signer = match signing_key(&cand, log_key)? {
+    let known = state.as_ref().map(|s| s.epochs.as_slice()).unwrap_or(&[]);
+    let (signer, epochs) = match signing_key(&cand, log_key, known)? {
         Ok(k) => k,
         Err(why) => {
             eprint(&format!("argusctl: refused: {why}"));
@@ -169,8 +184,12 @@ pub fn run(a: &WitnessArgs) -> Result<i32> {
         }
     };
     if let Err(e) = cand.cp.verify(&cand.cp.log_id, &signer) {
+        let hint = match cand.proof {
+            ProofSource::Given { .. } => "; if the log's key was rotated since this witness last read the log, run `argusctl witness DIR --state FILE` on it once to learn the new key from its certificates",
+            ProofSource::Log(_) => "",
+        };
         eprint(&format!(
-            "argusctl: refused: the checkpoint is not signed by the log key {} (certified from the pinned key {}): {e}",
+            "argusctl: refused: the checkpoint is not signed by the log key {} (certified from the pinned key {}): {e}{hint}",
             hex::encode(signer.as_bytes()),
             hex::encode(log_key.as_bytes())
         ));
@@ -211,6 +230,7 @@ pub fn run(a: &WitnessArgs) -> Result<i32> {
         log_origin: origin(&cand.cp.log_id),
         log_key: hex::encode(log_key.as_bytes()),
         checkpoint: cosigned.clone(),
+        epochs,
     };
     write_state(&a.state, &saved)?;
     let mut out = Out::default();
@@ -450,20 +470,33 @@ fn parse_request(bytes: &[u8]) -> std::result::Result<Candidate, String> {
     })
 }
 
-/// The key that must sign the candidate: the pinned key, or, when the log
-/// recorded rotations, the key of the epoch the checkpoint's size falls in,
-/// each epoch's `key.rotated` entry read from the log and its certificate
-/// checked by the key before it. A request carries no certificates, so it
-/// is held to the pinned key.
+/// The key that must sign the candidate, and the epochs to remember: the
+/// pinned key, or, when the log recorded rotations, the key of the epoch
+/// the checkpoint's size falls in, each epoch's `key.rotated` entry read
+/// from the log and its certificate checked by the key before it. A request
+/// carries no certificates, so it is held to the epochs this witness
+/// learned that way when it last read the log.
 fn signing_key(
     c: &Candidate,
     pinned: VerifyingKey,
-) -> Result<std::result::Result<VerifyingKey, String>> {
-    let ProofSource::Log(r) = &c.proof else {
-        return Ok(Ok(pinned));
-    };
+    learned: &[LearnedEpoch],
+) -> Result<std::result::Result<(VerifyingKey, Vec<LearnedEpoch>), String>> {
     let size = c.cp.seal.tree_size;
-    let mut chain = log_format::epoch::KeyEpochs::new(r.log_id, pinned);
+    let mut chain = log_format::epoch::KeyEpochs::new(c.cp.log_id, pinned);
+    let ProofSource::Log(r) = &c.proof else {
+        // A request: the epochs this witness checked when it last read the log.
+        for e in learned {
+            let key = crate::log::dir::parse_public_key(&e.key)
+                .map_err(|err| anyhow!("witness state: epoch {}: {err}", e.epoch))?;
+            if !chain.push_unverified(e.epoch, e.from_seq, key) {
+                return Ok(Err(format!(
+                    "witness state: epoch {} is out of order",
+                    e.epoch
+                )));
+            }
+        }
+        return Ok(Ok((chain.for_tree_size(size).key, learned.to_vec())));
+    };
     for e in r.epochs.all().iter().skip(1) {
         if e.from_seq >= size {
             break;
@@ -489,7 +522,17 @@ fn signing_key(
             }
         }
     }
-    Ok(Ok(chain.for_tree_size(size).key))
+    let learned = chain
+        .all()
+        .iter()
+        .skip(1)
+        .map(|e| LearnedEpoch {
+            epoch: e.epoch,
+            from_seq: e.from_seq,
+            key: hex::encode(e.key.as_bytes()),
+        })
+        .collect();
+    Ok(Ok((chain.for_tree_size(size).key, learned)))
 }
 
 fn pinned_log_key(

@@ -467,3 +467,70 @@ fn a_witness_follows_rotations_from_the_key_it_pinned() {
     r.assert_code(11);
     assert!(r.stderr.contains("epoch"), "{}", r.ctx());
 }
+
+/// A witness fed requests (as argusd pushes them) has no log to read the
+/// certificates from: after a rotation it refuses, naming the way out, and
+/// once it has read the log it takes the rotated key's checkpoints.
+#[test]
+fn a_request_witness_takes_a_rotated_key_once_it_has_read_the_log() {
+    let (tmp, first) = init_log(None);
+    let dir = tmp.path();
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("w.state");
+    let wkey = work.path().join("w.key");
+    let base = |extra: &[&str]| -> Vec<String> {
+        let mut a = vec![
+            "witness".to_string(),
+            "--state".into(),
+            state.display().to_string(),
+            "--key-file".into(),
+            wkey.display().to_string(),
+            "--log-key".into(),
+            first.clone(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let request =
+        |body: &str| crate::common::argus_stdin(base(&["--request", "-"]), body.as_bytes());
+    let checkpoint = |name: &str| {
+        let cp = argus(["checkpoint".as_ref(), p(dir)]);
+        cp.assert_ok();
+        let path = work.path().join(name);
+        std::fs::write(&path, &cp.stdout).unwrap();
+        (cp.stdout, path)
+    };
+    let proof_from = |old: &Path| -> String {
+        let b = argus(["prove".as_ref(), p(dir), "--consistency".as_ref(), p(old)]);
+        b.assert_ok();
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        b.json()["proof"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| b64.encode(hex::decode(h.as_str().unwrap()).unwrap()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    append(dir, &small_entries(0, 3));
+    let (cp3, cp3_file) = checkpoint("cp3");
+    request(&format!("old 0\n\n{cp3}")).assert_ok();
+    rotate(dir);
+    append(dir, &small_entries(4, 3));
+    let (cp7, cp7_file) = checkpoint("cp7");
+    let r = request(&format!("old 3\n{}\n\n{cp7}", proof_from(&cp3_file)));
+    r.assert_code(11);
+    assert!(
+        r.stderr.contains("argusctl witness DIR --state FILE"),
+        "{}",
+        r.ctx()
+    );
+    // Reading the log once teaches it epoch 1 from the certificate.
+    let mut on_log = base(&[]);
+    on_log.insert(1, dir.display().to_string());
+    argus(&on_log).assert_ok();
+    append(dir, &small_entries(7, 2));
+    let (cp9, _) = checkpoint("cp9");
+    request(&format!("old 7\n{}\n\n{cp9}", proof_from(&cp7_file))).assert_ok();
+}
