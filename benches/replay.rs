@@ -244,4 +244,70 @@ fn main() {
         "target: cold replay (the log's files out of the page cache) under 50 ms on a {total}-entry log: median {cr:.1} ms, worst {worst:.1} ms: {}",
         if cr < 50.0 { "met" } else { "MISSED" }
     );
+    if std::env::var("ARGUS_BENCH_COMPACTED").as_deref() != Ok("0") {
+        compacted(&dir, tmp.path(), rounds);
+    }
+}
+
+/// The same replay on a compacted copy of the log (`argusctl compact` at its
+/// defaults: every sealed segment but the last one compressed), against the
+/// plain log in the same rounds. The goal: at most 1.5x the plain replay.
+fn compacted(dir: &Path, scratch: &Path, rounds: usize) {
+    let copy = scratch.join("compacted");
+    copy_dir(dir, &copy);
+    let c = copy.to_str().expect("utf-8 path");
+    let t = Instant::now();
+    let out = Command::new(argusctl())
+        .args(["compact", c, "--server", "local"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .expect("run argusctl compact");
+    assert!(out.status.success(), "argusctl compact failed");
+    let (plain_b, packed_b) = (segments_bytes(dir), segments_bytes(&copy));
+    println!(
+        "\ncompacted copy: `argusctl compact` (defaults) in {:.1} s, segments {:.0} MB -> {:.0} MB ({:.1}%)",
+        t.elapsed().as_secs_f64(),
+        plain_b as f64 / 1e6,
+        packed_b as f64 / 1e6,
+        100.0 * packed_b as f64 / plain_b as f64
+    );
+    let d = dir.to_str().expect("utf-8 path");
+    let same =
+        timed(&["replay", d, JOB, "-o", "json"]).1 == timed(&["replay", c, JOB, "-o", "json"]).1;
+    assert!(same, "the compacted copy replays to a different length");
+    let (mut pw, mut cw, mut pc, mut cc) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds.max(5) {
+        evict(dir, false);
+        pc.push(ms(timed(&["replay", d, JOB, "-o", "json"]).0));
+        evict(&copy, false);
+        cc.push(ms(timed(&["replay", c, JOB, "-o", "json"]).0));
+        pw.push(ms(timed(&["replay", d, JOB, "-o", "json"]).0));
+        cw.push(ms(timed(&["replay", c, JOB, "-o", "json"]).0));
+    }
+    let ratios = |a: &[f64], b: &[f64]| median(a.iter().zip(b).map(|(x, y)| y / x).collect());
+    let (rw, rc) = (ratios(&pw, &cw), ratios(&pc, &cc));
+    println!(
+        "replay warm: plain {:.1} ms, compacted {:.1} ms ({rw:.2}x); cold: plain {:.1} ms, compacted {:.1} ms ({rc:.2}x) (medians; ratios are medians of per-round ratios)",
+        median(pw),
+        median(cw),
+        median(pc),
+        median(cc)
+    );
+    println!(
+        "target: replay of a compacted log at most 1.5x the plain log, warm: {}",
+        if rw <= 1.5 { "met" } else { "MISSED" }
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create the copy");
+    for e in std::fs::read_dir(from).expect("read the log dir").flatten() {
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if e.file_type().expect("file type").is_dir() {
+            copy_dir(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).expect("copy a file");
+        }
+    }
 }

@@ -44,7 +44,13 @@ pub fn open(dir: &Path) -> Result<State> {
         });
     }
     let reader = LogReader::open(dir).with_context(|| format!("opening {}", dir.display()))?;
-    let mut projections = open_projections(dir)?;
+    // The catch-up reads the active segment's last commit first: read it
+    // while the projection store opens, instead of after (a cold process
+    // waits on both).
+    let mut projections = std::thread::scope(|s| {
+        s.spawn(|| reader.preload_active());
+        open_projections(dir)
+    })?;
     let size = catch_up(&reader, &mut projections)?;
     Ok(State {
         reader,

@@ -14,6 +14,7 @@ pub mod lock;
 // the wrapper that checks it.
 #[allow(unsafe_code)]
 mod mmap;
+pub mod readahead;
 pub mod reader;
 pub mod recovery;
 pub mod redactions;

@@ -146,11 +146,12 @@ fn replay_reads_only_the_jobs_segments() {
         std::ffi::OsStr::new("jr"),
     ]);
     run.assert_ok();
+    // Opened for a read-ahead hint (an fadvise, no read) is not read.
+    let read: Vec<_> = per.iter().filter(|(_, (_, reads, _))| *reads > 0).collect();
     assert!(
-        per.len() <= 3,
-        "replay opened {} of {segments} segments: {:?}",
-        per.len(),
-        per.keys().collect::<Vec<_>>()
+        read.len() <= 3,
+        "replay read {} of {segments} segments: {read:?}",
+        read.len(),
     );
 }
 

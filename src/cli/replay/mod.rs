@@ -29,6 +29,9 @@ pub struct Opts<'a> {
 }
 
 pub fn run(dir: &Path, o: &Opts<'_>) -> Result<i32> {
+    // The job's entries may be in any segment; their footers and indexes
+    // are read ahead while the job index opens.
+    crate::log::readahead::hint_sealed(&crate::log::dir::LogDir::new(dir));
     let st = state::open(dir)?;
     let (job, mut seqs) = st.projections.with_view(jobs::NAME, |v| {
         Ok((
