@@ -32,20 +32,23 @@ pub fn payload_hash(payload: &[u8]) -> Hash32 {
 }
 
 /// Merkle leaf hash, RFC 9162 shape: BLAKE3(0x00 || entry_hash).
+///
+/// One `blake3::hash` over a stack buffer, not a `Hasher`: the input fits
+/// one block, and a `Hasher` (about 1.9 KB of state) set up per call cost
+/// verify a measurable share of its time (docs/PERFORMANCE.md, verify).
 pub fn merkle_leaf(entry_hash: &Hash32) -> Hash32 {
-    let mut h = blake3::Hasher::new();
-    h.update(&[0x00]);
-    h.update(entry_hash);
-    *h.finalize().as_bytes()
+    let mut buf = [0u8; 33];
+    buf[1..].copy_from_slice(entry_hash);
+    *blake3::hash(&buf).as_bytes()
 }
 
 /// Merkle interior node hash, RFC 9162 shape: BLAKE3(0x01 || left || right).
 pub fn merkle_node(left: &Hash32, right: &Hash32) -> Hash32 {
-    let mut h = blake3::Hasher::new();
-    h.update(&[0x01]);
-    h.update(left);
-    h.update(right);
-    *h.finalize().as_bytes()
+    let mut buf = [0u8; 65];
+    buf[0] = 0x01;
+    buf[1..33].copy_from_slice(left);
+    buf[33..].copy_from_slice(right);
+    *blake3::hash(&buf).as_bytes()
 }
 
 /// Root of the empty tree: BLAKE3 of the empty string, as RFC 9162 defines MTH({}).
