@@ -24,9 +24,9 @@ use crate::authority::Class;
 use crate::log::dir::{LogDir, Meta};
 use crate::log::reader::LogReader;
 use crate::log::{epochs, keys, safe_fs};
-use log_format::{KeyEpoch, KeyEpochs};
 use anyhow::{bail, Context, Result};
 use ed25519_dalek::{Signature, Signer, VerifyingKey};
+use log_format::{KeyEpoch, KeyEpochs};
 use serde_json::{json, Value};
 use std::io::Read;
 use std::ops::ControlFlow;
@@ -242,12 +242,20 @@ fn format_word(f: Format) -> &'static str {
 /// `key.rotated` certificates in the log (SPEC §4.7): argus.json's own list
 /// of epochs is the writer's bookkeeping and is not believed here.
 fn log_epochs(dir: &Path, meta: &Meta) -> Result<KeyEpochs> {
-    Ok(epochs::read(&LogDir::new(dir), meta.log_id()?, meta.public_key()?)?)
+    Ok(epochs::read(
+        &LogDir::new(dir),
+        meta.log_id()?,
+        meta.public_key()?,
+    )?)
 }
 
 /// Checks a signature document against this log and its keys; on success,
 /// the epoch whose key signed it (its range is `in_range`'s to judge).
-fn check_doc(epochs: &KeyEpochs, meta: &Meta, doc: &SigDoc) -> std::result::Result<KeyEpoch, String> {
+fn check_doc(
+    epochs: &KeyEpochs,
+    meta: &Meta,
+    doc: &SigDoc,
+) -> std::result::Result<KeyEpoch, String> {
     if doc.version != 1 || doc.algorithm != "ed25519" {
         return Err(format!(
             "unsupported signature document (version {}, algorithm {:?})",
@@ -521,7 +529,11 @@ fn judge(
     let epochs = log_epochs(dir, &meta)?;
     let signed = signings(dir)?;
     let records = |h: &str| -> Vec<u64> {
-        signed.iter().filter(|s| s.blake3 == h).map(|s| s.seq).collect()
+        signed
+            .iter()
+            .filter(|s| s.blake3 == h)
+            .map(|s| s.seq)
+            .collect()
     };
     let signed_seq = |h: &str| signed.iter().rev().find(|s| s.blake3 == h).map(|s| s.seq);
     let name = file_name(Path::new(path)).unwrap_or_else(|_| path.to_string());

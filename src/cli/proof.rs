@@ -1,6 +1,7 @@
 //! `argusctl prove` and `argusctl verify-proof`: RFC 9162 inclusion and
 //! consistency proofs packed with signed checkpoints into a JSON bundle that
 //! can be checked offline with nothing but the log's public key (SPEC §11).
+use super::proof_chain::{self, Signers};
 use super::{eprint, render_checked, Format, Out, EXIT_USAGE};
 use crate::log::dir::parse_public_key;
 use crate::log::reader::LogReader;
@@ -11,7 +12,6 @@ use log_format::hash::{merkle_leaf, payload_hash};
 use log_format::merkle::naive_root;
 use log_format::proof;
 use log_format::{Checkpoint, EntryView, Hash32, KeyEpochs, LogId};
-use super::proof_chain::{self, Signers};
 use serde_json::{json, Value};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -398,7 +398,12 @@ pub(super) enum Verdict {
     Signature(String),
 }
 
-pub(super) fn signed(cp: &Checkpoint, log_id: &LogId, key: &VerifyingKey, name: &str) -> Option<Verdict> {
+pub(super) fn signed(
+    cp: &Checkpoint,
+    log_id: &LogId,
+    key: &VerifyingKey,
+    name: &str,
+) -> Option<Verdict> {
     // A checkpoint of another log is not a statement by this log's key
     // either: SIGNATURE, as `verify` judges one.
     let given = log_format::seal::key_id(log_id, key);
@@ -420,7 +425,11 @@ pub(super) fn signed(cp: &Checkpoint, log_id: &LogId, key: &VerifyingKey, name: 
 
 /// Checks one entry of an inclusion bundle against a tree of `tree_size`
 /// with `root`: `Some(reason)` when the item was altered.
-pub(super) fn altered_item(item: &Value, tree_size: u64, root: &Hash32) -> Result<Option<String>, Malformed> {
+pub(super) fn altered_item(
+    item: &Value,
+    tree_size: u64,
+    root: &Hash32,
+) -> Result<Option<String>, Malformed> {
     let seq = u64_field(item, "seq")?;
     let entry = field(item, "entry")?;
     let entry_hash = hash_field(item, "entry_hash")?;

@@ -130,7 +130,13 @@ pub(super) fn follow(
         let payload = field(entry, "payload")
             .map_err(|m| Malformed(format!("key_chain[{i}].entry.{}", m.0)))?;
         let altered = altered_item(item, size, &root).map_err(at)?;
-        checked.push((seq, kind, actor, crate::json::to_canonical(payload), altered));
+        checked.push((
+            seq,
+            kind,
+            actor,
+            crate::json::to_canonical(payload),
+            altered,
+        ));
     }
     let mut epochs = KeyEpochs::new(*log_id, *first);
     for (i, (seq, kind, actor, payload, altered)) in checked.into_iter().enumerate() {

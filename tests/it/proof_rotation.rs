@@ -76,7 +76,14 @@ pub(crate) fn prove(r: &Rotated, args: &[&str], name: &str) -> PathBuf {
 pub(crate) fn job_bundle(r: &Rotated, job: &str, name: &str) -> PathBuf {
     let out = r.file(name);
     let d = r.dir();
-    argus(["replay", d.to_str().unwrap(), job, "--proof", out.to_str().unwrap()]).assert_ok();
+    argus([
+        "replay",
+        d.to_str().unwrap(),
+        job,
+        "--proof",
+        out.to_str().unwrap(),
+    ])
+    .assert_ok();
     out
 }
 
@@ -164,12 +171,19 @@ fn bundles_of_a_rotated_log_verify_from_the_first_key() {
     // Consistency from the epoch-0 checkpoint to the epoch-2 one.
     let cons = prove(&r, &["--consistency", r.cp0.to_str().unwrap()], "cons.json");
     let v = read(&cons);
-    assert_eq!((v["old_size"].clone(), v["new_size"].clone()), (json!(3), json!(10)));
+    assert_eq!(
+        (v["old_size"].clone(), v["new_size"].clone()),
+        (json!(3), json!(10))
+    );
     assert_eq!(chain_seqs(&v), vec![3, 7], "{v}");
     assert_both(&cons, &r.first, 0);
     // A checkpoint epoch 0 signed needs no chain: the bundle is the one a
     // log that never rotated gets.
-    let old = prove(&r, &["1", "--checkpoint", r.cp0.to_str().unwrap()], "old.json");
+    let old = prove(
+        &r,
+        &["1", "--checkpoint", r.cp0.to_str().unwrap()],
+        "old.json",
+    );
     let v = read(&old);
     assert!(v.get("key_chain").is_none(), "{v}");
     assert_both(&old, &r.first, 0);
@@ -183,7 +197,10 @@ fn a_bundle_without_its_chain_verifies_only_against_its_signer() {
     v.as_object_mut().unwrap().remove("key_chain");
     let bare = variant(&r, "bare.json", &v);
     let out = assert_both(&bare, &r.first, 11);
-    assert!(out.contains("key_chain"), "the message names the way out: {out}");
+    assert!(
+        out.contains("key_chain"),
+        "the message names the way out: {out}"
+    );
     // The key that signed it still checks it (a statement about that key
     // only; SPEC §11).
     assert_both(&bare, &public(&r.keys[2]), 0);
