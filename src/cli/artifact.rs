@@ -23,9 +23,10 @@ use super::{Format, Out};
 use crate::authority::Class;
 use crate::log::dir::{LogDir, Meta};
 use crate::log::reader::LogReader;
-use crate::log::{keys, safe_fs};
+use crate::log::{epochs, keys, safe_fs};
 use anyhow::{bail, Context, Result};
 use ed25519_dalek::{Signature, Signer, VerifyingKey};
+use log_format::{KeyEpoch, KeyEpochs};
 use serde_json::{json, Value};
 use std::io::Read;
 use std::ops::ControlFlow;
@@ -45,7 +46,7 @@ const SIG_FILE_MAX: u64 = 64 * 1024;
 
 pub const SIGN_HELP: &str = "Hashes FILE (BLAKE3), signs it with the log's Ed25519 key and writes FILE.sig:\n  {\"version\":1, \"algorithm\":\"ed25519\", \"name\", \"bytes\", \"blake3\", \"log_id\", \"key_id\", \"signature\"}\nThe signature (hex) is over \"argus-artifact-v1\\n\" + log_id + \"\\n\" + blake3 + \"\\n\" + name.\nThen appends artifact.signed {path, name, blake3, bytes, signature_file, key_id, signature} as\nthe operator. The key file must be mode 0600 (as for writing): a key readable by group or\nothers is refused. FILE.sig is replaced whole (temp file + rename) if it exists.\nFILE and the key are read here, never by argusd; while argusd serves the log, only the\nrecord goes through it (it checks the signature against the log's key first).\n\nExamples:\n  argusctl sign ./audit dist/agent-1.4.2.tar.gz\n  argusctl sign ./audit model.safetensors -o json | jq .seq";
 
-pub const VERIFY_HELP: &str = "Recomputes FILE's BLAKE3, checks FILE.sig (or --sig) against the log's public key in\nargus.json, and looks for the artifact.signed entry of that hash. A mismatch is appended\nas artifact.tamper_detected {path, expected_blake3, actual_blake3, reason, signed_seq} (class\nargus) and answered with its exit code.\n\nExit codes:\n  0   FILE matches: valid signature by this log's key, and the log records signing it\n  1   could not run (FILE unreadable, not a log, ...)\n  10  content altered: the signature is valid but FILE's BLAKE3 is not the signed one\n  11  bad signature: FILE.sig does not verify, is malformed, names another log or key,\n      or is missing while the log records signing this content\n  14  never signed by this log: no signature file and no record of this content, or a\n      valid signature for content this log never recorded\n\nExamples:\n  argusctl verify-artifact ./audit dist/agent-1.4.2.tar.gz\n  argusctl verify-artifact ./audit model.bin --sig /srv/sigs/model.bin.sig -o json | jq .signed_seq";
+pub const VERIFY_HELP: &str = "Recomputes FILE's BLAKE3, checks FILE.sig (or --sig) against the log's public key in\nargus.json, and looks for the artifact.signed entry of that hash. A mismatch is appended\nas artifact.tamper_detected {path, expected_blake3, actual_blake3, reason, signed_seq} (class\nargus) and answered with its exit code.\n\nExit codes:\n  0   FILE matches: valid signature by this log's key, and the log records signing it\n  1   could not run (FILE unreadable, not a log, ...)\n  10  content altered: the signature is valid but FILE's BLAKE3 is not the signed one\n  11  bad signature: FILE.sig does not verify, is malformed, names another log or key,\n      is missing while the log records signing this content, or is by a key outside its\n      epoch (SPEC §4.7): a retired key, or another epoch's key than the one whose range\n      holds the artifact.signed entry\n  14  never signed by this log: no signature file and no record of this content, or a\n      valid signature for content this log never recorded\n\nExamples:\n  argusctl verify-artifact ./audit dist/agent-1.4.2.tar.gz\n  argusctl verify-artifact ./audit model.bin --sig /srv/sigs/model.bin.sig -o json | jq .signed_seq";
 
 #[derive(Debug, clap::Args)]
 pub struct SignArgs {
@@ -179,9 +180,10 @@ pub fn sign(a: &SignArgs, remote: Option<Remote>) -> Result<i32> {
     safe_fs::real_dirs_below(&a.dir, &key_path)?;
     // The rules of every key read: mode 0600, a regular file named directly.
     let key = keys::load(&key_path)?;
-    if key.verifying_key() != meta.current_key()?.1 {
+    let current = log_epochs(&a.dir, &meta)?.current().key;
+    if key.verifying_key() != meta.current_key()?.1 || key.verifying_key() != current {
         bail!(
-            "key file {}: the key does not match the current epoch's public key in argus.json",
+            "key file {}: the key is not the current epoch's key (as argus.json records it and the log's key.rotated certificates certify it)",
             key_path.display()
         );
     }
@@ -236,8 +238,24 @@ fn format_word(f: Format) -> &'static str {
     }
 }
 
-/// Checks a signature document against this log and its key.
-fn check_doc(meta: &Meta, doc: &SigDoc) -> std::result::Result<(), String> {
+/// The log's key epochs, followed from argus.json's first key through the
+/// `key.rotated` certificates in the log (SPEC §4.7): argus.json's own list
+/// of epochs is the writer's bookkeeping and is not believed here.
+fn log_epochs(dir: &Path, meta: &Meta) -> Result<KeyEpochs> {
+    Ok(epochs::read(
+        &LogDir::new(dir),
+        meta.log_id()?,
+        meta.public_key()?,
+    )?)
+}
+
+/// Checks a signature document against this log and its keys; on success,
+/// the epoch whose key signed it (its range is `in_range`'s to judge).
+fn check_doc(
+    epochs: &KeyEpochs,
+    meta: &Meta,
+    doc: &SigDoc,
+) -> std::result::Result<KeyEpoch, String> {
     if doc.version != 1 || doc.algorithm != "ed25519" {
         return Err(format!(
             "unsupported signature document (version {}, algorithm {:?})",
@@ -250,13 +268,13 @@ fn check_doc(meta: &Meta, doc: &SigDoc) -> std::result::Result<(), String> {
             doc.log_id, meta.log_id
         ));
     }
-    // Any epoch's key (SPEC §4.7), as argus.json records them.
-    let epochs = meta.recorded_epochs().map_err(|e| e.to_string())?;
-    let Some(pk) = epochs
+    // Any certified epoch's key (SPEC §4.7); whether that epoch may have
+    // signed this document is judged against the log's record of it.
+    let Some(epoch) = epochs
         .all()
         .iter()
         .find(|e| hex::encode(e.key_id) == doc.key_id)
-        .map(|e| e.key)
+        .cloned()
     else {
         let kid = key_id_hex(meta, &epochs.current().key).map_err(|e| e.to_string())?;
         return Err(format!(
@@ -271,11 +289,61 @@ fn check_doc(meta: &Meta, doc: &SigDoc) -> std::result::Result<(), String> {
         .ok()
         .and_then(|v| v.try_into().ok())
         .ok_or("signature is not 128 hex digits")?;
-    pk.verify_strict(
-        message(&doc.log_id, &doc.blake3, &doc.name).as_bytes(),
-        &Signature::from_bytes(&sig),
-    )
-    .map_err(|_| "the signature does not verify with this log's public key".to_string())
+    epoch
+        .key
+        .verify_strict(
+            message(&doc.log_id, &doc.blake3, &doc.name).as_bytes(),
+            &Signature::from_bytes(&sig),
+        )
+        .map_err(|_| "the signature does not verify with this log's public key".to_string())?;
+    Ok(epoch)
+}
+
+/// A signature document is a statement of the key of the epoch in which
+/// the log records it (SPEC §4.7): `Ok(seq)` of an `artifact.signed` of
+/// this content inside the signer's epoch; `Ok(None)` when the log records
+/// none and the signer is the current key. Anything else is a key used
+/// outside its epoch (a stolen old key signing after its retirement, or a
+/// later key claiming an earlier record) and is refused naming both keys.
+fn in_range(
+    epochs: &KeyEpochs,
+    signer: &KeyEpoch,
+    records: &[u64],
+) -> std::result::Result<Option<u64>, String> {
+    let epoch_of = |seq: u64| epochs.for_tree_size(seq.saturating_add(1));
+    if let Some(seq) = records
+        .iter()
+        .rev()
+        .find(|s| epoch_of(**s).epoch == signer.epoch)
+    {
+        return Ok(Some(*seq));
+    }
+    if let Some(seq) = records.last() {
+        let due = epoch_of(*seq);
+        return Err(format!(
+            "signed by epoch {}'s key (key id {}), but the artifact.signed entry at seq {seq} lies in epoch {}, whose key (key id {}) must sign it",
+            signer.epoch,
+            hex::encode(signer.key_id),
+            due.epoch,
+            hex::encode(due.key_id)
+        ));
+    }
+    let current = epochs.current();
+    if signer.epoch != current.epoch {
+        let retired = epochs
+            .all()
+            .get(signer.epoch as usize + 1)
+            .and_then(|next| next.cert_seq)
+            .unwrap_or(current.from_seq);
+        return Err(format!(
+            "signed by epoch {}'s key (key id {}), retired at seq {retired}, and the log records no artifact.signed of this content in its epoch; the current key is epoch {}'s (key id {})",
+            signer.epoch,
+            hex::encode(signer.key_id),
+            current.epoch,
+            hex::encode(current.key_id)
+        ));
+    }
+    Ok(None)
 }
 
 fn hex32(s: &str) -> Option<[u8; 32]> {
@@ -288,7 +356,12 @@ fn hex32(s: &str) -> Option<[u8; 32]> {
 /// Appends `artifact.signed` for a checked signature document.
 fn record_signed(dir: &Path, path: &str, doc: &SigDoc, format: Format) -> Result<i32> {
     let meta = LogDir::new(dir).read_meta()?;
-    if let Err(why) = check_doc(&meta, doc) {
+    let epochs = log_epochs(dir, &meta)?;
+    // The record goes in the current epoch, so only the current key's
+    // signature may be recorded (a retired key's never is).
+    if let Err(why) =
+        check_doc(&epochs, &meta, doc).and_then(|e| in_range(&epochs, &e, &[]).map(|_| ()))
+    {
         bail!(super::error::CommandError::Invalid(format!(
             "signature document for {path}: {why}"
         )));
@@ -453,7 +526,15 @@ fn judge(
     format: Format,
 ) -> Result<i32> {
     let meta = LogDir::new(dir).read_meta()?;
+    let epochs = log_epochs(dir, &meta)?;
     let signed = signings(dir)?;
+    let records = |h: &str| -> Vec<u64> {
+        signed
+            .iter()
+            .filter(|s| s.blake3 == h)
+            .map(|s| s.seq)
+            .collect()
+    };
     let signed_seq = |h: &str| signed.iter().rev().find(|s| s.blake3 == h).map(|s| s.seq);
     let name = file_name(Path::new(path)).unwrap_or_else(|_| path.to_string());
     let bad_sig = |detail: String, expected: Option<String>| Mismatch {
@@ -488,12 +569,14 @@ fn judge(
                 format!("signature file is not an argus signature document: {e}"),
                 None,
             )),
-            Ok(doc) => match check_doc(&meta, &doc) {
+            Ok(doc) => match check_doc(&epochs, &meta, &doc)
+                .and_then(|e| in_range(&epochs, &e, &records(&doc.blake3)))
+            {
                 Err(why) => Err(bad_sig(
                     why,
                     hex32(&doc.blake3).map(|_| doc.blake3.clone()),
                 )),
-                Ok(()) if doc.blake3 != actual => Err(Mismatch {
+                Ok(_) if doc.blake3 != actual => Err(Mismatch {
                     code: EXIT_ALTERED,
                     reason: "content_altered",
                     detail: format!(
@@ -503,7 +586,7 @@ fn judge(
                     signed_seq: signed_seq(&doc.blake3),
                     expected: Some(doc.blake3),
                 }),
-                Ok(()) => match signed_seq(actual) {
+                Ok(in_epoch) => match in_epoch.or_else(|| signed_seq(actual)) {
                     Some(seq) => Ok((seq, doc)),
                     None => Err(Mismatch {
                         code: EXIT_NEVER_SIGNED,

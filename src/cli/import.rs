@@ -17,10 +17,11 @@ use crate::log::entry::{NewEntry, ValidEntry};
 use anyhow::{bail, Context, Result};
 use log_format::{EntryView, Hash32};
 use serde_json::json;
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
 
-pub const AFTER_HELP: &str = "DIR must be a new log (argusctl init DIR) with no entries. Records keep kind, job_id, step_id,\nagent, payload and actor (the writer class is the original actor's); parent is remapped to\nthe new seqs. Times, hashes and seals are the new log's. The export is checked whole first:\na record whose hash does not match its fields, a prev that is not the previous record's hash,\na seq gap or a parent outside the export is refused with its line number, and nothing is\nwritten. The export is held in memory while it is checked. Runs locally, never through\nargusd (it writes entries in every class).\n\nExit codes: 0 imported, 1 could not run, 2 bad export or DIR not empty.\n\nExamples:\n  argusctl export ./audit > audit.jsonl && argusctl init ./copy\n  argusctl import ./copy --from-export audit.jsonl\n  argusctl export ./audit --format json-seq | argusctl import ./copy";
+pub const AFTER_HELP: &str = "DIR must be a new log (argusctl init DIR) with no entries. Records keep kind, job_id, step_id,\nagent, payload and actor (the writer class is the original actor's); parent is remapped to\nthe new seqs. Times, hashes and seals are the new log's. key.rotated records (SPEC §4.7) are\nskipped: they certify the source's keys, and the copy has its own; the output counts them\n(skipped_key_rotated) and a record whose parent is one is refused with its line. The export is checked whole first:\na record whose hash does not match its fields, a prev that is not the previous record's hash,\na seq gap or a parent outside the export is refused with its line number, and nothing is\nwritten. The export is held in memory while it is checked. Runs locally, never through\nargusd (it writes entries in every class).\n\nExit codes: 0 imported, 1 could not run, 2 bad export or DIR not empty.\n\nExamples:\n  argusctl export ./audit > audit.jsonl && argusctl init ./copy\n  argusctl import ./copy --from-export audit.jsonl\n  argusctl export ./audit --format json-seq | argusctl import ./copy";
 
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
@@ -76,7 +77,7 @@ pub fn run(a: &ImportArgs) -> Result<i32> {
         return Ok(EXIT_USAGE);
     }
     let input = read_input(a)?;
-    let (records, source) = match check(&input) {
+    let (records, source, skipped) = match check(&input) {
         Ok(r) => r,
         Err(Bad(why)) => {
             eprint(&format!("argusctl: import: {why}; nothing was imported"));
@@ -85,32 +86,32 @@ pub fn run(a: &ImportArgs) -> Result<i32> {
     };
     drop(input);
     let first_source = records.first().map(|r| r.seq);
-    let last_source = records.last().map(|r| r.seq);
-    // New seq of each record, by index; a parent is looked up here once the
-    // entry it names is committed (a batch is cut before an entry whose
-    // parent is still in it).
-    let mut new_seq: Vec<u64> = Vec::with_capacity(records.len());
-    let mut batch: Vec<NewEntry> = Vec::new();
+    let first_source = match (first_source, skipped.first()) {
+        (Some(a), Some(b)) => Some(a.min(*b)),
+        (a, b) => a.or(b.copied()),
+    };
+    let last_source = records.last().map(|r| r.seq).max(skipped.last().copied());
+    // New seq of each record, by source seq (skipped records have none); a
+    // parent is looked up here once the entry it names is committed (a
+    // batch is cut before an entry whose parent is still in it).
+    let mut new_seq: HashMap<u64, u64> = HashMap::with_capacity(records.len());
+    let mut batch: Vec<(u64, NewEntry)> = Vec::new();
     let mut head: Option<(u64, Hash32)> = None;
-    let base = first_source.unwrap_or(0);
     let total = records.len();
     for r in records {
-        let parent_index = r
-            .entry
-            .parent
-            .map(|p| usize::try_from(p.saturating_sub(base)).unwrap_or(usize::MAX));
-        if batch.len() >= CHUNK || parent_index.is_some_and(|i| i >= new_seq.len()) {
+        let parent = r.entry.parent;
+        if batch.len() >= CHUNK || parent.is_some_and(|p| !new_seq.contains_key(&p)) {
             commit(&log, &mut batch, &mut new_seq, &mut head)?;
         }
         let mut e = r.entry;
-        if let (Some(i), Some(p)) = (parent_index, e.parent) {
+        if let Some(p) = parent {
             e.parent = Some(
                 *new_seq
-                    .get(i)
+                    .get(&p)
                     .with_context(|| format!("line {}: parent {p} was not imported", r.line))?,
             );
         }
-        batch.push(e);
+        batch.push((r.seq, e));
     }
     commit(&log, &mut batch, &mut new_seq, &mut head)?;
     drop(log);
@@ -118,10 +119,14 @@ pub fn run(a: &ImportArgs) -> Result<i32> {
     out.json(
         &json!({
             "imported": total,
+            // The source's key.rotated records certify the source's keys,
+            // not the copy's (the copy has its own key): never copied.
+            "skipped_key_rotated": skipped.len(),
+            "skipped_key_rotated_seqs": skipped,
             "source_log_id": source,
             "source_first_seq": first_source,
             "source_last_seq": last_source,
-            "first_seq": new_seq.first(),
+            "first_seq": new_seq.values().min(),
             "last_seq": head.map(|h| h.0),
             "head_hash": head.map(|h| hex::encode(h.1)),
         })
@@ -133,21 +138,22 @@ pub fn run(a: &ImportArgs) -> Result<i32> {
 
 fn commit(
     log: &crate::Log,
-    batch: &mut Vec<NewEntry>,
-    new_seq: &mut Vec<u64>,
+    batch: &mut Vec<(u64, NewEntry)>,
+    new_seq: &mut HashMap<u64, u64>,
     head: &mut Option<(u64, Hash32)>,
 ) -> Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
     let n = batch.len();
+    let (sources, entries): (Vec<u64>, Vec<NewEntry>) = std::mem::take(batch).into_iter().unzip();
     let acks = log
-        .append(std::mem::take(batch))
+        .append(entries)
         .with_context(|| format!("appending entries {}..", new_seq.len() + 1))?;
     if acks.len() != n {
         bail!("the writer acknowledged {} of {n} entries", acks.len());
     }
-    new_seq.extend(acks.iter().map(|a| a.seq));
+    new_seq.extend(sources.into_iter().zip(acks.iter().map(|a| a.seq)));
     if let Some(a) = acks.last() {
         *head = Some((a.seq, a.hash));
     }
@@ -172,9 +178,15 @@ fn read_stdin() -> Result<Vec<u8>> {
 }
 
 /// Parses and checks every record; returns them and the source log id.
-fn check(input: &[u8]) -> std::result::Result<(Vec<Record>, Option<String>), Bad> {
+/// The records to import, the source log id, and the seqs of the skipped
+/// `key.rotated` records.
+type Checked = (Vec<Record>, Option<String>, Vec<u64>);
+
+fn check(input: &[u8]) -> std::result::Result<Checked, Bad> {
     let registry = crate::registry::builtin().map_err(Bad)?;
     let mut out: Vec<Record> = Vec::new();
+    let mut skipped: Vec<u64> = Vec::new();
+    let mut first: Option<u64> = None;
     let mut source: Option<String> = None;
     let mut last: Option<(u64, Hash32)> = None;
     for (i, raw) in input.split(|b| *b == b'\n').enumerate() {
@@ -241,7 +253,7 @@ fn check(input: &[u8]) -> std::result::Result<(Vec<Record>, Option<String>), Bad
                 hex::encode(view.hash())
             )));
         }
-        let first = out.first().map_or(w.seq, |r| r.seq);
+        let first = *first.get_or_insert(w.seq);
         if let Some(p) = w.parent {
             if p >= w.seq || p < first {
                 return Err(bad(format!(
@@ -249,6 +261,20 @@ fn check(input: &[u8]) -> std::result::Result<(Vec<Record>, Option<String>), Bad
                     w.seq
                 )));
             }
+            if skipped.binary_search(&p).is_ok() {
+                return Err(bad(format!(
+                    "seq {}: parent {p} is a key.rotated record, which import skips (the copy has its own key), so the link cannot be kept",
+                    w.seq
+                )));
+            }
+        }
+        if w.event_type == log_format::epoch::ROTATION_KIND {
+            // Hash and chain were checked above, so the export is still
+            // judged whole; the record certifies the source's keys, not the
+            // copy's, and is not copied.
+            last = Some((w.seq, hash));
+            skipped.push(w.seq);
+            continue;
         }
         let entry = NewEntry {
             kind: w.event_type,
@@ -271,7 +297,7 @@ fn check(input: &[u8]) -> std::result::Result<(Vec<Record>, Option<String>), Bad
             entry,
         });
     }
-    Ok((out, source))
+    Ok((out, source, skipped))
 }
 
 fn hash32(s: &str) -> Option<Hash32> {

@@ -36,6 +36,7 @@ pub mod mode;
 pub mod policy;
 pub mod projections;
 pub mod proof;
+pub mod proof_chain;
 pub mod read;
 pub mod redact;
 pub mod remote;

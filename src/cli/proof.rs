@@ -1,6 +1,7 @@
 //! `argusctl prove` and `argusctl verify-proof`: RFC 9162 inclusion and
 //! consistency proofs packed with signed checkpoints into a JSON bundle that
 //! can be checked offline with nothing but the log's public key (SPEC §11).
+use super::proof_chain::{self, Signers};
 use super::{eprint, render_checked, Format, Out, EXIT_USAGE};
 use crate::log::dir::parse_public_key;
 use crate::log::reader::LogReader;
@@ -10,7 +11,7 @@ use ed25519_dalek::VerifyingKey;
 use log_format::hash::{merkle_leaf, payload_hash};
 use log_format::merkle::naive_root;
 use log_format::proof;
-use log_format::{Checkpoint, EntryView, Hash32, LogId};
+use log_format::{Checkpoint, EntryView, Hash32, KeyEpochs, LogId};
 use serde_json::{json, Value};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -51,10 +52,15 @@ pub(crate) fn entry_hashes(r: &LogReader, size: u64) -> Result<Vec<Hash32>> {
 
 /// A checkpoint from a file, judged against the log it is to prove about:
 /// signed by the log's key, and its root that of the log's first entries.
-fn own_checkpoint(r: &LogReader, path: &Path) -> Result<(Checkpoint, String, Vec<Hash32>)> {
+fn own_checkpoint(
+    r: &LogReader,
+    epochs: &KeyEpochs,
+    path: &Path,
+) -> Result<(Checkpoint, String, Vec<Hash32>)> {
     let (cp, text) = read_checkpoint(path)?;
-    // Signed by the key of the epoch its size falls in (SPEC §4.7).
-    cp.verify(&r.log_id, &r.epochs.for_tree_size(cp.seal.tree_size).key)
+    // Signed by the key of the epoch its size falls in (SPEC §4.7), as the
+    // log's certificates say.
+    cp.verify(&r.log_id, &epochs.for_tree_size(cp.seal.tree_size).key)
         .map_err(|e| anyhow::anyhow!("checkpoint {}: {e}", path.display()))?;
     let hashes = entry_hashes(r, cp.seal.tree_size)?;
     if naive_root(&hashes) != cp.seal.root {
@@ -75,7 +81,7 @@ fn hexes(v: &[Hash32]) -> Vec<String> {
 /// prints it, its hashes and its audit path in the tree over `hashes`.
 /// Refused when the entry's hash cannot be recomputed from that JSON,
 /// since an offline verifier could then not check it.
-fn inclusion_item(
+pub(super) fn inclusion_item(
     r: &LogReader,
     hashes: &[Hash32],
     seq: u64,
@@ -137,7 +143,8 @@ pub fn write_job_bundle(dir: &Path, job_id: &str, seqs: &[u64], output: &Path) -
         .iter()
         .map(|s| inclusion_item(&r, &hashes, *s, &redactions))
         .collect::<Result<Vec<_>>>()?;
-    let bundle = json!({
+    let epochs = proof_chain::followed(&r)?;
+    let mut bundle = json!({
         "version": 1,
         "log_id": hex::encode(r.log_id),
         "job_id": job_id,
@@ -145,6 +152,9 @@ pub fn write_job_bundle(dir: &Path, job_id: &str, seqs: &[u64], output: &Path) -
         "checkpoint": seal.checkpoint_text(&r.log_id),
         "entries": entries,
     });
+    if let Some(chain) = proof_chain::chain_for(&r, &epochs, &hashes)? {
+        bundle["key_chain"] = chain;
+    }
     emit(&bundle, Some(output))?;
     Ok(seqs.len())
 }
@@ -171,7 +181,8 @@ pub fn prove(
     output: Option<PathBuf>,
 ) -> Result<i32> {
     let r = LogReader::open(dir).with_context(|| format!("opening {}", dir.display()))?;
-    let bundle = match (seq, consistency) {
+    let epochs = proof_chain::followed(&r)?;
+    let (mut bundle, hashes) = match (seq, consistency) {
         (Some(_), Some(_)) | (None, None) => {
             eprint("argusctl: prove takes either SEQ or --consistency OLD_CHECKPOINT");
             return Ok(EXIT_USAGE);
@@ -181,7 +192,7 @@ pub fn prove(
                 eprint("argusctl: --checkpoint goes with SEQ, not with --consistency");
                 return Ok(EXIT_USAGE);
             }
-            let (old_cp, old_text, _) = own_checkpoint(&r, &old)?;
+            let (old_cp, old_text, _) = own_checkpoint(&r, &epochs, &old)?;
             let new = r.latest_seal()?;
             if new.tree_size < old_cp.seal.tree_size {
                 bail!(
@@ -197,7 +208,7 @@ pub fn prove(
             let Some(path) = proof::consistency_proof(&hashes, old_cp.seal.tree_size) else {
                 bail!("no consistency proof for these sizes");
             };
-            json!({
+            let bundle = json!({
                 "version": 1,
                 "log_id": hex::encode(r.log_id),
                 "old_size": old_cp.seal.tree_size,
@@ -207,12 +218,13 @@ pub fn prove(
                 "proof": hexes(&path),
                 "old_checkpoint": old_text,
                 "new_checkpoint": new.checkpoint_text(&r.log_id),
-            })
+            });
+            (bundle, hashes)
         }
         (Some(seq), None) => {
             let (text, size, root, hashes) = match checkpoint {
                 Some(p) => {
-                    let (cp, text, hashes) = own_checkpoint(&r, &p)?;
+                    let (cp, text, hashes) = own_checkpoint(&r, &epochs, &p)?;
                     if cp.seal.tree_size <= seq {
                         bail!(
                             "checkpoint {} covers seqs below {}, not seq {seq}",
@@ -243,25 +255,30 @@ pub fn prove(
             bundle["log_id"] = json!(hex::encode(r.log_id));
             bundle["tree_size"] = json!(size);
             bundle["checkpoint"] = json!(text);
-            bundle
+            (bundle, hashes)
         }
     };
+    // A checkpoint signed by a later epoch's key carries the certificates
+    // that lead to it from the first key (SPEC §11).
+    if let Some(chain) = proof_chain::chain_for(&r, &epochs, &hashes)? {
+        bundle["key_chain"] = chain;
+    }
     emit(&bundle, output.as_deref())?;
     Ok(0)
 }
 
 /// A malformed bundle, naming the field.
-struct Malformed(String);
+pub(super) struct Malformed(pub(super) String);
 
-fn bad(field: &str, why: &str) -> Malformed {
+pub(super) fn bad(field: &str, why: &str) -> Malformed {
     Malformed(format!("{field}: {why}"))
 }
 
-fn field<'a>(v: &'a Value, name: &str) -> Result<&'a Value, Malformed> {
+pub(super) fn field<'a>(v: &'a Value, name: &str) -> Result<&'a Value, Malformed> {
     v.get(name).ok_or_else(|| bad(name, "missing"))
 }
 
-fn u64_field(v: &Value, name: &str) -> Result<u64, Malformed> {
+pub(super) fn u64_field(v: &Value, name: &str) -> Result<u64, Malformed> {
     field(v, name)?
         .as_u64()
         .ok_or_else(|| bad(name, "not an unsigned integer"))
@@ -375,13 +392,18 @@ fn recompute_entry_hash(e: &Value) -> Result<Hash32, Malformed> {
     Ok(view.hash())
 }
 
-enum Verdict {
+pub(super) enum Verdict {
     Ok(String),
     Altered(String),
     Signature(String),
 }
 
-fn signed(cp: &Checkpoint, log_id: &LogId, key: &VerifyingKey, name: &str) -> Option<Verdict> {
+pub(super) fn signed(
+    cp: &Checkpoint,
+    log_id: &LogId,
+    key: &VerifyingKey,
+    name: &str,
+) -> Option<Verdict> {
     // A checkpoint of another log is not a statement by this log's key
     // either: SIGNATURE, as `verify` judges one.
     let given = log_format::seal::key_id(log_id, key);
@@ -390,7 +412,7 @@ fn signed(cp: &Checkpoint, log_id: &LogId, key: &VerifyingKey, name: &str) -> Op
         // checkpoint; a bundle does not carry the certificates to it.
         let hint = if cp.seal.key_id != given {
             format!(
-                "; it is signed by key id {}, not by --key's key id {}: if the log rotated its key, pass --key with the public key of the epoch that signed it (`argusctl key show DIR` lists them; verify the log itself from the first key)",
+                "; it is signed by key id {}, not by --key's key id {}: a bundle without key_chain verifies only against the key that signed it; if the log rotated its key, make the bundle again with `argusctl prove` (it carries the key.rotated certificates from the first key in key_chain) and verify it with the first key",
                 hex::encode(cp.seal.key_id),
                 hex::encode(given)
             )
@@ -403,7 +425,11 @@ fn signed(cp: &Checkpoint, log_id: &LogId, key: &VerifyingKey, name: &str) -> Op
 
 /// Checks one entry of an inclusion bundle against a tree of `tree_size`
 /// with `root`: `Some(reason)` when the item was altered.
-fn altered_item(item: &Value, tree_size: u64, root: &Hash32) -> Result<Option<String>, Malformed> {
+pub(super) fn altered_item(
+    item: &Value,
+    tree_size: u64,
+    root: &Hash32,
+) -> Result<Option<String>, Malformed> {
     let seq = u64_field(item, "seq")?;
     let entry = field(item, "entry")?;
     let entry_hash = hash_field(item, "entry_hash")?;
@@ -440,7 +466,11 @@ fn check_inclusion(b: &Value, log_id: &LogId, key: &VerifyingKey) -> Result<Verd
     let cp = checkpoint_field(b, "checkpoint")?;
     // Malformed items are refused before any signature verdict.
     let altered = altered_item(b, tree_size, &cp.seal.root)?;
-    if let Some(v) = signed(&cp, log_id, key, "checkpoint") {
+    let signers = match proof_chain::follow(b, log_id, key, &cp)? {
+        Ok(s) => s,
+        Err(v) => return Ok(v),
+    };
+    if let Some(v) = signers.judge(&cp, log_id, "checkpoint") {
         return Ok(v);
     }
     if cp.seal.tree_size != tree_size {
@@ -458,10 +488,11 @@ fn check_inclusion(b: &Value, log_id: &LogId, key: &VerifyingKey) -> Result<Verd
         ""
     };
     Ok(Verdict::Ok(format!(
-        "OK: entry seq {seq} ({}){withheld} is in the log {} of size {tree_size}, root {}, checkpoint signed by the pinned key",
+        "OK: entry seq {seq} ({}){withheld} is in the log {} of size {tree_size}, root {}, checkpoint {}",
         str_field(b, "entry_hash")?,
         hex::encode(log_id),
-        hex::encode(cp.seal.root)
+        hex::encode(cp.seal.root),
+        signers.said(&cp)
     )))
 }
 
@@ -497,7 +528,11 @@ fn check_job(b: &Value, log_id: &LogId, key: &VerifyingKey) -> Result<Verdict, M
         withheld += usize::from(entry.get("payload_hash").is_some());
         verdicts.push(altered_item(item, tree_size, &cp.seal.root).map_err(at)?);
     }
-    if let Some(v) = signed(&cp, log_id, key, "checkpoint") {
+    let signers = match proof_chain::follow(b, log_id, key, &cp)? {
+        Ok(s) => s,
+        Err(v) => return Ok(v),
+    };
+    if let Some(v) = signers.judge(&cp, log_id, "checkpoint") {
         return Ok(v);
     }
     if cp.seal.tree_size != tree_size {
@@ -510,11 +545,12 @@ fn check_job(b: &Value, log_id: &LogId, key: &VerifyingKey) -> Result<Verdict, M
         return Ok(Verdict::Altered(why));
     }
     Ok(Verdict::Ok(format!(
-        "OK: {} entries ({own} of job {job_id:?}, {} decisions that touched it; {withheld} payloads withheld as erased) are in the log {} of size {tree_size}, root {}, checkpoint signed by the pinned key",
+        "OK: {} entries ({own} of job {job_id:?}, {} decisions that touched it; {withheld} payloads withheld as erased) are in the log {} of size {tree_size}, root {}, checkpoint {}",
         items.len(),
         items.len() - own,
         hex::encode(log_id),
-        hex::encode(cp.seal.root)
+        hex::encode(cp.seal.root),
+        signers.said(&cp)
     )))
 }
 
@@ -526,8 +562,16 @@ fn check_consistency(b: &Value, log_id: &LogId, key: &VerifyingKey) -> Result<Ve
     let path = hash_list(b, "proof")?;
     let old = checkpoint_field(b, "old_checkpoint")?;
     let new = checkpoint_field(b, "new_checkpoint")?;
+    // The chain is proved in the new tree. Its entries below the old size
+    // are in the old tree too once the consistency proof holds (the old
+    // tree is the new one's prefix), so the old checkpoint is judged by
+    // the same table: only certificates below its size reach its range.
+    let signers = match proof_chain::follow(b, log_id, key, &new)? {
+        Ok(s) => s,
+        Err(v) => return Ok(v),
+    };
     for (cp, name) in [(&old, "old_checkpoint"), (&new, "new_checkpoint")] {
-        if let Some(v) = signed(cp, log_id, key, name) {
+        if let Some(v) = signers.judge(cp, log_id, name) {
             return Ok(v);
         }
     }
@@ -544,8 +588,16 @@ fn check_consistency(b: &Value, log_id: &LogId, key: &VerifyingKey) -> Result<Ve
         );
     }
     Ok(Verdict::Ok(format!(
-        "OK: the log {} of size {new_size} extends its checkpoint of size {old_size}; both checkpoints signed by the pinned key",
-        hex::encode(log_id)
+        "OK: the log {} of size {new_size} extends its checkpoint of size {old_size}; {}",
+        hex::encode(log_id),
+        match &signers {
+            Signers::Given(_) => "both checkpoints signed by the pinned key".to_string(),
+            Signers::Chain(_) => format!(
+                "old checkpoint {}; new checkpoint {}",
+                signers.said(&old),
+                signers.said(&new)
+            ),
+        }
     )))
 }
 

@@ -77,7 +77,20 @@ pub fn run(
             }
         }
     }
-    if let Some(message) = equivocation(&checkpoints, &cps, &key) {
+    // After a rotation (SPEC §4.7) a checkpoint is signed by the key of the
+    // epoch its size falls in, followed from the pinned key through the
+    // log's certificates; a log whose certificates cannot be read leaves
+    // the pinned key alone (verify then reports what is wrong).
+    // Read only when there is a pair to judge: it scans every segment.
+    let epochs = (cps.len() > 1)
+        .then(|| {
+            d.read_meta()
+                .and_then(|m| m.log_id())
+                .and_then(|id| crate::log::epochs::read(&d, id, key))
+                .ok()
+        })
+        .flatten();
+    if let Some(message) = equivocation(&checkpoints, &cps, &key, epochs.as_ref()) {
         let mut out = Out::keeping_exit_code();
         match format {
             Format::Json => out.json(
@@ -252,17 +265,23 @@ fn witness_report(paths: &[PathBuf], cps: &[Checkpoint], ws: &[Cosigner]) -> Vec
     out
 }
 
-/// Two given checkpoints of one log, both signed by `key`, one size, two
-/// roots. Such a pair needs no log to judge: it is the evidence.
+/// Two given checkpoints of one log, both signed by the key that may sign
+/// their size (`key`, or the epoch's key when `epochs` are known), one
+/// size, two roots. Such a pair needs no more of the log: it is the evidence.
 fn equivocation(
     paths: &[PathBuf],
     cps: &[Checkpoint],
     key: &ed25519_dalek::VerifyingKey,
+    epochs: Option<&log_format::KeyEpochs>,
 ) -> Option<String> {
+    let signer = |c: &Checkpoint| match epochs {
+        Some(e) if *e.log_id() == c.log_id => e.for_tree_size(c.seal.tree_size).key,
+        _ => *key,
+    };
     let signed: Vec<(&PathBuf, &Checkpoint)> = paths
         .iter()
         .zip(cps)
-        .filter(|(_, c)| c.verify(&c.log_id, key).is_ok())
+        .filter(|(_, c)| c.verify(&c.log_id, &signer(c)).is_ok())
         .collect();
     for (i, (pa, a)) in signed.iter().enumerate() {
         for (pb, b) in &signed[i + 1..] {
@@ -274,7 +293,7 @@ fn equivocation(
                     "checkpoints {} and {} are both validly signed by key {} for size {} of log {}, with roots {} and {}",
                     pa.display(),
                     pb.display(),
-                    hex::encode(key.as_bytes()),
+                    hex::encode(signer(a).as_bytes()),
                     a.seal.tree_size,
                     hex::encode(a.log_id),
                     hex::encode(a.seal.root),

@@ -300,3 +300,104 @@ fn sign_and_verify_record_through_a_running_argusd() {
         .collect();
     assert_eq!(kinds, ["artifact.signed", "artifact.tamper_detected"]);
 }
+
+/// A signature document as a holder of `key` makes it for this log (what
+/// a thief of a retired key could write).
+fn forged_doc(log: &Path, file: &Path, key: &ed25519_dalek::SigningKey) -> Value {
+    use ed25519_dalek::Signer;
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(log.join("argus.json")).unwrap()).unwrap();
+    let log_id = meta["log_id"].as_str().unwrap();
+    let id: [u8; 16] = hex::decode(log_id).unwrap().try_into().unwrap();
+    let name = file.file_name().unwrap().to_str().unwrap();
+    let blake3 = blake3_hex(file);
+    let msg = format!("argus-artifact-v1\n{log_id}\n{blake3}\n{name}");
+    serde_json::json!({
+        "version": 1, "algorithm": "ed25519", "name": name,
+        "bytes": std::fs::metadata(file).unwrap().len(), "blake3": blake3,
+        "log_id": log_id,
+        "key_id": hex::encode(log_format::seal::key_id(&id, &key.verifying_key())),
+        "signature": hex::encode(key.sign(msg.as_bytes()).to_bytes()),
+    })
+}
+
+/// SPEC §4.7 / THREAT_MODEL T53: a signature is the statement of the key
+/// of the epoch that records it. After a rotation, the retired key (stolen
+/// before it was erased) signs a new artifact: refused as retired (11), and
+/// refused naming both keys and the seq when the log records the content
+/// in a later epoch; `sign` uses the current key and records only its
+/// signatures; an old signature recorded in its own epoch still verifies.
+#[test]
+fn a_retired_key_cannot_sign_an_artifact_after_its_epoch() {
+    let (log, _) = init_log(None);
+    let work = tempfile::tempdir().unwrap();
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(log.path().join("argus.json")).unwrap()).unwrap();
+    let key0 = crate::common::forge::read_key(&log.path().join(meta["key_file"].as_str().unwrap()));
+    let a = artifact(work.path(), "a.bin", b"signed in epoch 0\n");
+    sign(log.path(), &a);
+    let rot = argus([
+        "key".as_ref(),
+        "rotate".as_ref(),
+        p(log.path()),
+        "-o".as_ref(),
+        "json".as_ref(),
+    ]);
+    rot.assert_ok();
+    let rot = rot.json();
+    let cert_seq = rot["seq"].as_u64().unwrap();
+    let kid1 = rot["key_id"].as_str().unwrap().to_string();
+    // Signed and recorded in epoch 0: still good.
+    verify(log.path(), &a, 0);
+
+    // A new artifact signed by the retired key, nothing recorded.
+    let b = artifact(work.path(), "b.bin", b"the thief's build\n");
+    std::fs::write(
+        work.path().join("b.bin.sig"),
+        forged_doc(log.path(), &b, &key0).to_string(),
+    )
+    .unwrap();
+    let v = verify(log.path(), &b, 11);
+    let detail = v["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("epoch 0") && detail.contains(&format!("retired at seq {cert_seq}")),
+        "{v}"
+    );
+
+    // `sign` signs with the current key and records it in epoch 1.
+    let c = artifact(work.path(), "c.bin", b"signed in epoch 1\n");
+    let s = sign(log.path(), &c);
+    let sig: Value =
+        serde_json::from_slice(&std::fs::read(work.path().join("c.bin.sig")).unwrap()).unwrap();
+    assert_eq!(sig["key_id"], kid1.as_str(), "{sig} {s}");
+    verify(log.path(), &c, 0);
+    let seq_c = entries_of(log.path(), "artifact.signed")
+        .iter()
+        .rev()
+        .find(|e| e["payload"]["blake3"] == blake3_hex(&c).as_str())
+        .and_then(|e| e["seq"].as_u64())
+        .unwrap();
+    // The retired key's signature over content the log records in epoch 1.
+    let forged = forged_doc(log.path(), &c, &key0);
+    std::fs::write(work.path().join("c.bin.sig"), forged.to_string()).unwrap();
+    let v = verify(log.path(), &c, 11);
+    let detail = v["detail"].as_str().unwrap();
+    let kid0 = forged["key_id"].as_str().unwrap();
+    assert!(
+        detail.contains(kid0) && detail.contains(&kid1) && detail.contains(&format!("seq {seq_c}")),
+        "{v}"
+    );
+    // Nor can it be recorded: sign --signed-document refuses it, writes nothing.
+    let d = artifact(work.path(), "d.bin", b"to be recorded\n");
+    let before = entries_of(log.path(), "artifact.signed").len();
+    let r = argus([
+        "sign".as_ref(),
+        p(log.path()),
+        p(&d),
+        "--signed-document".as_ref(),
+        forged_doc(log.path(), &d, &key0).to_string().as_ref(),
+    ]);
+    assert_ne!(r.code, Some(0), "{}", r.ctx());
+    assert!(r.stderr.contains("retired"), "{}", r.ctx());
+    assert_eq!(entries_of(log.path(), "artifact.signed").len(), before);
+}

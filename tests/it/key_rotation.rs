@@ -399,17 +399,74 @@ fn a_crash_at_any_step_of_a_rotation_leaves_a_log_that_opens_and_verifies() {
 }
 
 /// An import copies entries with their actor; a rotated log's key.rotated
-/// entries certify the source log's keys, so the import refuses them up
-/// front (even as class argus) and writes nothing.
+/// entries certify the source log's keys, not the copy's (it has its own
+/// key), so the import skips them, counts them, remaps the parents of the
+/// rest, and the copy verifies from its own first key with one epoch.
 #[test]
-fn an_import_never_writes_another_logs_key_rotated() {
+fn an_import_of_a_rotated_log_skips_its_key_rotated_records() {
     let (src, _, _) = rotated_twice();
+    // A parent link across skipped records is remapped (seq 10 -> 2).
+    append(
+        src.path(),
+        &[json!({"kind": "x.test.entry", "parent": 2, "payload": {"child": true}})],
+    );
+    let export = argus(["export".as_ref(), p(src.path())]);
+    export.assert_ok();
+    let (dst, first) = init_log(None);
+    let r = argus_stdin(["import".as_ref(), p(dst.path())], export.stdout.as_bytes());
+    r.assert_ok();
+    let out = r.json();
+    assert_eq!(out["skipped_key_rotated"], 2, "{out}");
+    assert_eq!(out["skipped_key_rotated_seqs"], json!([3, 7]), "{out}");
+    assert_eq!(out["imported"], 9, "{out}");
+    let v = verify(dst.path(), &first);
+    v.assert_ok();
+    let report = v.json();
+    assert_eq!(report["entries"], 9, "{report}");
+    assert_eq!(report["key_epochs"].as_array().map(Vec::len), Some(1));
+    let cat = |dir: &Path| -> Vec<Value> {
+        let c = argus(["cat".as_ref(), p(dir), "-o".as_ref(), "json".as_ref()]);
+        c.assert_ok();
+        c.json_lines()
+    };
+    let source = cat(src.path());
+    let copy = cat(dst.path());
+    assert!(copy.iter().all(|e| e["kind"] != "key.rotated"));
+    // Every other record is there, in order, with its fields.
+    let kept: Vec<&Value> = source
+        .iter()
+        .filter(|e| e["kind"] != "key.rotated")
+        .collect();
+    assert_eq!(kept.len(), copy.len());
+    for (a, b) in kept.iter().zip(&copy) {
+        for f in ["kind", "job_id", "actor", "payload"] {
+            assert_eq!(a[f], b[f], "{f}: {a} / {b}");
+        }
+    }
+    let child = copy.last().unwrap();
+    assert_eq!(child["parent"], 2, "{child}");
+}
+
+/// A record whose parent is a skipped key.rotated cannot keep its link:
+/// the import refuses it with its line and writes nothing.
+#[test]
+fn an_import_refuses_a_parent_that_names_a_key_rotated_record() {
+    let (src, _, _) = rotated_twice();
+    append(
+        src.path(),
+        &[json!({"kind": "x.test.entry", "parent": 3, "payload": {}})],
+    );
     let export = argus(["export".as_ref(), p(src.path())]);
     export.assert_ok();
     let (dst, first) = init_log(None);
     let r = argus_stdin(["import".as_ref(), p(dst.path())], export.stdout.as_bytes());
     assert_eq!(r.code, Some(2), "{}", r.ctx());
-    assert!(r.stderr.contains("key.rotated"), "{}", r.stderr);
+    assert!(r.stderr.contains("line 11"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("parent 3 is a key.rotated"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("nothing was imported"), "{}", r.stderr);
     let v = verify(dst.path(), &first);
     v.assert_ok();
@@ -533,4 +590,51 @@ fn a_request_witness_takes_a_rotated_key_once_it_has_read_the_log() {
     append(dir, &small_entries(7, 2));
     let (cp9, _) = checkpoint("cp9");
     request(&format!("old 7\n{}\n\n{cp9}", proof_from(&cp7_file))).assert_ok();
+}
+
+/// Two checkpoints of one size with two roots, both signed by the key of
+/// the epoch that size falls in (epoch 2's, not the pinned first key): the
+/// equivocation is judged with the log's epochs, exit 14, as before a
+/// rotation.
+#[test]
+fn equivocation_by_a_later_epochs_key_is_caught() {
+    let (tmp, first, keys) = rotated_twice();
+    let dir = tmp.path();
+    let cp = argus(["checkpoint".as_ref(), p(dir)]);
+    cp.assert_ok();
+    let work = tempfile::tempdir().unwrap();
+    let good = work.path().join("good.txt");
+    std::fs::write(&good, &cp.stdout).unwrap();
+    let c = log_format::Checkpoint::parse(&cp.stdout).unwrap();
+    let s = &c.seal;
+    let forged = Seal::sign(&c.log_id, &keys[2], s.tree_size, [7; 32], s.head, s.ts_ns);
+    let bad = work.path().join("other.txt");
+    std::fs::write(&bad, forged.checkpoint_text(&c.log_id)).unwrap();
+    let r = argus([
+        "verify".as_ref(),
+        p(dir),
+        "--key".as_ref(),
+        first.as_ref(),
+        "--checkpoint".as_ref(),
+        p(&good),
+        "--checkpoint".as_ref(),
+        p(&bad),
+    ]);
+    r.assert_code(14);
+    assert!(
+        r.stdout
+            .contains(&hex::encode(keys[2].verifying_key().as_bytes())),
+        "{}",
+        r.ctx()
+    );
+    // The good one alone is a trusted checkpoint of epoch 2.
+    argus([
+        "verify".as_ref(),
+        p(dir),
+        "--key".as_ref(),
+        first.as_ref(),
+        "--checkpoint".as_ref(),
+        p(&good),
+    ])
+    .assert_ok();
 }

@@ -37,6 +37,7 @@ mod projections_jobs;
 mod projections_logtime;
 mod projections_policy;
 mod projections_reliability;
+mod proof_rotation;
 mod proofs;
 mod python_crosscheck;
 mod read_once;

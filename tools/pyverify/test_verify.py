@@ -982,3 +982,86 @@ class CompressedTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class KeyChainBundleTest(unittest.TestCase):
+    """SPEC §11 key_chain, built from SPEC §4.2, §4.7, §5 and §6 alone: a
+    checkpoint signed by epoch 1's key verifies from the first key only
+    through the key.rotated entry the bundle carries."""
+
+    @classmethod
+    def setUpClass(cls):
+        sys.path.insert(0, HERE)
+        import verify
+        cls.v = verify
+
+    def setUp(self):
+        v = self.v
+        raw = lambda k: k.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        self.log_id = bytes(range(16))
+        self.k0, self.k1 = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+        self.pk0, self.pk1 = raw(self.k0), raw(self.k1)
+        origin = v.origin_of(self.log_id)
+        self.kid0, self.kid1 = v.key_id_of(origin, self.pk0), v.key_id_of(origin, self.pk1)
+        msg = (b"argus key-rotation v1\n" + self.log_id + struct.pack("<Q", 1) + self.pk1 + self.kid0
+               + struct.pack("<Q", 2))
+        rotated = {"epoch": 1, "public_key": self.pk1.hex(), "key_id": self.kid1.hex(),
+                   "prev_key_id": self.kid0.hex(), "from_seq": 2,
+                   "cert": self.k0.sign(msg).hex(), "possession": self.k1.sign(msg).hex()}
+        self.entries, prev = [], b"\0" * 32
+        for seq, kind, actor, payload in ((0, "x.a", "tester", {"i": 0}), (1, "key.rotated", "argus", rotated),
+                                          (2, "x.a", "tester", {"i": 2})):
+            e = {"seq": seq, "ts": "2026-01-01T00:00:0%d.000000000Z" % seq, "kind": kind, "job_id": None,
+                 "step_id": None, "agent": None, "actor": actor, "parent": None, "payload": payload,
+                 "prev": prev.hex()}
+            prev = v._entry_hash(e)
+            e["hash"] = prev.hex()
+            self.entries.append(e)
+        self.hashes = [bytes.fromhex(e["hash"]) for e in self.entries]
+        self.root = _mth(self.hashes)
+
+    def checkpoint(self, key, kid, size=3):
+        note = self.v.note_body(self.log_id, size, _mth(self.hashes[:size]), self.hashes[size - 1], 1, kid)
+        sig = base64.b64encode(kid + key.sign(note)).decode()
+        return note.decode() + "\n\u2014 %s %s\n" % (self.v.origin_of(self.log_id), sig)
+
+    def item(self, seq):
+        h = self.hashes[seq]
+        return {"seq": seq, "entry": json.loads(json.dumps(self.entries[seq])), "entry_hash": h.hex(),
+                "leaf_hash": leaf(h).hex(), "audit_path": [x.hex() for x in _path(seq, self.hashes)]}
+
+    def bundle(self, key=None, kid=None, chain=(1,)):
+        b = dict(self.item(0), version=1, log_id=self.log_id.hex(), tree_size=3,
+                 checkpoint=self.checkpoint(key or self.k1, kid or self.kid1))
+        if chain is not None:
+            b["key_chain"] = [self.item(s) for s in chain]
+        return b
+
+    def code(self, b, pk=None):
+        return self.v.verify_proof(b, pk or self.pk0).code
+
+    def test_the_chain_leads_from_the_first_key_to_the_signer(self):
+        self.assertEqual(self.code(self.bundle()), self.v.OK)
+        # Consistency from the epoch-0 checkpoint of size 1 to size 3.
+        old = self.checkpoint(self.k0, self.kid0, size=1)
+        c = {"version": 1, "log_id": self.log_id.hex(), "old_size": 1, "old_root": leaf(self.hashes[0]).hex(),
+             "new_size": 3, "new_root": self.root.hex(), "proof": [x.hex() for x in _subproof(1, self.hashes, True)],
+             "old_checkpoint": old, "new_checkpoint": self.checkpoint(self.k1, self.kid1),
+             "key_chain": [self.item(1)]}
+        self.assertEqual(self.code(c), self.v.OK)
+
+    def test_without_the_chain_only_the_signer_verifies(self):
+        b = self.bundle(chain=None)
+        self.assertEqual(self.code(b), self.v.SIGNATURE)
+        self.assertEqual(self.code(b, self.pk1), self.v.OK)
+
+    def test_a_tampered_chain_or_an_old_key_past_its_epoch_fails(self):
+        b = self.bundle()
+        b["key_chain"][0]["entry"]["payload"]["cert"] = "00" * 64
+        self.assertEqual(self.code(b), self.v.CONTENT)
+        self.assertEqual(self.code(self.bundle(chain=(2,))), self.v.SIGNATURE)
+        self.assertEqual(self.code(self.bundle(chain=())), self.v.SIGNATURE)
+        self.assertEqual(self.code(self.bundle(self.k0, self.kid0)), self.v.SIGNATURE)
+        b = self.bundle()
+        b["key_chain"] = "no"
+        self.assertEqual(self.code(b), self.v.USAGE)

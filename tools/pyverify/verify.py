@@ -1282,6 +1282,60 @@ def _altered_item(item, size, root):
     return None
 
 
+def _follow_chain(bundle, log_id, pk, cp):
+    """§11 key_chain: (epochs, None) with epochs certified from pk as epoch
+    0's key, or (None, Failure) naming the first chain item that fails; with
+    no key_chain, ([], None): the checkpoint must then be signed by pk."""
+    if "key_chain" not in bundle:
+        return [], None
+    items = bundle["key_chain"]
+    if not isinstance(items, list):
+        raise BadBundle("key_chain: not an array")
+    checked = []
+    for i, item in enumerate(items):
+        try:
+            if not isinstance(item, dict):
+                raise BadBundle("not an object")
+            seq = _uint(item, "seq")
+            entry = _get(item, "entry")
+            altered = _altered_item(item, cp.tree_size, cp.root)
+            pv = _get(entry, "payload", "entry.payload")
+            try:
+                payload = canonical_json(pv)
+            except NotCanonical as x:
+                raise BadBundle("entry.payload: %s" % x)
+            fields = [entry.get(n) or "" for n in ("kind", "job_id", "step_id", "agent", "actor")]
+            fields = [f.encode("utf-8") for f in fields] + [payload]
+            checked.append((seq, fields, altered))
+        except BadBundle as e:
+            raise BadBundle("key_chain[%d].%s" % (i, e))
+    epochs = [(0, 0, pk, key_id_of(origin_of(log_id), pk), None)]
+    for i, (seq, fields, altered) in enumerate(checked):
+        if altered:
+            return None, Failure(CONTENT, "key_chain[%d] (seq %d) is not in the checkpoint's tree: %s" % (i, seq, altered))
+        if fields[0] != ROTATED_KIND:
+            return None, Failure(SIGNATURE, "key_chain[%d] (seq %d) is a %r entry, not a key.rotated certificate"
+                                 % (i, seq, fields[0].decode("utf-8", "replace")))
+        try:
+            epochs.append(rotation_of(seq, fields, log_id, epochs[-1]))
+        except ValueError as e:
+            return None, Failure(SIGNATURE, "key_chain[%d]: %s" % (i, e))
+    return epochs, None
+
+
+def _signed_in_epoch(cp, log_id, pk, epochs, name):
+    """§11: with a chain, `cp` must be signed by the key of the epoch that
+    holds seq tree_size - 1 (§4.7); without one, by pk itself."""
+    if not epochs:
+        return _signed(cp, log_id, pk, name)
+    ep = epoch_for(epochs, cp.tree_size)
+    bad = _signed(cp, log_id, ep[2], name)
+    if bad:
+        return Failure(SIGNATURE, "%s: seq %d lies in epoch %d (key id %s), whose key must sign it: %s"
+                       % (name, max(cp.tree_size - 1, 0), ep[0], ep[3].hex(), bad.message))
+    return None
+
+
 def verify_proof(bundle, pk):
     """Judge a proof bundle (parsed JSON) against the pinned key (32 bytes).
     Returns Failure(OK | USAGE | CONTENT | SIGNATURE, message)."""
@@ -1299,7 +1353,8 @@ def verify_proof(bundle, pk):
             size = _uint(bundle, "tree_size")
             cp = _cp(bundle, "checkpoint")
             altered = _altered_item(bundle, size, cp.root)
-            bad = _signed(cp, log_id, pk, "checkpoint")
+            epochs, bad = _follow_chain(bundle, log_id, pk, cp)
+            bad = bad or _signed_in_epoch(cp, log_id, pk, epochs, "checkpoint")
             if bad:
                 return bad
             if cp.tree_size != size:
@@ -1333,7 +1388,8 @@ def verify_proof(bundle, pk):
                     verdicts.append(_altered_item(item, size, cp.root))
                 except BadBundle as e:
                     raise BadBundle("entries[%d].%s" % (i, e))
-            bad = _signed(cp, log_id, pk, "checkpoint")
+            epochs, bad = _follow_chain(bundle, log_id, pk, cp)
+            bad = bad or _signed_in_epoch(cp, log_id, pk, epochs, "checkpoint")
             if bad:
                 return bad
             if cp.tree_size != size:
@@ -1351,8 +1407,13 @@ def verify_proof(bundle, pk):
             proof = _hashes(bundle, "proof")
             old = _cp(bundle, "old_checkpoint")
             new = _cp(bundle, "new_checkpoint")
+            # The chain is proved in the new tree; the consistency proof puts
+            # its entries below old_size in the old tree too (§11).
+            epochs, bad = _follow_chain(bundle, log_id, pk, new)
+            if bad:
+                return bad
             for cp, name in ((old, "old_checkpoint"), (new, "new_checkpoint")):
-                bad = _signed(cp, log_id, pk, name)
+                bad = _signed_in_epoch(cp, log_id, pk, epochs, name)
                 if bad:
                     return bad
             if (old.tree_size, old.root) != (m, o_root):
