@@ -155,9 +155,17 @@ pub fn settle(d: &LogDir, meta: &mut Meta) -> Result<()> {
                 let s = &*d.storage;
                 storage::real_dirs_below(s, &d.root, &path)?;
                 if s.kind_of(&path)?.is_some() {
-                    let key = keys::load_on(s, &path)?;
-                    if hex::encode(key.verifying_key().as_bytes()) == p.public_key {
-                        erase(s, &path)?;
+                    match keys::load_on(s, &path) {
+                        Ok(key) => {
+                            if hex::encode(key.verifying_key().as_bytes()) == p.public_key {
+                                erase(s, &path)?;
+                            }
+                        }
+                        // Step 2 (or an erase of it) torn by the crash.
+                        Err(Error::BadKey { .. }) if torn_key(s, &path, false)? => {
+                            erase(s, &path)?;
+                        }
+                        Err(e) => return Err(e),
                     }
                 }
             }
@@ -179,10 +187,15 @@ fn erase_retired(d: &LogDir, meta: &mut Meta) -> Result<()> {
     let s = &*d.storage;
     if old != meta.key_file && s.kind_of(&path)?.is_some() {
         storage::real_dirs_below(s, &d.root, &path)?;
-        let key = keys::load_on(s, &path)?.verifying_key();
+        let key = match keys::load_on(s, &path) {
+            Ok(k) => Some(k.verifying_key()),
+            // A crash in step 5 after some zeros reached the disk.
+            Err(Error::BadKey { .. }) if torn_key(s, &path, true)? => None,
+            Err(e) => return Err(e),
+        };
         let recorded = meta.recorded_epochs()?;
         let earlier = &recorded.all()[..recorded.all().len().saturating_sub(1)];
-        if !earlier.iter().any(|e| e.key == key) {
+        if key.is_some_and(|key| !earlier.iter().any(|e| e.key == key)) {
             return Err(Error::Rotation(format!(
                 "argus.json: retired_key_file {} does not hold an earlier epoch's key of this log; refusing to erase it",
                 path.display()
@@ -192,6 +205,21 @@ fn erase_retired(d: &LogDir, meta: &mut Meta) -> Result<()> {
     }
     meta.retired_key_file = None;
     d.write_meta(meta)
+}
+
+/// Whether a key file that does not parse is one this module tore: a
+/// crash inside `keys::write_new_on` (step 2: empty, a prefix of the hex
+/// line, or zeros where the size got ahead of the data) or inside `erase`
+/// (zeros over a prefix of the line). Only NULs, hex digits and
+/// whitespace, within a key file's size; a retired key must also show the
+/// zeros of an erase that started (argus.json, which names it, is not
+/// trusted to point at any file).
+fn torn_key(s: &dyn Storage, path: &Path, erase_started: bool) -> Result<bool> {
+    let b = s.read_capped(path, keys::KEY_FILE_MAX)?;
+    let ours = b
+        .iter()
+        .all(|c| *c == 0 || c.is_ascii_hexdigit() || c.is_ascii_whitespace());
+    Ok(ours && (!erase_started || b.first() == Some(&0)))
 }
 
 /// Overwrites a key file with zeros, syncs it, unlinks it and syncs its

@@ -370,7 +370,11 @@ impl Writer {
         let durable = match self.write_durable(&buf, sealed) {
             Ok(d) => d,
             Err(e) => {
-                let reason = format!("{}: {e}", self.seg.path.display());
+                // As a commit's failure: the unacknowledged `key.rotated`
+                // is cut away, or a restart without a reboot would read it
+                // from the page cache, finish the rotation and ack on top
+                // of pages the disk never got (found by fault_sim).
+                let reason = self.cut_unacked(&e);
                 reply.send(Err(Error::Lockdown(reason.clone())));
                 return self.fail_closed(Vec::new(), reason);
             }

@@ -29,6 +29,27 @@ pub(super) struct Outcome {
     pub compressed: usize,
     pub second_cut: bool,
     pub temps_left: usize,
+    /// Payloads erased plus segments compressed over every run of the seed.
+    pub total: usize,
+}
+
+impl super::Tally for Outcome {
+    fn counts(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("fault fired", u64::from(self.fired)),
+            ("payloads erased by the faulted run", self.erased as u64),
+            (
+                "segments compressed by the faulted run",
+                self.compressed as u64,
+            ),
+            ("second compaction cut", u64::from(self.second_cut)),
+            (
+                "runs with a temp file left by the cut",
+                u64::from(self.temps_left > 0),
+            ),
+            ("segments erased or compressed in all", self.total as u64),
+        ]
+    }
 }
 
 pub(super) fn choose(rng: &mut Rng) -> Option<Fault> {
@@ -51,6 +72,18 @@ pub(super) fn choose(rng: &mut Rng) -> Option<Fault> {
 /// redactions are found by a reader over `view`, a dump of the same state
 /// (the scan is a read; the rewrite is what can lose data).
 fn compact(t: &Template, sim: &SimFs, view: &Path) -> Result<(usize, usize), String> {
+    let r = compact_once(t, sim, view);
+    if let Ok((e, c)) = r {
+        TOTAL.with(|t| t.set(t.get() + e + c));
+    }
+    r
+}
+
+thread_local! {
+    static TOTAL: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn compact_once(t: &Template, sim: &SimFs, view: &Path) -> Result<(usize, usize), String> {
     let lock = WriterLock::acquire(&t.root, "compact", Duration::from_secs(10))
         .map_err(|e| format!("lock: {e}"))?;
     let _ = std::fs::remove_dir_all(view);
@@ -100,6 +133,7 @@ pub(super) fn run_seed(
     seed: u64,
     scratch: &Path,
 ) -> Result<Outcome, String> {
+    TOTAL.with(|t| t.set(0));
     let mut rng = Rng::new(seed);
     let fault = choose(&mut rng);
     let sim = SimFs::load(&t.root, &t.root, seed);
@@ -171,5 +205,6 @@ pub(super) fn run_seed(
     drop(log);
     check(t, &sim, &dump, &want, "after the finishing compaction")?;
     let _ = std::fs::remove_dir_all(&view);
+    out.total = TOTAL.with(|t| t.get());
     Ok(out)
 }

@@ -445,7 +445,12 @@ fn seeds(default: u64) -> Vec<u64> {
 
 /// Runs `run` over the seeds, prints a tally line, and fails naming every
 /// broken seed with the command that replays it.
-fn campaign<O: std::fmt::Debug>(
+/// What a campaign adds up over its seeds.
+pub(super) trait Tally {
+    fn counts(&self) -> Vec<(&'static str, u64)>;
+}
+
+fn campaign<O: std::fmt::Debug + Tally>(
     test: &str,
     default: u64,
     fault_of: impl Fn(u64) -> String,
@@ -454,17 +459,16 @@ fn campaign<O: std::fmt::Debug>(
     let seeds = seeds(default);
     let start = std::time::Instant::now();
     let mut failures = Vec::new();
-    let mut tally: BTreeMap<String, u64> = BTreeMap::new();
+    let mut tally: BTreeMap<&'static str, u64> = BTreeMap::new();
     for &seed in &seeds {
         match run(seed) {
             Ok(o) => {
-                let line = format!("{o:?}");
                 if seeds.len() == 1 {
-                    eprintln!("seed {seed}: {line}; fault {}", fault_of(seed));
+                    eprintln!("seed {seed}: {o:?}; fault {}", fault_of(seed));
                 }
-                // Tally by outcome shape, without the numbers' values.
-                let shape: String = line.chars().filter(|c| !c.is_ascii_digit()).collect();
-                *tally.entry(shape).or_default() += 1;
+                for (k, n) in o.counts() {
+                    *tally.entry(k).or_default() += n;
+                }
             }
             Err(why) => {
                 let line = format!(

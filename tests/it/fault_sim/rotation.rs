@@ -27,6 +27,21 @@ pub(super) struct Outcome {
     pub recovery_crash: bool,
 }
 
+impl super::Tally for Outcome {
+    fn counts(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("fault fired", u64::from(self.fired)),
+            ("rotation acked", u64::from(self.rotated_ok)),
+            (
+                "rotation in effect after reopen",
+                u64::from(self.took_effect),
+            ),
+            ("rotation forgotten", u64::from(!self.took_effect)),
+            ("second cut in recovery", u64::from(self.recovery_crash)),
+        ]
+    }
+}
+
 pub(super) fn choose(rng: &mut Rng) -> Option<Fault> {
     match rng.below(10) {
         0 => None,
@@ -49,6 +64,12 @@ fn key_file_of(sim: &SimFs, root: &Path) -> String {
 }
 
 pub(super) fn run_seed(t: &Template, seed: u64, scratch: &Path) -> Result<Outcome, String> {
+    let mut story = String::new();
+    run(t, seed, scratch, &mut story).map_err(|e| format!("{e} [{story}]"))
+}
+
+fn run(t: &Template, seed: u64, scratch: &Path, story: &mut String) -> Result<Outcome, String> {
+    use std::fmt::Write;
     let mut rng = Rng::new(seed);
     let fault = choose(&mut rng);
     let sim = SimFs::load(&t.root, &t.root, seed);
@@ -101,8 +122,20 @@ pub(super) fn run_seed(t: &Template, seed: u64, scratch: &Path) -> Result<Outcom
         _ => {}
     }
     out.rotated_ok = rotated.is_ok();
+    let _ = write!(
+        story,
+        "rotation: {:?}; fired: {:?}",
+        rotated.as_ref().map(|r| r.seq).map_err(|e| e.to_string()),
+        fired.as_ref().map(|f| (f.path.clone(), f.op))
+    );
     // Whatever the log acks now must survive, whichever key signed it.
-    if append(&log, &mut acked, &mut rng).is_ok() {
+    let after = append(&log, &mut acked, &mut rng);
+    let _ = write!(
+        story,
+        "; append after: {:?}",
+        after.as_ref().map_err(|e| e.to_string())
+    );
+    if after.is_ok() {
         if let Some(f) = sim
             .fired()
             .filter(|f| matches!(f.fault, Fault::Crash { .. }))
