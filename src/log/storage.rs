@@ -1,25 +1,41 @@
-//! The one narrow door through which the log's write and recovery paths
-//! touch files.
+//! The one narrow door through which the log's write paths touch files.
 //!
 //! Durability bugs hide in the gaps between syscalls: a write that went
 //! short, an fsync that failed once and then "succeeded" (PostgreSQL's
 //! fsyncgate), a full disk, a power cut that kept later pages and lost
 //! earlier ones. They cannot be produced on demand with a real file system,
-//! so every file operation of the writer (segments, their temp files, the
-//! sparse index, directory syncs) and of open-time recovery (listing,
-//! reading the last segment, the pending cut report, the cut itself) goes
-//! through `Storage`. `RealFs` is the default: the `safe_fs` calls as they
-//! were, behind one virtual call per operation, which is noise next to the
-//! fdatasync each commit waits for. Tests put a deterministic fault
-//! injecting implementation behind it (tests/it/fault_sim) and drive
-//! thousands of seeded crashes through the real writer and recovery code.
+//! so every file operation of the paths that can lose data goes through
+//! `Storage`: the writer (segments, their temp files, the sparse index,
+//! directory syncs), open-time recovery (listing, reading the last segment,
+//! the pending cut report, the cut itself), `argus.json` (`LogDir::read_meta`
+//! / `write_meta`), the signing keys as the writer loads them, key rotation
+//! (`rotate.rs`: the new key, the pending state, the old key's
+//! zero+sync+unlink), compaction (`erase.rs` and `archive.rs`: temp file,
+//! rename, removal) and the control-flag mirrors (`control_flags.rs`).
+//! `RealFs` is the default: the `safe_fs` calls as they were (every refusal
+//! of a link, FIFO or device kept), behind one virtual call per operation,
+//! which is noise next to the fdatasync each commit waits for. Tests put a
+//! deterministic fault injecting implementation behind it
+//! (tests/it/fault_sim) and drive thousands of seeded crashes through the
+//! real writer, recovery, rotation and compaction code.
 //!
-//! Outside it, on purpose: `argus.json` and the signing key (written once
-//! by `init`, only read by the writer), the writer `LOCK` (a process lock,
-//! not data), the clock anchor (advisory) and the readers, `verify` and
-//! the mmap of sealed segments: they only read bytes that were durable
-//! before they looked, so a simulated crash has nothing to tear in them;
-//! the simulator checks them by running them over its post-crash state.
+//! Outside it, on purpose:
+//! - the writer `LOCK` (`lock.rs`): an `flock` on a kernel object, not
+//!   data; a crash releases it and there is nothing on disk to tear.
+//! - the clock anchor (`time.rs`): advisory; losing or tearing it changes
+//!   a skew warning, never an entry, and it is written whole or not at all.
+//! - `init` (`dir::create`) but for its `argus.json`: it runs once, in a
+//!   new or empty directory, before anything is acknowledged, so a crash
+//!   in it can leave a half-made directory but never lose an entry.
+//! - the read side: the readers, `verify`, `follow`, the sparse index
+//!   reader and the mmap of sealed segments (`reader.rs`, `verify/`,
+//!   `follow.rs`, `index.rs`, `mmap.rs`), including the scan that finds
+//!   the redactions compaction erases. They only read bytes that were
+//!   durable before they looked, so a simulated crash has nothing to tear
+//!   in them; the simulator checks them by running them over a real
+//!   directory it writes its post-crash state to. Routing them through a
+//!   read half of this trait (a zero-copy map for sealed segments) is not
+//!   done yet.
 use crate::error::{Error, IoContext, Result};
 use crate::log::reader::SegmentBytes;
 use crate::log::safe_fs::{self, Durability, FileKind};
