@@ -129,6 +129,7 @@ impl Log {
             segment_bytes: meta.segment_bytes,
             clock,
             skew_tolerance_ns: meta.skew_tolerance_ns(),
+            epoch_from_seq: epochs.all().last().map_or(0, |e| e.from_seq),
         };
         let writer = Writer::new(d.clone(), log_id, key, cfg, &rec, committed.clone())?;
         let (tx, rx) = mpsc::channel();

@@ -13,7 +13,9 @@
 //!
 //! An open after a crash at any step (`settle`) looks in the log: if the
 //! entry is there and sealed, it finishes steps 4–5; if not, the rotation
-//! never happened, and the new key file (never certified) is erased.
+//! never happened, and the new key file (never certified) is erased. A key
+//! file that a crash tore (in its write, or in its erasure) is finished
+//! too (`torn_key`): left there, it would stop every later open.
 //!
 //! Every file operation goes through the log's `Storage`, so the fault
 //! simulator cuts the power between any two of them (tests/it/fault_sim).

@@ -18,6 +18,7 @@
 //! `ARGUS_SIM_SEED=N` replays one; a failure prints its seed and fault.
 //! `tools/fault-sim.sh` runs the long campaign in release mode.
 mod compaction;
+mod flags;
 mod fsyncgate;
 mod rotation;
 mod simfs;

@@ -227,6 +227,10 @@ fn run(t: &Template, seed: u64, scratch: &Path, story: &mut String) -> Result<Ou
     }
     let dump = scratch.join(format!("rot-{seed}"));
     let verdict = verify_dump_after(t, &sim, &dump, &acked, None);
+    if verdict.is_err() && std::env::var_os("ARGUS_SIM_KEEP").is_some() {
+        let _ = std::fs::remove_dir_all("/tmp/argus-sim-keep");
+        sim.dump(&t.root, Path::new("/tmp/argus-sim-keep"));
+    }
     let _ = std::fs::remove_dir_all(&dump);
     verdict.map(|()| out)
 }
