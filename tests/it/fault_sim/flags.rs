@@ -41,7 +41,11 @@ fn finished_survives(root: &Path, from: Option<u64>, step: Option<u64>) {
             None => assert!(remove_on(&*s, root, Flag::Lockdown).unwrap()),
         }
         sim.crash();
-        assert_eq!(state(&sim, root), step, "crash seed {seed}: a finished change was lost");
+        assert_eq!(
+            state(&sim, root),
+            step,
+            "crash seed {seed}: a finished change was lost"
+        );
     }
 }
 
