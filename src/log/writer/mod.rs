@@ -648,7 +648,7 @@ impl Writer {
         // only the new key, which may not sign that tree (SPEC §4.7); the
         // footer then follows the commit's seal, the outgoing key's, which
         // is already the segment's last frame (found by fault_sim).
-        if self.next_seq == 0 || self.next_seq - 1 >= self.epoch_from_seq {
+        if self.next_seq == 0 || self.next_seq > self.epoch_from_seq {
             let ts = self.clock.wall_ns();
             self.seal_frame(&mut buf, ts);
         }
