@@ -15,15 +15,16 @@
 //! lock: a reader that opened or mapped the plain file keeps reading it
 //! after it is unlinked, and one that finds it gone finds the compressed
 //! file, which was renamed into place first.
+//!
+//! Every file operation goes through the log's `Storage`, so the fault
+//! simulator cuts the power between any two of them (tests/it/fault_sim).
 use crate::error::{Error, IoContext, Result};
-use crate::log::dir::{sync_dir, LogDir};
+use crate::log::dir::LogDir;
 use crate::log::lock::WriterLock;
-use crate::log::reader::{load_compressed, load_path, SegmentBytes};
-use crate::log::safe_fs;
+use crate::log::storage;
 use log_format::archive::{self, EncodeOptions};
 use log_format::segment::segment_file_name;
 use serde::Serialize;
-use std::io::Write;
 use std::path::Path;
 
 /// Test hook, read only here: `ARGUS_COMPACT_FAILPOINT=STEP` or `STEP:N`
@@ -87,12 +88,21 @@ pub fn compress_sealed(
     _lock: &WriterLock,
     opts: &ArchiveOptions,
 ) -> Result<ArchiveReport> {
-    let dir = LogDir::new(root);
+    compress_sealed_on(&LogDir::new(root), _lock, opts)
+}
+
+/// `compress_sealed` with every file operation through `dir.storage`.
+pub fn compress_sealed_on(
+    dir: &LogDir,
+    _lock: &WriterLock,
+    opts: &ArchiveOptions,
+) -> Result<ArchiveReport> {
+    let root = &dir.root;
     let bases = dir.list_segments()?;
     let mut report = ArchiveReport::default();
     let Some((&last, sealed)) = bases.split_last() else {
         return Err(Error::NotALog {
-            dir: root.into(),
+            dir: root.clone(),
             reason: "no segment files in segments/".into(),
         });
     };
@@ -101,7 +111,7 @@ pub fn compress_sealed(
         match dir.segment_forms(base) {
             (false, true) => report.already_compressed += 1,
             (true, compressed) => {
-                let out = compress_one(&dir, base, compressed, opts)?;
+                let out = compress_one(dir, base, compressed, opts)?;
                 report.bytes_before += out.bytes_before;
                 report.bytes_after += out.bytes_after;
                 report.segments.push(out);
@@ -131,8 +141,9 @@ fn compress_one(
     let plain_path = dir.segment_path(base);
     let packed_path = dir.compressed_path(base);
     let name = segment_file_name(base);
-    let plain = load_path(&plain_path)?;
-    if !matches!(plain, SegmentBytes::Mapped(_)) {
+    let s = &*dir.storage;
+    let plain = s.load_segment(&plain_path)?;
+    if !plain.is_sealed() {
         // Not the last segment, yet no footer: verify calls this damage.
         return Err(Error::Damaged {
             path: plain_path,
@@ -141,7 +152,7 @@ fn compress_one(
     }
     let before = plain.len() as u64;
     if leftover {
-        if let Some(after) = same_bytes(&packed_path, &plain)? {
+        if let Some(after) = same_bytes(dir, &packed_path, &plain)? {
             remove_plain(dir, &plain_path)?;
             return Ok(SegmentOutcome {
                 segment: name,
@@ -152,8 +163,8 @@ fn compress_one(
             });
         }
         // The plain file is the segment; the other is a damaged leftover.
-        std::fs::remove_file(&packed_path).at(&packed_path)?;
-        sync_dir(&dir.segments_dir())?;
+        s.remove_file(&packed_path).at(&packed_path)?;
+        s.sync_dir(&dir.segments_dir())?;
     }
     let packed = archive::encode(&plain, &opts.encode).map_err(|source| Error::Archive {
         path: plain_path.clone(),
@@ -163,21 +174,21 @@ fn compress_one(
         "{base:020}{}.tmp",
         crate::log::dir::COMPRESSED_SUFFIX
     ));
-    let mut f = safe_fs::create_replacing(&tmp, 0o666)?;
-    f.write_all(&packed).at(&tmp)?;
+    let f = s.create_replacing(&tmp, 0o666)?;
+    f.write_all_at(&packed, 0).at(&tmp)?;
     f.sync_all().at(&tmp)?;
     drop(f);
     failpoint("tmp_written");
     // What is on disk, read back, must give back the segment exactly.
-    if same_bytes(&tmp, &plain)?.is_none() {
-        let _ = std::fs::remove_file(&tmp);
+    if same_bytes(dir, &tmp, &plain)?.is_none() {
+        let _ = s.remove_file(&tmp);
         return Err(Error::Damaged {
             path: tmp,
             reason: "the compressed file read back does not decompress to the segment's bytes; nothing was replaced".into(),
         });
     }
-    std::fs::rename(&tmp, &packed_path).at(&packed_path)?;
-    sync_dir(&dir.segments_dir())?;
+    s.rename(&tmp, &packed_path).at(&packed_path)?;
+    s.sync_dir(&dir.segments_dir())?;
     failpoint("renamed");
     remove_plain(dir, &plain_path)?;
     failpoint("removed");
@@ -193,23 +204,17 @@ fn compress_one(
 
 /// The compressed file's size if it decompresses to exactly `plain`;
 /// `None` if it does not, or is damaged.
-fn same_bytes(packed_path: &Path, plain: &[u8]) -> Result<Option<u64>> {
-    match load_compressed(packed_path) {
-        Ok(bytes) if *bytes == *plain => {
-            let len = safe_fs::open_read(packed_path)?
-                .metadata()
-                .at(packed_path)?
-                .len();
-            Ok(Some(len))
-        }
+fn same_bytes(dir: &LogDir, packed_path: &Path, plain: &[u8]) -> Result<Option<u64>> {
+    match storage::load_compressed(&*dir.storage, packed_path) {
+        Ok((bytes, len)) if *bytes == *plain => Ok(Some(len)),
         Ok(_) | Err(Error::Archive { .. }) => Ok(None),
         Err(e) => Err(e),
     }
 }
 
 fn remove_plain(dir: &LogDir, plain_path: &Path) -> Result<()> {
-    std::fs::remove_file(plain_path).at(plain_path)?;
-    sync_dir(&dir.segments_dir())
+    dir.storage.remove_file(plain_path).at(plain_path)?;
+    dir.storage.sync_dir(&dir.segments_dir())
 }
 
 /// Aborts here if the test hook names this step (see [`FAILPOINT_ENV`]).

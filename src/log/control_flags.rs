@@ -8,7 +8,11 @@
 //! leaves the old flag or the new one, never half of one. Someone who
 //! writes or deletes a flag by hand changes nothing the log says:
 //! `argusctl status` reports the difference.
-use super::safe_fs::{self, Durability};
+//!
+//! The `_on` functions do their file I/O through a `Storage` (invariant
+//! 24); the plain ones are them on the real file system.
+use super::safe_fs::Durability;
+use super::storage::{self, RealFs, Storage};
 use crate::error::{IoContext, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -64,31 +68,42 @@ pub fn path(root: &Path, flag: Flag) -> PathBuf {
 /// `DIR/control`, created (durably) if it is not there yet; refused when
 /// it is a link or not a directory.
 pub fn ensure_control_dir(root: &Path) -> Result<PathBuf> {
+    ensure_control_dir_on(&RealFs, root)
+}
+
+/// `ensure_control_dir` through `s`.
+pub fn ensure_control_dir_on(s: &dyn Storage, root: &Path) -> Result<PathBuf> {
     let dir = control_dir(root);
-    safe_fs::real_dir_if_present(&dir)?;
-    if !dir.exists() {
-        std::fs::create_dir(&dir).at(&dir)?;
-        super::dir::sync_dir(root)?;
-    }
+    storage::ensure_dir(s, &dir)?;
     Ok(dir)
 }
 
 /// Writes the flag whole and durably; replaces one already there.
 pub fn write(root: &Path, flag: Flag, rec: &FlagRecord) -> Result<()> {
-    let dir = ensure_control_dir(root)?;
+    write_on(&RealFs, root, flag, rec)
+}
+
+/// `write` through `s`.
+pub fn write_on(s: &dyn Storage, root: &Path, flag: Flag, rec: &FlagRecord) -> Result<()> {
+    let dir = ensure_control_dir_on(s, root)?;
     let mut bytes = serde_json::to_vec_pretty(rec).unwrap_or_default();
     bytes.push(b'\n');
     let dest = path(root, flag);
     let tmp = dir.join(format!(".{}.tmp", flag.file_name()));
-    safe_fs::write_whole(&tmp, &dest, &bytes, 0o644, Durability::Synced)
+    s.write_whole(&tmp, &dest, &bytes, 0o644, Durability::Synced)
 }
 
 /// Removes the flag durably; `false` if there was none.
 pub fn remove(root: &Path, flag: Flag) -> Result<bool> {
+    remove_on(&RealFs, root, flag)
+}
+
+/// `remove` through `s`.
+pub fn remove_on(s: &dyn Storage, root: &Path, flag: Flag) -> Result<bool> {
     let p = path(root, flag);
-    match std::fs::remove_file(&p) {
+    match s.remove_file(&p) {
         Ok(()) => {
-            super::dir::sync_dir(&control_dir(root))?;
+            s.sync_dir(&control_dir(root))?;
             Ok(true)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
@@ -107,13 +122,18 @@ pub enum OnDisk {
 }
 
 pub fn read(root: &Path, flag: Flag) -> OnDisk {
+    read_on(&RealFs, root, flag)
+}
+
+/// `read` through `s`.
+pub fn read_on(s: &dyn Storage, root: &Path, flag: Flag) -> OnDisk {
     let p = path(root, flag);
-    match std::fs::symlink_metadata(&p) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return OnDisk::Absent,
-        Err(e) => return OnDisk::Foreign(format!("{}: {e}", p.display())),
-        Ok(_) => {}
+    match s.kind_of(&p) {
+        Ok(None) => return OnDisk::Absent,
+        Err(e) => return OnDisk::Foreign(e.to_string()),
+        Ok(Some(_)) => {}
     }
-    let bytes = match safe_fs::read_capped(&p, FLAG_CAP) {
+    let bytes = match s.read_capped(&p, FLAG_CAP) {
         Ok(b) => b,
         Err(e) => return OnDisk::Foreign(e.to_string()),
     };

@@ -176,15 +176,18 @@ impl LogDir {
 
     pub fn read_meta(&self) -> Result<Meta> {
         let path = self.meta_path();
-        let bytes = safe_fs::read_capped(&path, safe_fs::SMALL_FILE_MAX).map_err(|e| match e {
-            // A planted FIFO, link or huge file is named as what it is.
-            Error::NotRegularFile { .. } | Error::TooLarge { .. } => e,
-            Error::Io { source, .. } => Error::NotALog {
-                dir: self.root.clone(),
-                reason: format!("cannot read {META_FILE}: {source}"),
-            },
-            other => other,
-        })?;
+        let bytes = self
+            .storage
+            .read_capped(&path, safe_fs::SMALL_FILE_MAX)
+            .map_err(|e| match e {
+                // A planted FIFO, link or huge file is named as what it is.
+                Error::NotRegularFile { .. } | Error::TooLarge { .. } => e,
+                Error::Io { source, .. } => Error::NotALog {
+                    dir: self.root.clone(),
+                    reason: format!("cannot read {META_FILE}: {source}"),
+                },
+                other => other,
+            })?;
         let mut meta: Meta = serde_json::from_slice(&bytes).map_err(|e| Error::NotALog {
             dir: self.root.clone(),
             reason: format!("{META_FILE} is not valid: {e}"),
@@ -222,7 +225,7 @@ impl LogDir {
             what: META_FILE,
             source,
         })?;
-        safe_fs::write_whole(
+        self.storage.write_whole(
             &tmp,
             &self.meta_path(),
             (text + "\n").as_bytes(),

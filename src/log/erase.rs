@@ -13,18 +13,20 @@
 //! (argusd or an append holds it for as long as it writes): two compactions
 //! cannot race on one temp file, and which segment is active cannot change
 //! under it.
+//!
+//! The rewrite goes through the log's `Storage` (every read, write, sync,
+//! rename and unlink), so the fault simulator cuts the power between any
+//! two of them; finding the redactions is a read through `LogReader`.
 use crate::error::{Error, IoContext, Result};
-use crate::log::dir::{sync_dir, LogDir};
+use crate::log::dir::LogDir;
 use crate::log::lock::WriterLock;
-use crate::log::reader::LogReader;
+use crate::log::reader::{LogReader, SegmentBytes};
 use crate::log::redactions::{erasable, Redaction, Redactions};
-use crate::log::safe_fs;
 use log_format::erase::{erase_payload, Erased};
 use log_format::segment::segment_file_name;
 use log_format::walk::{ChainWalk, Checks, Item};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 /// What one run did, entry by entry.
@@ -63,9 +65,19 @@ pub struct Skipped {
 /// the log in `root`, waiting up to `lock_wait` for the writer lock.
 /// The caller holds the writer lock (`_lock`), so no writer can seal,
 /// roll or recover a segment while this rewrites it.
-pub fn erase_redacted(root: &Path, _lock: &WriterLock) -> Result<EraseReport> {
+pub fn erase_redacted(root: &Path, lock: &WriterLock) -> Result<EraseReport> {
     let reader = LogReader::open(root)?;
-    let redactions = Redactions::scan(&reader, 0)?;
+    erase_redacted_on(&LogDir::new(root), &reader, lock)
+}
+
+/// `erase_redacted` with the redactions found by `reader` (over the same
+/// log) and every segment read and rewrite through `dir.storage`.
+pub fn erase_redacted_on(
+    dir: &LogDir,
+    reader: &LogReader,
+    _lock: &WriterLock,
+) -> Result<EraseReport> {
+    let redactions = Redactions::scan(reader, 0)?;
     let mut by_segment: BTreeMap<u64, Vec<&Redaction>> = BTreeMap::new();
     for r in redactions.iter() {
         let i = reader.bases.partition_point(|b| *b <= r.target_seq);
@@ -73,10 +85,9 @@ pub fn erase_redacted(root: &Path, _lock: &WriterLock) -> Result<EraseReport> {
             by_segment.entry(base).or_default().push(r);
         }
     }
-    let dir = LogDir::new(root);
     let mut report = EraseReport::default();
     for (base, wanted) in by_segment {
-        erase_in_segment(&dir, base, &wanted, &mut report)?;
+        erase_in_segment(dir, base, &wanted, &mut report)?;
     }
     Ok(report)
 }
@@ -91,9 +102,8 @@ fn erase_in_segment(
     let name = segment_file_name(base);
     // A compressed segment (an earlier compaction) is erased in its
     // original bytes, written back plain; compression then runs again.
-    let mut bytes = match crate::log::reader::load_segment(dir, base)? {
-        crate::log::reader::SegmentBytes::Owned(v)
-        | crate::log::reader::SegmentBytes::Decompressed(v) => v,
+    let mut bytes = match load_segment(dir, base)? {
+        SegmentBytes::Owned(v) | SegmentBytes::Decompressed(v) | SegmentBytes::Copied(v) => v,
         other => other.to_vec(),
     };
     let (targets, sealed) = locate(&name, &bytes, wanted)?;
@@ -195,25 +205,37 @@ fn locate(name: &str, bytes: &[u8], wanted: &[&Redaction]) -> Result<(Targets, b
     Ok((targets, sealed))
 }
 
+/// Segment `base` in whichever form it is stored, through the storage;
+/// the plain file wins when both exist (SPEC §12), as `reader::load_segment`.
+fn load_segment(dir: &LogDir, base: u64) -> Result<SegmentBytes> {
+    match dir.storage.load_segment(&dir.segment_path(base)) {
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            dir.storage.load_segment(&dir.compressed_path(base))
+        }
+        other => other,
+    }
+}
+
 /// Replaces segment `base` with `bytes`, whole or not at all.
 fn replace_segment(dir: &LogDir, base: u64, bytes: &[u8]) -> Result<()> {
+    let s = &*dir.storage;
     let path = dir.segment_path(base);
     let tmp = dir
         .segments_dir()
         .join(format!("{}.erase.tmp", segment_file_name(base)));
     // A temp file a crashed run left (or a planted link) is unlinked, then
     // created exclusively, never through a link.
-    let f = safe_fs::create_replacing(&tmp, 0o666)?;
+    let f = s.create_replacing(&tmp, 0o666)?;
     f.write_all_at(bytes, 0).at(&tmp)?;
     f.sync_all().at(&tmp)?;
     drop(f);
-    std::fs::rename(&tmp, &path).at(&path)?;
-    sync_dir(&dir.segments_dir())?;
+    s.rename(&tmp, &path).at(&path)?;
+    s.sync_dir(&dir.segments_dir())?;
     // The plain file now wins over a compressed copy (SPEC §12); the copy
     // still holds the erased bytes, so it goes.
     let packed = dir.compressed_path(base);
-    match std::fs::remove_file(&packed) {
-        Ok(()) => sync_dir(&dir.segments_dir()),
+    match s.remove_file(&packed) {
+        Ok(()) => s.sync_dir(&dir.segments_dir()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e).at(&packed),
     }

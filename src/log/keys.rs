@@ -1,14 +1,12 @@
 //! Signing keys on disk. Keys are hex seeds in files of mode 0600, and a key
 //! that anyone else can read is refused (ADR-018 S1 discipline).
 use crate::error::{Error, IoContext, Result};
-use crate::log::safe_fs;
+use crate::log::storage::{RealFs, Storage};
 use ed25519_dalek::SigningKey;
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 /// A key file is one line of 64 hex digits; anything much longer is not one.
-const KEY_FILE_MAX: u64 = 4096;
+pub(crate) const KEY_FILE_MAX: u64 = 4096;
 
 pub fn generate() -> Result<SigningKey> {
     let mut seed = [0u8; 32];
@@ -18,8 +16,14 @@ pub fn generate() -> Result<SigningKey> {
 
 /// Writes a new key file with mode 0600, refusing to replace an existing one.
 pub fn write_new(path: &Path, key: &SigningKey) -> Result<()> {
-    let mut f = safe_fs::create_new(path, 0o600)?;
-    writeln!(f, "{}", hex::encode(key.to_bytes())).at(path)?;
+    write_new_on(&RealFs, path, key)
+}
+
+/// `write_new` through `s` (key rotation writes the next epoch's key so).
+pub fn write_new_on<S: Storage + ?Sized>(s: &S, path: &Path, key: &SigningKey) -> Result<()> {
+    let f = s.create_new(path, 0o600)?;
+    let line = format!("{}\n", hex::encode(key.to_bytes()));
+    f.write_all_at(line.as_bytes(), 0).at(path)?;
     f.sync_all().at(path)
 }
 
@@ -28,15 +32,19 @@ pub fn write_new(path: &Path, key: &SigningKey) -> Result<()> {
 /// plant one could point the writer at a key they control), and the
 /// permission check is made on the open descriptor, the file actually read.
 pub fn load(path: &Path) -> Result<SigningKey> {
-    let file = safe_fs::open_read(path)?;
-    let mode = file.metadata().at(path)?.permissions().mode() & 0o777;
+    load_on(&RealFs, path)
+}
+
+/// `load` through `s` (the writer and rotation load keys so).
+pub fn load_on<S: Storage + ?Sized>(s: &S, path: &Path) -> Result<SigningKey> {
+    let (bytes, mode) = s.read_capped_mode(path, KEY_FILE_MAX)?;
+    let mode = mode & 0o777;
     if mode & 0o077 != 0 {
         return Err(Error::KeyPermissions {
             path: path.into(),
             mode,
         });
     }
-    let bytes = safe_fs::read_capped_from(&file, path, KEY_FILE_MAX)?;
     let text = String::from_utf8_lossy(&bytes);
     let seed: [u8; 32] = hex::decode(text.trim())
         .ok()

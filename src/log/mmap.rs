@@ -98,7 +98,7 @@ fn ends_in_footer_at(file: &File, path: &Path, len: u64) -> Result<bool> {
 }
 
 /// True when `bytes` end in a CRC-valid footer frame.
-fn ends_in_footer(bytes: &[u8]) -> bool {
+pub(crate) fn ends_in_footer(bytes: &[u8]) -> bool {
     let n = FRAME_HEADER_LEN + FOOTER_LEN;
     bytes.len() >= n
         && matches!(

@@ -110,8 +110,8 @@ impl Log {
         // the key loaded next is the current epoch's (SPEC §4.7).
         rotate::settle(&d, &mut meta)?;
         let key_path = d.key_path(&meta);
-        safe_fs::real_dirs_below(root, &key_path)?;
-        let key = keys::load(&key_path)?;
+        storage::real_dirs_below(&*d.storage, root, &key_path)?;
+        let key = keys::load_on(&*d.storage, &key_path)?;
         let (epoch, current) = meta.current_key()?;
         if key.verifying_key() != current {
             return Err(Error::BadKey {
@@ -130,6 +130,7 @@ impl Log {
             segment_bytes: meta.segment_bytes,
             clock,
             skew_tolerance_ns: meta.skew_tolerance_ns(),
+            epoch_from_seq: epochs.all().last().map_or(0, |e| e.from_seq),
         };
         let writer = Writer::new(d.clone(), log_id, key, cfg, &rec, committed.clone())?;
         let (tx, rx) = mpsc::channel();
@@ -145,7 +146,7 @@ impl Log {
             thread: Some(thread),
             committed,
             meta,
-            dir: LogDir::new(root),
+            dir: d.clone(),
             recovered: None,
             _lock: lock,
         };

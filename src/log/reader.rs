@@ -26,14 +26,36 @@ pub enum SegmentBytes {
     Owned(Vec<u8>),
     /// A compressed segment's original bytes; sealed, like `Mapped`.
     Decompressed(Vec<u8>),
+    /// A sealed segment read into memory, not mapped: what a `Storage`
+    /// that cannot map (the fault simulator) gives the rewriting steps.
+    Copied(Vec<u8>),
 }
 
 impl SegmentBytes {
     /// Whether these are a sealed segment's bytes (ending in a footer),
     /// which never change and have a sparse index file.
     pub fn is_sealed(&self) -> bool {
-        matches!(self, Self::Mapped(_) | Self::Decompressed(_))
+        matches!(
+            self,
+            Self::Mapped(_) | Self::Decompressed(_) | Self::Copied(_)
+        )
     }
+
+    /// A plain segment file's bytes read whole: sealed when they end in a
+    /// valid footer, as `load_path` would have mapped them.
+    pub fn from_read(bytes: Vec<u8>) -> Self {
+        if mmap::ends_in_footer(&bytes) {
+            Self::Copied(bytes)
+        } else {
+            Self::Owned(bytes)
+        }
+    }
+}
+
+/// Whether `path` names a compressed segment (`.segz`).
+pub fn is_compressed_name(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| n.to_string_lossy().ends_with(COMPRESSED_SUFFIX))
 }
 
 impl Deref for SegmentBytes {
@@ -41,7 +63,7 @@ impl Deref for SegmentBytes {
     fn deref(&self) -> &[u8] {
         match self {
             Self::Mapped(m) | Self::SealedPrefix(m) => m,
-            Self::Owned(v) | Self::Decompressed(v) => v,
+            Self::Owned(v) | Self::Decompressed(v) | Self::Copied(v) => v,
         }
     }
 }
@@ -53,10 +75,7 @@ impl Deref for SegmentBytes {
 /// planted as a segment is refused instead of read.
 pub fn load_path(path: &Path) -> Result<SegmentBytes> {
     use std::io::Read;
-    if path
-        .file_name()
-        .is_some_and(|n| n.to_string_lossy().ends_with(COMPRESSED_SUFFIX))
-    {
+    if is_compressed_name(path) {
         return load_compressed(path);
     }
     let mut f = safe_fs::open_read(path)?;
@@ -176,7 +195,7 @@ fn advise_blocks(packed: &memmap2::Mmap, seqs: &[u64]) {
 
 /// No valid compressed segment is larger than the largest segment a reader
 /// accepts plus its index: a larger file is refused unread.
-const PACKED_MAX: u64 = log_format::archive::SEGMENT_UNCOMPRESSED_MAX + (64 << 20);
+pub(crate) const PACKED_MAX: u64 = log_format::archive::SEGMENT_UNCOMPRESSED_MAX + (64 << 20);
 
 /// A compressed file's original segment bytes, whatever its name (compaction
 /// reads back its temp file). The file is read whole (a regular file, so
@@ -576,7 +595,9 @@ impl LogReader {
         let Ok(bytes) = self.load(base) else { return };
         let map = match &*bytes {
             SegmentBytes::Mapped(m) | SegmentBytes::SealedPrefix(m) => m,
-            SegmentBytes::Owned(_) | SegmentBytes::Decompressed(_) => return,
+            SegmentBytes::Owned(_) | SegmentBytes::Decompressed(_) | SegmentBytes::Copied(_) => {
+                return
+            }
         };
         let Ok((_, hlen)) = self.header(base, &bytes) else {
             return;

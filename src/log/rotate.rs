@@ -13,15 +13,19 @@
 //!
 //! An open after a crash at any step (`settle`) looks in the log: if the
 //! entry is there and sealed, it finishes steps 4–5; if not, the rotation
-//! never happened, and the new key file (never certified) is erased.
-use super::dir::{sync_dir, LogDir, Meta, MetaEpoch, PendingRotation};
+//! never happened, and the new key file (never certified) is erased. A key
+//! file that a crash tore (in its write, or in its erasure) is finished
+//! too (`torn_key`): left there, it would stop every later open.
+//!
+//! Every file operation goes through the log's `Storage`, so the fault
+//! simulator cuts the power between any two of them (tests/it/fault_sim).
+use super::dir::{LogDir, Meta, MetaEpoch, PendingRotation};
 use super::epochs;
 use super::keys;
-use super::safe_fs;
+use super::storage::{self, Storage};
 use super::writer::{rotate_failpoint, Reply, Request, Rotation};
 use super::Log;
 use crate::error::{Error, IoContext, Result};
-use std::io::Write;
 use std::path::Path;
 use std::sync::{mpsc, Arc};
 
@@ -58,14 +62,15 @@ impl Log {
         let rel = epoch_key_file(epoch);
         let path = d.root.join(&rel);
         let kdir = d.root.join("keys");
-        match std::fs::symlink_metadata(&kdir) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir(&kdir).at(&kdir)?;
-                sync_dir(&d.root)?;
+        let s = &*d.storage;
+        match s.kind_of(&kdir)? {
+            None => {
+                s.create_dir(&kdir)?;
+                s.sync_dir(&d.root)?;
             }
-            _ => safe_fs::real_dirs_below(&d.root, &path)?,
+            Some(_) => storage::real_dirs_below(s, &d.root, &path)?,
         }
-        if std::fs::symlink_metadata(&path).is_ok() {
+        if s.kind_of(&path)?.is_some() {
             return Err(Error::Rotation(format!(
                 "{} exists but is not a key of this log; move it aside and retry",
                 path.display()
@@ -80,8 +85,8 @@ impl Log {
             after_seq: self.committed.get(),
         });
         d.write_meta(&self.meta)?;
-        keys::write_new(&path, &new)?;
-        sync_dir(&kdir)?;
+        keys::write_new_on(s, &path, &new)?;
+        s.sync_dir(&kdir)?;
         rotate_failpoint("key-written");
         let (tx, rx) = mpsc::sync_channel(1);
         let sender = self.tx.as_ref().ok_or(Error::WriterGone)?;
@@ -149,11 +154,20 @@ pub fn settle(d: &LogDir, meta: &mut Meta) -> Result<()> {
             None => {
                 // Never certified: nothing may ever be signed with it.
                 let path = d.root.join(&p.key_file);
-                safe_fs::real_dirs_below(&d.root, &path)?;
-                if std::fs::symlink_metadata(&path).is_ok() {
-                    let key = keys::load(&path)?;
-                    if hex::encode(key.verifying_key().as_bytes()) == p.public_key {
-                        erase(&path)?;
+                let s = &*d.storage;
+                storage::real_dirs_below(s, &d.root, &path)?;
+                if s.kind_of(&path)?.is_some() {
+                    match keys::load_on(s, &path) {
+                        Ok(key) => {
+                            if hex::encode(key.verifying_key().as_bytes()) == p.public_key {
+                                erase(s, &path)?;
+                            }
+                        }
+                        // Step 2 (or an erase of it) torn by the crash.
+                        Err(Error::BadKey { .. }) if torn_key(s, &path, false)? => {
+                            erase(s, &path)?;
+                        }
+                        Err(e) => return Err(e),
                     }
                 }
             }
@@ -172,36 +186,56 @@ fn erase_retired(d: &LogDir, meta: &mut Meta) -> Result<()> {
         return Ok(());
     };
     let path = d.resolve(&old);
-    if old != meta.key_file && std::fs::symlink_metadata(&path).is_ok() {
-        safe_fs::real_dirs_below(&d.root, &path)?;
-        let key = keys::load(&path)?.verifying_key();
+    let s = &*d.storage;
+    if old != meta.key_file && s.kind_of(&path)?.is_some() {
+        storage::real_dirs_below(s, &d.root, &path)?;
+        let key = match keys::load_on(s, &path) {
+            Ok(k) => Some(k.verifying_key()),
+            // A crash in step 5 after some zeros reached the disk.
+            Err(Error::BadKey { .. }) if torn_key(s, &path, true)? => None,
+            Err(e) => return Err(e),
+        };
         let recorded = meta.recorded_epochs()?;
         let earlier = &recorded.all()[..recorded.all().len().saturating_sub(1)];
-        if !earlier.iter().any(|e| e.key == key) {
+        if key.is_some_and(|key| !earlier.iter().any(|e| e.key == key)) {
             return Err(Error::Rotation(format!(
                 "argus.json: retired_key_file {} does not hold an earlier epoch's key of this log; refusing to erase it",
                 path.display()
             )));
         }
-        erase(&path)?;
+        erase(s, &path)?;
     }
     meta.retired_key_file = None;
     d.write_meta(meta)
 }
 
+/// Whether a key file that does not parse is one this module tore: a
+/// crash inside `keys::write_new_on` (step 2: empty, a prefix of the hex
+/// line, or zeros where the size got ahead of the data) or inside `erase`
+/// (zeros over a prefix of the line). Only NULs, hex digits and
+/// whitespace, within a key file's size; a retired key must also show the
+/// zeros of an erase that started (argus.json, which names it, is not
+/// trusted to point at any file).
+fn torn_key(s: &dyn Storage, path: &Path, erase_started: bool) -> Result<bool> {
+    let b = s.read_capped(path, keys::KEY_FILE_MAX)?;
+    let ours = b
+        .iter()
+        .all(|c| *c == 0 || c.is_ascii_hexdigit() || c.is_ascii_whitespace());
+    Ok(ours && (!erase_started || b.first() == Some(&0)))
+}
+
 /// Overwrites a key file with zeros, syncs it, unlinks it and syncs its
 /// directory. (A copy-on-write or journaling file system may keep old
 /// blocks; SPEC §4.7 says what erasure can and cannot promise.)
-fn erase(path: &Path) -> Result<()> {
-    let mut f = safe_fs::open_write(path)?;
-    let len = f.metadata().at(path)?.len();
-    f.write_all(&vec![0u8; usize::try_from(len).unwrap_or(0)])
-        .at(path)?;
+fn erase(s: &dyn Storage, path: &Path) -> Result<()> {
+    let len = s.read_capped(path, keys::KEY_FILE_MAX)?.len();
+    let f = s.open_write(path)?;
+    f.write_all_at(&vec![0u8; len], 0).at(path)?;
     f.sync_all().at(path)?;
     drop(f);
-    std::fs::remove_file(path).at(path)?;
+    s.remove_file(path).at(path)?;
     if let Some(parent) = path.parent() {
-        sync_dir(parent)?;
+        s.sync_dir(parent)?;
     }
     Ok(())
 }
@@ -217,7 +251,7 @@ fn durable_rotation(d: &LogDir, p: &PendingRotation) -> Result<Option<u64>> {
             (true, _) => d.segment_path(base),
             (false, _) => d.compressed_path(base),
         };
-        let bytes = super::reader::load_path(&path)?;
+        let bytes = d.storage.load_segment(&path)?;
         for f in epochs::rotations_in(&bytes) {
             if f.seq < p.after_seq || !f.sealed {
                 continue;

@@ -1,26 +1,43 @@
-//! The one narrow door through which the log's write and recovery paths
-//! touch files.
+//! The one narrow door through which the log's write paths touch files.
 //!
 //! Durability bugs hide in the gaps between syscalls: a write that went
 //! short, an fsync that failed once and then "succeeded" (PostgreSQL's
 //! fsyncgate), a full disk, a power cut that kept later pages and lost
 //! earlier ones. They cannot be produced on demand with a real file system,
-//! so every file operation of the writer (segments, their temp files, the
-//! sparse index, directory syncs) and of open-time recovery (listing,
-//! reading the last segment, the pending cut report, the cut itself) goes
-//! through `Storage`. `RealFs` is the default: the `safe_fs` calls as they
-//! were, behind one virtual call per operation, which is noise next to the
-//! fdatasync each commit waits for. Tests put a deterministic fault
-//! injecting implementation behind it (tests/it/fault_sim) and drive
-//! thousands of seeded crashes through the real writer and recovery code.
+//! so every file operation of the paths that can lose data goes through
+//! `Storage`: the writer (segments, their temp files, the sparse index,
+//! directory syncs), open-time recovery (listing, reading the last segment,
+//! the pending cut report, the cut itself), `argus.json` (`LogDir::read_meta`
+//! / `write_meta`), the signing keys as the writer loads them, key rotation
+//! (`rotate.rs`: the new key, the pending state, the old key's
+//! zero+sync+unlink), compaction (`erase.rs` and `archive.rs`: temp file,
+//! rename, removal) and the control-flag mirrors (`control_flags.rs`).
+//! `RealFs` is the default: the `safe_fs` calls as they were (every refusal
+//! of a link, FIFO or device kept), behind one virtual call per operation,
+//! which is noise next to the fdatasync each commit waits for. Tests put a
+//! deterministic fault injecting implementation behind it
+//! (tests/it/fault_sim) and drive thousands of seeded crashes through the
+//! real writer, recovery, rotation and compaction code.
 //!
-//! Outside it, on purpose: `argus.json` and the signing key (written once
-//! by `init`, only read by the writer), the writer `LOCK` (a process lock,
-//! not data), the clock anchor (advisory) and the readers, `verify` and
-//! the mmap of sealed segments: they only read bytes that were durable
-//! before they looked, so a simulated crash has nothing to tear in them;
-//! the simulator checks them by running them over its post-crash state.
-use crate::error::{IoContext, Result};
+//! Outside it, on purpose:
+//! - the writer `LOCK` (`lock.rs`): an `flock` on a kernel object, not
+//!   data; a crash releases it and there is nothing on disk to tear.
+//! - the clock anchor (`time.rs`): advisory; losing or tearing it changes
+//!   a skew warning, never an entry, and it is written whole or not at all.
+//! - `init` (`dir::create`) but for its `argus.json`: it runs once, in a
+//!   new or empty directory, before anything is acknowledged, so a crash
+//!   in it can leave a half-made directory but never lose an entry.
+//! - the read side: the readers, `verify`, `follow`, the sparse index
+//!   reader and the mmap of sealed segments (`reader.rs`, `verify/`,
+//!   `follow.rs`, `index.rs`, `mmap.rs`), including the scan that finds
+//!   the redactions compaction erases. They only read bytes that were
+//!   durable before they looked, so a simulated crash has nothing to tear
+//!   in them; the simulator checks them by running them over a real
+//!   directory it writes its post-crash state to. Routing them through a
+//!   read half of this trait (a zero-copy map for sealed segments) is not
+//!   done yet.
+use crate::error::{Error, IoContext, Result};
+use crate::log::reader::SegmentBytes;
 use crate::log::safe_fs::{self, Durability, FileKind};
 use std::fmt;
 use std::os::unix::fs::FileExt;
@@ -55,10 +72,32 @@ pub trait Storage: Send + Sync {
     fn open_write(&self, path: &Path) -> Result<Box<dyn StorageFile>>;
     /// Creates a file exclusively, unlinking whatever had the name first.
     fn create_replacing(&self, path: &Path, mode: u32) -> Result<Box<dyn StorageFile>>;
+    /// Creates a file that must be new: fails if anything, even a dangling
+    /// link, has the name (a key file never replaces another).
+    fn create_new(&self, path: &Path, mode: u32) -> Result<Box<dyn StorageFile>>;
+    /// Creates one directory (never its parents); fails if the name is taken.
+    fn create_dir(&self, path: &Path) -> Result<()>;
+    /// What has the name, as `lstat` sees it (a link is a link, never its
+    /// target); `None` when nothing does.
+    fn kind_of(&self, path: &Path) -> Result<Option<FileKind>>;
     /// Reads a regular file whole.
     fn read_all(&self, path: &Path) -> Result<Vec<u8>>;
     /// Reads a small regular file whole, refusing more than `cap` bytes.
     fn read_capped(&self, path: &Path, cap: u64) -> Result<Vec<u8>>;
+    /// `read_capped`, with the file's permission bits taken from the same
+    /// open descriptor: a private key's mode is judged on the file read.
+    fn read_capped_mode(&self, path: &Path, cap: u64) -> Result<(Vec<u8>, u32)>;
+    /// A segment file whole (`.segz` by its name: decompressed), for the
+    /// log's own rewriting steps: rotation's look for its entry, compaction
+    /// and erasure. `RealFs` maps a sealed segment as the readers do
+    /// (`reader::load_path`, zero-copy); the default reads it into memory.
+    fn load_segment(&self, path: &Path) -> Result<SegmentBytes> {
+        if crate::log::reader::is_compressed_name(path) {
+            return load_compressed(self, path).map(|(b, _)| b);
+        }
+        let bytes = self.read_all(path)?;
+        Ok(crate::log::reader::SegmentBytes::from_read(bytes))
+    }
     /// Renames `from` over `to` (not durable until `sync_dir`).
     fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()>;
     /// Unlinks a name (a link, never its target).
@@ -97,6 +136,79 @@ pub trait Storage: Send + Sync {
         }
         Ok(())
     }
+}
+
+/// A compressed segment's original bytes and its size on disk, whatever
+/// its name (compaction reads back its temp file). Read with the same cap
+/// as `reader::load_compressed`; a larger file is damage, not a reason to
+/// allocate.
+pub fn load_compressed<S: Storage + ?Sized>(s: &S, path: &Path) -> Result<(SegmentBytes, u64)> {
+    let cap = crate::log::reader::PACKED_MAX;
+    let packed = s.read_capped(path, cap).map_err(|e| match e {
+        Error::TooLarge { path, limit } => Error::Archive {
+            path,
+            source: log_format::ArchiveError::Malformed {
+                what: "compressed segment",
+                offset: 0,
+                reason: format!("more bytes than any compressed segment ({limit})"),
+            },
+        },
+        other => other,
+    })?;
+    let bytes = log_format::archive::decode(&packed).map_err(|source| Error::Archive {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok((SegmentBytes::Decompressed(bytes), packed.len() as u64))
+}
+
+/// Refuses `path` unless it is a real directory (not a link to one).
+pub fn real_dir<S: Storage + ?Sized>(s: &S, path: &Path) -> Result<()> {
+    match s.kind_of(path)? {
+        Some(FileKind::Directory) => Ok(()),
+        Some(kind) => Err(Error::NotADirectory {
+            path: path.into(),
+            kind,
+        }),
+        None => Err(Error::Io {
+            path: path.into(),
+            source: std::io::ErrorKind::NotFound.into(),
+        }),
+    }
+}
+
+/// `safe_fs::real_dirs_below` through a `Storage`: every directory between
+/// `root` and the file `path` under it must be a real directory, so that a
+/// name like `keys/epoch-2.key` cannot be redirected by a link at `keys`.
+pub fn real_dirs_below<S: Storage + ?Sized>(s: &S, root: &Path, path: &Path) -> Result<()> {
+    let Ok(rel) = path.strip_prefix(root) else {
+        return Ok(());
+    };
+    let mut at = root.to_path_buf();
+    let mut parts: Vec<_> = rel.components().collect();
+    parts.pop();
+    for c in parts {
+        at.push(c);
+        if matches!(c, std::path::Component::Normal(_)) {
+            real_dir(s, &at)?;
+        }
+    }
+    Ok(())
+}
+
+/// The directory `path`, created (and its parent synced) if missing;
+/// refused when something else, a link included, has the name.
+pub fn ensure_dir<S: Storage + ?Sized>(s: &S, path: &Path) -> Result<()> {
+    if s.kind_of(path)?.is_none() {
+        s.create_dir(path)?;
+        match path.parent() {
+            Some(p) if p.as_os_str().is_empty() => s.sync_dir(Path::new("."))?,
+            Some(p) => s.sync_dir(p)?,
+            None => {}
+        }
+        return Ok(());
+    }
+    real_dir(s, path)
 }
 
 impl fmt::Debug for dyn Storage {
@@ -138,11 +250,33 @@ impl Storage for RealFs {
     fn create_replacing(&self, path: &Path, mode: u32) -> Result<Box<dyn StorageFile>> {
         Ok(Box::new(safe_fs::create_replacing(path, mode)?))
     }
+    fn create_new(&self, path: &Path, mode: u32) -> Result<Box<dyn StorageFile>> {
+        Ok(Box::new(safe_fs::create_new(path, mode)?))
+    }
+    fn create_dir(&self, path: &Path) -> Result<()> {
+        std::fs::create_dir(path).at(path)
+    }
+    fn kind_of(&self, path: &Path) -> Result<Option<FileKind>> {
+        match std::fs::symlink_metadata(path) {
+            Ok(m) => Ok(Some(FileKind::of(m.file_type()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).at(path),
+        }
+    }
     fn read_all(&self, path: &Path) -> Result<Vec<u8>> {
         safe_fs::read_all(path)
     }
     fn read_capped(&self, path: &Path, cap: u64) -> Result<Vec<u8>> {
         safe_fs::read_capped(path, cap)
+    }
+    fn read_capped_mode(&self, path: &Path, cap: u64) -> Result<(Vec<u8>, u32)> {
+        use std::os::unix::fs::PermissionsExt;
+        let file = safe_fs::open_read(path)?;
+        let mode = file.metadata().at(path)?.permissions().mode() & 0o7777;
+        Ok((safe_fs::read_capped_from(&file, path, cap)?, mode))
+    }
+    fn load_segment(&self, path: &Path) -> Result<SegmentBytes> {
+        crate::log::reader::load_path(path)
     }
     fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
         std::fs::rename(from, to)

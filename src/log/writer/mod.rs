@@ -148,6 +148,8 @@ pub struct WriterConfig {
     pub segment_bytes: u64,
     pub clock: Arc<dyn Clock>,
     pub skew_tolerance_ns: u64,
+    /// The first seq of the signing key's epoch (SPEC §4.7; 0 for epoch 0).
+    pub epoch_from_seq: u64,
 }
 
 pub(crate) struct Writer {
@@ -166,6 +168,9 @@ pub(crate) struct Writer {
     lockdown: Option<String>,
     committed: Arc<Committed>,
     buf: Vec<u8>,
+    /// The first seq of `key`'s epoch: a seal over a tree whose last seq is
+    /// before it is not this key's to sign (`roll`).
+    epoch_from_seq: u64,
 }
 
 /// This process's wall clock (see `crate::time` for what entries' times mean).
@@ -186,6 +191,7 @@ impl Writer {
             segment_bytes,
             clock,
             skew_tolerance_ns,
+            epoch_from_seq,
         } = cfg;
         let dir_root = dir.root.clone();
         let path = dir.segment_path(rec.base_seq);
@@ -220,6 +226,7 @@ impl Writer {
             lockdown: None,
             committed,
             buf: Vec::new(),
+            epoch_from_seq,
         };
         if rec.has_footer {
             w.open_next_segment()?;
@@ -370,7 +377,11 @@ impl Writer {
         let durable = match self.write_durable(&buf, sealed) {
             Ok(d) => d,
             Err(e) => {
-                let reason = format!("{}: {e}", self.seg.path.display());
+                // As a commit's failure: the unacknowledged `key.rotated`
+                // is cut away, or a restart without a reboot would read it
+                // from the page cache, finish the rotation and ack on top
+                // of pages the disk never got (found by fault_sim).
+                let reason = self.cut_unacked(&e);
                 reply.send(Err(Error::Lockdown(reason.clone())));
                 return self.fail_closed(Vec::new(), reason);
             }
@@ -388,6 +399,7 @@ impl Writer {
         }
         self.write_active_index();
         self.key = rot.key;
+        self.epoch_from_seq = self.next_seq;
         match ack {
             Some(a) => {
                 invariants::seal_covers_ack(&durable, &a);
@@ -631,8 +643,15 @@ impl Writer {
     fn roll(&mut self) -> Result<()> {
         let mut buf = Vec::new();
         // The roll's seal needs a time, not a judgement: no entries move.
-        let ts = self.clock.wall_ns();
-        self.seal_frame(&mut buf, ts);
+        // After a crash between a rotation's commit and its roll, the
+        // segment's last entry is the `key.rotated` and the writer holds
+        // only the new key, which may not sign that tree (SPEC §4.7); the
+        // footer then follows the commit's seal, the outgoing key's, which
+        // is already the segment's last frame (found by fault_sim).
+        if self.next_seq == 0 || self.next_seq > self.epoch_from_seq {
+            let ts = self.clock.wall_ns();
+            self.seal_frame(&mut buf, ts);
+        }
         let footer = Footer {
             base_seq: self.seg.base_seq,
             entry_count: self.seg.entries,
@@ -754,6 +773,7 @@ mod tests {
             segment_bytes: 1 << 20,
             clock: Arc::new(crate::time::SystemClock::new()),
             skew_tolerance_ns: crate::time::SKEW_TOLERANCE_NS_DEFAULT,
+            epoch_from_seq: 0,
         };
         let w = Writer::new(d, log_id, key, cfg, &rec, committed.clone()).unwrap();
         (tmp, w, committed)

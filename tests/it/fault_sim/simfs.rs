@@ -16,7 +16,7 @@
 use argus::error::{Error, Result};
 use argus::log::safe_fs::FileKind;
 use argus::log::storage::{DirEntry, Storage, StorageFile};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -83,6 +83,8 @@ struct Inode {
     data: Vec<u8>,
     durable: Vec<u8>,
     pending: Vec<Pending>,
+    /// Permission bits as created (a key file must be 0600).
+    mode: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -90,16 +92,20 @@ enum NsOp {
     Link(PathBuf, usize),
     Rename(PathBuf, PathBuf),
     Unlink(PathBuf),
+    Mkdir(PathBuf),
 }
 
 impl NsOp {
     fn dir(&self) -> Option<&Path> {
         match self {
-            Self::Link(p, _) | Self::Rename(_, p) | Self::Unlink(p) => p.parent(),
+            Self::Link(p, _) | Self::Rename(_, p) | Self::Unlink(p) | Self::Mkdir(p) => p.parent(),
         }
     }
-    fn apply(&self, names: &mut BTreeMap<PathBuf, usize>) {
+    fn apply(&self, names: &mut BTreeMap<PathBuf, usize>, dirs: &mut BTreeSet<PathBuf>) {
         match self {
+            Self::Mkdir(p) => {
+                dirs.insert(p.clone());
+            }
             Self::Link(p, ino) => {
                 names.insert(p.clone(), *ino);
             }
@@ -120,6 +126,9 @@ struct State {
     inodes: Vec<Inode>,
     names: BTreeMap<PathBuf, usize>,
     durable_names: BTreeMap<PathBuf, usize>,
+    /// Directories: what lookups see, and what a power cut keeps.
+    dirs: BTreeSet<PathBuf>,
+    durable_dirs: BTreeSet<PathBuf>,
     ns_pending: Vec<NsOp>,
     ops: u64,
     writes: u64,
@@ -162,22 +171,40 @@ fn write_into(buf: &mut Vec<u8>, off: u64, bytes: &[u8]) {
 }
 
 impl SimFs {
-    /// A simulated file system holding, durably, every regular file under
-    /// `src/segments` at the same path under `root`.
+    /// A simulated file system holding, durably, `src/argus.json` and
+    /// every regular file under `src/segments`, `src/keys` and
+    /// `src/control` at the same path under `root`. The writer `LOCK` and
+    /// the clock anchor stay on the real file system (storage.rs says why).
     pub fn load(src: &Path, root: &Path, seed: u64) -> Self {
+        use std::os::unix::fs::PermissionsExt;
         let mut st = State::default();
-        for ent in std::fs::read_dir(src.join("segments")).unwrap() {
-            let ent = ent.unwrap();
-            let bytes = std::fs::read(ent.path()).unwrap();
-            let path = root.join("segments").join(ent.file_name());
+        st.dirs.insert(root.into());
+        let add = |st: &mut State, from: &Path, to: PathBuf| {
+            let bytes = std::fs::read(from).unwrap();
+            let mode = std::fs::metadata(from).unwrap().permissions().mode() & 0o7777;
             st.inodes.push(Inode {
                 data: bytes.clone(),
                 durable: bytes,
                 pending: Vec::new(),
+                mode,
             });
-            st.names.insert(path, st.inodes.len() - 1);
+            st.names.insert(to, st.inodes.len() - 1);
+        };
+        add(&mut st, &src.join("argus.json"), root.join("argus.json"));
+        for sub in ["segments", "keys", "control"] {
+            let Ok(list) = std::fs::read_dir(src.join(sub)) else {
+                continue;
+            };
+            st.dirs.insert(root.join(sub));
+            for ent in list {
+                let ent = ent.unwrap();
+                if ent.file_type().unwrap().is_file() {
+                    add(&mut st, &ent.path(), root.join(sub).join(ent.file_name()));
+                }
+            }
         }
         st.durable_names = st.names.clone();
+        st.durable_dirs = st.dirs.clone();
         Self {
             st: Arc::new(Mutex::new(st)),
             rng: Arc::new(Mutex::new(Rng::new(seed))),
@@ -280,11 +307,16 @@ impl SimFs {
         let pending = std::mem::take(&mut st.ns_pending);
         let keep = rng.below(pending.len() as u64 + 1) as usize;
         let mut names = std::mem::take(&mut st.durable_names);
+        let mut dirs = std::mem::take(&mut st.durable_dirs);
         for op in &pending[..keep] {
-            op.apply(&mut names);
+            op.apply(&mut names, &mut dirs);
         }
+        // A name in a directory whose own creation was lost goes with it.
+        names.retain(|p, _| p.parent().is_some_and(|d| dirs.contains(d)));
         st.names = names.clone();
         st.durable_names = names;
+        st.dirs = dirs.clone();
+        st.durable_dirs = dirs;
         st.armed = None;
         st.dead = false;
     }
@@ -309,6 +341,23 @@ impl SimFs {
         i.pending.clear();
     }
 
+    /// Whether `path` names a file now.
+    pub fn has(&self, path: &Path) -> bool {
+        self.st().names.contains_key(path)
+    }
+
+    /// A file's current bytes, if it has the name.
+    pub fn read(&self, path: &Path) -> Option<Vec<u8>> {
+        let st = self.st();
+        st.names.get(path).map(|&i| st.inodes[i].data.clone())
+    }
+
+    /// The permission bits a file was created with.
+    pub fn mode(&self, path: &Path) -> Option<u32> {
+        let st = self.st();
+        st.names.get(path).map(|&i| st.inodes[i].mode)
+    }
+
     /// Every name under `dir` with its current bytes, in name order.
     pub fn files(&self, dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         let st = self.st();
@@ -326,7 +375,19 @@ impl SimFs {
             let rel = p.strip_prefix(root).unwrap();
             let dest = to.join(rel);
             std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-            std::fs::write(dest, &st.inodes[i].data).unwrap();
+            std::fs::write(&dest, &st.inodes[i].data).unwrap();
+            // The mode it was created with (a key is refused unless 0600).
+            let mode = std::os::unix::fs::PermissionsExt::from_mode(st.inodes[i].mode);
+            std::fs::set_permissions(&dest, mode).unwrap();
+        }
+    }
+
+    fn parent_exists(st: &State, path: &Path) -> Result<()> {
+        match path.parent() {
+            Some(d) if !st.dirs.contains(d) => {
+                Err(io_at(path, io::Error::from(io::ErrorKind::NotFound)))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -468,17 +529,64 @@ impl Storage for SimFs {
         let ino = Self::lookup(&st, path)?;
         Ok(self.file(path, ino))
     }
-    fn create_replacing(&self, path: &Path, _mode: u32) -> Result<Box<dyn StorageFile>> {
+    fn create_replacing(&self, path: &Path, mode: u32) -> Result<Box<dyn StorageFile>> {
         let mut st = self.st();
         self.op(&mut st, path).map_err(|e| io_at(path, e))?;
+        Self::parent_exists(&st, path)?;
         if st.names.remove(path).is_some() {
             st.ns_pending.push(NsOp::Unlink(path.into()));
         }
-        st.inodes.push(Inode::default());
+        st.inodes.push(Inode {
+            mode,
+            ..Inode::default()
+        });
         let ino = st.inodes.len() - 1;
         st.names.insert(path.into(), ino);
         st.ns_pending.push(NsOp::Link(path.into(), ino));
         Ok(self.file(path, ino))
+    }
+    fn create_new(&self, path: &Path, mode: u32) -> Result<Box<dyn StorageFile>> {
+        let mut st = self.st();
+        self.op(&mut st, path).map_err(|e| io_at(path, e))?;
+        Self::parent_exists(&st, path)?;
+        if st.names.contains_key(path) || st.dirs.contains(path) {
+            return Err(io_at(path, io::Error::from(io::ErrorKind::AlreadyExists)));
+        }
+        st.inodes.push(Inode {
+            mode,
+            ..Inode::default()
+        });
+        let ino = st.inodes.len() - 1;
+        st.names.insert(path.into(), ino);
+        st.ns_pending.push(NsOp::Link(path.into(), ino));
+        Ok(self.file(path, ino))
+    }
+    fn create_dir(&self, path: &Path) -> Result<()> {
+        let mut st = self.st();
+        self.op(&mut st, path).map_err(|e| io_at(path, e))?;
+        Self::parent_exists(&st, path)?;
+        if st.names.contains_key(path) || st.dirs.contains(path) {
+            return Err(io_at(path, io::Error::from(io::ErrorKind::AlreadyExists)));
+        }
+        st.dirs.insert(path.into());
+        st.ns_pending.push(NsOp::Mkdir(path.into()));
+        Ok(())
+    }
+    fn kind_of(&self, path: &Path) -> Result<Option<FileKind>> {
+        let mut st = self.st();
+        self.op(&mut st, path).map_err(|e| io_at(path, e))?;
+        Ok(if st.names.contains_key(path) {
+            Some(FileKind::Regular)
+        } else if st.dirs.contains(path) {
+            Some(FileKind::Directory)
+        } else {
+            None
+        })
+    }
+    fn read_capped_mode(&self, path: &Path, cap: u64) -> Result<(Vec<u8>, u32)> {
+        let b = self.read_capped(path, cap)?;
+        let st = self.st();
+        Ok((b, st.inodes[Self::lookup(&st, path)?].mode))
     }
     fn read_all(&self, path: &Path) -> Result<Vec<u8>> {
         let mut st = self.st();
@@ -540,8 +648,13 @@ impl Storage for SimFs {
         let (now, later): (Vec<NsOp>, Vec<NsOp>) = std::mem::take(&mut st.ns_pending)
             .into_iter()
             .partition(|op| op.dir() == Some(path));
+        let State {
+            durable_names,
+            durable_dirs,
+            ..
+        } = &mut *st;
         for op in &now {
-            op.apply(&mut st.durable_names);
+            op.apply(durable_names, durable_dirs);
         }
         st.ns_pending = later;
         Ok(())
