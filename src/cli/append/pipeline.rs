@@ -30,6 +30,11 @@ const INLINE_BYTES: usize = 16 * 1024;
 const READ_BYTES: usize = 1 << 20;
 /// Entries in one group commit, at most.
 pub const GROUP_ENTRIES: usize = 16_384;
+/// Bytes of stdin one group reads ahead while its blocks parse, at most.
+/// It bounds how far commits run past a producer that has stopped reading
+/// its acks (their write then blocks, and nothing more is read), as the
+/// pipe's own size bounded the reader thread before.
+const AHEAD_BYTES: usize = 128 * 1024;
 
 struct Job {
     block: Vec<u8>,
@@ -117,16 +122,21 @@ impl Source {
     /// nothing is queued; `None` at the end of the input. A bad line is the
     /// group's last.
     pub fn next_group(&mut self) -> Option<Parsed> {
+        let mut read = 0;
         while self.queue.is_empty() {
             if self.ended {
                 return None;
             }
-            self.read_once();
+            read += self.read_once();
         }
         // While a worker parses, take what has already arrived as well.
-        while !self.ended && self.queued_lines < GROUP_ENTRIES as u64 && self.any_parsing() {
+        while !self.ended
+            && read < AHEAD_BYTES
+            && self.queued_lines < GROUP_ENTRIES as u64
+            && self.any_parsing()
+        {
             if readable_now(&self.input) {
-                self.read_once();
+                read += self.read_once();
             } else {
                 self.wait_oldest_parse();
             }
@@ -202,13 +212,15 @@ impl Source {
         self.ended = true;
     }
 
-    /// One read of stdin (waiting for it), queued as a block of whole lines.
-    fn read_once(&mut self) {
+    /// One read of stdin (waiting for it), queued as a block of whole
+    /// lines; returns the bytes read.
+    fn read_once(&mut self) -> usize {
         let n = match self.input.read(&mut self.buf) {
             Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return 0,
             Err(e) => {
-                return self.fail(self.lines_before + 1, format!("reading stdin: {e}"));
+                self.fail(self.lines_before + 1, format!("reading stdin: {e}"));
+                return 0;
             }
         };
         if n == 0 {
@@ -217,7 +229,7 @@ impl Source {
                 let last = std::mem::take(&mut self.partial);
                 self.submit(last, self.lines_before + 1, 1);
             }
-            return;
+            return 0;
         }
         let got = &self.buf[..n];
         let Some(cut) = got.iter().rposition(|&b| b == b'\n') else {
@@ -226,7 +238,7 @@ impl Source {
                 let message = format!("line exceeds the {} MiB limit", LINE_BYTES_MAX >> 20);
                 self.fail(self.lines_before + 1, message);
             }
-            return;
+            return n;
         };
         let mut block = std::mem::take(&mut self.partial);
         block.extend_from_slice(&got[..=cut]);
@@ -239,6 +251,7 @@ impl Source {
             let message = format!("line exceeds the {} MiB limit", LINE_BYTES_MAX >> 20);
             self.fail(self.lines_before + 1, message);
         }
+        n
     }
 }
 
