@@ -84,8 +84,8 @@ enum Engine {
         tx: Option<mpsc::Sender<Request>>,
         thread: Option<JoinHandle<()>>,
     },
-    /// The caller's thread.
-    Inline(Inline),
+    /// The caller's thread (boxed: it holds the writer's whole state).
+    Inline(Box<Inline>),
 }
 
 impl Log {
@@ -149,7 +149,7 @@ impl Log {
         };
         let writer = Writer::new(d.clone(), log_id, key, cfg, &rec, committed.clone())?;
         let engine = if opts.inline_writer {
-            Engine::Inline(Inline::new(writer))
+            Engine::Inline(Box::new(Inline::new(writer)))
         } else {
             let (tx, rx) = mpsc::channel();
             let thread = std::thread::Builder::new()
