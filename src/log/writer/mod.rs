@@ -858,11 +858,21 @@ mod tests {
     }
 
     /// `run_one` for a writer driven by its caller (`Inline`): the reply,
-    /// and what the next request gets.
-    fn run_inline(w: Writer, entries: Vec<ValidEntry>) -> (Result<Vec<Ack>>, Result<Vec<Ack>>) {
+    /// and what the next request gets after `repair` ran on the writer, if
+    /// the writer is still there.
+    fn run_inline(
+        w: Writer,
+        entries: Vec<ValidEntry>,
+        repair: impl Fn(&mut Writer),
+    ) -> (Result<Vec<Ack>>, Result<Vec<Ack>>) {
         let inline = Inline::new(w);
         let mut got = Vec::new();
         for batch in [entries, vec![entry(b"{}")]] {
+            if !got.is_empty() {
+                if let Some(w) = inline.0.lock().unwrap().as_mut() {
+                    repair(w);
+                }
+            }
             let (reply, ack) = std::sync::mpsc::sync_channel(1);
             let served = inline.serve(Request {
                 entries: Arc::new(batch),
@@ -878,7 +888,7 @@ mod tests {
     #[test]
     fn an_inline_writer_acks_on_the_callers_thread() {
         let (tmp, w, committed) = writer_with(3);
-        let (got, next) = run_inline(w, vec![entry(b"{\"a\":1}")]);
+        let (got, next) = run_inline(w, vec![entry(b"{\"a\":1}")], |_| ());
         assert_eq!(got.unwrap()[0].seq, 3);
         assert_eq!(next.unwrap()[0].seq, 4);
         assert_eq!(committed.get(), 5);
@@ -890,7 +900,9 @@ mod tests {
         let (tmp, mut w, committed) = writer_with(3);
         let before = segment_len(tmp.path());
         w.seg.entries += 1;
-        let (got, next) = run_inline(w, vec![entry(b"{}"), entry(b"{}")]);
+        // Even with the fault undone, a writer that panicked takes nothing
+        // more (as a dead writer thread takes nothing).
+        let (got, next) = run_inline(w, vec![entry(b"{}"), entry(b"{}")], |w| w.seg.entries -= 1);
         assert!(matches!(got, Err(Error::WriterGone)), "{got:?}");
         assert!(
             matches!(next, Err(Error::WriterGone)),
