@@ -48,15 +48,15 @@ fn a_torn_last_commit_at_every_byte_offset_cuts_back_to_the_last_seal() {
                 bytes.resize(after.len(), 0);
             }
             let tail = bytes.len() > before.len();
-            let s = SimFs::load(&base, &t.root, k as u64);
-            s.set_durable(&seg, bytes);
-            let log =
-                open(&t, &s).unwrap_or_else(|e| panic!("k={k} zeros={zeros}: reopen failed: {e}"));
             // Zeros past `k` can rebuild the whole commit when its last
             // bytes happen to be zeros (a signature or CRC ending in 0x00,
             // about 1 run in 256): that state is the whole commit, not a
             // torn one.
             let whole = bytes == after;
+            let s = SimFs::load(&base, &t.root, k as u64);
+            s.set_durable(&seg, bytes);
+            let log =
+                open(&t, &s).unwrap_or_else(|e| panic!("k={k} zeros={zeros}: reopen failed: {e}"));
             let committed = log.committed().get();
             if whole {
                 assert_eq!(committed, n_before + 1, "k={k}: the whole commit is kept");
