@@ -89,11 +89,14 @@ impl Log {
         s.sync_dir(&kdir)?;
         rotate_failpoint("key-written");
         let (tx, rx) = mpsc::sync_channel(1);
-        self.dispatch(Request {
-            entries: Arc::new(Vec::new()),
-            reply: Reply::channel(tx),
-            rotate: Some(Rotation { epoch, key: new }),
-        })?;
+        let sender = self.tx.as_ref().ok_or(Error::WriterGone)?;
+        sender
+            .send(Request {
+                entries: Arc::new(Vec::new()),
+                reply: Reply::channel(tx),
+                rotate: Some(Rotation { epoch, key: new }),
+            })
+            .map_err(|_| Error::WriterGone)?;
         let ack = rx.recv().map_err(|_| Error::WriterGone)??;
         let seq = ack.first().map(|a| a.seq).ok_or(Error::WriterGone)?;
         rotate_failpoint("rolled");
