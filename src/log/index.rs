@@ -6,9 +6,10 @@ use crate::log::storage::{self, Storage};
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"ARGUSIDX";
-/// One 16-byte pair per 256 entries (4096 in older logs, which still read):
-/// 16 MiB indexes a segment of 268 million entries, far beyond any real one.
-const INDEX_BYTES_MAX: u64 = 16 << 20;
+/// One 16-byte pair per 16 entries of a sealed segment (256 or 4096 in
+/// older logs, which still read): 64 MiB indexes a segment of 67 million
+/// entries, a 4 GiB segment (the most a reader accepts) of 64-byte frames.
+const INDEX_BYTES_MAX: u64 = 64 << 20;
 
 pub fn write(path: &Path, pairs: &[(u64, u64)]) -> Result<()> {
     write_through(storage::real().as_ref(), path, pairs)

@@ -604,10 +604,20 @@ impl LogReader {
         };
         let points = self.seek_points(base, &bytes, hlen, false);
         for &seq in seqs {
-            let at = index::seek_point(&points, seq).map_or(hlen as u64, |(_, off)| off);
+            // The walk to `seq` starts at its seek point and ends before
+            // the next one: ask for exactly those pages.
+            let i = points.partition_point(|(s, _)| *s <= seq);
+            let from = i
+                .checked_sub(1)
+                .and_then(|i| points.get(i))
+                .map_or(hlen as u64, |&(_, off)| off);
+            let to = points
+                .get(i)
+                .map_or(from.saturating_add(AHEAD), |&(_, off)| off.max(from));
+            let end = to.min(map.len() as u64);
             // madvise takes a page-aligned start.
-            let at = at.min(map.len() as u64) & !4095;
-            let len = AHEAD.min(map.len() as u64 - at);
+            let at = from.min(map.len() as u64) & !4095;
+            let len = end.saturating_sub(at).clamp(1, AHEAD);
             let _ = map.advise_range(memmap2::Advice::WillNeed, at as usize, len as usize);
         }
     }

@@ -539,3 +539,42 @@ fn stale_index_from_another_segment_does_not_change_cat_output() {
     verify(dir, &key, &[]).assert_ok();
     check_ranges(dir, &full, "stale index");
 }
+
+/// A sealed segment's index holds a point for every 16th entry, so a cold
+/// read of one entry walks at most 16 frames (a page or two); the active
+/// segment's, rewritten while it grows, every 256th (docs/PERFORMANCE.md,
+/// replay). Both are caches: cat reads the same entries without them.
+#[test]
+fn sealed_segments_index_every_16th_entry_and_the_active_one_every_256th() {
+    let (tmp, _) = init_log(Some(256 << 10));
+    let dir = tmp.path();
+    let total = 4000u64;
+    append(dir, &small_entries(0, total as usize));
+    let mut bases: Vec<u64> = std::fs::read_dir(dir.join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension() == Some(OsStr::new("seg")))
+        .map(|p| p.file_stem().unwrap().to_str().unwrap().parse().unwrap())
+        .collect();
+    bases.sort();
+    assert!(bases.len() >= 2, "the test needs a sealed segment: {bases:?}");
+    let active = *bases.last().unwrap();
+    assert!(total - active > 256, "the active segment needs > 256 entries: {bases:?}");
+    for (i, &base) in bases.iter().enumerate() {
+        let end = bases.get(i + 1).copied().unwrap_or(total);
+        let path = dir.join("segments").join(format!("{base:020}.idx"));
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        assert_eq!(&bytes[..8], b"ARGUSIDX", "{path:?}");
+        let seqs: Vec<u64> = bytes[8..bytes.len() - 4]
+            .chunks_exact(16)
+            .map(|c| u64::from_le_bytes(c[..8].try_into().unwrap()))
+            .collect();
+        let stride = if base == active { 256 } else { 16 };
+        let want: Vec<u64> = (base..end).step_by(stride).collect();
+        assert_eq!(seqs, want, "{path:?}: points every {stride} entries");
+    }
+    let all = cat_json(dir, &[]);
+    assert_eq!(all.len() as u64, total);
+    let some = cat_json(dir, &["--from", "1237", "--to", "1240"]);
+    assert_eq!(some[..], all[1237..=1240]);
+}

@@ -22,11 +22,18 @@ use std::sync::{Arc, Condvar, Mutex};
 
 /// Entries per group commit before the writer stops draining the queue.
 const GROUP_ENTRIES_MAX: usize = 16_384;
-/// Sparse index stride: one (seq, offset) pair per this many entries. A
-/// read of one entry walks at most this many frames from its seek point
-/// (~80 KB of typical entries), so a job's replay touches a few pages per
-/// entry instead of a megabyte; the index costs 16 bytes per 256 entries.
-pub const INDEX_STRIDE: u64 = 256;
+/// Sparse index stride of a sealed segment: one (seq, offset) pair per
+/// this many entries. A read of one entry walks at most this many frames
+/// from its seek point (~5 KB of typical entries, two pages), so a cold
+/// replay of a job reads a page or two per entry where a stride of 256
+/// read ~80 KB; the index costs one byte per entry and is written once,
+/// when the segment is sealed.
+pub const INDEX_STRIDE: u64 = 16;
+/// Stride of the active segment's index file, which the writer rewrites
+/// whole when it gains a point: at 16 a segment of single-entry commits
+/// would rewrite a growing file every 16 commits (O(n²) bytes); at 256
+/// the rewrites stay a few MB per segment. The roll writes every point.
+const ACTIVE_INDEX_STRIDE: u64 = 256;
 
 use super::entry::{check_parent, ValidEntry};
 pub use super::entry::{NewEntry, FIELD_BYTES_MAX, PAYLOAD_BYTES_MAX};
@@ -139,8 +146,9 @@ struct Active {
     len: u64,
     entries: u64,
     index: Vec<(u64, u64)>,
-    /// Points of `index` already in the segment's index file.
-    index_written: usize,
+    /// The newest `ACTIVE_INDEX_STRIDE` point already in the segment's
+    /// index file.
+    index_written: Option<u64>,
 }
 
 /// How a writer runs: where segments roll and where time comes from.
@@ -215,7 +223,7 @@ impl Writer {
                 len: rec.len,
                 entries: rec.entries_in_segment,
                 index: kept_index,
-                index_written: 0,
+                index_written: None,
             },
             next_seq: rec.next_seq,
             last_hash: rec.last_hash,
@@ -624,17 +632,29 @@ impl Writer {
         Self::fail_all(group, || Error::Lockdown(reason.clone()));
     }
 
-    /// Rewrites the active segment's index file when a commit added seek
-    /// points (at most once per `INDEX_STRIDE` entries), after the acks, so
+    /// Rewrites the active segment's index file when a commit added a seek
+    /// point (at most once per `ACTIVE_INDEX_STRIDE` entries), after the acks, so
     /// a reader of a live log seeks in the active segment as it does in a
     /// sealed one. Not synced: the index is a cache that readers check.
     fn write_active_index(&mut self) {
-        if self.seg.index.len() == self.seg.index_written {
+        let base = self.seg.base_seq;
+        let Some(&(last, _)) = self.seg.index.last() else {
+            return;
+        };
+        let newest = base + (last.saturating_sub(base) / ACTIVE_INDEX_STRIDE) * ACTIVE_INDEX_STRIDE;
+        if self.seg.index_written.is_some_and(|w| w >= newest) {
             return;
         }
-        let path = self.dir.index_path(self.seg.base_seq);
-        match index::write_through(self.dir.storage.as_ref(), &path, &self.seg.index) {
-            Ok(()) => self.seg.index_written = self.seg.index.len(),
+        let coarse: Vec<(u64, u64)> = self
+            .seg
+            .index
+            .iter()
+            .copied()
+            .filter(|(s, _)| s.saturating_sub(base).is_multiple_of(ACTIVE_INDEX_STRIDE))
+            .collect();
+        let path = self.dir.index_path(base);
+        match index::write_through(self.dir.storage.as_ref(), &path, &coarse) {
+            Ok(()) => self.seg.index_written = Some(newest),
             Err(e) => tracing::warn!(error = %e, "could not write sparse index"),
         }
     }
@@ -694,7 +714,7 @@ impl Writer {
             len: bytes.len() as u64,
             entries: 0,
             index: Vec::new(),
-            index_written: 0,
+            index_written: None,
         };
         Ok(())
     }
