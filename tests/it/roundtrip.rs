@@ -557,9 +557,15 @@ fn sealed_segments_index_every_16th_entry_and_the_active_one_every_256th() {
         .map(|p| p.file_stem().unwrap().to_str().unwrap().parse().unwrap())
         .collect();
     bases.sort();
-    assert!(bases.len() >= 2, "the test needs a sealed segment: {bases:?}");
+    assert!(
+        bases.len() >= 2,
+        "the test needs a sealed segment: {bases:?}"
+    );
     let active = *bases.last().unwrap();
-    assert!(total - active > 256, "the active segment needs > 256 entries: {bases:?}");
+    assert!(
+        total - active > 256,
+        "the active segment needs > 256 entries: {bases:?}"
+    );
     for (i, &base) in bases.iter().enumerate() {
         let end = bases.get(i + 1).copied().unwrap_or(total);
         let path = dir.join("segments").join(format!("{base:020}.idx"));
