@@ -75,3 +75,90 @@ fn first_bad_line_after_ten_thousand_stops_the_parallel_parse_naming_it() {
         vr.ctx()
     );
 }
+
+/// Seal frames in every segment of the log at `dir`: one per group commit,
+/// plus the new log's seal of the empty tree and one per segment roll.
+fn seal_count(dir: &std::path::Path) -> usize {
+    let mut seals = 0;
+    for e in std::fs::read_dir(dir.join("segments")).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension() != Some(OsStr::new("seg")) {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let (_, mut at) = log_format::SegmentHeader::decode(&bytes).unwrap();
+        while at < bytes.len() {
+            let f = log_format::frame::decode_frame(&bytes[at..], at as u64).unwrap();
+            if f.frame_type == log_format::FrameType::Seal {
+                seals += 1;
+            }
+            at += f.total_len;
+        }
+    }
+    seals
+}
+
+/// The commit runs on the thread that reads stdin: while it waits on
+/// fdatasync, or on a full stdout pipe because the producer is slow to read
+/// its acks, lines pile up in the stdin pipe and are read together as the
+/// next group. 2,000 lines written at once, their acks read back slowly in
+/// small pieces: every ack is there, in order, and the lines shared far
+/// fewer seals (group commits) than there are lines.
+#[test]
+fn a_slow_ack_reader_loses_no_ack_and_lines_sent_together_share_seals() {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    let (tmp, _) = init_log(None);
+    let dir = tmp.path();
+    const LINES: u64 = 2000;
+    let mut input = Vec::new();
+    for i in 0..LINES {
+        input.extend_from_slice(good(i).as_bytes());
+        input.push(b'\n');
+    }
+    let mut child = cmd([OsStr::new("append"), p(dir)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let producer = std::thread::spawn(move || stdin.write_all(&input));
+    let mut stdout = child.stdout.take().unwrap();
+    let mut acks = Vec::new();
+    let mut piece = [0u8; 512];
+    loop {
+        let n = stdout.read(&mut piece).unwrap();
+        if n == 0 {
+            break;
+        }
+        acks.extend_from_slice(&piece[..n]);
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    producer.join().unwrap().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "append failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seqs: Vec<u64> = String::from_utf8(acks)
+        .unwrap()
+        .lines()
+        .map(|l| parse_ack(l).seq)
+        .collect();
+    assert_eq!(seqs, (0..LINES).collect::<Vec<_>>(), "every ack, in order");
+    let seals = seal_count(dir);
+    assert!(
+        seals <= LINES as usize / 10,
+        "{seals} seals for {LINES} lines written at once: lines are not grouped"
+    );
+    let v = argus([
+        OsStr::new("verify"),
+        p(dir),
+        OsStr::new("-o"),
+        OsStr::new("json"),
+    ]);
+    v.assert_ok();
+    assert_eq!(v.json()["entries"].as_u64(), Some(LINES), "{}", v.ctx());
+}

@@ -1,7 +1,9 @@
 //! `argusctl append`: JSON lines on stdin become entries.
 //!
-//! Lines are parsed on more than one core ([`pipeline`]) and reach the
-//! writer in input order; lines that arrive together are committed
+//! The thread that reads stdin commits what it read ([`pipeline`]; the log
+//! is opened with `inline_writer`), so a lone line costs no thread
+//! hand-off; large blocks are parsed on more than one core and reach the
+//! commit in input order; lines that arrive together are committed
 //! together. The first bad line stops the run with exit 2: every line
 //! before it is committed, nothing of it (or after it) is written.
 pub mod emergency;
@@ -46,7 +48,7 @@ impl Committed {
 }
 
 pub fn run(dir: &Path) -> Result<i32> {
-    let log = super::state::open_writer(dir, "append")?;
+    let log = super::state::open_writer_inline(dir, "append")?;
     // Without argusd, the flag files are what this process can check
     // cheaply: while one stands, agents write nothing (argusd also
     // enforces soft kills, from the log itself).
@@ -81,18 +83,11 @@ pub fn run(dir: &Path) -> Result<i32> {
         }
     };
     let rules_seq = rules.seq();
-    let mut parsed = pipeline::start(pipeline::Ingest { actor, rules }, parse_workers());
+    let mut parsed = pipeline::start(pipeline::Ingest { actor, rules }, parse_workers())
+        .context("reading stdin")?;
     let mut out = AckOut::default();
     let mut done = Committed::default();
-    while let Some(first) = parsed.recv() {
-        let mut chunk = first;
-        // Merge whatever else is already parsed into the same group commit.
-        while chunk.len() < 16_384 && !chunk.iter().any(|(_, r)| r.is_err()) {
-            match parsed.try_recv() {
-                Some(more) => chunk.extend(more),
-                None => break,
-            }
-        }
+    while let Some(chunk) = parsed.next_group() {
         let mut entries = Vec::with_capacity(chunk.len());
         let mut last_line = done.last_line;
         let mut bad = None;
@@ -184,8 +179,8 @@ fn emergency_stop(
     Ok(super::EXIT_KILLED)
 }
 
-/// Parse threads beside the reader: one per core, so parsing keeps pace
-/// with the writer on a machine where the writer waits on the disk.
+/// Parse threads for large blocks: one per core, so a bulk load parses on
+/// every core while the committing thread reads.
 fn parse_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
