@@ -162,3 +162,84 @@ fn a_slow_ack_reader_loses_no_ack_and_lines_sent_together_share_seals() {
     v.assert_ok();
     assert_eq!(v.json()["entries"].as_u64(), Some(LINES), "{}", v.ctx());
 }
+
+/// A client that writes every line before it reads a single ack (what a
+/// naive agent, and roundtrip:: tests, do): 20,000 lines, ~3 MB of input
+/// and ~1.7 MB of acks, both far past what a pipe holds. append must keep
+/// reading stdin while its acks wait for the reader; one thread that blocks
+/// writing acks to a full stdout while the client blocks writing a full
+/// stdin hangs both. A watchdog kills the child after 60 s, so a deadlock
+/// fails this test instead of hanging the test binary.
+#[test]
+fn a_client_that_writes_every_line_before_reading_any_ack_is_not_deadlocked() {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    use std::sync::mpsc;
+    use std::time::Duration;
+    const LINES: u64 = 20_000;
+    const DEADLINE: Duration = Duration::from_secs(60);
+    let (tmp, key) = init_log(None);
+    let dir = tmp.path();
+    let mut input = Vec::new();
+    for i in 0..LINES {
+        input.extend_from_slice(good(i).as_bytes());
+        input.push(b'\n');
+    }
+    assert!(input.len() > 1 << 20, "input well past a pipe's 64 KiB");
+    let mut child = cmd([OsStr::new("append"), p(dir)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (wrote, written) = mpsc::channel();
+    let writer = std::thread::spawn(move || {
+        let r = stdin.write_all(&input);
+        drop(stdin);
+        let _ = wrote.send(r);
+    });
+    // Not one ack is read until every line is written.
+    let r = written.recv_timeout(DEADLINE);
+    let (got, acks_read) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut acks = Vec::new();
+        let r = stdout.read_to_end(&mut acks).map(|_| acks);
+        let _ = got.send(r);
+    });
+    let acks = r.ok().and_then(|_| acks_read.recv_timeout(DEADLINE).ok());
+    let Some(acks) = acks else {
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = writer.join();
+        let _ = reader.join();
+        panic!(
+            "deadlock: append did not take all {LINES} lines and return their acks within {DEADLINE:?} \
+             while the client wrote every line before reading any ack (killed it)"
+        );
+    };
+    writer.join().unwrap();
+    reader.join().unwrap();
+    let acks = acks.expect("read acks");
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "append failed: {status}; stderr:\n{err}");
+    let acks: Vec<Ack> = String::from_utf8(acks)
+        .unwrap()
+        .lines()
+        .map(parse_ack)
+        .collect();
+    assert_eq!(
+        acks.iter().map(|a| a.seq).collect::<Vec<_>>(),
+        (0..LINES).collect::<Vec<_>>(),
+        "every ack, in order"
+    );
+    let stored = cat_json(dir, &[]);
+    assert_eq!(stored.len(), LINES as usize);
+    for (v, a) in stored.iter().zip(&acks) {
+        assert_eq!(v["hash"].as_str(), Some(a.hash.as_str()), "seq {}", a.seq);
+    }
+    verify(dir, &key, &[]).assert_ok();
+}
