@@ -9,7 +9,11 @@
 //! one group commit. Blocks are queued in input order and a group is taken
 //! from the front, stopping at the first bad line: what a worker parsed
 //! after it is never committed. Lines that arrive during a commit wait in
-//! the pipe and are read together as the next group.
+//! the pipe and are read together as the next group. Waiting for input is
+//! [`Acks::wait_for_input`]: acks the producer has not made room for yet are
+//! written meanwhile, so a producer that writes everything before reading
+//! any ack is not deadlocked against us (see `acks`).
+use super::acks::{Acks, Closed};
 use super::parse::{parse_line_with, LineError, LINE_BYTES_MAX};
 use crate::log::entry::ValidEntry;
 use crate::secrets::ActiveRules;
@@ -30,10 +34,8 @@ const INLINE_BYTES: usize = 16 * 1024;
 const READ_BYTES: usize = 1 << 20;
 /// Entries in one group commit, at most.
 pub const GROUP_ENTRIES: usize = 16_384;
-/// Bytes of stdin one group reads ahead while its blocks parse, at most.
-/// It bounds how far commits run past a producer that has stopped reading
-/// its acks (their write then blocks, and nothing more is read), as the
-/// pipe's own size bounded the reader thread before.
+/// Bytes of stdin one group reads ahead while its blocks parse, at most,
+/// so a steady stream of input cannot hold one group's commit back.
 const AHEAD_BYTES: usize = 128 * 1024;
 
 struct Job {
@@ -120,22 +122,26 @@ pub fn start(ingest: Ingest, workers: usize) -> std::io::Result<Source> {
 impl Source {
     /// The next group of lines in input order, waiting for input only when
     /// nothing is queued; `None` at the end of the input. A bad line is the
-    /// group's last.
-    pub fn next_group(&mut self) -> Option<Parsed> {
+    /// group's last. While it waits, `acks` go out as stdout takes them; a
+    /// closed ack stream ends the wait with `Closed`.
+    pub fn next_group(&mut self, acks: &mut Acks) -> Result<Option<Parsed>, Closed> {
         let mut read = 0;
         while self.queue.is_empty() {
             if self.ended {
-                return None;
+                return Ok(None);
             }
+            acks.wait_for_input(self.input.as_fd())?;
             read += self.read_once();
         }
-        // While a worker parses, take what has already arrived as well.
+        // While a worker parses, take what has already arrived as well
+        // (unless the acks queued for a producer that is not reading them
+        // are at their bound).
         while !self.ended
             && read < AHEAD_BYTES
             && self.queued_lines < GROUP_ENTRIES as u64
             && self.any_parsing()
         {
-            if readable_now(&self.input) {
+            if acks.has_room() && readable_now(&self.input) {
                 read += self.read_once();
             } else {
                 self.wait_oldest_parse();
@@ -157,7 +163,7 @@ impl Source {
                 break;
             }
         }
-        Some(group)
+        Ok(Some(group))
     }
 
     fn any_parsing(&self) -> bool {
