@@ -223,7 +223,12 @@ fn a_client_that_writes_every_line_before_reading_any_ack_is_not_deadlocked() {
     reader.join().unwrap();
     let acks = acks.expect("read acks");
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "append failed: {status}; stderr:\n{err}");
     let acks: Vec<Ack> = String::from_utf8(acks)

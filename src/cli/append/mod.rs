@@ -164,7 +164,11 @@ pub fn run(dir: &Path) -> Result<i32> {
 /// committing more would store entries nobody knows are stored. Stop, and
 /// say exactly what is stored (whether or not its acks were delivered).
 fn ack_stream_closed(closed: &acks::Closed, done: &Committed) -> i32 {
-    eprint(&format!("argusctl: {}: {}", closed.describe(), done.stopping()));
+    eprint(&format!(
+        "argusctl: {}: {}",
+        closed.describe(),
+        done.stopping()
+    ));
     EXIT_ERROR
 }
 
