@@ -248,3 +248,48 @@ fn a_client_that_writes_every_line_before_reading_any_ack_is_not_deadlocked() {
     }
     verify(dir, &key, &[]).assert_ok();
 }
+
+/// Acks to a regular file (`append DIR > acks.jsonl`) are written as they
+/// come, with a blocking write that cannot wait on the producer: every ack
+/// is there, in order, when append exits.
+#[test]
+fn acks_to_a_regular_file_are_all_written_in_order() {
+    use std::process::Stdio;
+    const LINES: u64 = 5_000;
+    let (tmp, _) = init_log(None);
+    let dir = tmp.path();
+    let out_dir = tempfile::tempdir().unwrap();
+    let ack_path = out_dir.path().join("acks.jsonl");
+    let mut input = Vec::new();
+    for i in 0..LINES {
+        input.extend_from_slice(good(i).as_bytes());
+        input.push(b'\n');
+    }
+    let in_path = out_dir.path().join("in.jsonl");
+    std::fs::write(&in_path, &input).unwrap();
+    let out = cmd([OsStr::new("append"), p(dir)])
+        .stdin(std::fs::File::open(&in_path).unwrap())
+        .stdout(std::fs::File::create(&ack_path).unwrap())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "append failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let acks: Vec<Ack> = std::fs::read_to_string(&ack_path)
+        .unwrap()
+        .lines()
+        .map(parse_ack)
+        .collect();
+    assert_eq!(
+        acks.iter().map(|a| a.seq).collect::<Vec<_>>(),
+        (0..LINES).collect::<Vec<_>>(),
+        "every ack, in order"
+    );
+    let stored = cat_json(dir, &[]);
+    for (v, a) in stored.iter().zip(&acks) {
+        assert_eq!(v["hash"].as_str(), Some(a.hash.as_str()), "seq {}", a.seq);
+    }
+}
