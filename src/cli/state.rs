@@ -181,10 +181,21 @@ pub fn lock_timeout() -> Duration {
 /// Decisions use `lock_for_decision`, which inside argusd takes the
 /// daemon's writer instead.
 pub fn open_writer(dir: &Path, operation: &str) -> Result<crate::Log> {
+    open_writer_with(dir, operation, false)
+}
+
+/// `open_writer` for a command whose one thread appends and then waits for
+/// each commit (`OpenOptions::inline_writer`): commits run on that thread.
+pub fn open_writer_inline(dir: &Path, operation: &str) -> Result<crate::Log> {
+    open_writer_with(dir, operation, true)
+}
+
+fn open_writer_with(dir: &Path, operation: &str, inline_writer: bool) -> Result<crate::Log> {
     let opts = crate::log::OpenOptions {
         operation: operation.to_string(),
         lock_wait: lock_timeout(),
         clock: None,
+        inline_writer,
     };
     crate::Log::open_with(dir, &opts)
         .with_context(|| format!("opening {} to {operation}", dir.display()))

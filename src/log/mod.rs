@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 use storage::Storage;
-use writer::{Ack, Committed, Reply, Request, Writer};
+use writer::{Ack, Committed, Inline, Reply, Request, Writer};
 
 /// How a writer opens the log: what it is opening it for, how long it
 /// waits for another process's writer lock, and where time comes from.
@@ -48,6 +48,12 @@ pub struct OpenOptions {
     pub lock_wait: Duration,
     /// The system's clocks unless a test injects one it moves by hand.
     pub clock: Option<Arc<dyn crate::time::Clock>>,
+    /// Commit on the thread that calls `append` instead of on a writer
+    /// thread: for a process with one producer thread, which would only
+    /// wait for the writer anyway (`argusctl append`). A caller-run `submit`
+    /// calls `done` before it returns. Many producers (argusd) want the
+    /// writer thread, where their requests meet in one group commit.
+    pub inline_writer: bool,
 }
 
 impl Default for OpenOptions {
@@ -56,6 +62,7 @@ impl Default for OpenOptions {
             operation: "append".into(),
             lock_wait: lock::DEFAULT_WAIT,
             clock: None,
+            inline_writer: false,
         }
     }
 }
@@ -63,13 +70,23 @@ impl Default for OpenOptions {
 /// An open, writable log. Cheap to share by reference across producer
 /// threads; every `append` blocks until its entries are durable and sealed.
 pub struct Log {
-    tx: Option<mpsc::Sender<Request>>,
-    thread: Option<JoinHandle<()>>,
+    engine: Engine,
     committed: Arc<Committed>,
     meta: Meta,
     dir: LogDir,
     recovered: Option<(CutReport, Ack)>,
     _lock: WriterLock,
+}
+
+/// Where commits run (`OpenOptions::inline_writer`).
+enum Engine {
+    /// A writer thread, fed by a channel.
+    Thread {
+        tx: Option<mpsc::Sender<Request>>,
+        thread: Option<JoinHandle<()>>,
+    },
+    /// The caller's thread (boxed: it holds the writer's whole state).
+    Inline(Box<Inline>),
 }
 
 impl Log {
@@ -133,17 +150,24 @@ impl Log {
             epoch_from_seq: epochs.all().last().map_or(0, |e| e.from_seq),
         };
         let writer = Writer::new(d.clone(), log_id, key, cfg, &rec, committed.clone())?;
-        let (tx, rx) = mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("argus-writer".into())
-            .spawn(move || writer.run(rx))
-            .map_err(|e| Error::Io {
-                path: root.into(),
-                source: e,
-            })?;
+        let engine = if opts.inline_writer {
+            Engine::Inline(Box::new(Inline::new(writer)))
+        } else {
+            let (tx, rx) = mpsc::channel();
+            let thread = std::thread::Builder::new()
+                .name("argus-writer".into())
+                .spawn(move || writer.run(rx))
+                .map_err(|e| Error::Io {
+                    path: root.into(),
+                    source: e,
+                })?;
+            Engine::Thread {
+                tx: Some(tx),
+                thread: Some(thread),
+            }
+        };
         let mut log = Self {
-            tx: Some(tx),
-            thread: Some(thread),
+            engine,
             committed,
             meta,
             dir: d.clone(),
@@ -215,14 +239,24 @@ impl Log {
         let registry = crate::registry::builtin().map_err(Error::Registry)?;
         let entries = check_all(entries, registry)?;
         let entries = Arc::new(entries);
-        let tx = self.tx.as_ref().ok_or(Error::WriterGone)?;
-        tx.send(Request {
+        self.dispatch(Request {
             entries: Arc::clone(&entries),
             reply,
             rotate: None,
-        })
-        .map_err(|_| Error::WriterGone)?;
+        })?;
         Ok(entries)
+    }
+
+    /// Hands a request to the writer thread, or runs it here to its reply.
+    fn dispatch(&self, req: Request) -> Result<()> {
+        match &self.engine {
+            Engine::Thread { tx, .. } => tx
+                .as_ref()
+                .ok_or(Error::WriterGone)?
+                .send(req)
+                .map_err(|_| Error::WriterGone),
+            Engine::Inline(w) => w.serve(req),
+        }
     }
 
     pub fn meta(&self) -> &Meta {
@@ -242,9 +276,11 @@ impl Log {
 
 impl Drop for Log {
     fn drop(&mut self) {
-        self.tx.take();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Engine::Thread { tx, thread } = &mut self.engine {
+            tx.take();
+            if let Some(t) = thread.take() {
+                let _ = t.join();
+            }
         }
     }
 }
@@ -270,8 +306,12 @@ fn check_all<E: IntoValid>(
             })
             .collect::<Result<Vec<_>>>()
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if entries.len() < PARALLEL_CHECK_MIN || threads < 2 {
+    // Short requests never ask for the core count: std reads it from
+    // /proc and the cgroup files on every call (about 20 syscalls), which
+    // was a tenth of a lone entry's path through `argusctl append`.
+    if entries.len() < PARALLEL_CHECK_MIN
+        || std::thread::available_parallelism().map_or(1, |n| n.get()) < 2
+    {
         return check(0, entries);
     }
     let mid = entries.len() / 2;

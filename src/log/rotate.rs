@@ -89,14 +89,11 @@ impl Log {
         s.sync_dir(&kdir)?;
         rotate_failpoint("key-written");
         let (tx, rx) = mpsc::sync_channel(1);
-        let sender = self.tx.as_ref().ok_or(Error::WriterGone)?;
-        sender
-            .send(Request {
-                entries: Arc::new(Vec::new()),
-                reply: Reply::channel(tx),
-                rotate: Some(Rotation { epoch, key: new }),
-            })
-            .map_err(|_| Error::WriterGone)?;
+        self.dispatch(Request {
+            entries: Arc::new(Vec::new()),
+            reply: Reply::channel(tx),
+            rotate: Some(Rotation { epoch, key: new }),
+        })?;
         let ack = rx.recv().map_err(|_| Error::WriterGone)??;
         let seq = ack.first().map(|a| a.seq).ok_or(Error::WriterGone)?;
         rotate_failpoint("rolled");

@@ -302,6 +302,8 @@ fn open_log(cfg: &Config) -> Result<Log> {
         operation: "serve (argusd)".into(),
         lock_wait: Duration::from_secs(5),
         clock: None,
+        // Many connections: their requests meet on the writer thread.
+        inline_writer: false,
     };
     let log = Log::open_with(&cfg.dir, &opts)
         .with_context(|| format!("opening {}", cfg.dir.display()))?;

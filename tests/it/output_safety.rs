@@ -507,6 +507,66 @@ fn append_with_closed_ack_stream_stops_and_reports_what_is_stored() {
     }
 }
 
+/// A producer that sends one line, reads its ack and then closes the ack
+/// stream while keeping stdin open: append is waiting for input, with
+/// nothing to write, and must still notice that nobody reads its acks
+/// (poll reports the closed pipe) and stop, rather than commit the next
+/// line with no receipt. A watchdog kills it after 60 s.
+#[test]
+fn append_notices_a_closed_ack_stream_while_waiting_for_input() {
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+    let (tmp, _) = init_log(None);
+    let dir = tmp.path();
+    let mut child = cmd([OsStr::new("append"), p(dir)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn append");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(&to_lines(&small_entries(0, 1)))
+        .expect("write the line");
+    let ack = {
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let l = lines.next().expect("an ack").expect("read ack");
+        parse_ack(&l)
+        // Dropping the reader closes the ack stream; stdin stays open.
+    };
+    assert_eq!(ack.seq, 0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("append still waits for input 60 s after its ack stream was closed (killed it)");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(stdin);
+    let (tx, rx) = mpsc::channel();
+    let mut err = child.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut s);
+        let _ = tx.send(s);
+    });
+    let stderr = rx.recv_timeout(Duration::from_secs(10)).expect("stderr");
+    let ctx = format!("exit {:?}; stderr:\n{stderr}", status.code());
+    assert_eq!(status.code(), Some(1), "{ctx}");
+    assert!(
+        stderr.contains(
+            "argusctl: stdout closed: 1 entries committed (seqs 0..=0, last seq 0); stopping; resume from line 2"
+        ),
+        "{ctx}"
+    );
+    assert_eq!(stats(dir)["entries"], json!(1), "{ctx}");
+}
+
 /// The log's own public key (the test only needs verify to run).
 fn st_key(dir: &Path) -> String {
     let meta: Value =

@@ -1,9 +1,15 @@
 //! `argusctl append`: JSON lines on stdin become entries.
 //!
-//! Lines are parsed on more than one core ([`pipeline`]) and reach the
-//! writer in input order; lines that arrive together are committed
-//! together. The first bad line stops the run with exit 2: every line
-//! before it is committed, nothing of it (or after it) is written.
+//! The thread that reads stdin commits what it read ([`pipeline`]; the log
+//! is opened with `inline_writer`), so a lone line costs no thread
+//! hand-off; large blocks are parsed on more than one core and reach the
+//! commit in input order; lines that arrive together are committed
+//! together. Acks that stdout cannot take yet wait in memory ([`acks`])
+//! while stdin is still read, so a producer that writes all its lines
+//! before reading any ack is not deadlocked. The first bad line stops the
+//! run with exit 2: every line before it is committed, nothing of it (or
+//! after it) is written.
+mod acks;
 pub mod emergency;
 mod parse;
 mod pipeline;
@@ -46,7 +52,7 @@ impl Committed {
 }
 
 pub fn run(dir: &Path) -> Result<i32> {
-    let log = super::state::open_writer(dir, "append")?;
+    let log = super::state::open_writer_inline(dir, "append")?;
     // Without argusd, the flag files are what this process can check
     // cheaply: while one stands, agents write nothing (argusd also
     // enforces soft kills, from the log itself).
@@ -81,18 +87,16 @@ pub fn run(dir: &Path) -> Result<i32> {
         }
     };
     let rules_seq = rules.seq();
-    let mut parsed = pipeline::start(pipeline::Ingest { actor, rules }, parse_workers());
-    let mut out = AckOut::default();
+    let mut parsed = pipeline::start(pipeline::Ingest { actor, rules }, parse_workers())
+        .context("reading stdin")?;
+    let mut out = acks::Acks::stdout().context("stdout (the acks)")?;
     let mut done = Committed::default();
-    while let Some(first) = parsed.recv() {
-        let mut chunk = first;
-        // Merge whatever else is already parsed into the same group commit.
-        while chunk.len() < 16_384 && !chunk.iter().any(|(_, r)| r.is_err()) {
-            match parsed.try_recv() {
-                Some(more) => chunk.extend(more),
-                None => break,
-            }
-        }
+    loop {
+        let chunk = match parsed.next_group(&mut out) {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(closed) => return Ok(ack_stream_closed(&closed, &done)),
+        };
         let mut entries = Vec::with_capacity(chunk.len());
         let mut last_line = done.last_line;
         let mut bad = None;
@@ -126,18 +130,14 @@ pub fn run(dir: &Path) -> Result<i32> {
             done.count += acks.len() as u64;
             done.last_line = last_line;
         }
-        let written = out.write_group(&acks);
-        if let Err(e) = written {
-            // The acks are the producer's only receipt: with nobody reading
-            // them, committing more would store entries nobody knows are
-            // stored. Stop, and say exactly what is stored.
-            let what = if e.kind() == std::io::ErrorKind::BrokenPipe {
-                "stdout closed".to_string()
-            } else {
-                format!("writing acks to stdout: {e}")
-            };
-            eprint(&format!("argusctl: {what}: {}", done.stopping()));
-            return Ok(EXIT_ERROR);
+        let mut written = out.push(&acks);
+        if bad.is_some() {
+            // The run stops here: every ack of what is committed goes out
+            // before the report.
+            written = written.and_then(|()| out.drain());
+        }
+        if let Err(closed) = written {
+            return Ok(ack_stream_closed(&closed, &done));
         }
         if let Some(failure) = bad
             .as_ref()
@@ -154,7 +154,22 @@ pub fn run(dir: &Path) -> Result<i32> {
             return Ok(EXIT_USAGE);
         }
     }
+    if let Err(closed) = out.drain() {
+        return Ok(ack_stream_closed(&closed, &done));
+    }
     Ok(0)
+}
+
+/// The acks are the producer's only receipt: with nobody reading them,
+/// committing more would store entries nobody knows are stored. Stop, and
+/// say exactly what is stored (whether or not its acks were delivered).
+fn ack_stream_closed(closed: &acks::Closed, done: &Committed) -> i32 {
+    eprint(&format!(
+        "argusctl: {}: {}",
+        closed.describe(),
+        done.stopping()
+    ));
+    EXIT_ERROR
 }
 
 /// Records the stop (`redaction.failed` and `lockdown.set`, one commit),
@@ -184,41 +199,8 @@ fn emergency_stop(
     Ok(super::EXIT_KILLED)
 }
 
-/// Parse threads beside the reader: one per core, so parsing keeps pace
-/// with the writer on a machine where the writer waits on the disk.
+/// Parse threads for large blocks: one per core, so a bulk load parses on
+/// every core while the committing thread reads.
 fn parse_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
-}
-
-/// The acks of one group commit, written with one write as soon as the
-/// group is durable. An ack is digits and hex that Argus formats itself,
-/// so it needs none of the escaping that stored text gets on its way out.
-#[derive(Default)]
-struct AckOut {
-    buf: Vec<u8>,
-}
-
-impl AckOut {
-    fn write_group(&mut self, acks: &[crate::log::writer::Ack]) -> std::io::Result<()> {
-        use std::io::Write;
-        self.buf.clear();
-        let mut hex = [0u8; 64];
-        for a in acks {
-            self.buf.extend_from_slice(br#"{"seq":"#);
-            self.buf
-                .extend_from_slice(itoa::Buffer::new().format(a.seq).as_bytes());
-            self.buf.extend_from_slice(br#","hash":""#);
-            // Cannot fail: the buffer is exactly twice the hash.
-            let _ = hex::encode_to_slice(a.hash, &mut hex);
-            self.buf.extend_from_slice(&hex);
-            self.buf.extend_from_slice(b"\"}\n");
-        }
-        // Inside argusd the command's stdout is the answer to its request.
-        if super::context::write_captured(&self.buf) {
-            return Ok(());
-        }
-        let mut stdout = std::io::stdout().lock();
-        stdout.write_all(&self.buf)?;
-        stdout.flush()
-    }
 }

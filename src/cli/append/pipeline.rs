@@ -1,31 +1,42 @@
-//! stdin to parsed entries, in input order, on more than one core.
+//! stdin to parsed entries, in input order, on the thread that commits them.
 //!
-//! A reader thread takes stdin in the chunks the OS delivers and cuts each
-//! at its last newline into a block of whole lines. A small block is parsed
-//! on the reader thread itself (one hand-off, as for a lone entry); a larger
-//! one goes to a pool of parse workers. Every block gets its own reply
-//! channel, queued in input order, so the writer takes results in input
-//! order however the workers finish, and stops at the first bad line: what
-//! a worker parsed after it is never committed.
+//! The committing thread reads stdin itself and cuts what each read
+//! returns at its last newline into a block of whole lines. A small block
+//! is parsed right there, so a lone entry goes read, parse, commit, ack
+//! with no thread hand-off; a larger one goes to a pool of parse workers,
+//! and while any is parsing, whatever else has already arrived on stdin is
+//! read too (without waiting for more), so a producer's large write becomes
+//! one group commit. Blocks are queued in input order and a group is taken
+//! from the front, stopping at the first bad line: what a worker parsed
+//! after it is never committed. Lines that arrive during a commit wait in
+//! the pipe and are read together as the next group. Waiting for input is
+//! [`Acks::wait_for_input`]: acks the producer has not made room for yet are
+//! written meanwhile, so a producer that writes everything before reading
+//! any ack is not deadlocked against us (see `acks`).
+use super::acks::{Acks, Closed};
 use super::parse::{parse_line_with, LineError, LINE_BYTES_MAX};
 use crate::log::entry::ValidEntry;
 use crate::secrets::ActiveRules;
+use std::collections::VecDeque;
 use std::io::Read;
+use std::os::fd::AsFd;
 use std::sync::{mpsc, Arc, Mutex};
 
 /// One block's lines, in order, each with its line number; a bad line is
 /// the last one (its block stops there).
 pub type Parsed = Vec<(u64, Result<ValidEntry, LineError>)>;
 
-/// Blocks smaller than this are parsed on the reader thread: a worker
+/// Blocks smaller than this are parsed on the committing thread: a worker
 /// hand-off costs more than the parse it would spread.
 const INLINE_BYTES: usize = 16 * 1024;
-/// Blocks in flight between the reader and the writer (bounded, so a fast
-/// producer waits for the disk instead of filling memory).
-const IN_FLIGHT: usize = 64;
 /// What one read asks for. The pipe keeps the kernel's size: a larger one
 /// would let a producer run further ahead of the acks it has read.
 const READ_BYTES: usize = 1 << 20;
+/// Entries in one group commit, at most.
+pub const GROUP_ENTRIES: usize = 16_384;
+/// Bytes of stdin one group reads ahead while its blocks parse, at most,
+/// so a steady stream of input cannot hold one group's commit back.
+const AHEAD_BYTES: usize = 128 * 1024;
 
 struct Job {
     block: Vec<u8>,
@@ -33,36 +44,27 @@ struct Job {
     reply: mpsc::SyncSender<Parsed>,
 }
 
-/// The writer's end: parsed blocks in input order.
-pub struct Ordered {
-    order: mpsc::Receiver<mpsc::Receiver<Parsed>>,
-    /// A block whose turn has come but whose parse is still running.
-    pending: Option<mpsc::Receiver<Parsed>>,
+/// A block in its turn: parsed, or still on a worker.
+enum Block {
+    Parsed(Parsed),
+    /// On a worker, with the block's first line number.
+    Parsing(mpsc::Receiver<Parsed>, u64),
 }
 
-impl Ordered {
-    /// The next block, waiting for it; `None` at the end of the input.
-    pub fn recv(&mut self) -> Option<Parsed> {
-        let rx = match self.pending.take() {
-            Some(rx) => rx,
-            None => self.order.recv().ok()?,
-        };
-        rx.recv().ok()
-    }
-
-    /// The next block if it is already parsed.
-    pub fn try_recv(&mut self) -> Option<Parsed> {
-        let rx = match self.pending.take() {
-            Some(rx) => rx,
-            None => self.order.try_recv().ok()?,
-        };
-        match rx.try_recv() {
-            Ok(p) => Some(p),
-            Err(mpsc::TryRecvError::Empty) => {
-                self.pending = Some(rx);
-                None
-            }
-            Err(mpsc::TryRecvError::Disconnected) => None,
+impl Block {
+    /// The block's lines, waiting for its worker if it is still parsing.
+    fn wait(self) -> Parsed {
+        match self {
+            Block::Parsed(p) => p,
+            // A worker gone (only a panic can do that) leaves its block
+            // unparsed: the run stops there, saying so.
+            Block::Parsing(rx, first_line) => rx.recv().unwrap_or_else(|_| {
+                let e = LineError::new(
+                    first_line,
+                    "internal error: the parse of this line's block stopped".into(),
+                );
+                vec![(first_line, Err(e))]
+            }),
         }
     }
 }
@@ -73,29 +75,198 @@ pub struct Ingest {
     pub rules: ActiveRules,
 }
 
-/// Starts the reader and `workers` parse threads on stdin.
-pub fn start(ingest: Ingest, workers: usize) -> Ordered {
-    let (order_tx, order) = mpsc::sync_channel(IN_FLIGHT);
+/// stdin as groups of parsed lines, in input order.
+pub struct Source {
+    input: std::fs::File,
+    buf: Vec<u8>,
+    /// The incomplete last line of what was read so far.
+    partial: Vec<u8>,
+    /// Lines before `partial`.
+    lines_before: u64,
+    /// End of input, or a refusal that ends it, was reached.
+    ended: bool,
+    ingest: Arc<Ingest>,
+    jobs: Option<mpsc::Sender<Job>>,
+    queue: VecDeque<Block>,
+    /// Lines in `queue` (an upper bound while blocks are parsing).
+    queued_lines: u64,
+}
+
+/// Starts `workers` parse threads; stdin is read by whoever calls
+/// `Source::next_group`.
+pub fn start(ingest: Ingest, workers: usize) -> std::io::Result<Source> {
+    // A descriptor of our own for stdin, read without std's buffer, so
+    // that a poll of it says whether a read would wait.
+    let input = std::fs::File::from(std::io::stdin().as_fd().try_clone_to_owned()?);
     let (job_tx, job_rx) = mpsc::channel::<Job>();
     let job_rx = Arc::new(Mutex::new(job_rx));
-    let actor = Arc::new(ingest);
+    let ingest = Arc::new(ingest);
     for _ in 0..workers {
         let jobs = Arc::clone(&job_rx);
-        let actor = Arc::clone(&actor);
-        std::thread::spawn(move || worker(&jobs, &actor));
+        let ingest = Arc::clone(&ingest);
+        std::thread::spawn(move || worker(&jobs, &ingest));
     }
-    std::thread::spawn(move || {
-        let mut r = Reader {
-            actor,
-            order: order_tx,
-            jobs: (workers > 0).then_some(job_tx),
+    Ok(Source {
+        input,
+        buf: vec![0u8; READ_BYTES],
+        partial: Vec::new(),
+        lines_before: 0,
+        ended: false,
+        ingest,
+        jobs: (workers > 0).then_some(job_tx),
+        queue: VecDeque::new(),
+        queued_lines: 0,
+    })
+}
+
+impl Source {
+    /// The next group of lines in input order, waiting for input only when
+    /// nothing is queued; `None` at the end of the input. A bad line is the
+    /// group's last. While it waits, `acks` go out as stdout takes them; a
+    /// closed ack stream ends the wait with `Closed`.
+    pub fn next_group(&mut self, acks: &mut Acks) -> Result<Option<Parsed>, Closed> {
+        let mut read = 0;
+        while self.queue.is_empty() {
+            if self.ended {
+                return Ok(None);
+            }
+            acks.wait_for_input(self.input.as_fd())?;
+            read += self.read_once();
+        }
+        // While a worker parses, take what has already arrived as well
+        // (unless the acks queued for a producer that is not reading them
+        // are at their bound).
+        while !self.ended
+            && read < AHEAD_BYTES
+            && self.queued_lines < GROUP_ENTRIES as u64
+            && self.any_parsing()
+        {
+            if acks.has_room() && readable_now(&self.input) {
+                read += self.read_once();
+            } else {
+                self.wait_oldest_parse();
+            }
+        }
+        let mut group: Parsed = Vec::new();
+        while group.len() < GROUP_ENTRIES {
+            let Some(block) = self.queue.pop_front() else {
+                break;
+            };
+            let parsed = block.wait();
+            self.queued_lines = self.queued_lines.saturating_sub(parsed.len() as u64);
+            let bad = parsed.last().is_some_and(|(_, r)| r.is_err());
+            group.extend(parsed);
+            if bad {
+                // Nothing after the first bad line is committed.
+                self.queue.clear();
+                self.ended = true;
+                break;
+            }
+        }
+        Ok(Some(group))
+    }
+
+    fn any_parsing(&self) -> bool {
+        self.queue.iter().any(|b| matches!(b, Block::Parsing(..)))
+    }
+
+    /// Waits for the oldest block still on a worker.
+    fn wait_oldest_parse(&mut self) {
+        if let Some(b) = self
+            .queue
+            .iter_mut()
+            .find(|b| matches!(b, Block::Parsing(..)))
+        {
+            let parsing = std::mem::replace(b, Block::Parsed(Vec::new()));
+            *b = Block::Parsed(parsing.wait());
+        }
+    }
+
+    /// Queues a block in its turn, parsing it here or on a worker.
+    fn submit(&mut self, block: Vec<u8>, first_line: u64, lines: u64) {
+        self.queued_lines += lines;
+        match &self.jobs {
+            Some(jobs) if block.len() >= INLINE_BYTES => {
+                let (reply, rx) = mpsc::sync_channel(1);
+                let job = Job {
+                    block,
+                    first_line,
+                    reply,
+                };
+                match jobs.send(job) {
+                    Ok(()) => self.queue.push_back(Block::Parsing(rx, first_line)),
+                    Err(mpsc::SendError(job)) => {
+                        let p = parse_block(&job.block, first_line, &self.ingest);
+                        self.queue.push_back(Block::Parsed(p));
+                    }
+                }
+            }
+            _ => {
+                let p = parse_block(&block, first_line, &self.ingest);
+                self.queue.push_back(Block::Parsed(p));
+            }
+        }
+    }
+
+    /// A refusal that is not a parse of a line (a read error, an endless
+    /// line), in its turn after every block before it; it ends the input.
+    fn fail(&mut self, line: u64, message: String) {
+        self.queue.push_back(Block::Parsed(vec![(
+            line,
+            Err(LineError::new(line, message)),
+        )]));
+        self.ended = true;
+    }
+
+    /// One read of stdin (waiting for it), queued as a block of whole
+    /// lines; returns the bytes read.
+    fn read_once(&mut self) -> usize {
+        let n = match self.input.read(&mut self.buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return 0,
+            Err(e) => {
+                self.fail(self.lines_before + 1, format!("reading stdin: {e}"));
+                return 0;
+            }
         };
-        r.run();
-    });
-    Ordered {
-        order,
-        pending: None,
+        if n == 0 {
+            self.ended = true;
+            if !self.partial.is_empty() {
+                let last = std::mem::take(&mut self.partial);
+                self.submit(last, self.lines_before + 1, 1);
+            }
+            return 0;
+        }
+        let got = &self.buf[..n];
+        let Some(cut) = got.iter().rposition(|&b| b == b'\n') else {
+            self.partial.extend_from_slice(got);
+            if self.partial.len() > LINE_BYTES_MAX {
+                let message = format!("line exceeds the {} MiB limit", LINE_BYTES_MAX >> 20);
+                self.fail(self.lines_before + 1, message);
+            }
+            return n;
+        };
+        let mut block = std::mem::take(&mut self.partial);
+        block.extend_from_slice(&got[..=cut]);
+        self.partial.extend_from_slice(&got[cut + 1..]);
+        let first_line = self.lines_before + 1;
+        let lines = count_newlines(&block);
+        self.lines_before += lines;
+        self.submit(block, first_line, lines);
+        if self.partial.len() > LINE_BYTES_MAX {
+            let message = format!("line exceeds the {} MiB limit", LINE_BYTES_MAX >> 20);
+            self.fail(self.lines_before + 1, message);
+        }
+        n
     }
+}
+
+/// Whether a read of `f` would return at once (data, end of input or an
+/// error); a failed poll says no, and the caller waits for its parse.
+fn readable_now(f: &std::fs::File) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [PollFd::new(f.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
 }
 
 fn worker(jobs: &Mutex<mpsc::Receiver<Job>>, actor: &Ingest) {
@@ -155,96 +326,6 @@ fn one(line: &[u8], line_no: u64, ingest: &Ingest) -> Option<Result<ValidEntry, 
             redaction: r.redaction,
         }),
     )
-}
-
-struct Reader {
-    actor: Arc<Ingest>,
-    order: mpsc::SyncSender<mpsc::Receiver<Parsed>>,
-    jobs: Option<mpsc::Sender<Job>>,
-}
-
-impl Reader {
-    /// Queues a block's turn, parsing it here or on a worker. False once
-    /// the writer has stopped listening.
-    fn submit(&mut self, block: Vec<u8>, first_line: u64) -> bool {
-        let (reply, rx) = mpsc::sync_channel(1);
-        if self.order.send(rx).is_err() {
-            return false;
-        }
-        match &self.jobs {
-            Some(jobs) if block.len() >= INLINE_BYTES => {
-                let job = Job {
-                    block,
-                    first_line,
-                    reply,
-                };
-                if let Err(mpsc::SendError(job)) = jobs.send(job) {
-                    let _ = job
-                        .reply
-                        .send(parse_block(&job.block, first_line, &self.actor));
-                }
-            }
-            _ => {
-                let _ = reply.send(parse_block(&block, first_line, &self.actor));
-            }
-        }
-        true
-    }
-
-    /// A refusal that is not a parse of a line (a read error, an endless
-    /// line), in its turn after every block before it.
-    fn fail(&mut self, line: u64, message: String) {
-        let (reply, rx) = mpsc::sync_channel(1);
-        if self.order.send(rx).is_ok() {
-            let _ = reply.send(vec![(line, Err(LineError::new(line, message)))]);
-        }
-    }
-
-    fn run(&mut self) {
-        let mut stdin = std::io::stdin().lock();
-        let mut buf = vec![0u8; READ_BYTES];
-        // The incomplete last line of what was read so far.
-        let mut partial: Vec<u8> = Vec::new();
-        // Lines before `partial`.
-        let mut lines_before = 0u64;
-        loop {
-            let n = match stdin.read(&mut buf) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return self.fail(lines_before + 1, format!("reading stdin: {e}"));
-                }
-            };
-            if n == 0 {
-                if !partial.is_empty() {
-                    let last = std::mem::take(&mut partial);
-                    self.submit(last, lines_before + 1);
-                }
-                return;
-            }
-            let got = &buf[..n];
-            let Some(cut) = got.iter().rposition(|&b| b == b'\n') else {
-                partial.extend_from_slice(got);
-                if partial.len() > LINE_BYTES_MAX {
-                    let message = format!("line exceeds the {} MiB limit", LINE_BYTES_MAX >> 20);
-                    return self.fail(lines_before + 1, message);
-                }
-                continue;
-            };
-            let mut block = std::mem::take(&mut partial);
-            block.extend_from_slice(&got[..=cut]);
-            partial.extend_from_slice(&got[cut + 1..]);
-            let first_line = lines_before + 1;
-            lines_before += count_newlines(&block);
-            if !self.submit(block, first_line) {
-                return;
-            }
-            if partial.len() > LINE_BYTES_MAX {
-                let message = format!("line exceeds the {} MiB limit", LINE_BYTES_MAX >> 20);
-                return self.fail(lines_before + 1, message);
-            }
-        }
-    }
 }
 
 fn count_newlines(b: &[u8]) -> u64 {

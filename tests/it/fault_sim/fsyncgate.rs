@@ -7,7 +7,7 @@
 //! lost the acked entry). The writer now truncates the failed bytes away
 //! before it locks down.
 use super::simfs::{Fault, SimFs};
-use super::{entry, open, read_back, scratch, verify_dump, Template};
+use super::{entry, open_mode, read_back, scratch, verify_dump, Template};
 
 #[test]
 fn a_restart_after_a_failed_fsync_keeps_later_acks_through_a_power_cut() {
@@ -16,18 +16,20 @@ fn a_restart_after_a_failed_fsync_keeps_later_acks_through_a_power_cut() {
     let scratch = scratch();
     for seed in 0..20 {
         let sim = SimFs::load(&t.root, &t.root, seed);
-        let log = open(&t, &sim).unwrap();
+        // Even seeds commit on the writer thread, odd ones on this thread.
+        let inline = seed % 2 == 1;
+        let log = open_mode(&t, &sim, inline).unwrap();
         log.append(vec![entry(1, 10)]).unwrap();
         sim.arm(Fault::FsyncEio { nth: 1 });
         assert!(log.append(vec![entry(2, 1500)]).is_err());
         drop(log);
         sim.disarm();
         // The service restarts; the machine does not.
-        let log = open(&t, &sim).unwrap();
+        let log = open_mode(&t, &sim, inline).unwrap();
         let acked = log.append(vec![entry(3, 10)]).unwrap()[0].seq;
         drop(log);
         sim.crash();
-        match open(&t, &sim) {
+        match open_mode(&t, &sim, inline) {
             Ok(log) if log.committed().get() > acked => {
                 drop(log);
                 let dump = scratch.path().join(format!("s{seed}"));

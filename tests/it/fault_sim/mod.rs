@@ -14,6 +14,9 @@
 //! 5. corruption is reported: `verify` fails on a flipped bit, never
 //!    passes it.
 //!
+//! Odd seeds commit on the caller's thread (`OpenOptions::inline_writer`,
+//! the path of `argusctl append`), even ones on the writer thread (argusd's).
+//!
 //! `ARGUS_SIM_SEEDS=10000` runs that many seeds (default `DEFAULT_SEEDS`),
 //! `ARGUS_SIM_SEED=N` replays one; a failure prints its seed and fault.
 //! `tools/fault-sim.sh` runs the long campaign in release mode.
@@ -121,11 +124,19 @@ pub(super) fn entry(i: u64, pad: usize) -> NewEntry {
 }
 
 pub(super) fn open(t: &Template, sim: &SimFs) -> argus::Result<Log> {
+    open_mode(t, sim, false)
+}
+
+/// `open`, with commits on the writer thread (argusd's path) or on the
+/// caller's (`inline_writer`, the path of `argusctl append`); seeds
+/// alternate between the two.
+pub(super) fn open_mode(t: &Template, sim: &SimFs, inline_writer: bool) -> argus::Result<Log> {
     // Not zero: another test of this binary forking a child (fork, then
     // exec closes the descriptor) briefly shares the lock we just released;
     // the full suite saw that make every later seed fail at once.
     let opts = OpenOptions {
         lock_wait: Duration::from_secs(10),
+        inline_writer,
         ..OpenOptions::default()
     };
     Log::open_on(&t.root, &opts, sim.storage())
@@ -225,6 +236,7 @@ fn choose(rng: &mut Rng) -> (Kind, Option<Fault>) {
 fn run_seed(t: &Template, seed: u64, scratch: &Path) -> Result<Outcome, String> {
     let mut rng = Rng::new(seed);
     let sim = SimFs::load(&t.root, &t.root, seed);
+    let inline = seed % 2 == 1;
     let (kind, fault) = choose(&mut rng);
     let mut out = Outcome {
         kind: Some(kind),
@@ -235,7 +247,7 @@ fn run_seed(t: &Template, seed: u64, scratch: &Path) -> Result<Outcome, String> 
     }
     let mut acked: BTreeMap<u64, [u8; 32]> = BTreeMap::new();
     // Phase 1: appends until the fault stops them (or the batches run out).
-    match open(t, &sim) {
+    match open_mode(t, &sim, inline) {
         Err(e) => {
             if sim.fired().is_none() {
                 return Err(format!("open failed with no fault injected: {e}"));
@@ -327,7 +339,7 @@ fn run_seed(t: &Template, seed: u64, scratch: &Path) -> Result<Outcome, String> 
         sim.arm(Fault::Crash {
             at_op: rng.range(1, 16),
         });
-        if let Ok(log) = open(t, &sim) {
+        if let Ok(log) = open_mode(t, &sim, inline) {
             let _ = log.append(vec![entry(20_000, 8)]);
             drop(log);
         }
@@ -351,7 +363,7 @@ fn run_seed(t: &Template, seed: u64, scratch: &Path) -> Result<Outcome, String> 
         }
     }
     // Phase 5: the clean reopen.
-    let log = match open(t, &sim) {
+    let log = match open_mode(t, &sim, inline) {
         Ok(log) => log,
         Err(e) if flipped.is_some() => {
             // Reported, not hidden.
@@ -382,7 +394,8 @@ fn run_seed(t: &Template, seed: u64, scratch: &Path) -> Result<Outcome, String> 
         // and what the reopened log acked on top of the page cache must
         // survive it (fsyncgate across a restart).
         sim.crash();
-        let log = open(t, &sim).map_err(|e| format!("reopen after the late power cut: {e}"))?;
+        let log = open_mode(t, &sim, inline)
+            .map_err(|e| format!("reopen after the late power cut: {e}"))?;
         drop(log);
     }
     // Phase 6: read back every acked entry and verify the whole log.
