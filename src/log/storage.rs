@@ -37,6 +37,7 @@
 //!   read half of this trait (a zero-copy map for sealed segments) is not
 //!   done yet.
 use crate::error::{Error, IoContext, Result};
+use crate::log::mmap;
 use crate::log::reader::SegmentBytes;
 use crate::log::safe_fs::{self, Durability, FileKind};
 use std::fmt;
@@ -54,6 +55,98 @@ pub trait StorageFile: Send + Sync {
     fn sync_all(&self) -> std::io::Result<()>;
     /// Truncates or extends the file to `len` (not durable until a sync).
     fn set_len(&self, len: u64) -> std::io::Result<()>;
+}
+
+/// A file opened for reading through a `Storage`. Readers judge a segment
+/// and take its bytes through this one handle (one open, one dynamic call
+/// per question about the file, never one per entry read), so what was
+/// checked is what is read.
+pub trait ReadFile: Send + Sync {
+    /// The file's size now.
+    fn size(&self) -> Result<u64>;
+    /// Reads exactly `buf.len()` bytes at `offset` (fewer is an error).
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()>;
+    /// The whole file, from its start to wherever it ends now.
+    fn read_to_end(&self) -> Result<Vec<u8>> {
+        let n = usize::try_from(self.size()?).unwrap_or(usize::MAX);
+        let mut buf = vec![0u8; n];
+        self.read_exact_at(&mut buf, 0)?;
+        Ok(buf)
+    }
+    /// The whole file, if it is a sealed segment (ends in a CRC-valid
+    /// footer, checked through this handle); `None`: read it instead.
+    /// `RealFs` maps it (zero-copy, see `mmap`); the default copies it.
+    fn map_if_sealed(&self) -> Result<Option<SegmentMap>> {
+        let len = self.size()?;
+        let n = (log_format::frame::FRAME_HEADER_LEN + log_format::segment::FOOTER_LEN) as u64;
+        if len < n {
+            return Ok(None);
+        }
+        let mut tail = vec![0u8; n as usize];
+        self.read_exact_at(&mut tail, len - n)?;
+        if !crate::log::mmap::ends_in_footer(&tail) {
+            return Ok(None);
+        }
+        self.copy_prefix(len).map(Some)
+    }
+    /// The first `end` bytes of an active segment, which the caller has
+    /// shown to end in a whole, signed seal (read through this handle);
+    /// `None` if the file is now shorter (read it instead).
+    fn map_sealed_prefix(&self, end: u64) -> Result<Option<SegmentMap>> {
+        if end == 0 || end > self.size()? {
+            return Ok(None);
+        }
+        self.copy_prefix(end).map(Some)
+    }
+    /// A compressed segment (`.segz`) whole; `None` when it is empty.
+    fn map_compressed(&self) -> Result<Option<SegmentMap>> {
+        let len = self.size()?;
+        if len == 0 {
+            return Ok(None);
+        }
+        self.copy_prefix(len).map(Some)
+    }
+    /// The first `len` bytes, copied: the default `map_*` for a storage
+    /// that cannot map.
+    fn copy_prefix(&self, len: u64) -> Result<SegmentMap> {
+        let n = usize::try_from(len).unwrap_or(usize::MAX);
+        let mut buf = vec![0u8; n];
+        self.read_exact_at(&mut buf, 0)?;
+        Ok(SegmentMap::Copied(buf))
+    }
+}
+
+/// Bytes of a file that never change while held: a sealed segment, an
+/// active segment's sealed prefix, a compressed segment. An enum, not a
+/// trait object, so reading them costs a branch, not a virtual call.
+pub enum SegmentMap {
+    /// `RealFs`: the file's pages, mapped read-only (`mmap`).
+    Mapped(memmap2::Mmap),
+    /// A storage that cannot map (the fault simulator): a copy.
+    Copied(Vec<u8>),
+}
+
+impl std::ops::Deref for SegmentMap {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Self::Mapped(m) => m,
+            Self::Copied(v) => v,
+        }
+    }
+}
+
+impl SegmentMap {
+    /// Asks for the pages of `len` bytes at `at` to be read ahead (a hint:
+    /// nothing for a copy, and a refusal costs nothing).
+    pub fn will_need(&self, at: usize, len: usize) {
+        if let Self::Mapped(m) = self {
+            // madvise takes a page-aligned start.
+            let start = at & !4095;
+            let end = at.saturating_add(len).min(m.len());
+            let _ = m.advise_range(memmap2::Advice::WillNeed, start, end.saturating_sub(start));
+        }
+    }
 }
 
 /// One name in a directory listing.
@@ -97,6 +190,16 @@ pub trait Storage: Send + Sync {
         }
         let bytes = self.read_all(path)?;
         Ok(crate::log::reader::SegmentBytes::from_read(bytes))
+    }
+    /// Opens an existing regular file to read: never through a link, and
+    /// a FIFO or device in its place is refused, not read.
+    fn open_read(&self, path: &Path) -> Result<Box<dyn ReadFile>>;
+    /// Asks for the last `tail` bytes of `path` (all of it with `None`) to
+    /// be read ahead; whether the file could be opened. A hint only: the
+    /// default hints nothing.
+    fn read_ahead(&self, path: &Path, tail: Option<u64>) -> bool {
+        let _ = tail;
+        self.exists(path)
     }
     /// Renames `from` over `to` (not durable until `sync_dir`).
     fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()>;
@@ -276,7 +379,29 @@ impl Storage for RealFs {
         Ok((safe_fs::read_capped_from(&file, path, cap)?, mode))
     }
     fn load_segment(&self, path: &Path) -> Result<SegmentBytes> {
-        crate::log::reader::load_path(path)
+        crate::log::reader::load_path_on(self, path)
+    }
+    fn open_read(&self, path: &Path) -> Result<Box<dyn ReadFile>> {
+        Ok(Box::new(RealReadFile {
+            file: safe_fs::open_read(path)?,
+            path: path.to_path_buf(),
+        }))
+    }
+    fn read_ahead(&self, path: &Path, tail: Option<u64>) -> bool {
+        use nix::fcntl::{posix_fadvise, PosixFadviseAdvice};
+        let Ok(file) = safe_fs::open_read(path) else {
+            return false;
+        };
+        let Ok(len) = file.metadata().map(|m| m.len()) else {
+            return true;
+        };
+        let from = tail.map_or(0, |t| len.saturating_sub(t));
+        let (Ok(off), Ok(n)) = (i64::try_from(from), i64::try_from(len - from)) else {
+            return true;
+        };
+        // A refused hint costs nothing but the hint.
+        let _ = posix_fadvise(&file, off, n, PosixFadviseAdvice::POSIX_FADV_WILLNEED);
+        true
     }
     fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
         std::fs::rename(from, to)
@@ -301,5 +426,36 @@ impl Storage for RealFs {
     }
     fn sync_dir(&self, path: &Path) -> Result<()> {
         crate::log::dir::sync_dir(path)
+    }
+}
+
+/// A file `RealFs` opened to read, with its path for errors. The maps are
+/// `mmap`'s, which checks on this descriptor what makes each one safe.
+struct RealReadFile {
+    file: std::fs::File,
+    path: std::path::PathBuf,
+}
+
+impl ReadFile for RealReadFile {
+    fn size(&self) -> Result<u64> {
+        Ok(self.file.metadata().at(&self.path)?.len())
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        FileExt::read_exact_at(&self.file, buf, offset).at(&self.path)
+    }
+    fn read_to_end(&self) -> Result<Vec<u8>> {
+        use std::io::Read;
+        let mut buf = Vec::new();
+        (&self.file).read_to_end(&mut buf).at(&self.path)?;
+        Ok(buf)
+    }
+    fn map_if_sealed(&self) -> Result<Option<SegmentMap>> {
+        Ok(mmap::map_if_sealed(&self.file, &self.path)?.map(SegmentMap::Mapped))
+    }
+    fn map_sealed_prefix(&self, end: u64) -> Result<Option<SegmentMap>> {
+        Ok(mmap::map_sealed_prefix(&self.file, &self.path, end)?.map(SegmentMap::Mapped))
+    }
+    fn map_compressed(&self) -> Result<Option<SegmentMap>> {
+        Ok(mmap::map_compressed(&self.file, &self.path)?.map(SegmentMap::Mapped))
     }
 }
