@@ -1,4 +1,4 @@
-//! The one narrow door through which the log's write paths touch files.
+//! The one narrow door through which the log touches its files.
 //!
 //! Durability bugs hide in the gaps between syscalls: a write that went
 //! short, an fsync that failed once and then "succeeded" (PostgreSQL's
@@ -12,12 +12,24 @@
 //! (`rotate.rs`: the new key, the pending state, the old key's
 //! zero+sync+unlink), compaction (`erase.rs` and `archive.rs`: temp file,
 //! rename, removal) and the control-flag mirrors (`control_flags.rs`).
+//!
+//! The read side goes through it too (`open_read`, `ReadFile`,
+//! `SegmentMap`, `read_ahead`): `LogReader`, `Follower`, the sparse index
+//! reader, the key-epoch scan, the redaction scan and `verify`, so the
+//! simulator's own state, a bit it flipped included, is judged by the code
+//! that judges a real disk, not by a copy written out for it. A reader
+//! opens a file once and asks it for a map or a few `pread`s: one virtual
+//! call per file, never per entry. `RealFs` maps sealed bytes with `mmap`
+//! exactly as before (zero-copy; `mmap.rs` holds the checks that make each
+//! map safe, on the descriptor that is mapped); a storage that cannot map
+//! copies them (`SegmentMap::Copied`).
+//!
 //! `RealFs` is the default: the `safe_fs` calls as they were (every refusal
 //! of a link, FIFO or device kept), behind one virtual call per operation,
 //! which is noise next to the fdatasync each commit waits for. Tests put a
 //! deterministic fault injecting implementation behind it
 //! (tests/it/fault_sim) and drive thousands of seeded crashes through the
-//! real writer, recovery, rotation and compaction code.
+//! real writer, recovery, rotation, compaction, readers and verify.
 //!
 //! Outside it, on purpose:
 //! - the writer `LOCK` (`lock.rs`): an `flock` on a kernel object, not
@@ -27,15 +39,9 @@
 //! - `init` (`dir::create`) but for its `argus.json`: it runs once, in a
 //!   new or empty directory, before anything is acknowledged, so a crash
 //!   in it can leave a half-made directory but never lose an entry.
-//! - the read side: the readers, `verify`, `follow`, the sparse index
-//!   reader and the mmap of sealed segments (`reader.rs`, `verify/`,
-//!   `follow.rs`, `index.rs`, `mmap.rs`), including the scan that finds
-//!   the redactions compaction erases. They only read bytes that were
-//!   durable before they looked, so a simulated crash has nothing to tear
-//!   in them; the simulator checks them by running them over a real
-//!   directory it writes its post-crash state to. Routing them through a
-//!   read half of this trait (a zero-copy map for sealed segments) is not
-//!   done yet.
+//! - waiting for news: `tail -f` and `argusd` decide *when* to poll a
+//!   `Follower` (a timer, the writer's commit signal); what the poll reads
+//!   goes through here.
 use crate::error::{Error, IoContext, Result};
 use crate::log::mmap;
 use crate::log::reader::SegmentBytes;
