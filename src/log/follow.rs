@@ -6,6 +6,8 @@
 //! only entries a seal covers; a write in progress is held back until its
 //! seal lands. `argusctl tail -f` polls it on a timer, `argusd` whenever the
 //! writer reports a commit; both see the same entries in the same order.
+//! A poll reads through the log's `Storage`; when to poll is the caller's
+//! (a timer or the writer's signal, nothing a simulated disk could fake).
 use crate::error::{Error, Result};
 use crate::log::dir::LogDir;
 use crate::log::reader::{load_path_on, visit_sealed, LogReader, SegmentBytes, READER_CHECKS};

@@ -193,7 +193,7 @@ pub(super) fn verify_sim(t: &Template, sim: &SimFs) -> (i32, String) {
 /// there (`cross_check`): one in eight, enough to keep `RealFs`'s own read
 /// paths (mmap, `safe_fs`) honest against `SimFs` at little cost.
 pub(super) fn cross_checked(seed: u64) -> bool {
-    seed % 8 == 0
+    seed.is_multiple_of(8)
 }
 
 /// The reader and verify again, over a real directory `to` holding the
