@@ -1,7 +1,7 @@
 #!/bin/sh
 # The long fault-simulation campaign (docs/TESTING.md, "Fault simulation"):
 # the seeded SimFs runs of tests/it/fault_sim (writer, key rotation,
-# compaction) over many seeds each.
+# compaction, bit flips in sealed segments) over many seeds each.
 #   tools/fault-sim.sh            10,000 seeds
 #   tools/fault-sim.sh 50000      that many
 #   ARGUS_SIM_SEED=123 cargo test --test it fault_sim:: -- --nocapture   replays one

@@ -96,7 +96,7 @@ pub fn read_from(dir: &LogDir, mut epochs: KeyEpochs, from_seq: u64) -> Result<K
             (true, _) => dir.segment_path(base),
             (false, _) => dir.compressed_path(base),
         };
-        let bytes = reader::load_path(&path)?;
+        let bytes = reader::load_path_on(&*dir.storage, &path)?;
         accept_segment(&mut epochs, &bytes, from_seq).map_err(|(offset, e)| Error::Damaged {
             path: dir.segments_dir().join(segment_file_name(base)),
             reason: format!("offset {offset}: {e}"),

@@ -22,6 +22,7 @@ use crate::log::dir::LogDir;
 use crate::log::lock::WriterLock;
 use crate::log::reader::{LogReader, SegmentBytes};
 use crate::log::redactions::{erasable, Redaction, Redactions};
+use crate::log::storage::SegmentMap;
 use log_format::erase::{erase_payload, Erased};
 use log_format::segment::segment_file_name;
 use log_format::walk::{ChainWalk, Checks, Item};
@@ -103,7 +104,9 @@ fn erase_in_segment(
     // A compressed segment (an earlier compaction) is erased in its
     // original bytes, written back plain; compression then runs again.
     let mut bytes = match load_segment(dir, base)? {
-        SegmentBytes::Owned(v) | SegmentBytes::Decompressed(v) | SegmentBytes::Copied(v) => v,
+        SegmentBytes::Owned(v)
+        | SegmentBytes::Decompressed(v)
+        | SegmentBytes::Mapped(SegmentMap::Copied(v)) => v,
         other => other.to_vec(),
     };
     let (targets, sealed) = locate(&name, &bytes, wanted)?;

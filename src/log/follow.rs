@@ -6,15 +6,16 @@
 //! only entries a seal covers; a write in progress is held back until its
 //! seal lands. `argusctl tail -f` polls it on a timer, `argusd` whenever the
 //! writer reports a commit; both see the same entries in the same order.
-use crate::error::{Error, IoContext, Result};
+//! A poll reads through the log's `Storage`; when to poll is the caller's
+//! (a timer or the writer's signal, nothing a simulated disk could fake).
+use crate::error::{Error, Result};
 use crate::log::dir::LogDir;
-use crate::log::reader::{load_path, visit_sealed, LogReader, SegmentBytes, READER_CHECKS};
-use crate::log::safe_fs;
+use crate::log::reader::{load_path_on, visit_sealed, LogReader, SegmentBytes, READER_CHECKS};
+use crate::log::storage::Storage;
 use log_format::segment::segment_file_name;
 use log_format::walk::{ChainState, ChainWalk};
 use log_format::{EntryView, SegmentHeader};
 use std::ops::ControlFlow;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 /// A write in progress can look damaged for an instant; damage that is
@@ -189,7 +190,7 @@ impl Follower {
     /// segment does not exist yet (the writer creates it just after the
     /// previous one's footer).
     fn read_header(&mut self) -> Result<Option<(SegmentHeader, usize)>> {
-        match read_header(&self.path) {
+        match read_header(&*self.dir.storage, &self.path) {
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
             other => return other.map(Some),
         }
@@ -212,11 +213,11 @@ impl Follower {
     fn read_new(&mut self) -> Result<Option<(u64, Vec<u8>)>> {
         // Segments that appear while following get the same checks as
         // any other: a regular file, never through a link.
-        match safe_fs::open_read(&self.path) {
+        match self.dir.storage.open_read(&self.path) {
             Ok(file) => {
-                let len = file.metadata().at(&self.path)?.len();
+                let len = file.size()?;
                 let mut buf = vec![0u8; len.saturating_sub(self.offset) as usize];
-                file.read_exact_at(&mut buf, self.offset).at(&self.path)?;
+                file.read_exact_at(&mut buf, self.offset)?;
                 return Ok(Some((len, buf)));
             }
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
@@ -236,7 +237,7 @@ impl Follower {
             return Ok(Some(b.clone()));
         }
         let path = self.dir.compressed_path(self.base);
-        match load_path(&path) {
+        match load_path_on(&*self.dir.storage, &path) {
             Ok(b) => {
                 let b = std::sync::Arc::new(b);
                 self.compressed = Some(b.clone());
@@ -250,12 +251,12 @@ impl Follower {
     }
 }
 
-fn read_header(path: &std::path::Path) -> Result<(SegmentHeader, usize)> {
-    let f = safe_fs::open_read(path)?;
+fn read_header(storage: &dyn Storage, path: &std::path::Path) -> Result<(SegmentHeader, usize)> {
+    let f = storage.open_read(path)?;
     let mut buf = vec![0u8; 69 + 32 * 64 + 4];
-    let len = f.metadata().at(path)?.len() as usize;
+    let len = f.size()? as usize;
     let take = buf.len().min(len);
-    f.read_exact_at(&mut buf[..take], 0).at(path)?;
+    f.read_exact_at(&mut buf[..take], 0)?;
     SegmentHeader::decode(&buf[..take]).map_err(|source| Error::Format {
         segment: path
             .file_name()

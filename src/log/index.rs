@@ -36,7 +36,7 @@ pub fn read(path: &Path) -> Option<Vec<(u64, u64)>> {
     read_through(storage::real().as_ref(), path)
 }
 
-/// `read` through the writer's `Storage`.
+/// `read` through a `Storage` (the writer's, or a reader's).
 pub fn read_through(storage: &dyn Storage, path: &Path) -> Option<Vec<(u64, u64)>> {
     let b = storage.read_capped(path, INDEX_BYTES_MAX).ok()?;
     if b.len() < 12 || &b[..8] != MAGIC || (b.len() - 12) % 16 != 0 {

@@ -28,7 +28,8 @@
 //!
 //! The unsafe function is private; the only ways in are [`map_if_sealed`],
 //! [`map_sealed_prefix`] and [`map_compressed`], which check their
-//! preconditions first.
+//! preconditions first. Only `RealFs`'s `ReadFile` (storage.rs) calls
+//! them: readers ask their `Storage` for a map, never this module.
 use crate::error::{IoContext, Result};
 use log_format::frame::FRAME_HEADER_LEN;
 use log_format::segment::FOOTER_LEN;

@@ -11,8 +11,6 @@
 //! refuses the hint is skipped, and nothing read here is trusted (the
 //! reads that follow check every byte as before).
 use super::dir::LogDir;
-use super::safe_fs;
-use nix::fcntl::{posix_fadvise, PosixFadviseAdvice};
 use std::path::Path;
 
 /// Past this many segments `hint_sealed` hints nothing: the hints are
@@ -40,8 +38,8 @@ pub fn hint_sealed(dir: &LogDir) {
     }
     for &base in bases.iter().take(bases.len().saturating_sub(1)) {
         hint_index(dir, base);
-        if !hint(&dir.segment_path(base), Some(FOOTER_TAIL)) {
-            hint(&dir.compressed_path(base), Some(PACKED_TAIL));
+        if !hint(dir, &dir.segment_path(base), Some(FOOTER_TAIL)) {
+            hint(dir, &dir.compressed_path(base), Some(PACKED_TAIL));
         }
     }
 }
@@ -49,23 +47,12 @@ pub fn hint_sealed(dir: &LogDir) {
 /// Hints segment `base`'s sparse index file, whole (16 bytes per 256
 /// entries): a reader needs it right after the segment's footer.
 pub fn hint_index(dir: &LogDir, base: u64) {
-    let _ = hint(&dir.index_path(base), None);
+    let _ = hint(dir, &dir.index_path(base), None);
 }
 
-/// Asks for the last `tail` bytes of `path` (all of it with `None`);
-/// whether the file could be opened.
-fn hint(path: &Path, tail: Option<u64>) -> bool {
-    let Ok(file) = safe_fs::open_read(path) else {
-        return false;
-    };
-    let Ok(len) = file.metadata().map(|m| m.len()) else {
-        return true;
-    };
-    let from = tail.map_or(0, |t| len.saturating_sub(t));
-    let (Ok(off), Ok(n)) = (i64::try_from(from), i64::try_from(len - from)) else {
-        return true;
-    };
-    // A refused hint costs nothing but the hint.
-    let _ = posix_fadvise(&file, off, n, PosixFadviseAdvice::POSIX_FADV_WILLNEED);
-    true
+/// Asks for the last `tail` bytes of `path` (all of it with `None`)
+/// through the log's storage (`RealFs`: `posix_fadvise`; a storage
+/// without a page cache hints nothing); whether the file could be opened.
+fn hint(dir: &LogDir, path: &Path, tail: Option<u64>) -> bool {
+    dir.storage.read_ahead(path, tail)
 }

@@ -1,9 +1,10 @@
 //! Lock-free readers. Sealed segments are mmapped, the active one is read
 //! with pread. Only entries covered by a seal are ever returned, so a reader
 //! running beside the writer sees exactly what has been acknowledged.
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::log::dir::{LogDir, Meta, COMPRESSED_SUFFIX};
-use crate::log::{index, mmap, safe_fs};
+use crate::log::storage::{self, SegmentMap, Storage};
+use crate::log::{index, mmap};
 use log_format::entry::decode_entry;
 use log_format::segment::segment_file_name;
 use log_format::walk::{ChainState, ChainWalk, Checks, Fault, Item};
@@ -20,32 +21,28 @@ use std::sync::{Arc, Mutex};
 /// that cannot be shown from the file's end, the whole file read;
 /// decompressed into memory when compacted (SPEC §12).
 pub enum SegmentBytes {
-    Mapped(memmap2::Mmap),
+    /// A sealed segment: mapped by `RealFs`, copied by a `Storage` that
+    /// cannot map (the fault simulator).
+    Mapped(SegmentMap),
     /// The active segment's bytes up to the end of its newest seal.
-    SealedPrefix(memmap2::Mmap),
+    SealedPrefix(SegmentMap),
     Owned(Vec<u8>),
     /// A compressed segment's original bytes; sealed, like `Mapped`.
     Decompressed(Vec<u8>),
-    /// A sealed segment read into memory, not mapped: what a `Storage`
-    /// that cannot map (the fault simulator) gives the rewriting steps.
-    Copied(Vec<u8>),
 }
 
 impl SegmentBytes {
     /// Whether these are a sealed segment's bytes (ending in a footer),
     /// which never change and have a sparse index file.
     pub fn is_sealed(&self) -> bool {
-        matches!(
-            self,
-            Self::Mapped(_) | Self::Decompressed(_) | Self::Copied(_)
-        )
+        matches!(self, Self::Mapped(_) | Self::Decompressed(_))
     }
 
     /// A plain segment file's bytes read whole: sealed when they end in a
     /// valid footer, as `load_path` would have mapped them.
     pub fn from_read(bytes: Vec<u8>) -> Self {
         if mmap::ends_in_footer(&bytes) {
-            Self::Copied(bytes)
+            Self::Mapped(SegmentMap::Copied(bytes))
         } else {
             Self::Owned(bytes)
         }
@@ -63,7 +60,7 @@ impl Deref for SegmentBytes {
     fn deref(&self) -> &[u8] {
         match self {
             Self::Mapped(m) | Self::SealedPrefix(m) => m,
-            Self::Owned(v) | Self::Decompressed(v) | Self::Copied(v) => v,
+            Self::Owned(v) | Self::Decompressed(v) => v,
         }
     }
 }
@@ -74,17 +71,19 @@ impl Deref for SegmentBytes {
 /// serves the footer check, the map and the read, so a FIFO or device
 /// planted as a segment is refused instead of read.
 pub fn load_path(path: &Path) -> Result<SegmentBytes> {
-    use std::io::Read;
+    load_path_on(&*storage::real(), path)
+}
+
+/// `load_path` through `storage`.
+pub fn load_path_on(storage: &dyn Storage, path: &Path) -> Result<SegmentBytes> {
     if is_compressed_name(path) {
-        return load_compressed(path);
+        return load_compressed_on(storage, path);
     }
-    let mut f = safe_fs::open_read(path)?;
-    if let Some(map) = mmap::map_if_sealed(&f, path)? {
+    let f = storage.open_read(path)?;
+    if let Some(map) = f.map_if_sealed()? {
         return Ok(SegmentBytes::Mapped(map));
     }
-    let mut buf = Vec::new();
-    f.read_to_end(&mut buf).at(path)?;
-    Ok(SegmentBytes::Owned(buf))
+    Ok(SegmentBytes::Owned(f.read_to_end()?))
 }
 
 /// How far back from a segment's end a newest seal is looked for: a commit
@@ -105,27 +104,26 @@ pub(crate) const FIRST_TAIL_WINDOW: u64 = 1 << 20;
 /// last write, no seal near the end) the file is read whole and judged by
 /// the walk, as `load_path` does.
 fn load_for_reader(dir: &LogDir, base: u64, key: &SealKey<'_>) -> Result<SegmentBytes> {
-    use std::io::Read;
-    use std::os::unix::fs::FileExt;
+    let storage = &*dir.storage;
     let path = &dir.segment_path(base);
-    let mut f = match safe_fs::open_read(path) {
+    let f = match storage.open_read(path) {
         // Compacted (see `load_segment`).
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            return load_path(&dir.compressed_path(base));
+            return load_path_on(storage, &dir.compressed_path(base));
         }
         other => other?,
     };
-    if let Some(map) = mmap::map_if_sealed(&f, path)? {
+    if let Some(map) = f.map_if_sealed()? {
         return Ok(SegmentBytes::Mapped(map));
     }
-    let len = f.metadata().at(path)?.len();
+    let len = f.size()?;
     // A small window first: most commits are far smaller than the largest.
     for window in [FIRST_TAIL_WINDOW, TAIL_WINDOW] {
         let from = len.saturating_sub(window);
         let mut buf = vec![0u8; (len - from) as usize];
-        f.read_exact_at(&mut buf, from).at(path)?;
+        f.read_exact_at(&mut buf, from)?;
         if let Some((_, end)) = whole_last_seal(&buf, from, base, key) {
-            if let Some(map) = mmap::map_sealed_prefix(&f, path, end)? {
+            if let Some(map) = f.map_sealed_prefix(end)? {
                 return Ok(SegmentBytes::SealedPrefix(map));
             }
         }
@@ -133,9 +131,7 @@ fn load_for_reader(dir: &LogDir, base: u64, key: &SealKey<'_>) -> Result<Segment
             break;
         }
     }
-    let mut buf = Vec::new();
-    f.read_to_end(&mut buf).at(path)?;
-    Ok(SegmentBytes::Owned(buf))
+    Ok(SegmentBytes::Owned(f.read_to_end()?))
 }
 
 /// The newest seal in `buf` (the bytes of a segment from offset `from`),
@@ -171,7 +167,7 @@ fn whole_last_seal(buf: &[u8], from: u64, base: u64, key: &SealKey<'_>) -> Optio
 
 /// Asks for the compressed pages of the blocks holding `seqs`; a packed
 /// file that does not parse is left for the read to report.
-fn advise_blocks(packed: &memmap2::Mmap, seqs: &[u64]) {
+fn advise_blocks(packed: &SegmentMap, seqs: &[u64]) {
     let Ok(archive) = log_format::archive::Archive::parse(packed) else {
         return;
     };
@@ -182,14 +178,7 @@ fn advise_blocks(packed: &memmap2::Mmap, seqs: &[u64]) {
         else {
             continue;
         };
-        // madvise takes a page-aligned start.
-        let at = (b.compressed_offset & !4095) as usize;
-        let end = (b.compressed_offset + b.compressed_len as u64) as usize;
-        let _ = packed.advise_range(
-            memmap2::Advice::WillNeed,
-            at,
-            end.min(packed.len()).saturating_sub(at),
-        );
+        packed.will_need(b.compressed_offset as usize, b.compressed_len as usize);
     }
 }
 
@@ -202,8 +191,13 @@ pub(crate) const PACKED_MAX: u64 = log_format::archive::SEGMENT_UNCOMPRESSED_MAX
 /// its size is what `fstat` says) and every block decompressed into the
 /// room its index entry declares.
 pub fn load_compressed(path: &Path) -> Result<SegmentBytes> {
-    let file = safe_fs::open_read(path)?;
-    let len = file.metadata().at(path)?.len();
+    load_compressed_on(&*storage::real(), path)
+}
+
+/// `load_compressed` through `storage`.
+pub fn load_compressed_on(storage: &dyn Storage, path: &Path) -> Result<SegmentBytes> {
+    let file = storage.open_read(path)?;
+    let len = file.size()?;
     if len > PACKED_MAX {
         return Err(Error::Archive {
             path: path.to_path_buf(),
@@ -214,7 +208,8 @@ pub fn load_compressed(path: &Path) -> Result<SegmentBytes> {
             },
         });
     }
-    let packed = safe_fs::read_capped_from(&file, path, PACKED_MAX)?;
+    let mut packed = vec![0u8; len as usize];
+    file.read_exact_at(&mut packed, 0)?;
     let bytes = log_format::archive::decode(&packed).map_err(|source| Error::Archive {
         path: path.to_path_buf(),
         source,
@@ -228,9 +223,10 @@ pub fn load_compressed(path: &Path) -> Result<SegmentBytes> {
 /// place before it removes the plain one, so a plain file that vanishes
 /// between listing and opening is found compressed.
 pub fn load_segment(dir: &LogDir, base: u64) -> Result<SegmentBytes> {
-    match load_path(&dir.segment_path(base)) {
+    let storage = &*dir.storage;
+    match load_path_on(storage, &dir.segment_path(base)) {
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            load_path(&dir.compressed_path(base))
+            load_path_on(storage, &dir.compressed_path(base))
         }
         other => other,
     }
@@ -240,15 +236,15 @@ pub fn load_segment(dir: &LogDir, base: u64) -> Result<SegmentBytes> {
 /// original length, from its header), without reading it whole.
 pub fn segment_len(dir: &LogDir, base: u64) -> Result<u64> {
     let plain = dir.segment_path(base);
-    match safe_fs::open_read(&plain) {
-        Ok(f) => return Ok(f.metadata().at(&plain)?.len()),
+    match dir.storage.open_read(&plain) {
+        Ok(f) => return f.size(),
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
     let path = dir.compressed_path(base);
-    let f = safe_fs::open_read(&path)?;
+    let f = dir.storage.open_read(&path)?;
     let mut head = [0u8; log_format::archive::ARCHIVE_HEADER_LEN];
-    std::os::unix::fs::FileExt::read_exact_at(&f, &mut head, 0).at(&path)?;
+    f.read_exact_at(&mut head, 0)?;
     log_format::archive::ArchiveHeader::decode(&head)
         .map(|h| h.uncompressed_len)
         .map_err(|source| Error::Archive { path, source })
@@ -432,7 +428,7 @@ pub struct LogReader {
     /// (`latest_seal`), so a read of them need not walk on to their seal.
     known_sealed: AtomicU64,
     /// Compressed segments' packed bytes, read for block-level reads.
-    packed: Vec<Mutex<Option<Arc<memmap2::Mmap>>>>,
+    packed: Vec<Mutex<Option<Arc<SegmentMap>>>>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -447,7 +443,13 @@ pub struct Stats {
 
 impl LogReader {
     pub fn open(root: &Path) -> Result<Self> {
-        let dir = LogDir::new(root);
+        Self::open_on(root, storage::real())
+    }
+
+    /// A reader of the log in `root` whose every file read goes through
+    /// `storage` (the fault simulator's hook).
+    pub fn open_on(root: &Path, storage: Arc<dyn Storage>) -> Result<Self> {
+        let dir = LogDir::with_storage(root, storage);
         let meta = dir.read_meta()?;
         let log_id = meta.log_id()?;
         let epochs = meta.recorded_epochs()?;
@@ -519,7 +521,8 @@ impl LogReader {
         let build = || {
             let pairs = build_index(bytes, header_len, base);
             if bytes.is_sealed() {
-                let _ = index::write(&self.dir.index_path(base), &pairs);
+                let _ =
+                    index::write_through(&*self.dir.storage, &self.dir.index_path(base), &pairs);
             }
             Arc::new(pairs)
         };
@@ -540,7 +543,8 @@ impl LogReader {
                 points
             }
             None => {
-                let (points, built) = match index::read(&self.dir.index_path(base)) {
+                let index_path = self.dir.index_path(base);
+                let (points, built) = match index::read_through(&*self.dir.storage, &index_path) {
                     Some(pairs) => (Arc::new(pairs), false),
                     None => (build(), true),
                 };
@@ -588,7 +592,7 @@ impl LogReader {
             if let Ok(Some(packed)) = self.packed(base) {
                 // Compressed: read by blocks when asked, not decompressed
                 // whole; ask for the pages of the blocks that will be.
-                let _ = packed.advise(memmap2::Advice::Random);
+                packed.random_access();
                 advise_blocks(&packed, seqs);
                 return;
             }
@@ -596,16 +600,14 @@ impl LogReader {
         let Ok(bytes) = self.load(base) else { return };
         let map = match &*bytes {
             SegmentBytes::Mapped(m) | SegmentBytes::SealedPrefix(m) => m,
-            SegmentBytes::Owned(_) | SegmentBytes::Decompressed(_) | SegmentBytes::Copied(_) => {
-                return
-            }
+            SegmentBytes::Owned(_) | SegmentBytes::Decompressed(_) => return,
         };
         // Every page these reads touch is asked for below. Without this,
         // each fault on a cold page also reads around it as far as the
         // device's read-ahead reaches (8 MiB on the machine of
         // docs/PERFORMANCE.md: a cold replay of 100 entries read 45 MB).
         // The advice lasts as long as this reader's mapping.
-        let _ = map.advise(memmap2::Advice::Random);
+        map.random_access();
         let Ok((_, hlen)) = self.header(base, &bytes) else {
             return;
         };
@@ -622,10 +624,9 @@ impl LogReader {
                 .get(i)
                 .map_or(from.saturating_add(AHEAD), |&(_, off)| off.max(from));
             let end = to.min(map.len() as u64);
-            // madvise takes a page-aligned start.
-            let at = from.min(map.len() as u64) & !4095;
+            let at = from.min(map.len() as u64);
             let len = end.saturating_sub(at).clamp(1, AHEAD);
-            let _ = map.advise_range(memmap2::Advice::WillNeed, at as usize, len as usize);
+            map.will_need(at as usize, len as usize);
         }
     }
 
@@ -734,13 +735,26 @@ impl LogReader {
             if cur.stopped {
                 break;
             }
+            if !cur.footer && Some(&base) != self.bases.last() {
+                // Only the last segment may end torn (SPEC §7.2). A sealed
+                // one whose walk stops short of its footer (a flipped bit
+                // in its last seal, say) is damaged: going on to the next
+                // segment would skip its last entries without a word.
+                return Err(Error::Damaged {
+                    path: self.dir.segment_path(base),
+                    reason: format!(
+                        "a sealed segment's frames end at offset {} without its footer: damaged, not torn (only the last segment may end torn)",
+                        cur.offset
+                    ),
+                });
+            }
         }
         Ok(())
     }
 
     /// Segment `base`'s packed bytes when it is stored compressed only (a
     /// plain file wins when both exist, SPEC §12), read once per reader.
-    fn packed(&self, base: u64) -> Result<Option<Arc<memmap2::Mmap>>> {
+    fn packed(&self, base: u64) -> Result<Option<Arc<SegmentMap>>> {
         let Some(slot) = self
             .bases
             .binary_search(&base)
@@ -753,22 +767,22 @@ impl LogReader {
         if let Some(p) = slot.as_ref() {
             return Ok(Some(p.clone()));
         }
-        if std::fs::symlink_metadata(self.dir.segment_path(base)).is_ok() {
+        if self.dir.storage.exists(&self.dir.segment_path(base)) {
             return Ok(None);
         }
         let path = self.dir.compressed_path(base);
-        let file = match safe_fs::open_read(&path) {
+        let file = match self.dir.storage.open_read(&path) {
             Ok(f) => f,
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(None)
             }
             Err(e) => return Err(e),
         };
-        if file.metadata().at(&path)?.len() > PACKED_MAX {
+        if file.size()? > PACKED_MAX {
             // Refused unread, as `load_compressed` refuses it.
             return Ok(None);
         }
-        let Some(map) = mmap::map_compressed(&file, &path)? else {
+        let Some(map) = file.map_compressed()? else {
             return Ok(None);
         };
         let map = Arc::new(map);

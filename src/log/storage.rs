@@ -1,4 +1,4 @@
-//! The one narrow door through which the log's write paths touch files.
+//! The one narrow door through which the log touches its files.
 //!
 //! Durability bugs hide in the gaps between syscalls: a write that went
 //! short, an fsync that failed once and then "succeeded" (PostgreSQL's
@@ -12,12 +12,24 @@
 //! (`rotate.rs`: the new key, the pending state, the old key's
 //! zero+sync+unlink), compaction (`erase.rs` and `archive.rs`: temp file,
 //! rename, removal) and the control-flag mirrors (`control_flags.rs`).
+//!
+//! The read side goes through it too (`open_read`, `ReadFile`,
+//! `SegmentMap`, `read_ahead`): `LogReader`, `Follower`, the sparse index
+//! reader, the key-epoch scan, the redaction scan and `verify`, so the
+//! simulator's own state, a bit it flipped included, is judged by the code
+//! that judges a real disk, not by a copy written out for it. A reader
+//! opens a file once and asks it for a map or a few `pread`s: one virtual
+//! call per file, never per entry. `RealFs` maps sealed bytes with `mmap`
+//! exactly as before (zero-copy; `mmap.rs` holds the checks that make each
+//! map safe, on the descriptor that is mapped); a storage that cannot map
+//! copies them (`SegmentMap::Copied`).
+//!
 //! `RealFs` is the default: the `safe_fs` calls as they were (every refusal
 //! of a link, FIFO or device kept), behind one virtual call per operation,
 //! which is noise next to the fdatasync each commit waits for. Tests put a
 //! deterministic fault injecting implementation behind it
 //! (tests/it/fault_sim) and drive thousands of seeded crashes through the
-//! real writer, recovery, rotation and compaction code.
+//! real writer, recovery, rotation, compaction, readers and verify.
 //!
 //! Outside it, on purpose:
 //! - the writer `LOCK` (`lock.rs`): an `flock` on a kernel object, not
@@ -27,16 +39,11 @@
 //! - `init` (`dir::create`) but for its `argus.json`: it runs once, in a
 //!   new or empty directory, before anything is acknowledged, so a crash
 //!   in it can leave a half-made directory but never lose an entry.
-//! - the read side: the readers, `verify`, `follow`, the sparse index
-//!   reader and the mmap of sealed segments (`reader.rs`, `verify/`,
-//!   `follow.rs`, `index.rs`, `mmap.rs`), including the scan that finds
-//!   the redactions compaction erases. They only read bytes that were
-//!   durable before they looked, so a simulated crash has nothing to tear
-//!   in them; the simulator checks them by running them over a real
-//!   directory it writes its post-crash state to. Routing them through a
-//!   read half of this trait (a zero-copy map for sealed segments) is not
-//!   done yet.
+//! - waiting for news: `tail -f` and `argusd` decide *when* to poll a
+//!   `Follower` (a timer, the writer's commit signal); what the poll reads
+//!   goes through here.
 use crate::error::{Error, IoContext, Result};
+use crate::log::mmap;
 use crate::log::reader::SegmentBytes;
 use crate::log::safe_fs::{self, Durability, FileKind};
 use std::fmt;
@@ -54,6 +61,108 @@ pub trait StorageFile: Send + Sync {
     fn sync_all(&self) -> std::io::Result<()>;
     /// Truncates or extends the file to `len` (not durable until a sync).
     fn set_len(&self, len: u64) -> std::io::Result<()>;
+}
+
+/// A file opened for reading through a `Storage`. Readers judge a segment
+/// and take its bytes through this one handle (one open, one dynamic call
+/// per question about the file, never one per entry read), so what was
+/// checked is what is read.
+pub trait ReadFile: Send + Sync {
+    /// The file's size now.
+    fn size(&self) -> Result<u64>;
+    /// Reads exactly `buf.len()` bytes at `offset` (fewer is an error).
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()>;
+    /// The whole file, from its start to wherever it ends now.
+    fn read_to_end(&self) -> Result<Vec<u8>> {
+        let n = usize::try_from(self.size()?).unwrap_or(usize::MAX);
+        let mut buf = vec![0u8; n];
+        self.read_exact_at(&mut buf, 0)?;
+        Ok(buf)
+    }
+    /// The whole file, if it is a sealed segment (ends in a CRC-valid
+    /// footer, checked through this handle); `None`: read it instead.
+    /// `RealFs` maps it (zero-copy, see `mmap`); the default copies it.
+    fn map_if_sealed(&self) -> Result<Option<SegmentMap>> {
+        let len = self.size()?;
+        let n = (log_format::frame::FRAME_HEADER_LEN + log_format::segment::FOOTER_LEN) as u64;
+        if len < n {
+            return Ok(None);
+        }
+        let mut tail = vec![0u8; n as usize];
+        self.read_exact_at(&mut tail, len - n)?;
+        if !crate::log::mmap::ends_in_footer(&tail) {
+            return Ok(None);
+        }
+        self.copy_prefix(len).map(Some)
+    }
+    /// The first `end` bytes of an active segment, which the caller has
+    /// shown to end in a whole, signed seal (read through this handle);
+    /// `None` if the file is now shorter (read it instead).
+    fn map_sealed_prefix(&self, end: u64) -> Result<Option<SegmentMap>> {
+        if end == 0 || end > self.size()? {
+            return Ok(None);
+        }
+        self.copy_prefix(end).map(Some)
+    }
+    /// A compressed segment (`.segz`) whole; `None` when it is empty.
+    fn map_compressed(&self) -> Result<Option<SegmentMap>> {
+        let len = self.size()?;
+        if len == 0 {
+            return Ok(None);
+        }
+        self.copy_prefix(len).map(Some)
+    }
+    /// The first `len` bytes, copied: the default `map_*` for a storage
+    /// that cannot map.
+    fn copy_prefix(&self, len: u64) -> Result<SegmentMap> {
+        let n = usize::try_from(len).unwrap_or(usize::MAX);
+        let mut buf = vec![0u8; n];
+        self.read_exact_at(&mut buf, 0)?;
+        Ok(SegmentMap::Copied(buf))
+    }
+}
+
+/// Bytes of a file that never change while held: a sealed segment, an
+/// active segment's sealed prefix, a compressed segment. An enum, not a
+/// trait object, so reading them costs a branch, not a virtual call.
+pub enum SegmentMap {
+    /// `RealFs`: the file's pages, mapped read-only (`mmap`).
+    Mapped(memmap2::Mmap),
+    /// A storage that cannot map (the fault simulator): a copy.
+    Copied(Vec<u8>),
+}
+
+impl std::ops::Deref for SegmentMap {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Self::Mapped(m) => m,
+            Self::Copied(v) => v,
+        }
+    }
+}
+
+impl SegmentMap {
+    /// Tells the kernel reads of this mapping jump around, so a fault on a
+    /// cold page does not also read the device's whole read-ahead window
+    /// around it (a hint, for a reader that asks for its pages with
+    /// `will_need`; nothing for a copy).
+    pub fn random_access(&self) {
+        if let Self::Mapped(m) = self {
+            let _ = m.advise(memmap2::Advice::Random);
+        }
+    }
+
+    /// Asks for the pages of `len` bytes at `at` to be read ahead (a hint:
+    /// nothing for a copy, and a refusal costs nothing).
+    pub fn will_need(&self, at: usize, len: usize) {
+        if let Self::Mapped(m) = self {
+            // madvise takes a page-aligned start.
+            let start = at & !4095;
+            let end = at.saturating_add(len).min(m.len());
+            let _ = m.advise_range(memmap2::Advice::WillNeed, start, end.saturating_sub(start));
+        }
+    }
 }
 
 /// One name in a directory listing.
@@ -97,6 +206,16 @@ pub trait Storage: Send + Sync {
         }
         let bytes = self.read_all(path)?;
         Ok(crate::log::reader::SegmentBytes::from_read(bytes))
+    }
+    /// Opens an existing regular file to read: never through a link, and
+    /// a FIFO or device in its place is refused, not read.
+    fn open_read(&self, path: &Path) -> Result<Box<dyn ReadFile>>;
+    /// Asks for the last `tail` bytes of `path` (all of it with `None`) to
+    /// be read ahead; whether the file could be opened. A hint only: the
+    /// default hints nothing.
+    fn read_ahead(&self, path: &Path, tail: Option<u64>) -> bool {
+        let _ = tail;
+        self.exists(path)
     }
     /// Renames `from` over `to` (not durable until `sync_dir`).
     fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()>;
@@ -276,7 +395,29 @@ impl Storage for RealFs {
         Ok((safe_fs::read_capped_from(&file, path, cap)?, mode))
     }
     fn load_segment(&self, path: &Path) -> Result<SegmentBytes> {
-        crate::log::reader::load_path(path)
+        crate::log::reader::load_path_on(self, path)
+    }
+    fn open_read(&self, path: &Path) -> Result<Box<dyn ReadFile>> {
+        Ok(Box::new(RealReadFile {
+            file: safe_fs::open_read(path)?,
+            path: path.to_path_buf(),
+        }))
+    }
+    fn read_ahead(&self, path: &Path, tail: Option<u64>) -> bool {
+        use nix::fcntl::{posix_fadvise, PosixFadviseAdvice};
+        let Ok(file) = safe_fs::open_read(path) else {
+            return false;
+        };
+        let Ok(len) = file.metadata().map(|m| m.len()) else {
+            return true;
+        };
+        let from = tail.map_or(0, |t| len.saturating_sub(t));
+        let (Ok(off), Ok(n)) = (i64::try_from(from), i64::try_from(len - from)) else {
+            return true;
+        };
+        // A refused hint costs nothing but the hint.
+        let _ = posix_fadvise(&file, off, n, PosixFadviseAdvice::POSIX_FADV_WILLNEED);
+        true
     }
     fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
         std::fs::rename(from, to)
@@ -301,5 +442,36 @@ impl Storage for RealFs {
     }
     fn sync_dir(&self, path: &Path) -> Result<()> {
         crate::log::dir::sync_dir(path)
+    }
+}
+
+/// A file `RealFs` opened to read, with its path for errors. The maps are
+/// `mmap`'s, which checks on this descriptor what makes each one safe.
+struct RealReadFile {
+    file: std::fs::File,
+    path: std::path::PathBuf,
+}
+
+impl ReadFile for RealReadFile {
+    fn size(&self) -> Result<u64> {
+        Ok(self.file.metadata().at(&self.path)?.len())
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        FileExt::read_exact_at(&self.file, buf, offset).at(&self.path)
+    }
+    fn read_to_end(&self) -> Result<Vec<u8>> {
+        use std::io::Read;
+        let mut buf = Vec::new();
+        (&self.file).read_to_end(&mut buf).at(&self.path)?;
+        Ok(buf)
+    }
+    fn map_if_sealed(&self) -> Result<Option<SegmentMap>> {
+        Ok(mmap::map_if_sealed(&self.file, &self.path)?.map(SegmentMap::Mapped))
+    }
+    fn map_sealed_prefix(&self, end: u64) -> Result<Option<SegmentMap>> {
+        Ok(mmap::map_sealed_prefix(&self.file, &self.path, end)?.map(SegmentMap::Mapped))
+    }
+    fn map_compressed(&self) -> Result<Option<SegmentMap>> {
+        Ok(mmap::map_compressed(&self.file, &self.path)?.map(SegmentMap::Mapped))
     }
 }

@@ -236,3 +236,84 @@ fn the_write_paths_touch_files_only_through_storage() {
         bad.join("\n")
     );
 }
+
+/// Invariant 24, the read side: the readers (`reader`, `follow`, the
+/// sparse `index`, `readahead`, the key `epochs` scan, `redactions`) and
+/// `verify` read files only through `Storage` (`open_read`, `ReadFile`,
+/// `SegmentMap`), so the fault simulator reads and verifies its own state
+/// and a bit it flips is judged by the code that judges real disks. What
+/// stays on the real file system on purpose (the writer `LOCK`, the clock
+/// anchor, `init`) is none of these files. The maps themselves are
+/// `mmap`'s, RealFs's backend: its `map_*` are called from `storage.rs`
+/// only, so no reader can map a file behind the trait.
+#[test]
+fn the_read_paths_touch_files_only_through_storage() {
+    const DIRECT: &[&str] = &[
+        "std::fs",
+        "File::",
+        "FileExt",
+        "memmap2",
+        "mmap::map",
+        "posix_fadvise",
+        "symlink_metadata",
+        "safe_fs::open",
+        "safe_fs::read",
+        "safe_fs::create",
+        "safe_fs::write",
+        "safe_fs::real_dir",
+        "safe_fs::check_regular",
+        "index::read(",
+        "index::write(",
+        "reader::load_path(",
+        "reader::load_segment(",
+        "reader::load_compressed(",
+    ];
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/log");
+    let mut files = vec![
+        "reader.rs".to_string(),
+        "follow.rs".into(),
+        "index.rs".into(),
+        "readahead.rs".into(),
+        "epochs.rs".into(),
+        "redactions.rs".into(),
+    ];
+    for e in std::fs::read_dir(root.join("verify")).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        files.push(format!("verify/{name}"));
+    }
+    assert!(files.len() > 8, "verify/ has no files? {files:?}");
+    let mut bad = Vec::new();
+    for rel in &files {
+        let text = std::fs::read_to_string(root.join(rel)).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (n, line) in code.lines().enumerate() {
+            let line = line.split("//").next().unwrap_or_default();
+            for d in DIRECT.iter().filter(|d| line.contains(*d)) {
+                bad.push(format!("src/log/{rel}:{}: {d}", n + 1));
+            }
+        }
+    }
+    // The maps: only RealFs (storage.rs) asks `mmap` for one.
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut all = Vec::new();
+    rust_files(&src, &mut all);
+    for f in all {
+        let rel = f.strip_prefix(&src).unwrap().display().to_string();
+        if rel == "log/storage.rs" || rel == "log/mmap.rs" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (n, line) in code.lines().enumerate() {
+            let line = line.split("//").next().unwrap_or_default();
+            if line.contains("mmap::map") || line.contains("memmap2::Mmap") {
+                bad.push(format!("src/{rel}:{}: maps a file itself", n + 1));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "file reads outside log::storage (docs/ARCHITECTURE.md invariant 24):\n{}",
+        bad.join("\n")
+    );
+}

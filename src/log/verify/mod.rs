@@ -11,11 +11,12 @@ mod span;
 
 pub use failure::{Cause, Class, Failure};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::log::dir::{parse_any_segment_name, LogDir, SegmentForm};
 use crate::log::reader;
 use crate::log::redactions::Redaction;
-use crate::log::safe_fs::{self, FileKind};
+use crate::log::safe_fs::FileKind;
+use crate::log::storage::{self, Storage};
 use ed25519_dalek::VerifyingKey;
 use failure::{archive_failure, fail, header_failure, At};
 use log_format::{Checkpoint, Hash32, LogId, Seal, SegmentHeader};
@@ -133,9 +134,15 @@ impl Report {
 /// in order and hold the result to the trusted checkpoints. `Err` only when
 /// verification could not run (I/O); a log that fails is an `Ok` report.
 pub fn verify(root: &Path, opts: &Options) -> Result<Report> {
+    verify_on(root, &*storage::real(), opts)
+}
+
+/// `verify` with every file read through `storage` (the fault simulator
+/// verifies its own state this way, with nothing written to a real disk).
+pub fn verify_on(root: &Path, storage: &dyn Storage, opts: &Options) -> Result<Report> {
     let seg_dir = LogDir::new(root).segments_dir();
     let mut report = Report::new(opts);
-    let listing = list_segments(&seg_dir)?;
+    let listing = list_segments(storage, &seg_dir)?;
     report.segments = listing.names.len();
     report.warnings.extend(listing.warnings);
     if let Some(f) = listing.failure {
@@ -143,7 +150,7 @@ pub fn verify(root: &Path, opts: &Options) -> Result<Report> {
     }
     let names = listing.names;
     let (first_base, first_name) = &names[0];
-    let log_id = match first_log_id(&seg_dir, first_name)? {
+    let log_id = match first_log_id(storage, &seg_dir, first_name)? {
         Ok(id) => id,
         Err(f) => return Ok(report.fail(*f)),
     };
@@ -163,7 +170,7 @@ pub fn verify(root: &Path, opts: &Options) -> Result<Report> {
         want_sizes: opts.checkpoints.iter().map(|c| c.seal.tree_size).collect(),
         threads: opts.threads.max(1),
     };
-    let results = check_all(&seg_dir, &names, &mut ctx, opts);
+    let results = check_all(storage, &seg_dir, &names, &mut ctx, opts);
     report.key_epochs = ctx.epochs.all().iter().map(EpochReport::of).collect();
     let chain = match link(&mut report, results)? {
         Ok(c) => c,
@@ -204,13 +211,13 @@ struct Listing {
 /// else is STRUCTURE and is never opened. When a base seq is stored both
 /// plain and compressed (a compaction interrupted after its rename), the
 /// plain file is the segment and the other is only noted.
-fn list_segments(seg_dir: &Path) -> Result<Listing> {
+fn list_segments(storage: &dyn Storage, seg_dir: &Path) -> Result<Listing> {
     let mut found: Vec<(u64, SegmentForm, String)> = Vec::new();
     let mut names: Vec<(u64, String)> = Vec::new();
     let mut warnings = Vec::new();
     let mut bad_names = Vec::new();
     let mut not_regular: Vec<(String, FileKind)> = Vec::new();
-    let listing = match safe_fs::read_dir(seg_dir) {
+    let listing = match storage.list_dir(seg_dir) {
         Ok(rd) => rd,
         Err(Error::NotADirectory { kind, .. }) => {
             let msg = format!("segments/ is {kind}, not a directory; refusing to follow it");
@@ -224,10 +231,9 @@ fn list_segments(seg_dir: &Path) -> Result<Listing> {
         Err(e) => return Err(e),
     };
     for ent in listing {
-        let ent = ent.at(seg_dir)?;
-        let n = ent.file_name().to_string_lossy().to_string();
+        let n = ent.name;
         if n.ends_with(".seg") || n.ends_with(crate::log::dir::COMPRESSED_SUFFIX) {
-            let kind = FileKind::of(ent.file_type().at(ent.path())?);
+            let kind = ent.kind;
             if kind != FileKind::Regular {
                 not_regular.push((n, kind));
                 continue;
@@ -286,10 +292,11 @@ fn list_segments(seg_dir: &Path) -> Result<Listing> {
 /// Reads a listed segment for judging: a compressed one that does not
 /// decode is its failure, not an error that stops verification.
 fn load(
+    storage: &dyn Storage,
     seg_dir: &Path,
     name: &str,
 ) -> Result<std::result::Result<reader::SegmentBytes, Box<Failure>>> {
-    match reader::load_path(&seg_dir.join(name)) {
+    match reader::load_path_on(storage, &seg_dir.join(name)) {
         Ok(b) => Ok(Ok(b)),
         Err(Error::Archive { source, .. }) => Ok(Err(archive_failure(name, source))),
         Err(e) => Err(e),
@@ -297,8 +304,12 @@ fn load(
 }
 
 /// The log id is the first segment's; every other segment must match it.
-fn first_log_id(seg_dir: &Path, first_name: &str) -> Result<Result<LogId, Box<Failure>>> {
-    let bytes = match load(seg_dir, first_name)? {
+fn first_log_id(
+    storage: &dyn Storage,
+    seg_dir: &Path,
+    first_name: &str,
+) -> Result<Result<LogId, Box<Failure>>> {
+    let bytes = match load(storage, seg_dir, first_name)? {
         Ok(b) => b,
         Err(f) => return Ok(Err(f)),
     };
@@ -312,6 +323,7 @@ fn first_log_id(seg_dir: &Path, first_name: &str) -> Result<Result<LogId, Box<Fa
 /// error loading a segment is kept in its place). One segment at a time,
 /// so only one segment's decompressed bytes are held at once.
 fn check_all(
+    storage: &dyn Storage,
     seg_dir: &Path,
     names: &[(u64, String)],
     ctx: &mut Ctx,
@@ -327,7 +339,7 @@ fn check_all(
     names
         .iter()
         .map(|(base, name)| {
-            Some(load(seg_dir, name).map(|b| match b {
+            Some(load(storage, seg_dir, name).map(|b| match b {
                 Ok(b) => {
                     // The segment's own certificates first: its seals after
                     // a `key.rotated` entry are the new key's to sign.

@@ -12,7 +12,7 @@
 //! 2. after the finishing compaction and a reopen, the same; every sealed
 //!    segment but the last is compressed, and the log appends.
 use super::simfs::{Fault, Rng, SimFs};
-use super::{open, read_back, verify_dump, Template};
+use super::{cross_check, cross_checked, open, read_back, verify_sim, Template};
 use argus::log::archive::{compress_sealed_on, ArchiveOptions};
 use argus::log::dir::LogDir;
 use argus::log::erase::erase_redacted_on;
@@ -68,11 +68,11 @@ pub(super) fn choose(rng: &mut Rng) -> Option<Fault> {
 }
 
 /// One compaction as `argusctl compact` runs it: erase, then compress,
-/// under the writer lock, every file operation through `sim`. The
-/// redactions are found by a reader over `view`, a dump of the same state
-/// (the scan is a read; the rewrite is what can lose data).
-fn compact(t: &Template, sim: &SimFs, view: &Path) -> Result<(usize, usize), String> {
-    let r = compact_once(t, sim, view);
+/// under the writer lock, every file operation through `sim`, the reader
+/// that finds the redactions included (a sparse index it rebuilds is a
+/// write, which a power cut can stop like any other).
+fn compact(t: &Template, sim: &SimFs) -> Result<(usize, usize), String> {
+    let r = compact_once(t, sim);
     if let Ok((e, c)) = r {
         TOTAL.with(|t| t.set(t.get() + e + c));
     }
@@ -83,12 +83,10 @@ thread_local! {
     static TOTAL: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-fn compact_once(t: &Template, sim: &SimFs, view: &Path) -> Result<(usize, usize), String> {
+fn compact_once(t: &Template, sim: &SimFs) -> Result<(usize, usize), String> {
     let lock = WriterLock::acquire(&t.root, "compact", Duration::from_secs(10))
         .map_err(|e| format!("lock: {e}"))?;
-    let _ = std::fs::remove_dir_all(view);
-    sim.dump(&t.root, view);
-    let reader = LogReader::open(view).map_err(|e| format!("reader: {e}"))?;
+    let reader = LogReader::open_on(&t.root, sim.storage()).map_err(|e| format!("reader: {e}"))?;
     let dir = LogDir::with_storage(&t.root, sim.storage());
     let erased = erase_redacted_on(&dir, &reader, &lock)
         .map_err(|e| format!("erase: {e}"))?
@@ -102,16 +100,21 @@ fn compact_once(t: &Template, sim: &SimFs, view: &Path) -> Result<(usize, usize)
 }
 
 /// The reader sees every entry of `want` (seq -> hash; an erased payload
-/// keeps its entry hash) and verify passes, over the state as it is now.
+/// keeps its entry hash) and verify passes, over the state as it is now
+/// (and over a real copy of it, given `dump`).
 fn check(
     t: &Template,
     sim: &SimFs,
-    dump: &Path,
+    dump: Option<&Path>,
     want: &BTreeMap<u64, [u8; 32]>,
     when: &str,
 ) -> Result<(), String> {
-    let _ = std::fs::remove_dir_all(dump);
-    let got = read_back(t, sim, dump).map_err(|e| format!("{when}: {e}"))?;
+    let got = read_back(t, sim);
+    let (code, why) = verify_sim(t, sim);
+    if let Some(to) = dump {
+        cross_check(t, sim, to, &got, code).map_err(|e| format!("{when}: {e}"))?;
+    }
+    let got = got.map_err(|e| format!("{when}: {e}"))?;
     for (seq, h) in want {
         match got.get(seq) {
             Some(g) if g == h => {}
@@ -119,8 +122,6 @@ fn check(
             None => return Err(format!("{when}: seq {seq} is not in the log")),
         }
     }
-    let (code, why) = verify_dump(t, dump);
-    let _ = std::fs::remove_dir_all(dump);
     if code != 0 {
         return Err(format!("{when}: verify failed (exit {code}): {why}"));
     }
@@ -138,17 +139,17 @@ pub(super) fn run_seed(
     let fault = choose(&mut rng);
     let sim = SimFs::load(&t.root, &t.root, seed);
     let mut out = Outcome::default();
-    let view = scratch.join(format!("cview-{seed}"));
     let dump = scratch.join(format!("cdump-{seed}"));
+    let dump = cross_checked(seed).then_some(dump.as_path());
     // Sometimes an earlier clean compaction, so this one meets `.segz`
     // files (an erasure then rewrites a compressed segment plain).
     if rng.chance(1, 4) {
-        compact(t, &sim, &view).map_err(|e| format!("clean compaction: {e}"))?;
+        compact(t, &sim).map_err(|e| format!("clean compaction: {e}"))?;
     }
     if let Some(f) = fault {
         sim.arm(f);
     }
-    let first = compact(t, &sim, &view);
+    let first = compact(t, &sim);
     out.fired = sim.fired().is_some();
     match (&first, sim.fired()) {
         (Err(e), None) => return Err(format!("compaction failed with no fault: {e}")),
@@ -174,17 +175,17 @@ pub(super) fn run_seed(
         .iter()
         .filter(|(p, _)| p.to_string_lossy().ends_with(".tmp"))
         .count();
-    check(t, &sim, &dump, want, "after the cut")?;
+    check(t, &sim, dump, want, "after the cut")?;
     if rng.chance(1, 3) {
         out.second_cut = true;
         sim.arm(Fault::Crash {
             at_op: rng.range(1, 40),
         });
-        let _ = compact(t, &sim, &view);
+        let _ = compact(t, &sim);
         sim.crash();
-        check(t, &sim, &dump, want, "after a cut in the second compaction")?;
+        check(t, &sim, dump, want, "after a cut in the second compaction")?;
     }
-    compact(t, &sim, &view).map_err(|e| format!("the finishing compaction: {e}"))?;
+    compact(t, &sim).map_err(|e| format!("the finishing compaction: {e}"))?;
     let segs = sim.files(&t.root.join("segments"));
     let plain: Vec<_> = segs
         .iter()
@@ -203,8 +204,7 @@ pub(super) fn run_seed(
         .map_err(|e| format!("the reopened log refused an append: {e}"))?;
     want.insert(a[0].seq, a[0].hash);
     drop(log);
-    check(t, &sim, &dump, &want, "after the finishing compaction")?;
-    let _ = std::fs::remove_dir_all(&view);
+    check(t, &sim, dump, &want, "after the finishing compaction")?;
     out.total = TOTAL.with(|t| t.get());
     Ok(out)
 }

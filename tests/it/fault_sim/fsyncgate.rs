@@ -7,13 +7,12 @@
 //! lost the acked entry). The writer now truncates the failed bytes away
 //! before it locks down.
 use super::simfs::{Fault, SimFs};
-use super::{entry, open_mode, read_back, scratch, verify_dump, Template};
+use super::{entry, open_mode, read_back, verify_sim, Template};
 
 #[test]
 fn a_restart_after_a_failed_fsync_keeps_later_acks_through_a_power_cut() {
     let t = Template::new(3);
     let mut broken = Vec::new();
-    let scratch = scratch();
     for seed in 0..20 {
         let sim = SimFs::load(&t.root, &t.root, seed);
         // Even seeds commit on the writer thread, odd ones on this thread.
@@ -32,9 +31,8 @@ fn a_restart_after_a_failed_fsync_keeps_later_acks_through_a_power_cut() {
         match open_mode(&t, &sim, inline) {
             Ok(log) if log.committed().get() > acked => {
                 drop(log);
-                let dump = scratch.path().join(format!("s{seed}"));
-                let (code, why) = match read_back(&t, &sim, &dump) {
-                    Ok(_) => verify_dump(&t, &dump),
+                let (code, why) = match read_back(&t, &sim) {
+                    Ok(_) => verify_sim(&t, &sim),
                     Err(e) => (-2, e),
                 };
                 if code != 0 {

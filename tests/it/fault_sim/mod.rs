@@ -20,6 +20,7 @@
 //! `ARGUS_SIM_SEEDS=10000` runs that many seeds (default `DEFAULT_SEEDS`),
 //! `ARGUS_SIM_SEED=N` replays one; a failure prints its seed and fault.
 //! `tools/fault-sim.sh` runs the long campaign in release mode.
+mod bitflip;
 mod compaction;
 mod flags;
 mod fsyncgate;
@@ -89,6 +90,20 @@ impl Template {
 }
 
 impl Template {
+    /// A log of `commits` commits of ten entries each, over several
+    /// sealed segments (for media corruption to find). Few seals: each
+    /// costs verify a signature check, the bulk of a bit-flip seed.
+    pub fn with_commits(commits: u64) -> Self {
+        let t = Self::new(0);
+        let log = Log::open(&t.root).unwrap();
+        for c in 0..commits {
+            log.append((0..10).map(|i| entry(c * 10 + i, 120)).collect())
+                .unwrap();
+        }
+        drop(log);
+        t
+    }
+
     /// A log of several sealed segments holding agents' tool calls, three
     /// of them redacted by an operator (so compaction has payloads to
     /// erase as well as segments to compress).
@@ -142,16 +157,14 @@ pub(super) fn open_mode(t: &Template, sim: &SimFs, inline_writer: bool) -> argus
     Log::open_on(&t.root, &opts, sim.storage())
 }
 
-/// Writes the simulated state to a real directory and reads every entry
-/// back with the real reader: seq -> entry hash.
-pub(super) fn read_back(
-    t: &Template,
-    sim: &SimFs,
-    to: &Path,
-) -> Result<BTreeMap<u64, [u8; 32]>, String> {
-    std::fs::create_dir_all(to).unwrap();
-    sim.dump(&t.root, to);
-    let r = LogReader::open(to).map_err(|e| format!("reader: {e}"))?;
+/// Every entry read back with the real reader over the simulated state
+/// itself (`LogReader::open_on`): seq -> entry hash.
+pub(super) fn read_back(t: &Template, sim: &SimFs) -> Result<BTreeMap<u64, [u8; 32]>, String> {
+    read_all(LogReader::open_on(&t.root, sim.storage()))
+}
+
+fn read_all(r: argus::Result<LogReader>) -> Result<BTreeMap<u64, [u8; 32]>, String> {
+    let r = r.map_err(|e| format!("reader: {e}"))?;
     let mut got = BTreeMap::new();
     r.for_each(0, u64::MAX, |e| {
         got.insert(e.seq, e.hash());
@@ -161,22 +174,68 @@ pub(super) fn read_back(
     Ok(got)
 }
 
-/// `verify` over a dumped state, with the key pinned: (exit code, failure).
-pub(super) fn verify_dump(t: &Template, dir: &Path) -> (i32, String) {
-    let opts = Options {
+pub(super) fn pinned(t: &Template) -> Options {
+    Options {
         key: t.key,
         key_pinned: true,
         checkpoints: Vec::new(),
         threads: 1,
         progress: None,
-    };
-    match verify::verify(dir, &opts) {
+    }
+}
+
+fn verdict(r: argus::Result<verify::Report>) -> (i32, String) {
+    match r {
         Ok(r) => (
             r.code,
             r.failure.map(|f| format!("{f:?}")).unwrap_or_default(),
         ),
         Err(e) => (-1, e.to_string()),
     }
+}
+
+/// `verify` over the simulated state, with the key pinned: (exit code,
+/// failure).
+pub(super) fn verify_sim(t: &Template, sim: &SimFs) -> (i32, String) {
+    verdict(verify::verify_on(&t.root, &*sim.storage(), &pinned(t)))
+}
+
+/// Seeds whose final state is also written to a real directory and judged
+/// there (`cross_check`): one in eight, enough to keep `RealFs`'s own read
+/// paths (mmap, `safe_fs`) honest against `SimFs` at little cost.
+pub(super) fn cross_checked(seed: u64) -> bool {
+    seed.is_multiple_of(8)
+}
+
+/// The reader and verify again, over a real directory `to` holding the
+/// same state: `RealFs` over the same bytes must reach the verdict they
+/// reached over `SimFs` (`got`, `code`).
+pub(super) fn cross_check(
+    t: &Template,
+    sim: &SimFs,
+    to: &Path,
+    got: &Result<BTreeMap<u64, [u8; 32]>, String>,
+    code: i32,
+) -> Result<(), String> {
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to).unwrap();
+    sim.dump(&t.root, to);
+    let real = read_all(LogReader::open(to));
+    let (real_code, why) = verdict(verify::verify(to, &pinned(t)));
+    let _ = std::fs::remove_dir_all(to);
+    if real.as_ref().ok() != got.as_ref().ok() {
+        return Err(format!(
+            "the reader over SimFs and over a real copy disagree: {:?} vs {:?}",
+            got.as_ref().map(|m| m.len()),
+            real.as_ref().map(|m| m.len())
+        ));
+    }
+    if real_code != code {
+        return Err(format!(
+            "verify over SimFs exits {code}, over a real copy {real_code}: {why}"
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -400,21 +459,27 @@ fn run_seed(t: &Template, seed: u64, scratch: &Path) -> Result<Outcome, String> 
     }
     // Phase 6: read back every acked entry and verify the whole log.
     let dump = scratch.join(format!("seed-{seed}"));
-    let verdict = verify_dump_after(t, &sim, &dump, &acked, flipped.as_deref());
-    let _ = std::fs::remove_dir_all(&dump);
+    let dump = cross_checked(seed).then_some(dump.as_path());
+    let verdict = verify_after(t, &sim, dump, &acked, flipped.as_deref());
     out.acked = acked.len() as u64;
     verdict.map(|()| out)
 }
 
-pub(super) fn verify_dump_after(
+/// The reader and verify over the simulated state (and, given `dump`,
+/// over a real copy of it too): every acked entry reads back whole and the
+/// log verifies, or, after a bit flip, verify fails.
+pub(super) fn verify_after(
     t: &Template,
     sim: &SimFs,
-    dump: &Path,
+    dump: Option<&Path>,
     acked: &BTreeMap<u64, [u8; 32]>,
     flipped: Option<&str>,
 ) -> Result<(), String> {
-    let read = read_back(t, sim, dump);
-    let (code, why) = verify_dump(t, dump);
+    let read = read_back(t, sim);
+    let (code, why) = verify_sim(t, sim);
+    if let Some(to) = dump {
+        cross_check(t, sim, to, &read, code)?;
+    }
     if let Some(f) = flipped {
         return if code == 0 {
             Err(format!("verify passed a flipped bit ({f})"))
@@ -536,12 +601,35 @@ fn seeded_rotations_keep_one_usable_key_and_every_acked_entry() {
     );
 }
 
+/// Bit-flip seeds per `cargo test`; `tools/fault-sim.sh` runs 10,000.
+const BIT_FLIP_SEEDS: u64 = 200;
+
+#[test]
+fn seeded_bit_flips_in_sealed_segments_are_reported_and_never_read_as_good() {
+    let t = Template::with_commits(12);
+    let scratch = scratch();
+    let sim = SimFs::load(&t.root, &t.root, 0);
+    let want = read_back(&t, &sim).unwrap();
+    assert_eq!(want.len(), 120);
+    assert!(bitflip::choose(&sim, &t, 0).is_some(), "no sealed segment");
+    campaign(
+        "seeded_bit_flips",
+        BIT_FLIP_SEEDS,
+        &[],
+        |seed| {
+            let sim = SimFs::load(&t.root, &t.root, seed);
+            format!("bit flip {:?}", bitflip::choose(&sim, &t, seed))
+        },
+        |seed| bitflip::run_seed(&t, &want, seed, scratch.path()),
+    );
+}
+
 #[test]
 fn seeded_compactions_lose_no_entry_and_leave_a_log_that_verifies() {
     let t = Template::for_compaction();
     let scratch = scratch();
     let sim = SimFs::load(&t.root, &t.root, 0);
-    let want = read_back(&t, &sim, &scratch.path().join("want")).unwrap();
+    let want = read_back(&t, &sim).unwrap();
     campaign(
         "seeded_compactions",
         COMPACTION_SEEDS,

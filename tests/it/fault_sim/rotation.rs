@@ -14,7 +14,7 @@
 //!    and present;
 //! 4. every acked entry reads back and `verify` from the FIRST key passes.
 use super::simfs::{Fault, Rng, SimFs};
-use super::{entry, must_stop, open, verify_dump_after, Template};
+use super::{cross_checked, entry, must_stop, open, verify_after, Template};
 use argus::log::dir::LogDir;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -226,7 +226,13 @@ fn run(t: &Template, seed: u64, scratch: &Path, story: &mut String) -> Result<Ou
         drop(open(t, &sim).map_err(|e| format!("reopen after the late power cut: {e}"))?);
     }
     let dump = scratch.join(format!("rot-{seed}"));
-    let verdict = verify_dump_after(t, &sim, &dump, &acked, None);
+    let verdict = verify_after(
+        t,
+        &sim,
+        cross_checked(seed).then_some(dump.as_path()),
+        &acked,
+        None,
+    );
     if verdict.is_err() && std::env::var_os("ARGUS_SIM_KEEP").is_some() {
         let _ = std::fs::remove_dir_all("/tmp/argus-sim-keep");
         sim.dump(&t.root, Path::new("/tmp/argus-sim-keep"));

@@ -13,9 +13,15 @@
 //! A failed fsync behaves as Linux's did in fsyncgate: the pages it could
 //! not write are marked clean, so a later fsync that succeeds does not
 //! write them. Reads still see them until the power cut.
+//!
+//! The readers and `verify` read it too (`open_read`): they see what a
+//! read of the page cache sees (`data`), copied where `RealFs` would map.
+//! A read is not a numbered operation (a power cut "before a read" is one
+//! before the next write, and numbering reads would move every crash point
+//! of the write campaigns), but fails once the power is off.
 use argus::error::{Error, Result};
 use argus::log::safe_fs::FileKind;
-use argus::log::storage::{DirEntry, Storage, StorageFile};
+use argus::log::storage::{DirEntry, ReadFile, Storage, StorageFile};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -522,7 +528,58 @@ impl StorageFile for SimFile {
     }
 }
 
+/// A file opened to read: like a descriptor, it reads the inode it opened,
+/// whatever has the name later.
+struct SimReadFile {
+    fs: SimFs,
+    path: PathBuf,
+    ino: usize,
+}
+
+impl SimReadFile {
+    fn live(&self) -> Result<MutexGuard<'_, State>> {
+        let st = self.fs.st();
+        if st.dead {
+            return Err(io_at(&self.path, eio("power cut")));
+        }
+        Ok(st)
+    }
+}
+
+impl ReadFile for SimReadFile {
+    fn size(&self) -> Result<u64> {
+        Ok(self.live()?.inodes[self.ino].data.len() as u64)
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        let st = self.live()?;
+        let data = &st.inodes[self.ino].data;
+        let from = offset as usize;
+        match data.get(from..from + buf.len()) {
+            Some(b) => {
+                buf.copy_from_slice(b);
+                Ok(())
+            }
+            None => Err(io_at(
+                &self.path,
+                io::Error::from(io::ErrorKind::UnexpectedEof),
+            )),
+        }
+    }
+}
+
 impl Storage for SimFs {
+    fn open_read(&self, path: &Path) -> Result<Box<dyn ReadFile>> {
+        let st = self.st();
+        if st.dead {
+            return Err(io_at(path, eio("power cut")));
+        }
+        let ino = Self::lookup(&st, path)?;
+        Ok(Box::new(SimReadFile {
+            fs: self.clone(),
+            path: path.into(),
+            ino,
+        }))
+    }
     fn open_write(&self, path: &Path) -> Result<Box<dyn StorageFile>> {
         let mut st = self.st();
         self.op(&mut st, path).map_err(|e| io_at(path, e))?;
