@@ -555,9 +555,12 @@ fn init_refuses_a_non_empty_directory_that_is_not_a_log_and_changes_nothing() {
 // Bounded lock waits.
 
 /// An `argusctl append` that holds the writer lock until its stdin closes.
+/// Its ack stream stays open too: append stops (and lets the lock go) as
+/// soon as nobody reads its acks.
 struct Holder {
     child: std::process::Child,
     stdin: Option<std::process::ChildStdin>,
+    _acks: std::io::Lines<BufReader<std::process::ChildStdout>>,
 }
 
 impl Holder {
@@ -582,6 +585,7 @@ impl Holder {
         Self {
             child,
             stdin: Some(stdin),
+            _acks: lines,
         }
     }
     fn pid(&self) -> u32 {
