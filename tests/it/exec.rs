@@ -345,7 +345,11 @@ fn exec_cpu_limit_kills_a_busy_loop() {
     let (started, done) = call(&log, "tool.call_failed");
     assert_eq!(started["payload"]["limits"]["cpu_s"], 1);
     assert_eq!(done["payload"]["outcome"], "cpu_limit", "{done}");
-    assert!(done["payload"]["cpu_ms"].as_u64() >= Some(900), "{done}");
+    // The kernel fires SIGXCPU on its precise runtime; rusage reports
+    // tick-sampled time, which on a loaded VM came out at 830 ms for a
+    // 1 s limit (clean-clone CI run): the busy loop's own CPU time is
+    // recorded, not an exact figure.
+    assert!(done["payload"]["cpu_ms"].as_u64() >= Some(500), "{done}");
 }
 
 #[test]
