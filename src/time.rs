@@ -17,8 +17,10 @@
 //! `settimeofday` does not move. Two wall clocks that disagree by more than
 //! the tolerance, given the boot time that passed between their readings,
 //! are a jump.
+use crate::log::storage::Storage;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::Arc;
 
 pub const NS_PER_S: u64 = 1_000_000_000;
 pub const NS_PER_DAY: u64 = 86_400 * NS_PER_S;
@@ -228,22 +230,22 @@ impl Anchor {
     }
 }
 
-/// Reads the anchor; a missing, unreadable, oversized, non-regular or
-/// malformed file is no anchor.
-pub fn read_anchor(dir: &Path) -> Option<Anchor> {
-    let text = crate::log::safe_fs::read_capped(&dir.join(ANCHOR_FILE), 4096).ok()?;
+/// Reads the anchor through `s`; a missing, unreadable, oversized,
+/// non-regular or malformed file is no anchor.
+pub fn read_anchor(s: &dyn Storage, dir: &Path) -> Option<Anchor> {
+    let text = s.read_capped(&dir.join(ANCHOR_FILE), 4096).ok()?;
     serde_json::from_slice(&text).ok()
 }
 
 /// Replaces the anchor whole (a fresh temp file, then rename; never through
 /// a link). Best effort: the anchor is a hint, and a log on a read-only
 /// medium cannot keep one.
-pub fn write_anchor(dir: &Path, a: &Anchor) -> crate::Result<()> {
+pub fn write_anchor(s: &dyn Storage, dir: &Path, a: &Anchor) -> crate::Result<()> {
     let bytes = serde_json::to_vec(a).map_err(|e| crate::Error::Io {
         path: dir.join(ANCHOR_FILE),
         source: std::io::Error::other(e),
     })?;
-    crate::log::safe_fs::write_whole(
+    s.write_whole(
         &dir.join(format!("{ANCHOR_FILE}.tmp")),
         &dir.join(ANCHOR_FILE),
         &bytes,
@@ -317,15 +319,21 @@ pub struct ClockJudge {
     anchor: Option<Anchor>,
     tolerance_ns: u64,
     dir: std::path::PathBuf,
+    storage: Arc<dyn Storage>,
 }
 
 impl ClockJudge {
     /// Loads the anchor. When there is none for this boot, this writer's
     /// clock becomes the anchor (nothing to compare with); a backward step
     /// past the last entry is still caught.
-    pub fn open(dir: &Path, clock: &dyn Clock, tolerance_ns: u64) -> Self {
+    pub fn open(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        clock: &dyn Clock,
+        tolerance_ns: u64,
+    ) -> Self {
         let boot = clock.boot();
-        let mut anchor = read_anchor(dir);
+        let mut anchor = read_anchor(&*storage, dir);
         let usable = match (&anchor, &boot) {
             (Some(a), Some(b)) => a.expected_wall_ns(b).is_some(),
             _ => false,
@@ -337,13 +345,14 @@ impl ClockJudge {
                 wall_ns: clock.wall_ns(),
             });
             if let Some(a) = &anchor {
-                let _ = write_anchor(dir, a);
+                let _ = write_anchor(&*storage, dir, a);
             }
         }
         Self {
             anchor,
             tolerance_ns,
             dir: dir.to_path_buf(),
+            storage,
         }
     }
 
@@ -379,7 +388,7 @@ impl ClockJudge {
                 uptime_ns: b.uptime_ns,
                 wall_ns: now,
             };
-            let _ = write_anchor(&self.dir, &a);
+            let _ = write_anchor(&*self.storage, &self.dir, &a);
             self.anchor = Some(a);
         }
         Some(Skew {
@@ -427,9 +436,9 @@ impl LogClock {
     /// Log time "now", for a view: the last entry's log time plus the real
     /// time that passed since it, judged like the writer judges it. A view's
     /// own clock counts only when there is no anchor to contradict it.
-    pub fn now_ns(&self, dir: &Path, clock: &dyn Clock) -> LogNow {
+    pub fn now_ns(&self, s: &dyn Storage, dir: &Path, clock: &dyn Clock) -> LogNow {
         let wall = clock.wall_ns();
-        let expected = match (read_anchor(dir), clock.boot()) {
+        let expected = match (read_anchor(s, dir), clock.boot()) {
             (Some(a), Some(b)) => a.expected_wall_ns(&b),
             _ => None,
         };
@@ -531,13 +540,19 @@ mod tests {
         };
         let t0 = 1_000 * NS_PER_DAY;
         let first = Fixed(t0, Some(boot(50 * NS_PER_S)));
-        let mut j = ClockJudge::open(tmp.path(), &first, SKEW_TOLERANCE_NS_DEFAULT);
+        let mut j = ClockJudge::open(
+            crate::log::storage::real(),
+            tmp.path(),
+            &first,
+            SKEW_TOLERANCE_NS_DEFAULT,
+        );
         // Ten real minutes later, the clock agrees: nothing to record.
         let b = boot(650 * NS_PER_S);
         assert_eq!(j.check(t0 + 600 * NS_PER_S, Some(&b), Some(t0)), None);
         // A second writer whose clock is 31 days ahead, 20 s after that.
         let b = boot(670 * NS_PER_S);
         let mut j2 = ClockJudge::open(
+            crate::log::storage::real(),
             tmp.path(),
             &Fixed(0, Some(b.clone())),
             SKEW_TOLERANCE_NS_DEFAULT,
@@ -552,6 +567,7 @@ mod tests {
         assert_eq!(j2.check(fast + 10 * NS_PER_S, Some(&b), Some(fast)), None);
         // ...and the right clock coming back is a jump backwards.
         let mut j3 = ClockJudge::open(
+            crate::log::storage::real(),
             tmp.path(),
             &Fixed(0, Some(b.clone())),
             SKEW_TOLERANCE_NS_DEFAULT,
@@ -589,7 +605,12 @@ mod tests {
     fn without_evidence_only_a_step_back_is_a_jump() {
         let tmp = tempfile::tempdir().unwrap();
         let none = Fixed(0, None);
-        let mut j = ClockJudge::open(tmp.path(), &none, SKEW_TOLERANCE_NS_DEFAULT);
+        let mut j = ClockJudge::open(
+            crate::log::storage::real(),
+            tmp.path(),
+            &none,
+            SKEW_TOLERANCE_NS_DEFAULT,
+        );
         let t = 1_000 * NS_PER_DAY;
         assert_eq!(
             j.check(t + NS_PER_DAY, None, Some(t)),

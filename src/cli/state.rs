@@ -238,7 +238,11 @@ impl DecisionLock {
 /// move it: the log's clock anchor outvotes it, and a note says so.
 pub fn now_ns(st: &State) -> Result<u64> {
     let clock = st.projections.log_clock()?;
-    let now = clock.now_ns(&st.reader.dir.root, &crate::time::SystemClock::new());
+    let now = clock.now_ns(
+        &*st.reader.dir.storage,
+        &st.reader.dir.root,
+        &crate::time::SystemClock::new(),
+    );
     if let Some(off) = now.clock_off_ns {
         let tol = i128::from(st.reader.meta.skew_tolerance_ns());
         if off.abs() > tol {

@@ -26,7 +26,11 @@ pub fn run(dir: &Path, format: Format) -> Result<()> {
         crate::projections::incident::NAME,
         crate::projections::incident::current,
     )?;
-    let now = log_clock.now_ns(dir, &crate::time::SystemClock::new());
+    let now = log_clock.now_ns(
+        &*crate::log::storage::real(),
+        dir,
+        &crate::time::SystemClock::new(),
+    );
     let mut warnings: Vec<String> = Vec::new();
     if clock.skews > 0 {
         warnings.push(format!(

@@ -310,39 +310,42 @@ pub struct InitOptions {
     pub clock_skew_tolerance_s: Option<u64>,
 }
 
-/// Creates the directory layout and metadata. The first segment is written by
-/// the caller through the writer so that it carries a signed empty seal.
-pub fn create(root: &Path, opts: &InitOptions) -> Result<(Meta, SigningKey)> {
+/// Creates the directory layout and the key through `s`, and returns the
+/// metadata *unwritten*: the caller writes the first segment and then
+/// `argus.json`, last, so that a crash anywhere in `init` leaves either a
+/// whole log or a directory that is not a log (no `argus.json`), never a
+/// log whose key or first segment a power cut took back.
+pub fn create_on(s: &dyn Storage, root: &Path, opts: &InitOptions) -> Result<(Meta, SigningKey)> {
+    // Only for its paths: every operation below goes through `s`.
     let dir = LogDir::new(root);
-    let present = |p: &Path| fs::symlink_metadata(p).is_ok();
-    if present(&dir.meta_path()) || present(&dir.segments_dir()) {
+    if s.kind_of(&dir.meta_path())?.is_some() || s.kind_of(&dir.segments_dir())?.is_some() {
         return Err(Error::AlreadyALog { dir: root.into() });
     }
     // A log is created only in a new or empty directory: `init /etc` must
     // not scatter argus.json, keys/ and segments/ among someone's files.
-    // `root` itself may be a link to a directory (the user chose it).
-    match fs::read_dir(root) {
-        Ok(mut entries) => {
-            if entries.next().is_some() {
+    // `root` itself may be a link to a directory (the user chose it), so
+    // it is listed as `root/.`, which follows that one link.
+    match s.kind_of(root)? {
+        None => create_dir_all_on(s, root)?,
+        Some(_) => {
+            if !s.list_dir(&root.join("."))?.is_empty() {
                 return Err(Error::NotEmpty { dir: root.into() });
             }
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).at(root),
     }
-    fs::create_dir_all(root).at(root)?;
     let (key, key_file) = match &opts.key_file {
         Some(p) => (
-            keys::load(p)?,
+            keys::load_on(s, p)?,
             fs::canonicalize(p).at(p)?.display().to_string(),
         ),
         None => {
             let kdir = root.join("keys");
             // Not create_dir_all: the directory was empty, so anything at
             // this name now was planted and is refused.
-            fs::create_dir(&kdir).at(&kdir)?;
+            s.create_dir(&kdir)?;
             let key = keys::generate()?;
-            keys::write_new(&kdir.join("signing.key"), &key)?;
+            keys::write_new_on(s, &kdir.join("signing.key"), &key)?;
+            s.sync_dir(&kdir)?;
             (key, "keys/signing.key".to_string())
         }
     };
@@ -361,9 +364,28 @@ pub fn create(root: &Path, opts: &InitOptions) -> Result<(Meta, SigningKey)> {
         retired_key_file: None,
         path: dir.meta_path(),
     };
-    fs::create_dir(dir.segments_dir()).at(dir.segments_dir())?;
-    dir.write_meta(&meta)?;
+    s.create_dir(&dir.segments_dir())?;
+    // keys/ and segments/ themselves survive a power cut from here on.
+    s.sync_dir(root)?;
     Ok((meta, key))
+}
+
+/// `create_dir_all` through `s`: each missing directory is made and its
+/// parent synced. Existing ancestors are the user's, links included.
+fn create_dir_all_on(s: &dyn Storage, path: &Path) -> Result<()> {
+    let mut missing = Vec::new();
+    let mut at = Some(path);
+    while let Some(p) = at {
+        if p.as_os_str().is_empty() || s.kind_of(p)?.is_some() {
+            break;
+        }
+        missing.push(p);
+        at = p.parent();
+    }
+    for p in missing.into_iter().rev() {
+        storage::ensure_dir(s, p)?;
+    }
+    Ok(())
 }
 
 /// fsync a directory so a rename or create in it survives a crash.

@@ -9,9 +9,7 @@
 //! and printed without control characters.
 use crate::error::{Error, IoContext, Result};
 use crate::log::safe_fs;
-use std::fs::File;
-use std::io::{Seek, SeekFrom, Write};
-use std::os::unix::fs::FileExt;
+use crate::log::storage::{self, LockFile, Storage};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -24,7 +22,7 @@ pub const HOLDER_TEXT_MAX: usize = 256;
 const POLL: Duration = Duration::from_millis(25);
 
 pub struct WriterLock {
-    _file: File,
+    _file: Box<dyn LockFile>,
 }
 
 impl WriterLock {
@@ -32,16 +30,26 @@ impl WriterLock {
     /// holder to let go. `operation` ("append", "approve", ...) names what
     /// this process wanted to do, for the error if it gives up.
     pub fn acquire(dir: &Path, operation: &str, wait: Duration) -> Result<Self> {
+        Self::acquire_on(&*storage::real(), dir, operation, wait)
+    }
+
+    /// `acquire` through `s` (the writer takes its lock so).
+    pub fn acquire_on(
+        s: &dyn Storage,
+        dir: &Path,
+        operation: &str,
+        wait: Duration,
+    ) -> Result<Self> {
         let path = dir.join("LOCK");
-        let mut file = safe_fs::open_lock(&path)?;
+        let file = s.open_lock(&path)?;
         let start = Instant::now();
         loop {
             match file.try_lock() {
-                Ok(()) => break,
-                Err(std::fs::TryLockError::WouldBlock) => {
+                Ok(true) => break,
+                Ok(false) => {
                     let waited = start.elapsed();
                     if waited >= wait {
-                        let holder = read_holder(&file);
+                        let holder = read_holder(&*file);
                         return Err(Error::Locked {
                             dir: dir.into(),
                             operation: operation.to_string(),
@@ -52,7 +60,7 @@ impl WriterLock {
                     }
                     std::thread::sleep(POLL.min(wait - waited));
                 }
-                Err(std::fs::TryLockError::Error(e)) => return Err(e).at(&path),
+                Err(e) => return Err(e).at(&path),
             }
         }
         let args = std::env::args().collect::<Vec<_>>().join(" ");
@@ -60,18 +68,14 @@ impl WriterLock {
             format!("pid {} ({args})", std::process::id()).as_bytes(),
             HOLDER_TEXT_MAX,
         );
-        file.set_len(0).at(&path)?;
-        file.seek(SeekFrom::Start(0)).at(&path)?;
-        file.write_all(me.as_bytes()).at(&path)?;
+        file.replace_text(me.as_bytes()).at(&path)?;
         Ok(Self { _file: file })
     }
 }
 
 /// The holder's line, capped and printable; empty if unreadable.
-fn read_holder(file: &File) -> String {
-    let mut buf = vec![0u8; HOLDER_TEXT_MAX];
-    let n = file.read_at(&mut buf, 0).unwrap_or(0);
-    safe_fs::printable(&buf[..n], HOLDER_TEXT_MAX)
+fn read_holder(file: &dyn LockFile) -> String {
+    safe_fs::printable(&file.read_text(HOLDER_TEXT_MAX), HOLDER_TEXT_MAX)
 }
 
 /// The pid in a holder line written by `acquire` ("pid 4242 (...)").

@@ -92,10 +92,18 @@ enum Engine {
 impl Log {
     /// Creates a new log in `root` and opens it for writing.
     pub fn create(root: &Path, opts: &InitOptions) -> Result<Self> {
-        let (meta, key) = dir::create(root, opts)?;
-        let d = LogDir::new(root);
+        Self::create_on(root, opts, storage::real())
+    }
+
+    /// `create` through `storage`. `argus.json` is written last: until it
+    /// is durable the directory is not a log (see `dir::create_on`).
+    #[doc(hidden)]
+    pub fn create_on(root: &Path, opts: &InitOptions, storage: Arc<dyn Storage>) -> Result<Self> {
+        let (meta, key) = dir::create_on(&*storage, root, opts)?;
+        let d = LogDir::with_storage(root, storage.clone());
         Writer::create_first_segment(&d, meta.log_id()?, &key)?;
-        Self::open(root)
+        d.write_meta(&meta)?;
+        Self::open_on(root, &OpenOptions::default(), storage)
     }
 
     /// Opens an existing log to append, waiting the default time for the
@@ -122,7 +130,7 @@ impl Log {
             .unwrap_or_else(|| Arc::new(crate::time::SystemClock::new()));
         let d = LogDir::with_storage(root, storage);
         let mut meta = d.read_meta()?;
-        let lock = WriterLock::acquire(root, &opts.operation, opts.lock_wait)?;
+        let lock = WriterLock::acquire_on(&*d.storage, root, &opts.operation, opts.lock_wait)?;
         // A rotation a crash interrupted is finished or forgotten first, so
         // the key loaded next is the current epoch's (SPEC §4.7).
         rotate::settle(&d, &mut meta)?;

@@ -31,14 +31,15 @@
 //! (tests/it/fault_sim) and drive thousands of seeded crashes through the
 //! real writer, recovery, rotation, compaction, readers and verify.
 //!
+//! So do the writer `LOCK` (`open_lock`, `LockFile`: a simulated crash
+//! must release it as a kill -9 releases an `flock`), the clock anchor
+//! (`time.rs`) and `init` (`dir::create_on`): every file the log keeps is
+//! made, read, locked and removed through this trait.
+//!
 //! Outside it, on purpose:
-//! - the writer `LOCK` (`lock.rs`): an `flock` on a kernel object, not
-//!   data; a crash releases it and there is nothing on disk to tear.
-//! - the clock anchor (`time.rs`): advisory; losing or tearing it changes
-//!   a skew warning, never an entry, and it is written whole or not at all.
-//! - `init` (`dir::create`) but for its `argus.json`: it runs once, in a
-//!   new or empty directory, before anything is acknowledged, so a crash
-//!   in it can leave a half-made directory but never lose an entry.
+//! - a key file named by the user with `init --key-file` (outside the log
+//!   directory; its path is resolved with `canonicalize` before it is
+//!   loaded through here);
 //! - waiting for news: `tail -f` and `argusd` decide *when* to poll a
 //!   `Follower` (a timer, the writer's commit signal); what the poll reads
 //!   goes through here.
@@ -61,6 +62,18 @@ pub trait StorageFile: Send + Sync {
     fn sync_all(&self) -> std::io::Result<()>;
     /// Truncates or extends the file to `len` (not durable until a sync).
     fn set_len(&self, len: u64) -> std::io::Result<()>;
+}
+
+/// The writer's lock file, opened through a `Storage`. The lock is
+/// advisory and held until this is dropped (or the process dies); the
+/// file's text only says who holds it, for the one who waits.
+pub trait LockFile: Send + Sync {
+    /// Takes the lock without waiting: `Ok(false)` while another holds it.
+    fn try_lock(&self) -> std::io::Result<bool>;
+    /// Up to `cap` bytes of the holder's text (empty when unreadable).
+    fn read_text(&self, cap: usize) -> Vec<u8>;
+    /// Replaces the holder's text; called only by the holder.
+    fn replace_text(&self, text: &[u8]) -> std::io::Result<()>;
 }
 
 /// A file opened for reading through a `Storage`. Readers judge a segment
@@ -177,6 +190,9 @@ pub struct DirEntry {
 /// the path, as `safe_fs`'s do; the `safe_fs` refusals (links, FIFOs,
 /// devices in place of a log file) are `RealFs`'s to make.
 pub trait Storage: Send + Sync {
+    /// Opens (creating if needed, never through a link) the lock file
+    /// `path`, without taking the lock.
+    fn open_lock(&self, path: &Path) -> Result<Box<dyn LockFile>>;
     /// Opens an existing regular file to write in place; never creates it.
     fn open_write(&self, path: &Path) -> Result<Box<dyn StorageFile>>;
     /// Creates a file exclusively, unlinking whatever had the name first.
@@ -362,7 +378,30 @@ impl StorageFile for std::fs::File {
     }
 }
 
+impl LockFile for std::fs::File {
+    fn try_lock(&self) -> std::io::Result<bool> {
+        match std::fs::File::try_lock(self) {
+            Ok(()) => Ok(true),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+    fn read_text(&self, cap: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; cap];
+        let n = self.read_at(&mut buf, 0).unwrap_or(0);
+        buf.truncate(n);
+        buf
+    }
+    fn replace_text(&self, text: &[u8]) -> std::io::Result<()> {
+        std::fs::File::set_len(self, 0)?;
+        FileExt::write_all_at(self, text, 0)
+    }
+}
+
 impl Storage for RealFs {
+    fn open_lock(&self, path: &Path) -> Result<Box<dyn LockFile>> {
+        Ok(Box::new(safe_fs::open_lock(path)?))
+    }
     fn open_write(&self, path: &Path) -> Result<Box<dyn StorageFile>> {
         Ok(Box::new(safe_fs::open_write(path)?))
     }

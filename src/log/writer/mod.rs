@@ -202,6 +202,12 @@ impl Writer {
             epoch_from_seq,
         } = cfg;
         let dir_root = dir.root.clone();
+        let judge = ClockJudge::open(
+            dir.storage.clone(),
+            &dir_root,
+            clock.as_ref(),
+            skew_tolerance_ns,
+        );
         let path = dir.segment_path(rec.base_seq);
         let file = dir.storage.open_write(&path)?;
         // Points from before a restart, kept so the index stays whole;
@@ -229,7 +235,7 @@ impl Writer {
             last_hash: rec.last_hash,
             range: rec.range.clone(),
             last_ts_ns: rec.last_ts_ns,
-            judge: ClockJudge::open(&dir_root, clock.as_ref(), skew_tolerance_ns),
+            judge,
             clock,
             lockdown: None,
             committed,

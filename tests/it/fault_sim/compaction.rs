@@ -84,7 +84,7 @@ thread_local! {
 }
 
 fn compact_once(t: &Template, sim: &SimFs) -> Result<(usize, usize), String> {
-    let lock = WriterLock::acquire(&t.root, "compact", Duration::from_secs(10))
+    let lock = WriterLock::acquire_on(&*sim.storage(), &t.root, "compact", Duration::from_secs(10))
         .map_err(|e| format!("lock: {e}"))?;
     let reader = LogReader::open_on(&t.root, sim.storage()).map_err(|e| format!("reader: {e}"))?;
     let dir = LogDir::with_storage(&t.root, sim.storage());

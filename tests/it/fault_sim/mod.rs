@@ -24,6 +24,7 @@ mod bitflip;
 mod compaction;
 mod flags;
 mod fsyncgate;
+mod init_lock;
 mod rotation;
 mod simfs;
 mod torn;
@@ -504,9 +505,13 @@ pub(super) fn verify_after(
 /// A fault on a segment (or its temp file), or a power cut, leaves the
 /// active segment's state unknown: nothing may be acked after it. A fault
 /// on the sparse index, a cache, does not stop the writer.
+/// Whether a fault that fired must stop the log. The sparse index and
+/// the clock anchor are hints (a cache, a skew reference): a failed write
+/// or sync of one is reported by no caller and costs no entry.
 pub(super) fn must_stop(f: &simfs::Fired) -> bool {
     let name = f.path.to_string_lossy();
-    matches!(f.fault, Fault::Crash { .. }) || !name.contains(".idx")
+    matches!(f.fault, Fault::Crash { .. })
+        || !(name.contains(".idx") || name.contains(argus::time::ANCHOR_FILE))
 }
 
 fn env_u64(name: &str) -> Option<u64> {

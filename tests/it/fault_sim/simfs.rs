@@ -21,7 +21,7 @@
 //! of the write campaigns), but fails once the power is off.
 use argus::error::{Error, Result};
 use argus::log::safe_fs::FileKind;
-use argus::log::storage::{DirEntry, ReadFile, Storage, StorageFile};
+use argus::log::storage::{DirEntry, LockFile, ReadFile, Storage, StorageFile};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -144,6 +144,10 @@ struct State {
     dead: bool,
     /// Set lengths that shrank a file: recovery cuts.
     shrinks: u64,
+    /// Held locks and the token of their holder. A power cut clears them
+    /// all, as the death of the process releases an `flock`.
+    locks: BTreeMap<PathBuf, u64>,
+    next_lock: u64,
 }
 
 /// A shared handle: clones see the same files.
@@ -180,7 +184,7 @@ impl SimFs {
     /// A simulated file system holding, durably, `src/argus.json` and
     /// every regular file under `src/segments`, `src/keys` and
     /// `src/control` at the same path under `root`. The writer `LOCK` and
-    /// the clock anchor stay on the real file system (storage.rs says why).
+    /// the clock anchor start absent; the writer makes them here.
     pub fn load(src: &Path, root: &Path, seed: u64) -> Self {
         use std::os::unix::fs::PermissionsExt;
         let mut st = State::default();
@@ -215,6 +219,23 @@ impl SimFs {
             st: Arc::new(Mutex::new(st)),
             rng: Arc::new(Mutex::new(Rng::new(seed))),
         }
+    }
+
+    /// A simulated file system holding only the (durable, empty)
+    /// directory `parent`, for `init` to make a log in.
+    pub fn empty(parent: &Path, seed: u64) -> Self {
+        let mut st = State::default();
+        st.dirs.insert(parent.into());
+        st.durable_dirs = st.dirs.clone();
+        Self {
+            st: Arc::new(Mutex::new(st)),
+            rng: Arc::new(Mutex::new(Rng::new(seed))),
+        }
+    }
+
+    /// How many operations have been counted since `arm` (or the start).
+    pub fn ops(&self) -> u64 {
+        self.st().ops
     }
 
     pub fn storage(&self) -> Arc<dyn Storage> {
@@ -325,6 +346,7 @@ impl SimFs {
         st.durable_dirs = dirs;
         st.armed = None;
         st.dead = false;
+        st.locks.clear();
     }
 
     /// Flips one bit of a file's durable bytes (media corruption).
@@ -567,7 +589,82 @@ impl ReadFile for SimReadFile {
     }
 }
 
+/// The simulated writer lock: a token in `State::locks` while held.
+struct SimLock {
+    fs: SimFs,
+    path: PathBuf,
+    ino: usize,
+    token: std::sync::atomic::AtomicU64,
+}
+
+impl LockFile for SimLock {
+    fn try_lock(&self) -> io::Result<bool> {
+        use std::sync::atomic::Ordering;
+        let mut st = self.fs.st();
+        if st.dead {
+            return Err(eio("power cut"));
+        }
+        if st.locks.contains_key(&self.path) {
+            return Ok(false);
+        }
+        st.next_lock += 1;
+        let token = st.next_lock;
+        st.locks.insert(self.path.clone(), token);
+        self.token.store(token, Ordering::SeqCst);
+        Ok(true)
+    }
+    fn read_text(&self, cap: usize) -> Vec<u8> {
+        let st = self.fs.st();
+        let data = &st.inodes[self.ino].data;
+        data[..data.len().min(cap)].to_vec()
+    }
+    fn replace_text(&self, text: &[u8]) -> io::Result<()> {
+        let mut st = self.fs.st();
+        self.fs.op(&mut st, &self.path)?;
+        let ino = &mut st.inodes[self.ino];
+        ino.data = text.to_vec();
+        ino.pending.push(Pending::SetLen(0));
+        ino.pending.push(Pending::Write(0, text.to_vec()));
+        Ok(())
+    }
+}
+
+impl Drop for SimLock {
+    fn drop(&mut self) {
+        let token = *self.token.get_mut();
+        let mut st = self.fs.st();
+        // A holder from before a power cut must not release its successor.
+        if token != 0 && st.locks.get(&self.path) == Some(&token) {
+            st.locks.remove(&self.path);
+        }
+    }
+}
+
 impl Storage for SimFs {
+    fn open_lock(&self, path: &Path) -> Result<Box<dyn LockFile>> {
+        let mut st = self.st();
+        self.op(&mut st, path).map_err(|e| io_at(path, e))?;
+        let ino = match st.names.get(path) {
+            Some(&ino) => ino,
+            None => {
+                Self::parent_exists(&st, path)?;
+                st.inodes.push(Inode {
+                    mode: 0o644,
+                    ..Inode::default()
+                });
+                let ino = st.inodes.len() - 1;
+                st.names.insert(path.into(), ino);
+                st.ns_pending.push(NsOp::Link(path.into(), ino));
+                ino
+            }
+        };
+        Ok(Box::new(SimLock {
+            fs: self.clone(),
+            path: path.into(),
+            ino,
+            token: std::sync::atomic::AtomicU64::new(0),
+        }))
+    }
     fn open_read(&self, path: &Path) -> Result<Box<dyn ReadFile>> {
         let st = self.st();
         if st.dead {
@@ -687,16 +784,18 @@ impl Storage for SimFs {
     fn list_dir(&self, path: &Path) -> Result<Vec<DirEntry>> {
         let mut st = self.st();
         self.op(&mut st, path).map_err(|e| io_at(path, e))?;
-        Ok(st
-            .names
-            .keys()
-            .filter(|p| p.parent() == Some(path))
-            .filter_map(|p| p.file_name())
-            .map(|n| DirEntry {
-                name: n.to_string_lossy().into_owned(),
-                kind: FileKind::Regular,
-            })
-            .collect())
+        let entry = |p: &PathBuf, kind| {
+            (p.parent() == Some(path))
+                .then(|| p.file_name())
+                .flatten()
+                .map(|n| DirEntry {
+                    name: n.to_string_lossy().into_owned(),
+                    kind,
+                })
+        };
+        let files = st.names.keys().filter_map(|p| entry(p, FileKind::Regular));
+        let dirs = st.dirs.iter().filter_map(|p| entry(p, FileKind::Directory));
+        Ok(files.chain(dirs).collect())
     }
     fn sync_dir(&self, path: &Path) -> Result<()> {
         let mut st = self.st();
