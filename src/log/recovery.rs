@@ -128,7 +128,15 @@ pub fn recover(dir: &LogDir, log_id: &LogId, key: &SealKey<'_>) -> Result<Recove
     // seal is about to be cut.
     pending.retain(|r| !recorded_ids.contains(&r.recovery_id));
     let file_len = buf.len() as u64;
-    if file_len > st.len {
+    // A report already pending for a cut at this very offset is this cut,
+    // made durable by an open that crashed before it truncated: the cut is
+    // recorded once, under the report written first.
+    let already = pending
+        .iter()
+        .any(|r| r.segment == name && r.offset == st.len);
+    if file_len > st.len && already {
+        cut(dir, &dir.segment_path(base), st.len, &pending)?;
+    } else if file_len > st.len {
         let mut id = [0u8; 8];
         getrandom::fill(&mut id).map_err(|e| Error::random("a recovery id", e))?;
         pending.push(CutReport {

@@ -93,3 +93,62 @@ fn a_torn_last_commit_at_every_byte_offset_cuts_back_to_the_last_seal() {
     }
     eprintln!("torn: {runs} torn states of a {commit}-byte commit recovered");
 }
+
+/// A power cut between the durable cut report and the truncation it
+/// announces: the next open cuts the same bytes, and the cut must be
+/// recorded once, not once per open that saw it.
+#[test]
+fn a_cut_interrupted_before_its_truncation_is_recorded_once() {
+    use super::simfs::Fault;
+    let t = Template::new(2);
+    let base_sim = SimFs::load(&t.root, &t.root, 0);
+    let log = open(&t, &base_sim).unwrap();
+    log.append(vec![entry(1, 30)]).unwrap();
+    let seg_dir = t.root.join("segments");
+    let last_seg = |s: &SimFs| {
+        s.files(&seg_dir)
+            .into_iter()
+            .rfind(|(p, _)| p.extension().is_some_and(|e| e == "seg"))
+            .unwrap()
+    };
+    let (seg, before) = last_seg(&base_sim);
+    let n_before = log.committed().get();
+    log.append(vec![entry(2, 30)]).unwrap();
+    drop(log);
+    let (_, after) = last_seg(&base_sim);
+    let scratch = scratch();
+    let base = scratch.path().join("base");
+    base_sim.dump(&t.root, &base);
+    // Half of the last commit: a torn tail to cut.
+    let torn = after[..before.len() + (after.len() - before.len()) / 2].to_vec();
+    let mut hit = 0;
+    for at_op in 1..40 {
+        let s = SimFs::load(&base, &t.root, at_op);
+        s.set_durable(&seg, torn.clone());
+        s.arm(Fault::Crash { at_op });
+        let first = open(&t, &s);
+        let crashed = s.fired().is_some();
+        drop(first);
+        s.disarm();
+        s.crash();
+        let pending_survived = s.has(&t.root.join("recovery.pending.json"));
+        let log = open(&t, &s).unwrap_or_else(|e| panic!("op {at_op}: reopen: {e}"));
+        let n = log.committed().get();
+        drop(log);
+        let reader = argus::log::reader::LogReader::open_on(&t.root, s.storage()).unwrap();
+        let mut cuts = 0;
+        reader
+            .for_each(n_before, n, |e| {
+                if e.kind == "log.recovered" {
+                    cuts += 1;
+                }
+                std::ops::ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(cuts, 1, "op {at_op}: the one cut is recorded {cuts} times");
+        if crashed && pending_survived && s.read(&seg).is_some() {
+            hit += 1;
+        }
+    }
+    assert!(hit > 0, "no crash point left a cut report behind");
+}
