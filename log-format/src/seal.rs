@@ -23,7 +23,14 @@ pub type KeyId = [u8; 4];
 
 /// The checkpoint origin line and signed-note key name for a log.
 pub fn origin(log_id: &LogId) -> String {
-    format!("argus.log/{}", hex::encode(log_id))
+    let mut s = String::with_capacity(42);
+    push_origin(&mut s, log_id);
+    s
+}
+
+fn push_origin(s: &mut String, log_id: &LogId) {
+    s.push_str("argus.log/");
+    push_hex(s, log_id);
 }
 
 /// SHA-256(name || 0x0A || 0x01 || public key)[..4], per C2SP signed-note.
@@ -56,21 +63,18 @@ pub fn note_body(
     ts_ns: u64,
     key_id: &KeyId,
 ) -> String {
+    use std::fmt::Write;
     // Built in place: verify makes one of these per seal, and a log with a
     // seal per entry spent more on `format!` and `hex::encode` than on
     // the SHA-512 over the result.
     let mut s = String::with_capacity(NOTE_BODY_CAPACITY);
-    s.push_str("argus.log/");
-    push_hex(&mut s, log_id);
-    s.push('\n');
-    push_u64(&mut s, tree_size);
-    s.push('\n');
+    push_origin(&mut s, log_id);
+    // Writing into a String cannot fail.
+    let _ = writeln!(s, "\n{tree_size}");
     B64.encode_string(root, &mut s);
     s.push_str("\nchain ");
     push_hex(&mut s, head);
-    s.push_str("\ntime ");
-    push_u64(&mut s, ts_ns);
-    s.push_str(" key ");
+    let _ = write!(s, "\ntime {ts_ns} key ");
     push_hex(&mut s, key_id);
     s.push('\n');
     s
@@ -85,23 +89,6 @@ fn push_hex(s: &mut String, bytes: &[u8]) {
     for b in bytes {
         s.push(char::from(DIGITS[usize::from(b >> 4)]));
         s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-}
-
-fn push_u64(s: &mut String, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        // n % 10 < 10: the cast cannot truncate.
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &buf[i..] {
-        s.push(char::from(d));
     }
 }
 
@@ -207,8 +194,8 @@ mod tests {
             let head = [0xf0 | i as u8; 32];
             let kid = [0x01, 0xab, 0x7f, i as u8];
             let want = format!(
-                "{}\n{}\n{}\nchain {}\ntime {} key {}\n",
-                origin(&log_id),
+                "argus.log/{}\n{}\n{}\nchain {}\ntime {} key {}\n",
+                hex::encode(log_id),
                 size,
                 B64.encode(root),
                 hex::encode(head),

@@ -128,28 +128,28 @@ pub fn recover(dir: &LogDir, log_id: &LogId, key: &SealKey<'_>) -> Result<Recove
     // seal is about to be cut.
     pending.retain(|r| !recorded_ids.contains(&r.recovery_id));
     let file_len = buf.len() as u64;
-    // A report already pending for a cut at this very offset is this cut,
-    // made durable by an open that crashed before it truncated: the cut is
-    // recorded once, under the report written first.
-    let already = pending
-        .iter()
-        .any(|r| r.segment == name && r.offset == st.len);
-    if file_len > st.len && already {
-        cut(dir, &dir.segment_path(base), st.len, &pending)?;
-    } else if file_len > st.len {
-        let mut id = [0u8; 8];
-        getrandom::fill(&mut id).map_err(|e| Error::random("a recovery id", e))?;
-        pending.push(CutReport {
-            recovery_id: hex::encode(id),
-            segment: name,
-            offset: st.len,
-            bytes_cut: file_len - st.len,
-            seq_from: (lost_to > st.next_seq).then_some(st.next_seq),
-            seq_to: (lost_to > st.next_seq).then(|| lost_to - 1),
-            reason,
-            signed_seal_tree_size: signed_seal.map(|s| s.tree_size),
-            signed_seal_offset: signed_seal.map(|s| s.offset),
-        });
+    if file_len > st.len {
+        // A report already pending for a cut at this very offset is this
+        // cut, made durable by an open that crashed before it truncated:
+        // the cut is recorded once, under the report written first.
+        let already = pending
+            .iter()
+            .any(|r| r.segment == name && r.offset == st.len);
+        if !already {
+            let mut id = [0u8; 8];
+            getrandom::fill(&mut id).map_err(|e| Error::random("a recovery id", e))?;
+            pending.push(CutReport {
+                recovery_id: hex::encode(id),
+                segment: name,
+                offset: st.len,
+                bytes_cut: file_len - st.len,
+                seq_from: (lost_to > st.next_seq).then_some(st.next_seq),
+                seq_to: (lost_to > st.next_seq).then(|| lost_to - 1),
+                reason,
+                signed_seal_tree_size: signed_seal.map(|s| s.tree_size),
+                signed_seal_offset: signed_seal.map(|s| s.offset),
+            });
+        }
         cut(dir, &dir.segment_path(base), st.len, &pending)?;
     }
     st.unrecorded = pending;
