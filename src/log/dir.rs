@@ -318,19 +318,25 @@ pub struct InitOptions {
 pub fn create_on(s: &dyn Storage, root: &Path, opts: &InitOptions) -> Result<(Meta, SigningKey)> {
     // Only for its paths: every operation below goes through `s`.
     let dir = LogDir::new(root);
-    if s.kind_of(&dir.meta_path())?.is_some() || s.kind_of(&dir.segments_dir())?.is_some() {
-        return Err(Error::AlreadyALog { dir: root.into() });
-    }
     // A log is created only in a new or empty directory: `init /etc` must
     // not scatter argus.json, keys/ and segments/ among someone's files.
     // `root` itself may be a link to a directory (the user chose it), so
     // it is listed as `root/.`, which follows that one link.
     match s.kind_of(root)? {
         None => create_dir_all_on(s, root)?,
-        Some(_) => {
+        Some(FileKind::Directory | FileKind::Symlink) => {
+            if s.kind_of(&dir.meta_path())?.is_some() || s.kind_of(&dir.segments_dir())?.is_some() {
+                return Err(Error::AlreadyALog { dir: root.into() });
+            }
             if !s.list_dir(&root.join("."))?.is_empty() {
                 return Err(Error::NotEmpty { dir: root.into() });
             }
+        }
+        Some(kind) => {
+            return Err(Error::NotADirectory {
+                path: root.into(),
+                kind,
+            })
         }
     }
     let (key, key_file) = match &opts.key_file {

@@ -544,6 +544,23 @@ fn init_refuses_a_non_empty_directory_that_is_not_a_log_and_changes_nothing() {
         vec![("hosts".to_string(), 20, false)]
     );
 
+    // A FIFO or a file where the directory should be is named as such, and
+    // left alone (a FIFO is never opened: that would block).
+    let fifo = tmp.path().join("fifo");
+    mkfifo(&fifo);
+    let file = tmp.path().join("file");
+    std::fs::write(&file, "x").unwrap();
+    for (path, kind) in [(&fifo, "a FIFO"), (&file, "a regular file")] {
+        let r = argus_bounded(&[OsStr::new("init"), p(path)]);
+        r.assert_code(1);
+        assert!(
+            r.stderr.contains(&format!("is {kind}, not a directory")),
+            "{}",
+            r.ctx()
+        );
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), b"x");
+
     // An empty existing directory and a new path are fine.
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
