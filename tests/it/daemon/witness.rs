@@ -38,7 +38,9 @@ fn cosigned_size(path: &Path, size: u64) -> String {
 
 fn configure(d: &mut Daemon, command: serde_json::Value) {
     let path = d.scratch().join("witness-config.json");
-    let cfg = serde_json::json!({"witness": {"command": command, "interval_ms": 100}});
+    let cfg = super::harness::without_relief(
+        serde_json::json!({"witness": {"command": command, "interval_ms": 100}}),
+    );
     std::fs::write(&path, cfg.to_string()).unwrap();
     if let Some(i) = d.args.iter().position(|a| a == "--config") {
         d.args.drain(i..i + 2);
