@@ -654,7 +654,8 @@ fn judge(
         Ok(seq) => Some(seq),
         Err(e) => {
             super::eprint(&format!(
-                "argusctl: verify-artifact: the mismatch could not be recorded: {e:#}"
+                "argusctl: verify-artifact: the mismatch could not be recorded: {}",
+                crate::error::chain_text(&e)
             ));
             None
         }

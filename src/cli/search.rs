@@ -129,7 +129,10 @@ pub fn run(a: &SearchArgs) -> Result<i32> {
     let scanner = match scanner(a.patterns.as_deref()) {
         Ok(s) => s,
         Err(e) => {
-            eprint(&format!("argusctl: search: {e:#}"));
+            eprint(&format!(
+                "argusctl: search: {}",
+                crate::error::chain_text(&e)
+            ));
             return Ok(EXIT_USAGE);
         }
     };
@@ -281,7 +284,7 @@ fn record_flags(dir: &Path, reader: &LogReader, scanner: &Scanner, owed: &[u64])
     let log = match super::state::open_writer(dir, "search (record injection flags)") {
         Ok(log) => log,
         Err(e) => {
-            not_written(format!("{e:#}"));
+            not_written(crate::error::chain_text(&e));
             return Ok(0);
         }
     };

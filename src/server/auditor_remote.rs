@@ -118,7 +118,7 @@ pub fn run(server: &str, token: Option<String>, cfg: Config) -> Result<i32> {
             },
         );
         let why = match (r, failure) {
-            (Err(e), _) => format!("{e:#}"),
+            (Err(e), _) => crate::error::chain_text(&e),
             (Ok(_), Some(f)) => f,
             (Ok(status), None) if status != 200 => format!("argusd answered {status}"),
             (Ok(_), None) => "the feed ended".to_string(),
@@ -156,7 +156,9 @@ fn writer(remote: &Remote, rx: &mpsc::Receiver<Msg>) {
                     Ok(a) => {
                         tracing::warn!(status = a.status, error = %remote::error_message(&a.body), "progress report refused")
                     }
-                    Err(e) => tracing::warn!(error = %format!("{e:#}"), "progress report failed"),
+                    Err(e) => {
+                        tracing::warn!(error = %crate::error::chain_text(&e), "progress report failed")
+                    }
                 }
             }
         }
@@ -177,7 +179,9 @@ fn post_until_taken(remote: &Remote, path: &str, body: &Value) {
             Ok(a) => {
                 tracing::warn!(status = a.status, error = %remote::error_message(&a.body), "auditor write refused; retrying")
             }
-            Err(e) => tracing::warn!(error = %format!("{e:#}"), "auditor write failed; retrying"),
+            Err(e) => {
+                tracing::warn!(error = %crate::error::chain_text(&e), "auditor write failed; retrying")
+            }
         }
         std::thread::sleep(wait);
         wait = (wait * 2).min(Duration::from_secs(5));

@@ -560,6 +560,16 @@ fn init_refuses_a_non_empty_directory_that_is_not_a_log_and_changes_nothing() {
         );
     }
     assert_eq!(std::fs::read(&file).unwrap(), b"x");
+    // Under a file: the OS's reason once, not once per layer of context.
+    let r = argus_bounded(&[OsStr::new("init"), p(&file.join("sub"))]);
+    r.assert_code(1);
+    assert_eq!(
+        r.stderr.matches("os error 20").count(),
+        1,
+        "the cause printed once: {}",
+        r.ctx()
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"x");
 
     // An empty existing directory and a new path are fine.
     let empty = tmp.path().join("empty");

@@ -187,7 +187,8 @@ fn emergency_stop(
     let seqs: Vec<String> = acks.iter().map(|a| a.seq.to_string()).collect();
     if let Err(e) = super::control::sync_after(dir) {
         eprint(&format!(
-            "argusctl: the lockdown is recorded but its flag file is not written: {e:#}"
+            "argusctl: the lockdown is recorded but its flag file is not written: {}",
+            crate::error::chain_text(&e)
         ));
     }
     eprint(&safe::line(&format!(

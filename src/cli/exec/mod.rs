@@ -139,7 +139,10 @@ pub fn run(a: ExecArgs, remote: Option<Remote>) -> Result<i32> {
     match execute(&a, remote) {
         Ok(code) => Ok(code),
         Err(e) => {
-            eprint(&format!("argusctl exec: {e:#}; nothing ran"));
+            eprint(&format!(
+                "argusctl exec: {}; nothing ran",
+                crate::error::chain_text(&e)
+            ));
             Ok(EXIT_ARGUS)
         }
     }
@@ -247,9 +250,7 @@ fn execute(a: &ExecArgs, remote: Option<Remote>) -> Result<i32> {
         match sink.append(&call, kind, Some(started_seq), payload) {
             Ok(_) => code,
             Err(e) => {
-                eprint(&format!(
-                    "argusctl exec: the command's outcome (exit {code}) could not be recorded (tool.call_started is seq {started_seq}): {e:#}"
-                ));
+                eprint(&format!("argusctl exec: the command's outcome (exit {code}) could not be recorded (tool.call_started is seq {started_seq}): {}", crate::error::chain_text(&e)));
                 EXIT_ARGUS
             }
         }
