@@ -344,13 +344,53 @@ fn check_all(
                     // The segment's own certificates first: its seals after
                     // a `key.rotated` entry are the new key's to sign.
                     let rotation = super::epochs::accept_segment(&mut ctx.epochs, &b, 0).err();
-                    let r = check_segment(name, *base, &b, ctx, &progress);
+                    let seg = SegmentProgress::new(b.len() as u64, &progress);
+                    let r = check_segment(name, *base, &b, ctx, &|n| seg.report(n));
+                    seg.finish();
                     sealed_if_compressed(with_rotation_failure(r, rotation))
                 }
                 Err(f) => unreadable(name, *base, f),
             }))
         })
         .collect()
+}
+
+/// One segment's share of the progress count: at most its length, and all
+/// of it once the segment is done. The parallel check reports its ranges
+/// and, when it cannot show them sound, the sequential walk reports the
+/// same bytes again; the header is in neither. Capping per segment keeps
+/// the bar from running past the total and lets it end at 100%.
+struct SegmentProgress<'a> {
+    left: AtomicU64,
+    sink: &'a (dyn Fn(u64) + Sync),
+}
+
+impl<'a> SegmentProgress<'a> {
+    fn new(len: u64, sink: &'a (dyn Fn(u64) + Sync)) -> Self {
+        Self {
+            left: AtomicU64::new(len),
+            sink,
+        }
+    }
+
+    fn report(&self, n: u64) {
+        let taken = self
+            .left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| {
+                Some(l.saturating_sub(n))
+            })
+            .map_or(0, |before| before.min(n));
+        if taken > 0 {
+            (self.sink)(taken);
+        }
+    }
+
+    fn finish(&self) {
+        let rest = self.left.swap(0, Ordering::Relaxed);
+        if rest > 0 {
+            (self.sink)(rest);
+        }
+    }
 }
 
 /// A certificate that did not verify is the segment's failure, unless the
@@ -614,4 +654,106 @@ fn check_checkpoints(
         report.checkpoints_checked += 1;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::dir::InitOptions;
+    use crate::{Log, NewEntry};
+    use std::sync::Arc;
+
+    /// Verifies `root` and returns (the last total reported, the largest).
+    fn progress_of(root: &Path) -> (u64, u64, Report) {
+        let key = LogDir::new(root)
+            .read_meta()
+            .and_then(|m| m.public_key())
+            .expect("key");
+        let seen = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+        let sink = seen.clone();
+        let opts = Options {
+            key,
+            key_pinned: true,
+            checkpoints: Vec::new(),
+            threads: 2,
+            progress: Some(Box::new(move |n| {
+                sink.0.store(n, Ordering::Relaxed);
+                sink.1.fetch_max(n, Ordering::Relaxed);
+            })),
+        };
+        let report = verify(root, &opts).expect("verify runs");
+        (
+            seen.0.load(Ordering::Relaxed),
+            seen.1.load(Ordering::Relaxed),
+            report,
+        )
+    }
+
+    fn total_bytes(root: &Path) -> u64 {
+        let d = LogDir::new(root);
+        d.list_segments()
+            .expect("segments")
+            .into_iter()
+            .map(|b| reader::segment_len(&d, b).expect("len"))
+            .sum()
+    }
+
+    /// The bar ends at the log's size, headers included, and never passes
+    /// it, also when the parallel check gives up and the sequential walk
+    /// reads the same bytes again (a damaged entry past the walk's first
+    /// 8 MiB report).
+    #[test]
+    fn progress_counts_each_byte_once_and_ends_at_the_total() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let opts = InitOptions {
+            segment_bytes: 32 << 20,
+            key_file: None,
+            clock_skew_tolerance_s: None,
+        };
+        let log = Log::create(tmp.path(), &opts).expect("create");
+        let pad = "p".repeat(1000);
+        let body = |i: usize| format!("{{\"i\":{i},\"pad\":\"{pad}\"}}").into_bytes();
+        for b in 0..12 {
+            let batch = (0..1000)
+                .map(|i| NewEntry {
+                    payload: body(b * 1000 + i),
+                    actor: "agent:t".into(),
+                    ..NewEntry::argus("x.test", &serde_json::json!({}))
+                })
+                .collect();
+            log.append(batch).expect("append");
+        }
+        log.append(vec![NewEntry {
+            payload: b"{\"mark\":\"DAMAGE-HERE\"}".to_vec(),
+            actor: "agent:t".into(),
+            ..NewEntry::argus("x.test", &serde_json::json!({}))
+        }])
+        .expect("append");
+        // A commit after it, so the damage is not a torn tail.
+        log.append(vec![NewEntry {
+            payload: body(0),
+            actor: "agent:t".into(),
+            ..NewEntry::argus("x.test", &serde_json::json!({}))
+        }])
+        .expect("append");
+        drop(log);
+        let total = total_bytes(tmp.path());
+        let (last, max, report) = progress_of(tmp.path());
+        assert_eq!(report.code, 0);
+        assert_eq!((last, max), (total, total), "a sound log");
+
+        let seg = LogDir::new(tmp.path()).segment_path(0);
+        let mut bytes = std::fs::read(&seg).expect("read");
+        let at = bytes
+            .windows(11)
+            .position(|w| w == b"DAMAGE-HERE")
+            .expect("marker");
+        assert!(at > (8 << 20), "past the walk's first report: {at}");
+        bytes[at] ^= 1;
+        std::fs::write(&seg, &bytes).expect("write");
+        let (last, max, report) = progress_of(tmp.path());
+        assert_ne!(report.code, 0, "the damage is found");
+        assert!(max <= total, "reported {max} of {total}");
+        assert_eq!(last, total, "the segment is done");
+    }
 }
