@@ -21,7 +21,7 @@ fn main() {
     match run(cli) {
         Ok(code) => cli::exit(code),
         Err(e) => {
-            cli::eprint(&format!("argusctl: {}", argus::error::chain_text(&e)));
+            cli::eprint(&format!("argusctl: {}", argus::cli::error::chain_text(&e)));
             cli::exit(cli::command::exit_code(&e));
         }
     }

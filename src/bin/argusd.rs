@@ -129,7 +129,7 @@ fn main() {
     let code = match run(&args) {
         Ok(c) => c,
         Err(e) => {
-            argus::cli::eprint(&format!("argusd: {}", argus::error::chain_text(&e)));
+            argus::cli::eprint(&format!("argusd: {}", argus::cli::error::chain_text(&e)));
             1
         }
     };

@@ -655,7 +655,7 @@ fn judge(
         Err(e) => {
             super::eprint(&format!(
                 "argusctl: verify-artifact: the mismatch could not be recorded: {}",
-                crate::error::chain_text(&e)
+                crate::cli::error::chain_text(&e)
             ));
             None
         }

@@ -131,7 +131,7 @@ pub fn run(a: &SearchArgs) -> Result<i32> {
         Err(e) => {
             eprint(&format!(
                 "argusctl: search: {}",
-                crate::error::chain_text(&e)
+                crate::cli::error::chain_text(&e)
             ));
             return Ok(EXIT_USAGE);
         }
@@ -284,7 +284,7 @@ fn record_flags(dir: &Path, reader: &LogReader, scanner: &Scanner, owed: &[u64])
     let log = match super::state::open_writer(dir, "search (record injection flags)") {
         Ok(log) => log,
         Err(e) => {
-            not_written(crate::error::chain_text(&e));
+            not_written(crate::cli::error::chain_text(&e));
             return Ok(0);
         }
     };

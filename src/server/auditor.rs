@@ -152,8 +152,8 @@ pub fn start(
         .name("argusd-auditor".into())
         .spawn(move || {
             if let Err(e) = run(&dir, &log, cfg, &status, &stop) {
-                tracing::error!(error = %crate::error::chain_text(&e), "the auditor stopped");
-                *status.last_error.lock() = Some(crate::error::chain_text(&e));
+                tracing::error!(error = %crate::cli::error::chain_text(&e), "the auditor stopped");
+                *status.last_error.lock() = Some(crate::cli::error::chain_text(&e));
             }
             status.alive.store(false, Ordering::Relaxed);
         })?)

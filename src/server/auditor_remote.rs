@@ -118,7 +118,7 @@ pub fn run(server: &str, token: Option<String>, cfg: Config) -> Result<i32> {
             },
         );
         let why = match (r, failure) {
-            (Err(e), _) => crate::error::chain_text(&e),
+            (Err(e), _) => crate::cli::error::chain_text(&e),
             (Ok(_), Some(f)) => f,
             (Ok(status), None) if status != 200 => format!("argusd answered {status}"),
             (Ok(_), None) => "the feed ended".to_string(),
@@ -157,7 +157,7 @@ fn writer(remote: &Remote, rx: &mpsc::Receiver<Msg>) {
                         tracing::warn!(status = a.status, error = %remote::error_message(&a.body), "progress report refused")
                     }
                     Err(e) => {
-                        tracing::warn!(error = %crate::error::chain_text(&e), "progress report failed")
+                        tracing::warn!(error = %crate::cli::error::chain_text(&e), "progress report failed")
                     }
                 }
             }
@@ -180,7 +180,7 @@ fn post_until_taken(remote: &Remote, path: &str, body: &Value) {
                 tracing::warn!(status = a.status, error = %remote::error_message(&a.body), "auditor write refused; retrying")
             }
             Err(e) => {
-                tracing::warn!(error = %crate::error::chain_text(&e), "auditor write failed; retrying")
+                tracing::warn!(error = %crate::cli::error::chain_text(&e), "auditor write failed; retrying")
             }
         }
         std::thread::sleep(wait);

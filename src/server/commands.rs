@@ -220,7 +220,7 @@ pub async fn run(
 /// A command's failure as its HTTP answer, by the error's type, never its
 /// text: the message is what `argusctl` prints after "argusctl: ".
 fn command_error(e: &anyhow::Error) -> ApiError {
-    let message = crate::error::chain_text(e);
+    let message = crate::cli::error::chain_text(e);
     let mut err = classify(e, message);
     err.exit = Some(exit_code(e));
     err

@@ -100,7 +100,7 @@ impl Gate {
     pub fn sync_flags(&self) {
         let st = self.snapshot();
         if let Err(e) = crate::cli::control::sync_flags(&self.dir, &st) {
-            tracing::error!(error = %crate::error::chain_text(&e), "cannot bring the kill-switch flag files in line with the log");
+            tracing::error!(error = %crate::cli::error::chain_text(&e), "cannot bring the kill-switch flag files in line with the log");
         }
         gauges(&st);
     }

@@ -242,7 +242,7 @@ pub async fn serve(cfg: Config, stop: impl std::future::Future<Output = ()>) -> 
     // Leave the projections caught up, so the next start has nothing to do.
     let s = shared.clone();
     if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.catch_up()).await {
-        tracing::warn!(error = %crate::error::chain_text(&e), "projections could not catch up before stopping");
+        tracing::warn!(error = %crate::cli::error::chain_text(&e), "projections could not catch up before stopping");
     }
     if let Some(t) = auditor_thread {
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
@@ -447,7 +447,7 @@ async fn keep_projections_live(
         .await
         {
             Ok(Err(e)) => {
-                tracing::warn!(error = %crate::error::chain_text(&e), "projections could not catch up")
+                tracing::warn!(error = %crate::cli::error::chain_text(&e), "projections could not catch up")
             }
             Err(e) => tracing::warn!(error = %e, "projection catch-up task failed"),
             Ok(Ok(_)) => {}

@@ -62,7 +62,7 @@ pub async fn run(dir: PathBuf, cfg: WitnessSection) {
         let joined = tokio::task::spawn_blocking(move || {
             if let Err(e) = pusher.push_once() {
                 metrics::counter!("argus_witness_failures_total").increment(1);
-                tracing::error!(error = %crate::error::chain_text(&e), "witness push failed");
+                tracing::error!(error = %crate::cli::error::chain_text(&e), "witness push failed");
             }
             pusher
         })

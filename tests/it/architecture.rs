@@ -322,3 +322,36 @@ fn the_read_paths_touch_files_only_through_storage() {
         bad.join("\n")
     );
 }
+
+/// `anyhow` is for the edges that report to a person (docs/ARCHITECTURE.md
+/// "Other rules"); the library below them keeps typed errors a caller can
+/// act on.
+#[test]
+fn anyhow_stays_in_the_command_line_the_daemon_and_the_binaries() {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut bad = Vec::new();
+    for f in &files {
+        let rel = f.strip_prefix(&src).unwrap();
+        let top = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
+        if ["cli", "server", "bin"].contains(&top.as_ref()) {
+            continue;
+        }
+        let text = std::fs::read_to_string(f).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (n, line) in code.lines().enumerate() {
+            let line = line.split("//").next().unwrap_or_default();
+            if line.contains("anyhow") {
+                bad.push(format!("src/{}:{}", rel.display(), n + 1));
+            }
+        }
+    }
+    assert!(files.len() > 50, "too few files seen: {}", files.len());
+    assert!(bad.is_empty(), "anyhow outside cli/server/bin: {bad:?}");
+}

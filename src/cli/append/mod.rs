@@ -188,7 +188,7 @@ fn emergency_stop(
     if let Err(e) = super::control::sync_after(dir) {
         eprint(&format!(
             "argusctl: the lockdown is recorded but its flag file is not written: {}",
-            crate::error::chain_text(&e)
+            crate::cli::error::chain_text(&e)
         ));
     }
     eprint(&safe::line(&format!(

@@ -141,7 +141,7 @@ pub fn run(a: ExecArgs, remote: Option<Remote>) -> Result<i32> {
         Err(e) => {
             eprint(&format!(
                 "argusctl exec: {}; nothing ran",
-                crate::error::chain_text(&e)
+                crate::cli::error::chain_text(&e)
             ));
             Ok(EXIT_ARGUS)
         }
@@ -250,7 +250,7 @@ fn execute(a: &ExecArgs, remote: Option<Remote>) -> Result<i32> {
         match sink.append(&call, kind, Some(started_seq), payload) {
             Ok(_) => code,
             Err(e) => {
-                eprint(&format!("argusctl exec: the command's outcome (exit {code}) could not be recorded (tool.call_started is seq {started_seq}): {}", crate::error::chain_text(&e)));
+                eprint(&format!("argusctl exec: the command's outcome (exit {code}) could not be recorded (tool.call_started is seq {started_seq}): {}", crate::cli::error::chain_text(&e)));
                 EXIT_ARGUS
             }
         }
