@@ -1,6 +1,6 @@
 #!/bin/sh
 # The long fault-simulation campaign (docs/TESTING.md, "Fault simulation"):
-# the seeded SimFs runs of tests/it/fault_sim (writer, key rotation,
+# the seeded SimFs runs of tests/it/fault_sim (writer, concurrent producers, key rotation,
 # compaction, bit flips in sealed segments) over many seeds each.
 #   tools/fault-sim.sh            10,000 seeds
 #   tools/fault-sim.sh 50000      that many

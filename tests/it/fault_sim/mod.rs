@@ -16,6 +16,7 @@
 //!
 //! Odd seeds commit on the caller's thread (`OpenOptions::inline_writer`,
 //! the path of `argusctl append`), even ones on the writer thread (argusd's).
+//! `producers` runs the same faults with several producer threads.
 //!
 //! `ARGUS_SIM_SEEDS=10000` runs that many seeds (default `DEFAULT_SEEDS`),
 //! `ARGUS_SIM_SEED=N` replays one; a failure prints its seed and fault.
@@ -25,6 +26,7 @@ mod compaction;
 mod flags;
 mod fsyncgate;
 mod init_lock;
+mod producers;
 mod rotation;
 mod simfs;
 mod torn;
@@ -240,7 +242,7 @@ pub(super) fn cross_check(
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Kind {
+pub(super) enum Kind {
     None,
     ShortWrite,
     FsyncEio,
@@ -251,17 +253,17 @@ enum Kind {
 
 /// What one seed did, for the campaign's tally.
 #[derive(Debug, Default, Clone)]
-struct Outcome {
-    kind: Option<Kind>,
-    fired: bool,
-    refused_after_fault: u64,
-    recovery_crash: bool,
-    cut: bool,
-    acked: u64,
-    flipped: bool,
+pub(super) struct Outcome {
+    pub kind: Option<Kind>,
+    pub fired: bool,
+    pub refused_after_fault: u64,
+    pub recovery_crash: bool,
+    pub cut: bool,
+    pub acked: u64,
+    pub flipped: bool,
 }
 
-fn choose(rng: &mut Rng) -> (Kind, Option<Fault>) {
+pub(super) fn choose(rng: &mut Rng) -> (Kind, Option<Fault>) {
     match rng.below(12) {
         0 => (Kind::None, None),
         1 | 2 => (
@@ -383,6 +385,26 @@ fn run_seed(t: &Template, seed: u64, scratch: &Path) -> Result<Outcome, String> 
             drop(log);
         }
     }
+    after_appends(t, &sim, &mut rng, seed, scratch, acked, out)
+}
+
+/// Phases 2 to 6 of a writer seed, after the appends of phase 1 (on one
+/// producer thread here, on several in `producers`): the power cut, maybe
+/// a second one in recovery, maybe a bit flip, the clean reopen, and the
+/// read-back and verify of every acked entry.
+pub(super) fn after_appends(
+    t: &Template,
+    sim: &SimFs,
+    rng: &mut Rng,
+    seed: u64,
+    scratch: &Path,
+    mut acked: BTreeMap<u64, [u8; 32]>,
+    mut out: Outcome,
+) -> Result<Outcome, String> {
+    let inline = seed % 2 == 1;
+    let Some(kind) = out.kind else {
+        return Err("no fault kind chosen".into());
+    };
     out.fired |= sim.fired().is_some();
     // A fault whose turn never came must not fire in the reopen below,
     // where it would be a different run.
@@ -399,7 +421,7 @@ fn run_seed(t: &Template, seed: u64, scratch: &Path) -> Result<Outcome, String> 
         sim.arm(Fault::Crash {
             at_op: rng.range(1, 16),
         });
-        if let Ok(log) = open_mode(t, &sim, inline) {
+        if let Ok(log) = open_mode(t, sim, inline) {
             let _ = log.append(vec![entry(20_000, 8)]);
             drop(log);
         }
@@ -423,7 +445,7 @@ fn run_seed(t: &Template, seed: u64, scratch: &Path) -> Result<Outcome, String> 
         }
     }
     // Phase 5: the clean reopen.
-    let log = match open_mode(t, &sim, inline) {
+    let log = match open_mode(t, sim, inline) {
         Ok(log) => log,
         Err(e) if flipped.is_some() => {
             // Reported, not hidden.
@@ -454,14 +476,14 @@ fn run_seed(t: &Template, seed: u64, scratch: &Path) -> Result<Outcome, String> 
         // and what the reopened log acked on top of the page cache must
         // survive it (fsyncgate across a restart).
         sim.crash();
-        let log = open_mode(t, &sim, inline)
+        let log = open_mode(t, sim, inline)
             .map_err(|e| format!("reopen after the late power cut: {e}"))?;
         drop(log);
     }
     // Phase 6: read back every acked entry and verify the whole log.
     let dump = scratch.join(format!("seed-{seed}"));
     let dump = cross_checked(seed).then_some(dump.as_path());
-    let verdict = verify_after(t, &sim, dump, &acked, flipped.as_deref());
+    let verdict = verify_after(t, sim, dump, &acked, flipped.as_deref());
     out.acked = acked.len() as u64;
     verdict.map(|()| out)
 }
@@ -641,6 +663,19 @@ fn seeded_compactions_lose_no_entry_and_leave_a_log_that_verifies() {
         &[],
         |seed| format!("{:?}", compaction::choose(&mut Rng::new(seed))),
         |seed| compaction::run_seed(&t, &want, seed, scratch.path()),
+    );
+}
+
+#[test]
+fn seeded_faults_with_concurrent_producers_ack_each_seq_once_and_lose_none() {
+    let t = Template::new(3);
+    let scratch = scratch();
+    campaign(
+        "seeded_faults_with_concurrent_producers",
+        producers::PRODUCER_SEEDS,
+        &[],
+        producers::describe,
+        |seed| producers::run_seed(&t, seed, scratch.path()),
     );
 }
 
