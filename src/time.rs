@@ -221,12 +221,23 @@ pub struct Anchor {
     pub wall_ns: u64,
 }
 
+/// `/proc/uptime` counts in 10 ms steps, so two processes' boot times for
+/// one instant differ by up to this much (each `SystemClock` reads it
+/// once and adds `CLOCK_BOOTTIME` deltas).
+const UPTIME_GRAIN_NS: u64 = 10_000_000;
+
 impl Anchor {
     /// What a clock that agrees with this anchor reads at `boot`, if it is
-    /// the same boot.
+    /// the same boot. A boot time up to one `/proc/uptime` step before the
+    /// anchor's is the same instant read by another process (an open right
+    /// after the last one), not an earlier time: the anchor still holds.
     pub fn expected_wall_ns(&self, boot: &BootTime) -> Option<u64> {
-        (boot.boot_id == self.boot_id && boot.uptime_ns >= self.uptime_ns)
-            .then(|| self.wall_ns.saturating_add(boot.uptime_ns - self.uptime_ns))
+        (boot.boot_id == self.boot_id
+            && boot.uptime_ns.saturating_add(UPTIME_GRAIN_NS) >= self.uptime_ns)
+            .then(|| {
+                self.wall_ns
+                    .saturating_add(boot.uptime_ns.saturating_sub(self.uptime_ns))
+            })
     }
 }
 
@@ -464,6 +475,38 @@ pub struct LogNow {
 
 #[cfg(test)]
 mod tests {
+    /// Two processes read `/proc/uptime` in 10 ms steps: an open right
+    /// after another may see a boot time a step behind the anchor the
+    /// other wrote. That is the same instant (the anchor holds, and is not
+    /// rewritten); more than a step behind is not.
+    #[test]
+    fn an_anchor_holds_for_a_boot_time_one_uptime_step_behind_it() {
+        let ms = 1_000_000;
+        let a = super::Anchor {
+            boot_id: "b".into(),
+            uptime_ns: 5_000 * ms,
+            wall_ns: 1_000_000 * ms,
+        };
+        let at = |boot_id: &str, uptime_ns| super::BootTime {
+            boot_id: boot_id.into(),
+            uptime_ns,
+        };
+        assert_eq!(
+            a.expected_wall_ns(&at("b", 5_007 * ms)),
+            Some(1_000_007 * ms)
+        );
+        assert_eq!(
+            a.expected_wall_ns(&at("b", 4_995 * ms)),
+            Some(1_000_000 * ms)
+        );
+        assert_eq!(
+            a.expected_wall_ns(&at("b", 4_990 * ms)),
+            Some(1_000_000 * ms)
+        );
+        assert_eq!(a.expected_wall_ns(&at("b", 4_989 * ms)), None);
+        assert_eq!(a.expected_wall_ns(&at("other", 5_007 * ms)), None);
+    }
+
     #[test]
     fn rfc3339_round_trips_to_the_nanosecond() {
         for ns in [

@@ -261,6 +261,7 @@ pub(super) struct Outcome {
     pub cut: bool,
     pub acked: u64,
     pub flipped: bool,
+    pub second_fault: bool,
 }
 
 pub(super) fn choose(rng: &mut Rng) -> (Kind, Option<Fault>) {
@@ -480,12 +481,116 @@ pub(super) fn after_appends(
             .map_err(|e| format!("reopen after the late power cut: {e}"))?;
         drop(log);
     }
+    // Phase 5b: a second fault, in a log that has already recovered once
+    // (a disk that fails again). Drawn from a generator of its own, so
+    // the phases before draw as they always did and old seeds replay.
+    if flipped.is_none() {
+        second_fault(
+            t,
+            sim,
+            &mut Rng::new(seed ^ SECOND_FAULT_SALT),
+            inline,
+            &mut acked,
+        )
+        .map(|fired| out.second_fault |= fired)?;
+    }
     // Phase 6: read back every acked entry and verify the whole log.
     let dump = scratch.join(format!("seed-{seed}"));
     let dump = cross_checked(seed).then_some(dump.as_path());
     let verdict = verify_after(t, sim, dump, &acked, flipped.as_deref());
     out.acked = acked.len() as u64;
     verdict.map(|()| out)
+}
+
+/// Mixed into a seed for the second fault's own generator.
+const SECOND_FAULT_SALT: u64 = 0x005e_c05d_fa17;
+
+/// One seed in three: a second fault while a few more batches are
+/// appended, then a power cut and a reopen. The first campaign's rules
+/// hold again: no ack once it fired (if it must stop the log), later
+/// appends refused until the reopen, and what was acked survives the cut
+/// (phase 6 reads it back). Returns whether the fault fired.
+fn second_fault(
+    t: &Template,
+    sim: &SimFs,
+    rng: &mut Rng,
+    inline: bool,
+    acked: &mut BTreeMap<u64, [u8; 32]>,
+) -> Result<bool, String> {
+    if !rng.chance(1, 3) {
+        return Ok(false);
+    }
+    let fault = match rng.below(4) {
+        0 => Fault::ShortWrite {
+            nth: rng.range(1, 6),
+        },
+        1 => Fault::FsyncEio {
+            nth: rng.range(1, 4),
+        },
+        2 => Fault::Enospc {
+            nth: rng.range(1, 6),
+        },
+        _ => Fault::Crash {
+            at_op: rng.range(1, 30),
+        },
+    };
+    sim.arm(fault);
+    if let Ok(log) = open_mode(t, sim, inline) {
+        for b in 0..rng.range(1, 4) {
+            let batch = (0..rng.range(1, 3))
+                .map(|i| entry(40_000 + b * 10 + i, rng.range(0, 1500) as usize))
+                .collect();
+            let fired_before = sim.fired();
+            match log.append(batch) {
+                Ok(acks) => {
+                    if let Some(f) = fired_before.filter(must_stop) {
+                        return Err(format!(
+                            "second fault: acknowledged seq {} after {fault:?} fired at {} (op {})",
+                            acks[0].seq,
+                            f.path.display(),
+                            f.op
+                        ));
+                    }
+                    for a in acks {
+                        acked.insert(a.seq, a.hash);
+                    }
+                }
+                Err(e) => {
+                    if sim.fired().is_none() {
+                        return Err(format!(
+                            "second fault: append failed before {fault:?} fired: {e}"
+                        ));
+                    }
+                    if let Ok(a) = log.append(vec![entry(50_000, 8)]) {
+                        return Err(format!(
+                            "second fault: appended seq {} after a failed append ({e}) without a reopen",
+                            a[0].seq
+                        ));
+                    }
+                    break;
+                }
+            }
+        }
+        drop(log);
+    } else if sim.fired().is_none() {
+        return Err(format!(
+            "second fault: the reopen failed before {fault:?} fired"
+        ));
+    }
+    let fired = sim.fired().is_some();
+    sim.disarm();
+    sim.crash();
+    let log = open_mode(t, sim, inline)
+        .map_err(|e| format!("second fault: reopen after {fault:?} and a power cut: {e}"))?;
+    let committed = log.committed().get();
+    if let Some((&last, _)) = acked.iter().next_back() {
+        if last >= committed {
+            return Err(format!(
+                "second fault: acked seq {last} lost after {fault:?}: the log holds {committed} entries"
+            ));
+        }
+    }
+    Ok(fired)
 }
 
 /// The reader and verify over the simulated state (and, given `dump`,
@@ -687,6 +792,7 @@ fn seeded_faults_lose_no_acked_entry_and_never_ack_after_a_failure() {
     let start = std::time::Instant::now();
     let mut tally: BTreeMap<Kind, (u64, u64)> = BTreeMap::new();
     let (mut refused, mut rec_crashes, mut cuts, mut acked, mut flips) = (0, 0, 0, 0, 0);
+    let mut seconds = 0;
     let mut failures = Vec::new();
     for &seed in &seeds {
         match run_seed(&t, seed, scratch.path()) {
@@ -705,6 +811,7 @@ fn seeded_faults_lose_no_acked_entry_and_never_ack_after_a_failure() {
                 cuts += u64::from(o.cut);
                 acked += o.acked;
                 flips += u64::from(o.flipped);
+                seconds += u64::from(o.second_fault);
             }
             Err(why) => {
                 let mut rng = Rng::new(seed);
@@ -718,7 +825,7 @@ fn seeded_faults_lose_no_acked_entry_and_never_ack_after_a_failure() {
         }
     }
     eprintln!(
-        "fault_sim: {} seeds in {:.1?}; per kind (runs, fault fired): {tally:?}; appends refused after a fault: {refused}; recoveries cut by a second power cut: {rec_crashes}; reopens that cut a tail: {cuts}; sealed-segment bit flips: {flips}; acked entries checked: {acked}",
+        "fault_sim: {} seeds in {:.1?}; per kind (runs, fault fired): {tally:?}; appends refused after a fault: {refused}; recoveries cut by a second power cut: {rec_crashes}; reopens that cut a tail: {cuts}; sealed-segment bit flips: {flips}; second faults fired after a recovery: {seconds}; acked entries checked: {acked}",
         seeds.len(),
         start.elapsed()
     );

@@ -30,6 +30,10 @@ impl Tally for Outcome {
                 u64::from(self.recovery_crash),
             ),
             ("reopens that cut a tail", u64::from(self.cut)),
+            (
+                "second faults fired after a recovery",
+                u64::from(self.second_fault),
+            ),
             ("acked entries checked", self.acked),
         ]
     }
