@@ -271,7 +271,7 @@ class VerifyTest(unittest.TestCase):
         path = self.seg(1)
         off, typ, ln = frames_of(path)[1]
         self.assertEqual(typ, 1)
-        patch(path, off + 9 + 3, b"X")   # inside payload/kind data region
+        flip(path, off + 9 + 3)   # inside payload/kind data region
         out = self.assertCode(10)
         self.assertEqual(out["offset"], off)
         self.assertTrue(out["segment"].endswith(os.path.basename(path)))
